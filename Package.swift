@@ -1,0 +1,44 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "specdistill",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "SpecDistill", targets: ["SpecDistill"]),
+        .executable(name: "specdistill", targets: ["specdistill"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // OpenBLAS + LAPACKE through pkg-config (Debian: libopenblas-dev, liblapacke-dev).
+        .systemLibrary(
+            name: "CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
+        ),
+        // Hand-written C kernels (AVX2/FMA with runtime dispatch and a portable fallback).
+        .target(name: "CKernels"),
+        // Float32 tensors, BLAS-backed and hand-written kernels with references, RNG, threads.
+        .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
+        // File formats without tensor dependency: safetensors, GGUF (reader, dequantisation).
+        .target(name: "Formats"),
+        // tokenizer.json BPE (byte-level and sentencepiece-style), GGUF vocabularies, trainer.
+        .target(name: "Tokenizers", dependencies: ["Formats"]),
+        .target(name: "SpecDistill", dependencies: ["Tensor", "Formats", "Tokenizers"]),
+        .executableTarget(
+            name: "specdistill",
+            dependencies: [
+                "SpecDistill",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "BasicUsage", dependencies: ["SpecDistill"], path: "Examples/BasicUsage"),
+        .target(name: "TestSupport", dependencies: ["Tensor"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
+        .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

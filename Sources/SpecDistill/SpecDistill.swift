@@ -1,0 +1,2 @@
+// The umbrella module: `import SpecDistill` brings in every public module of the package.
+@_exported import Tensor

@@ -1,0 +1,103 @@
+import Foundation
+
+/// The project's seeded random generator: **xoshiro256\*\*** (Blackman & Vigna, 2018), seeded by
+/// expanding a 64-bit seed with **SplitMix64**.
+///
+/// It is a value type whose whole state is four `UInt64` words plus a cached normal deviate, so
+/// it is `Codable` (checkpoints save it and `--resume` continues the exact stream) and it never
+/// depends on threads: code that needs randomness in parallel loops draws it up front or forks
+/// one generator per work item with ``fork(_:)``.
+public struct RandomGenerator: RandomNumberGenerator, Codable, Equatable, Sendable {
+    private var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
+    private var spareNormal: Float?
+
+    /// A generator whose stream is a pure function of `seed`.
+    public init(seed: UInt64) {
+        var x = seed
+        func splitmix() -> UInt64 {
+            x &+= 0x9E37_79B9_7F4A_7C15
+            var z = x
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        s0 = splitmix(); s1 = splitmix(); s2 = splitmix(); s3 = splitmix()
+        spareNormal = nil
+    }
+
+    /// Next 64 random bits (xoshiro256**).
+    public mutating func next() -> UInt64 {
+        let result = ((s1 &* 5) << 7 | (s1 &* 5) >> 57) &* 9
+        let t = s1 << 17
+        s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3
+        s2 ^= t
+        s3 = (s3 << 45) | (s3 >> 19)
+        return result
+    }
+
+    /// An independent generator for work item `index` (seeded from this stream and the index),
+    /// so parallel work is reproducible regardless of scheduling.
+    public mutating func fork(_ index: Int) -> RandomGenerator {
+        RandomGenerator(seed: next() ^ (UInt64(truncatingIfNeeded: index) &* 0x9E37_79B9_7F4A_7C15))
+    }
+
+    /// Uniform in [0, 1) with 24 random bits (every value exactly representable as Float).
+    public mutating func uniform() -> Float {
+        Float(next() >> 40) * (1.0 / 16_777_216.0)
+    }
+
+    /// Uniform in [0, 1) as a Double with 53 random bits.
+    public mutating func uniformDouble() -> Double {
+        Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
+    }
+
+    /// Standard normal deviate by the Box–Muller transform (the second value is cached).
+    public mutating func normal() -> Float {
+        if let s = spareNormal { spareNormal = nil; return s }
+        var u1 = uniformDouble()
+        while u1 <= 0 { u1 = uniformDouble() }
+        let u2 = uniformDouble()
+        let r = (-2 * Foundation.log(u1)).squareRoot()
+        let a = 2 * Double.pi * u2
+        spareNormal = Float(r * Foundation.sin(a))
+        return Float(r * Foundation.cos(a))
+    }
+
+    /// Normal deviate with the given mean and standard deviation.
+    public mutating func normal(mean: Float, std: Float) -> Float { mean + std * normal() }
+
+    /// Fills `tensor` with N(mean, std²) deviates in element order.
+    public mutating func fillNormal(_ tensor: Tensor, mean: Float = 0, std: Float = 1) {
+        let p = tensor.pointer
+        for i in 0..<tensor.count { p[i] = normal(mean: mean, std: std) }
+    }
+
+    /// Fills `tensor` with uniform deviates in [low, high).
+    public mutating func fillUniform(_ tensor: Tensor, low: Float = 0, high: Float = 1) {
+        let p = tensor.pointer
+        for i in 0..<tensor.count { p[i] = low + (high - low) * uniform() }
+    }
+
+    /// Index drawn from the categorical distribution with (not necessarily normalised)
+    /// non-negative weights `probs[0..<n]`, by inverse CDF with one uniform draw.
+    /// Zero-weight entries are never drawn. Precondition: the total weight is positive.
+    public mutating func categorical(_ probs: UnsafePointer<Float>, count n: Int) -> Int {
+        var total: Double = 0
+        for i in 0..<n { total += Double(probs[i]) }
+        precondition(total > 0 && total.isFinite, "categorical: weights sum to \(total)")
+        let r = uniformDouble() * total
+        var acc: Double = 0
+        var last = 0
+        for i in 0..<n where probs[i] > 0 {
+            acc += Double(probs[i])
+            last = i
+            if r < acc { return i }
+        }
+        return last  // r landed on the rounding edge of the total
+    }
+
+    /// Index drawn from the categorical distribution with weights `probs`.
+    public mutating func categorical(_ probs: [Float]) -> Int {
+        probs.withUnsafeBufferPointer { categorical($0.baseAddress!, count: $0.count) }
+    }
+}

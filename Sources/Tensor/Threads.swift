@@ -1,0 +1,51 @@
+import CBLAS
+import Foundation
+
+/// The one setting for the number of threads, shared by OpenBLAS and the project's own loops.
+///
+/// Set it once at start-up (the CLI's `--threads`, default: the number of cores). Results of the
+/// project's kernels do not depend on it: every parallel loop assigns each output element to
+/// exactly one worker and computes it in a fixed order, so 1 and N threads give identical bits.
+/// (OpenBLAS's own sgemm may split the K dimension differently for different thread counts; the
+/// project never relies on bitwise equality of BLAS results across thread counts.)
+public enum Threads {
+    nonisolated(unsafe) private static var current: Int = defaultCount
+
+    /// Cores reported by the system (at least 1); `SPECDISTILL_THREADS` overrides it.
+    public static var defaultCount: Int {
+        if let s = ProcessInfo.processInfo.environment["SPECDISTILL_THREADS"], let n = Int(s), n > 0 { return n }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    /// The number of threads used by OpenBLAS and by ``parallelFor(_:_:)``.
+    public static var count: Int {
+        get { current }
+        set {
+            precondition(newValue >= 1, "Threads.count must be at least 1, got \(newValue)")
+            current = newValue
+            openblas_set_num_threads(Int32(newValue))
+        }
+    }
+
+    /// Applies the current setting to OpenBLAS (call once at start-up).
+    public static func configure(_ n: Int = defaultCount) { count = n }
+}
+
+/// Runs `body(range)` over disjoint contiguous chunks covering `0..<n`, on up to
+/// ``Threads/count`` threads. Chunks are contiguous and each index is visited once, so a body
+/// that writes only the outputs of its own indices is deterministic whatever the thread count.
+/// - Parameters:
+///   - n: number of work items.
+///   - minChunk: smallest chunk worth a thread (avoid waking threads for tiny work).
+@inlinable
+public func parallelFor(_ n: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+    if n <= 0 { return }
+    let workers = min(Threads.count, max(1, n / max(1, minChunk)))
+    if workers <= 1 { body(0..<n); return }
+    withoutActuallyEscaping(body) { body in
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let lo = n * w / workers, hi = n * (w + 1) / workers
+            if lo < hi { body(lo..<hi) }
+        }
+    }
+}

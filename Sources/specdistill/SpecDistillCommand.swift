@@ -1,0 +1,10 @@
+import ArgumentParser
+import SpecDistill
+
+struct SpecDistillCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "specdistill",
+        abstract: "Distillation-aligned speculative decoding: train draft models, decode fast, measure honestly.",
+        subcommands: [BenchCommand.self]
+    )
+}
