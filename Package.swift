@@ -26,7 +26,11 @@ let package = Package(
         .target(name: "Formats"),
         // tokenizer.json BPE (byte-level and sentencepiece-style), GGUF vocabularies, trainer.
         .target(name: "Tokenizers", dependencies: ["Formats"]),
-        .target(name: "SpecDistill", dependencies: ["Tensor", "Formats", "Tokenizers"]),
+        // Decoder models, training forward/backward, KV-cache inference, sampling, AdamW, model files.
+        .target(name: "Transformer", dependencies: ["Tensor", "Formats", "Tokenizers"]),
+        // Objectives (cross-entropy, distillation divergences), the trainer, datasets.
+        .target(name: "Distill", dependencies: ["Transformer"]),
+        .target(name: "SpecDistill", dependencies: ["Tensor", "Formats", "Tokenizers", "Transformer", "Distill"]),
         .executableTarget(
             name: "specdistill",
             dependencies: [
@@ -39,6 +43,9 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats"]),
+        .testTarget(name: "TransformerTests", dependencies: ["Transformer", "Formats", "TestSupport"],
+                    exclude: ["Fixtures"]),
+        .testTarget(name: "DistillTests", dependencies: ["Distill", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,52 @@
+import Tensor
+
+/// One (micro-)batch of token ids and next-token targets, both (B, T) row-major.
+public struct TrainingBatch: Sendable {
+    public var B: Int, T: Int
+    public var tokens: [Int32]
+    /// `targets[r]` is the token after `tokens[r]`, or −1 where the position is not supervised.
+    public var targets: [Int32]
+    public init(B: Int, T: Int, tokens: [Int32], targets: [Int32]) {
+        precondition(tokens.count == B * T && targets.count == B * T, "TrainingBatch: \(tokens.count)/\(targets.count) ids for (\(B), \(T))")
+        self.B = B; self.T = T; self.tokens = tokens; self.targets = targets
+    }
+}
+
+/// Where training batches come from. Sources draw all randomness from the generator they are
+/// given (the trainer's, which checkpoints save), so a resumed run sees the same batches.
+public protocol BatchSource {
+    mutating func nextBatch(B: Int, T: Int, rng: inout RandomGenerator) throws -> TrainingBatch
+}
+
+/// Random windows of T + 1 consecutive tokens from one token stream (language-model pretraining):
+/// inputs are the first T, targets the last T.
+public struct TokenStreamSource: BatchSource {
+    public let tokens: [Int32]
+    public init(tokens: [Int32]) { self.tokens = tokens }
+
+    public mutating func nextBatch(B: Int, T: Int, rng: inout RandomGenerator) throws -> TrainingBatch {
+        guard tokens.count > T + 1 else {
+            throw DistillError.data("the corpus has \(tokens.count) tokens, fewer than one window of context + 1 = \(T + 1); use more text or a smaller --context")
+        }
+        var x = [Int32](repeating: 0, count: B * T), y = [Int32](repeating: 0, count: B * T)
+        let span = UInt64(tokens.count - T - 1 + 1)
+        for b in 0..<B {
+            let start = Int(rng.next() % span)
+            for t in 0..<T { x[b * T + t] = tokens[start + t]; y[b * T + t] = tokens[start + t + 1] }
+        }
+        return TrainingBatch(B: B, T: T, tokens: x, targets: y)
+    }
+}
+
+/// Errors of the distillation/training layer, each naming the problem and the fix.
+public enum DistillError: Error, CustomStringConvertible {
+    case data(String)
+    case settings(String)
+    case checkpoint(String)
+    case vocabulary(String)
+    public var description: String {
+        switch self {
+        case .data(let m), .settings(let m), .checkpoint(let m), .vocabulary(let m): return m
+        }
+    }
+}

@@ -1,0 +1,167 @@
+import Foundation
+import Tensor
+import Transformer
+
+/// Settings of a training run (recorded in the run directory; `--resume` checks they match).
+public struct TrainingSettings: Codable, Equatable, Sendable {
+    public var steps: Int = 1000
+    /// B (sequences per micro-batch) and T (tokens per sequence).
+    public var batchSize: Int = 8
+    public var context: Int = 256
+    /// Micro-batches per optimizer step.
+    public var gradAccum: Int = 1
+    public var optimizer = AdamWSettings()
+    public var schedule: LearningRateSchedule = .cosine
+    public var warmup: Int = 0
+    /// Global gradient-norm clip (0 = off).
+    public var clip: Double = 1.0
+    public var seed: UInt64 = 1
+    /// Checkpoint every N steps (0 = only at the end).
+    public var saveEvery: Int = 0
+    /// Evaluate every N steps (0 = only before and after).
+    public var evalEvery: Int = 0
+    public init() {}
+}
+
+/// Per-step numbers, one JSON line each in `metrics.jsonl`.
+public struct StepMetrics: Codable, Sendable {
+    public var step: Int
+    public var loss: Double
+    public var learningRate: Float
+    public var gradNorm: Double
+    public var tokens: Int
+    public var tokensPerSecond: Double
+    public var elapsedSeconds: Double
+}
+
+/// Progress of a run, reported through the trainer's callback (the library prints nothing).
+public enum TrainingEvent: Sendable {
+    case started(totalSteps: Int, resumedAt: Int)
+    case step(StepMetrics)
+    case evaluation(step: Int, metrics: [String: Double])
+    case checkpoint(step: Int, path: String)
+    case finished(step: Int, seconds: Double)
+}
+
+/// A generic training loop: batches from a ``BatchSource``, forward, an ``Objective`` (with teacher
+/// logits when it needs them), backward, gradient clipping, AdamW and a learning-rate schedule.
+/// Checkpoints (model directory + optimizer moments + trainer state with the RNG) are written to
+/// a temporary directory and renamed, so an interrupted run resumes from the last complete one.
+public final class Trainer {
+    public let model: TransformerModel
+    public let teacher: TransformerModel?
+    public var objective: any Objective
+    public let settings: TrainingSettings
+    public let runDirectory: URL?
+    public let optimizer: AdamW
+    public private(set) var step = 0
+    public private(set) var rng: RandomGenerator
+    /// Receives events; set before ``run(source:evaluate:)``.
+    public var onEvent: (TrainingEvent) -> Void = { _ in }
+    private let workspace: TrainingWorkspace
+    private let teacherWorkspace: TrainingWorkspace?
+    private let dLogits: Tensor
+
+    public init(model: TransformerModel, teacher: TransformerModel? = nil, objective: any Objective,
+                settings: TrainingSettings, runDirectory: URL?) throws {
+        guard settings.batchSize > 0, settings.context > 0, settings.steps >= 0, settings.gradAccum > 0 else {
+            throw DistillError.settings("batch size, context and grad-accum must be positive and steps non-negative")
+        }
+        guard settings.context <= model.config.maxPositions else {
+            throw DistillError.settings("--context \(settings.context) exceeds the model's maximum of \(model.config.maxPositions) positions")
+        }
+        if objective.needsTeacher && teacher == nil {
+            throw DistillError.settings("objective '\(objective.name)' needs a teacher model")
+        }
+        self.model = model
+        self.teacher = teacher
+        self.objective = objective
+        self.settings = settings
+        self.runDirectory = runDirectory
+        self.optimizer = AdamW(parameters: model.parameters, settings: settings.optimizer)
+        self.rng = RandomGenerator(seed: settings.seed)
+        self.workspace = TrainingWorkspace(config: model.config, B: settings.batchSize, T: settings.context)
+        self.teacherWorkspace = teacher.map { TrainingWorkspace(config: $0.config, B: settings.batchSize, T: settings.context) }
+        self.dLogits = Tensor(zeros: [settings.batchSize, settings.context, model.config.vocabSize])
+    }
+
+    /// Runs one optimizer step (gradAccum micro-batches); returns its metrics.
+    public func trainStep<S: BatchSource>(source: inout S) throws -> (loss: Double, tokens: Int, gradNorm: Double, lr: Float) {
+        let s = settings
+        model.gradients.zero()
+        var lossSum = 0.0, tokens = 0
+        for _ in 0..<s.gradAccum {
+            let batch = try source.nextBatch(B: s.batchSize, T: s.context, rng: &rng)
+            model.forward(tokens: batch.tokens, workspace: workspace)
+            if let teacher, let tw = teacherWorkspace, objective.needsTeacher {
+                teacher.forward(tokens: batch.tokens, workspace: tw)
+            }
+            dLogits.fill(0)
+            let result = batch.targets.withUnsafeBufferPointer { targets in
+                objective.evaluate(
+                    ObjectiveInput(B: s.batchSize, T: s.context, V: model.config.vocabSize,
+                                   studentLogits: workspace.logits.pointer,
+                                   teacherLogits: objective.needsTeacher ? teacherWorkspace?.logits.pointer : nil,
+                                   targets: targets.baseAddress!),
+                    dLogits: dLogits.pointer, scale: 1 / Float(s.gradAccum))
+            }
+            model.backward(dLogits: dLogits.pointer, workspace: workspace)
+            lossSum += result.loss
+            tokens += result.tokens
+        }
+        let norm = GradientClipping.clip(model.gradients, maxNorm: s.clip)
+        let lr = s.schedule.rate(step: step, total: s.steps, warmup: s.warmup, base: s.optimizer.learningRate)
+        optimizer.step(parameters: model.parameters, gradients: model.gradients, lr: lr)
+        step += 1
+        return (lossSum / Double(s.gradAccum), tokens, norm, lr)
+    }
+
+    /// Trains until `settings.steps`, reporting progress, evaluating and checkpointing.
+    /// - Parameter evaluate: optional evaluation (metrics by name) run before the first step,
+    ///   every `evalEvery` steps and at the end.
+    public func run<S: BatchSource>(source: inout S, evaluate: ((TransformerModel) throws -> [String: Double])? = nil) throws {
+        let start = Date()
+        onEvent(.started(totalSteps: settings.steps, resumedAt: step))
+        if let evaluate, step == 0 { onEvent(.evaluation(step: 0, metrics: try evaluate(model))) }
+        var totalTokens = 0
+        while step < settings.steps {
+            let t0 = Date()
+            let r = try trainStep(source: &source)
+            totalTokens += r.tokens
+            let dt = Date().timeIntervalSince(t0)
+            let metrics = StepMetrics(step: step, loss: r.loss, learningRate: r.lr, gradNorm: r.gradNorm, tokens: r.tokens,
+                                      tokensPerSecond: Double(settings.batchSize * settings.context * settings.gradAccum) / max(dt, 1e-9),
+                                      elapsedSeconds: Date().timeIntervalSince(start))
+            try appendMetrics(metrics)
+            onEvent(.step(metrics))
+            if settings.saveEvery > 0 && step % settings.saveEvery == 0 && step < settings.steps { try saveCheckpoint() }
+            if let evaluate, settings.evalEvery > 0 && step % settings.evalEvery == 0 && step < settings.steps {
+                onEvent(.evaluation(step: step, metrics: try evaluate(model)))
+            }
+        }
+        try saveCheckpoint()
+        if let evaluate { onEvent(.evaluation(step: step, metrics: try evaluate(model))) }
+        onEvent(.finished(step: step, seconds: Date().timeIntervalSince(start)))
+    }
+
+    func restore(step: Int, rng: RandomGenerator) {
+        self.step = step
+        self.rng = rng
+    }
+
+    private func appendMetrics(_ m: StepMetrics) throws {
+        guard let dir = runDirectory else { return }
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        var line = try e.encode(m)
+        line.append(0x0A)
+        let url = dir.appendingPathComponent("metrics.jsonl")
+        if let h = try? FileHandle(forWritingTo: url) {
+            defer { try? h.close() }
+            try h.seekToEnd()
+            try h.write(contentsOf: line)
+        } else {
+            try line.write(to: url)
+        }
+    }
+}

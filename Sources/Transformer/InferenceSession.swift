@@ -1,0 +1,149 @@
+import Tensor
+
+/// KV-cache inference for one sequence: `prefill`, `append` (logits for every appended position —
+/// how a speculative decoder verifies gamma + 1 tokens in one call) and `truncate(to:)`, an O(1)
+/// rollback that only moves the length counter (later appends overwrite the stale rows).
+///
+/// The cache is preallocated: keys and values of shape (L, maxT, NKV·HS). Scratch buffers grow to
+/// the largest append seen and are reused, so steady-state decoding allocates nothing.
+///
+/// **Batch invariance.** Appends of up to ``batchInvariantRows`` tokens compute every linear layer
+/// with the project's row kernel (each output element is one fixed-order dot product, whatever
+/// the number of rows or threads), norms and attention row by row. So appending k tokens at once
+/// gives bitwise the same logits as k single appends, and speculative verification can never
+/// disagree with plain decoding through float rounding.
+public final class InferenceSession {
+    public let model: TransformerModel
+    /// Capacity in positions.
+    public let maxT: Int
+    /// Number of positions currently in the cache.
+    public private(set) var length = 0
+    /// Appends of at most this many tokens are bitwise batch-invariant (see type docs); longer
+    /// appends (prompt prefill) use sgemm.
+    public static let batchInvariantRows = 16
+
+    let kCache: Tensor, vCache: Tensor   // (L, maxT, NKV·HS)
+    private var capacityRows = 0
+    private var x = Tensor(zeros: [0]), norm = Tensor(zeros: [0]), qkv = Tensor(zeros: [0]), attn = Tensor(zeros: [0])
+    private var up = Tensor(zeros: [0]), act = Tensor(zeros: [0]), scratch = Tensor(zeros: [0]), logitBuffer = Tensor(zeros: [0])
+    private var normStat = Tensor(zeros: [0]), normStat2 = Tensor(zeros: [0])
+    private var ids = [Int32]()
+
+    /// A session with room for `maxT` positions (default: the model's context).
+    public init(model: TransformerModel, maxT: Int? = nil) {
+        self.model = model
+        let c = model.config
+        self.maxT = min(maxT ?? c.maxPositions, c.maxPositions)
+        kCache = Tensor(zeros: [c.numLayers, self.maxT, c.numKVHeads * c.headSize])
+        vCache = Tensor(zeros: [c.numLayers, self.maxT, c.numKVHeads * c.headSize])
+    }
+
+    /// Forgets everything (length 0).
+    public func reset() { length = 0 }
+
+    /// Rolls back to the first `n` positions. O(1).
+    public func truncate(to n: Int) {
+        precondition(n >= 0 && n <= length, "truncate(to: \(n)) with \(length) positions in the cache")
+        length = n
+    }
+
+    /// Resets, then appends the prompt; returns the logits of the last position (V).
+    @discardableResult
+    public func prefill(_ prompt: [Int]) throws -> Tensor {
+        reset()
+        let all = try append(prompt)
+        return all.row(all.shape[0] - 1)
+    }
+
+    private func ensureCapacity(_ n: Int) {
+        if n <= capacityRows { return }
+        let c = model.config, C = c.hiddenSize, F = c.intermediateSize
+        capacityRows = max(n, 16)
+        let r = capacityRows
+        x = Tensor(zeros: [r, C]); norm = Tensor(zeros: [r, C]); qkv = Tensor(zeros: [r, c.qkvWidth])
+        attn = Tensor(zeros: [r, c.numHeads * c.headSize])
+        up = Tensor(zeros: [r, c.usesSwiGLU ? 2 * F : F]); act = Tensor(zeros: [r, F])
+        normStat = Tensor(zeros: [r]); normStat2 = Tensor(zeros: [r])
+        logitBuffer = Tensor(zeros: [r, c.vocabSize])
+        scratch = Tensor(zeros: [Attention.scratchCount(n: r, past: maxT, NH: c.numHeads)])
+        ids = [Int32](repeating: 0, count: r)
+    }
+
+    /// Appends `tokens` at positions `length..<length+n` and returns their logits, shape (n, V):
+    /// row i predicts the token after `tokens[i]`. The returned tensor is a view into a buffer
+    /// that the next call overwrites.
+    /// - Throws: when the cache would overflow or a token id is outside the vocabulary.
+    public func append(_ tokens: [Int]) throws -> Tensor {
+        let c = model.config, n = tokens.count
+        guard n > 0 else { throw ModelError.shape("append: no tokens") }
+        guard length + n <= maxT else {
+            throw ModelError.shape("append: \(length) cached + \(n) new positions exceed the context of \(maxT); shorten the prompt or the generation")
+        }
+        for t in tokens where t < 0 || t >= c.vocabSize {
+            throw ModelError.shape("token id \(t) is outside the model's vocabulary of \(c.vocabSize)")
+        }
+        ensureCapacity(n)
+        for i in 0..<n { ids[i] = Int32(tokens[i]) }
+        run(n: n)
+        length += n
+        return logitBuffer.rows(0..<n)
+    }
+
+    /// `out (n, N) = input (n, K) · Wᵀ (+ bias)` through the batch-invariant row kernel when n is small.
+    @inline(__always)
+    private func linear(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+                        _ bias: UnsafePointer<Float>?, n: Int, inDim: Int, outDim: Int, accumulate: Bool) {
+        if n <= InferenceSession.batchInvariantRows {
+            Matmul.smallRows(m: n, n: outDim, k: inDim, a: input, lda: inDim, w: w, ldw: inDim,
+                             accumulate: accumulate, c: out, ldc: outDim)
+        } else {
+            Matmul.gemm(transA: false, transB: true, m: n, n: outDim, k: inDim, a: input, lda: inDim, b: w, ldb: inDim,
+                        accumulate: accumulate, c: out, ldc: outDim)
+        }
+        if let bias { Elementwise.addRowVector(out, vector: bias, rows: n, cols: outDim) }
+    }
+
+    private func run(n: Int) {
+        let m = model, c = m.config, w = m.weights, C = c.hiddenSize
+        let NH = c.numHeads, NKV = c.numKVHeads, HS = c.headSize, QKV = c.qkvWidth, A = NH * HS, KV = NKV * HS
+        let F = c.intermediateSize, upW = c.usesSwiGLU ? 2 * F : F
+        let past = length
+        let xp = x.pointer, np = norm.pointer, qp = qkv.pointer, ap = attn.pointer
+        ids.withUnsafeBufferPointer { Embedding.forward(out: xp, ids: $0.baseAddress!, table: w.embed, rows: n, C: C) }
+        if let pos = w.posEmbed {
+            Elementwise.add(out: xp, a: xp, b: pos + past * C, count: n * C)
+        }
+        let scale = 1 / Float(HS).squareRoot()
+        for l in 0..<c.numLayers {
+            let lw = w.layers[l]
+            m.normForward(np, normStat.pointer, normStat2.pointer, xp, lw.norm1W, lw.norm1B, rows: n)
+            linear(qp, np, lw.qkvW, lw.qkvB, n: n, inDim: C, outDim: QKV, accumulate: false)
+            let q = qp, k = qp + A, v = k + KV
+            if let rope = m.rope {
+                Rope.forward(q, stride: QKV, rows: n, start: past, period: n, heads: NH, HS: HS, table: rope)
+                Rope.forward(k, stride: QKV, rows: n, start: past, period: n, heads: NKV, HS: HS, table: rope)
+            }
+            let kc = kCache.pointer + l * maxT * KV, vc = vCache.pointer + l * maxT * KV
+            for i in 0..<n {
+                (kc + (past + i) * KV).update(from: k + i * QKV, count: KV)
+                (vc + (past + i) * KV).update(from: v + i * QKV, count: KV)
+            }
+            Attention.forwardCached(out: ap, q: q, qStride: QKV, kCache: kc, vCache: vc, cacheStride: KV,
+                                    past: past, n: n, NH: NH, NKV: NKV, HS: HS, scale: scale, scratch: scratch.pointer)
+            if c.parallelResidual {
+                // x ← x + attn·Woᵀ + mlp(norm2(x)): the MLP reads norm2 of the layer input, so
+                // normalise before x changes.
+                m.normForward(np, normStat.pointer, normStat2.pointer, xp, lw.norm2W, lw.norm2B, rows: n)
+                linear(xp, ap, lw.outW, lw.outB, n: n, inDim: A, outDim: C, accumulate: true)
+            } else {
+                linear(xp, ap, lw.outW, lw.outB, n: n, inDim: A, outDim: C, accumulate: true)
+                m.normForward(np, normStat.pointer, normStat2.pointer, xp, lw.norm2W, lw.norm2B, rows: n)
+            }
+            linear(up.pointer, np, lw.upW, lw.upB, n: n, inDim: C, outDim: upW, accumulate: false)
+            m.activationForward(act.pointer, up.pointer, rows: n)
+            linear(xp, act.pointer, lw.downW, lw.downB, n: n, inDim: F, outDim: C, accumulate: true)
+        }
+        m.normForward(np, normStat.pointer, normStat2.pointer, xp, w.finalNormW, w.finalNormB, rows: n)
+        linear(logitBuffer.pointer, np, w.lmHead, nil, n: n, inDim: C, outDim: c.vocabSize, accumulate: false)
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import Tensor
+
+/// A decoder-only transformer (GPT-2, Llama, Qwen2 or GPT-NeoX) with its parameters in one flat
+/// buffer, a training forward/backward over (B, T) batches and KV-cache inference.
+///
+/// The model owns its parameters; gradients are allocated on first use by training. Training
+/// activations live in a reusable ``TrainingWorkspace``; inference state lives in a
+/// ``InferenceSession`` (one per concurrent sequence).
+public final class TransformerModel: @unchecked Sendable {
+    public let config: ModelConfig
+    public let parameters: ParameterSet
+    public private(set) lazy var gradients: ParameterSet = parameters.zerosLike()
+    /// Pointers into `parameters`.
+    public let weights: ModelPointers
+    /// RoPE cos/sin for positions 0..<maxPositions (nil for GPT-2).
+    public let rope: RopeTable?
+
+    /// A model with zeroed parameters (load or initialise them afterwards).
+    public init(config: ModelConfig) throws {
+        try config.validate()
+        self.config = config
+        self.parameters = ParameterSet(layout: ModelLayout.infos(for: config))
+        self.weights = ModelPointers(parameters, config: config)
+        self.rope = config.usesRoPE
+            ? RopeTable(maxPositions: config.maxPositions, rotaryDim: config.rotaryDim, theta: config.ropeTheta) : nil
+    }
+
+    /// Pointers into `gradients`.
+    public private(set) lazy var gradientPointers: ModelPointers = ModelPointers(gradients, config: config)
+
+    /// Number of parameters.
+    public var parameterCount: Int { parameters.count }
+
+    /// GPT-2-style initialisation: normal(0, 0.02) for matrices, with the residual projections
+    /// (`attn_out`, `mlp_down`) scaled by 1/sqrt(2L); norms weight 1, bias 0; biases 0.
+    public func initialize(seed: UInt64) {
+        var rng = RandomGenerator(seed: seed)
+        let residualStd = 0.02 / Float(2 * config.numLayers).squareRoot()
+        for p in parameters.infos {
+            let t = parameters[p.name]
+            if p.name.hasSuffix("norm1.weight") || p.name.hasSuffix("norm2.weight") || p.name == "final_norm.weight" {
+                t.fill(1)
+            } else if p.shape.count == 1 {
+                t.fill(0)
+            } else if p.name.hasSuffix("attn_out.weight") || p.name.hasSuffix("mlp_down.weight") {
+                rng.fillNormal(t, std: residualStd)
+            } else {
+                rng.fillNormal(t, std: 0.02)
+            }
+        }
+    }
+}
