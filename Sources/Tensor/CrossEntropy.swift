@@ -20,7 +20,7 @@ public enum CrossEntropy {
                 precondition(t < V, "CrossEntropy.forward: target \(t) at row \(r) is outside the vocabulary 0..<\(V)")
                 let z = logits + r * V
                 let m = VectorMath.max(z, V)
-                losses[r] = Foundation.log(VectorMath.sumExpShifted(z, n: V, shift: m)) + m - z[t]
+                losses[r] = Foundation.log(VectorMath.sumExpShifted(z, n: V, shift: m)) + (m - z[t])  // m - z[t] first: exact for large logits
             }
         }
         var total = 0.0, count = 0
@@ -72,7 +72,7 @@ public enum CrossEntropy {
             for v in 0..<V { m = Swift.max(m, Double(logits[r * V + v])) }
             var s = 0.0
             for v in 0..<V { s += Foundation.exp(Double(logits[r * V + v]) - m) }
-            let loss = Foundation.log(s) + m - Double(logits[r * V + t])
+            let loss = Foundation.log(s) + (m - Double(logits[r * V + t]))
             losses[r] = Float(loss)
             total += Double(Float(loss))
             count += 1

@@ -76,8 +76,10 @@ public enum LogSoftmax {
             for r in range {
                 let x = input + r * n, z = out + r * n
                 let m = VectorMath.max(x, n)
-                let shift = m + Foundation.log(VectorMath.sumExpShifted(x, n: n, shift: m))
-                for i in 0..<n { z[i] = x[i] - shift }
+                // (x - m) - lse rather than x - (m + lse): for large logits m + lse would be
+                // rounded to the coarse float spacing near m (1e-3 at 1e4).
+                let lse = Foundation.log(VectorMath.sumExpShifted(x, n: n, shift: m))
+                for i in 0..<n { z[i] = (x[i] - m) - lse }
             }
         }
     }
@@ -112,8 +114,8 @@ public enum LogSoftmax {
             for i in 0..<n { m = Swift.max(m, Double(input[r * n + i])) }
             var total = 0.0
             for i in 0..<n { total += Foundation.exp(Double(input[r * n + i]) - m) }
-            let shift = m + Foundation.log(total)
-            for i in 0..<n { out[r * n + i] = Float(Double(input[r * n + i]) - shift) }
+            let lse = Foundation.log(total)
+            for i in 0..<n { out[r * n + i] = Float((Double(input[r * n + i]) - m) - lse) }
         }
     }
 
