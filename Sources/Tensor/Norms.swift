@@ -60,13 +60,24 @@ public enum LayerNorm {
             for r in range {
                 let x = input + r * C, dy = dOut + r * C, dx = dInput + r * C
                 let m = mean[r], s = rstd[r]
-                var gSum: Float = 0, gxSum: Float = 0
-                for c in 0..<C {
+                // Σ g and Σ g·(x - μ) with 8 partial sums (then ρ is applied once).
+                var g8 = VectorMath.V8(repeating: 0), gx8 = VectorMath.V8(repeating: 0)
+                let m8 = VectorMath.V8(repeating: m)
+                var c = 0
+                while c + 8 <= C {
+                    let g = VectorMath.load(weight + c) * VectorMath.load(dy + c)
+                    g8 += g
+                    gx8 += g * (VectorMath.load(x + c) - m8)
+                    c += 8
+                }
+                var gSum = g8.sum(), gxSum = gx8.sum()
+                while c < C {
                     let g = weight[c] * dy[c]
                     gSum += g
-                    gxSum += g * (x[c] - m) * s
+                    gxSum += g * (x[c] - m)
+                    c += 1
                 }
-                let gMean = gSum / Float(C), gxMean = gxSum / Float(C)
+                let gMean = gSum / Float(C), gxMean = gxSum * s / Float(C)
                 for c in 0..<C {
                     let xh = (x[c] - m) * s
                     dx[c] += s * (weight[c] * dy[c] - gMean - xh * gxMean)
@@ -175,8 +186,14 @@ public enum RMSNorm {
             for r in range {
                 let x = input + r * C, dy = dOut + r * C, dx = dInput + r * C
                 let s = rstd[r]
-                var gx: Float = 0
-                for c in 0..<C { gx += weight[c] * dy[c] * x[c] }
+                var gx8 = VectorMath.V8(repeating: 0)
+                var c = 0
+                while c + 8 <= C {
+                    gx8 += VectorMath.load(weight + c) * VectorMath.load(dy + c) * VectorMath.load(x + c)
+                    c += 8
+                }
+                var gx = gx8.sum()
+                while c < C { gx += weight[c] * dy[c] * x[c]; c += 1 }
                 let k = s * s * s * gx / Float(C)
                 for c in 0..<C { dx[c] += s * weight[c] * dy[c] - x[c] * k }
             }
