@@ -45,7 +45,7 @@ public enum Elementwise {
     /// Bias backward: `into[c] += Σ_r input[r, c]` for a `(rows, cols)` matrix. Parallel over
     /// columns, each column summed in row order by one thread (deterministic).
     public static func sumRows(into: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, rows: Int, cols: Int) {
-        parallelFor(cols, minChunk: columnChunk(rows: rows)) { cs in
+        parallelFor(cols, minChunk: VectorMath.columnChunk(rows: rows)) { cs in
             for r in 0..<rows {
                 let row = input + r * cols
                 for c in cs { into[c] += row[c] }

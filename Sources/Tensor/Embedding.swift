@@ -27,7 +27,7 @@ public enum Embedding {
     ///   - ids: `(rows)` the forward's ids.
     public static func backward(dTable: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>, ids: UnsafePointer<Int32>,
                                 rows: Int, C: Int) {
-        parallelFor(C, minChunk: columnChunk(rows: rows)) { cols in
+        parallelFor(C, minChunk: VectorMath.columnChunk(rows: rows)) { cols in
             for r in 0..<rows {
                 let id = Int(ids[r])
                 precondition(id >= 0, "Embedding.backward: negative id \(id) at row \(r)")

@@ -84,7 +84,7 @@ public enum LayerNorm {
                 }
             }
         }
-        parallelFor(C, minChunk: columnChunk(rows: rows)) { cols in
+        parallelFor(C, minChunk: VectorMath.columnChunk(rows: rows)) { cols in
             for r in 0..<rows {
                 let x = input + r * C, dy = dOut + r * C
                 let m = mean[r], s = rstd[r]
@@ -198,7 +198,7 @@ public enum RMSNorm {
                 for c in 0..<C { dx[c] += s * weight[c] * dy[c] - x[c] * k }
             }
         }
-        parallelFor(C, minChunk: columnChunk(rows: rows)) { cols in
+        parallelFor(C, minChunk: VectorMath.columnChunk(rows: rows)) { cols in
             for r in 0..<rows {
                 let x = input + r * C, dy = dOut + r * C
                 let s = rstd[r]
@@ -237,13 +237,6 @@ public enum RMSNorm {
         }
         for c in 0..<C { dWeight[c] = Float(Double(dWeight[c]) + dw[c]) }
     }
-}
-
-/// Columns per chunk for kernels that sum over rows in parallel over columns: about 16K
-/// elements per chunk, and at least 16 columns so each row segment fills whole vectors.
-@inline(__always)
-func columnChunk(rows: Int) -> Int {
-    max(16, 16_384 / max(1, rows))
 }
 
 // MARK: - Tensor-level wrappers

@@ -173,6 +173,14 @@ enum VectorMath {
         Swift.max(1, 16_384 / Swift.max(1, perRow))
     }
 
+    /// Columns per chunk for kernels that sum over rows in parallel over columns (weight and
+    /// bias gradients, embedding scatter-add): about 16K elements per chunk, and at least 16
+    /// columns so each row segment fills whole vectors.
+    @inline(__always)
+    static func columnChunk(rows: Int) -> Int {
+        Swift.max(16, 16_384 / Swift.max(1, rows))
+    }
+
     /// Elements per chunk for element-wise kernels.
     static let elementChunk = 32_768
 }
