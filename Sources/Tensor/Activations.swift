@@ -2,7 +2,7 @@ import Foundation
 
 /// Element-wise activations and the fused SwiGLU gate, forward and backward side by side.
 /// Every backward accumulates (`+=`) into its gradient; `dInput` must not alias `dOut`.
-/// The fast paths evaluate the tanh-GELU, SiLU and SwiGLU through the vectorised
+/// The fast paths evaluate the tanh-GELU, SiLU and SwiGLU through the
 /// vectorised exp of `VectorMath` (relative error ≤ 1.3 ulp measured); the erf-GELU calls `erff`.
 public enum Activation {
     /// √(2/π), the slope of the tanh-GELU's inner polynomial.
