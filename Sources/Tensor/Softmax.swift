@@ -1,0 +1,152 @@
+import Foundation
+
+/// Row-wise softmax over `n` columns: `y[r, i] = e^(x[r, i] - m_r) / Σ_j e^(x[r, j] - m_r)` with
+/// `m_r = max_j x[r, j]` (subtracting the maximum keeps every exponent ≤ 0, so logits of any
+/// magnitude give finite results). Inputs are `(rows, n)` row-major; `rows` is usually B·T
+/// (or B·NH·T for attention scores).
+public enum Softmax {
+    /// `out = softmax(input)` row-wise. `out` may alias `input`.
+    /// - Parameters:
+    ///   - out: `(rows, n)` probabilities.
+    ///   - input: `(rows, n)` logits.
+    public static func forward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, rows: Int, n: Int) {
+        precondition(rows >= 0 && n >= 1 || rows == 0, "Softmax.forward: need n ≥ 1, got rows \(rows), n \(n)")
+        parallelFor(rows, minChunk: VectorMath.rowChunk(n)) { range in
+            for r in range {
+                let x = input + r * n, y = out + r * n
+                let m = VectorMath.max(x, n)
+                let total = VectorMath.expShifted(out: y, input: x, n: n, shift: m)
+                let inv = 1 / total
+                for i in 0..<n { y[i] *= inv }
+            }
+        }
+    }
+
+    /// Accumulates the input gradient: `dInput[r, i] += y_i (dy_i - Σ_j dy_j y_j)`.
+    /// - Parameters:
+    ///   - dInput: `(rows, n)`, accumulated into (must not alias `dOut`).
+    ///   - dOut: `(rows, n)` upstream gradient dL/dy.
+    ///   - out: `(rows, n)` the forward's probabilities y.
+    public static func backward(dInput: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>, out: UnsafePointer<Float>,
+                                rows: Int, n: Int) {
+        parallelFor(rows, minChunk: VectorMath.rowChunk(2 * n)) { range in
+            for r in range {
+                let dy = dOut + r * n, y = out + r * n, dx = dInput + r * n
+                let inner = VectorMath.dot(dy, y, n)
+                for i in 0..<n { dx[i] += y[i] * (dy[i] - inner) }
+            }
+        }
+    }
+
+    /// Plain-loop reference of ``forward(out:input:rows:n:)`` in Double.
+    public static func forwardReference(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, rows: Int, n: Int) {
+        for r in 0..<rows {
+            var m = -Double.infinity
+            for i in 0..<n { m = Swift.max(m, Double(input[r * n + i])) }
+            var total = 0.0
+            for i in 0..<n { total += Foundation.exp(Double(input[r * n + i]) - m) }
+            for i in 0..<n { out[r * n + i] = Float(Foundation.exp(Double(input[r * n + i]) - m) / total) }
+        }
+    }
+
+    /// Plain-loop reference of ``backward(dInput:dOut:out:rows:n:)`` in Double.
+    public static func backwardReference(dInput: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>, out: UnsafePointer<Float>,
+                                         rows: Int, n: Int) {
+        for r in 0..<rows {
+            var inner = 0.0
+            for i in 0..<n { inner += Double(dOut[r * n + i]) * Double(out[r * n + i]) }
+            for i in 0..<n {
+                let g = Double(out[r * n + i]) * (Double(dOut[r * n + i]) - inner)
+                dInput[r * n + i] = Float(Double(dInput[r * n + i]) + g)
+            }
+        }
+    }
+}
+
+/// Row-wise log-softmax over `n` columns: `z[r, i] = x[r, i] - m_r - log Σ_j e^(x[r, j] - m_r)`,
+/// `m_r = max_j x[r, j]`. Inputs are `(rows, n)` row-major.
+public enum LogSoftmax {
+    /// `out = log softmax(input)` row-wise. `out` may alias `input`.
+    /// - Parameters:
+    ///   - out: `(rows, n)` log-probabilities.
+    ///   - input: `(rows, n)` logits.
+    public static func forward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, rows: Int, n: Int) {
+        precondition(rows >= 0 && n >= 1 || rows == 0, "LogSoftmax.forward: need n ≥ 1, got rows \(rows), n \(n)")
+        parallelFor(rows, minChunk: VectorMath.rowChunk(n)) { range in
+            for r in range {
+                let x = input + r * n, z = out + r * n
+                let m = VectorMath.max(x, n)
+                // (x - m) - lse rather than x - (m + lse): for large logits m + lse would be
+                // rounded to the coarse float spacing near m (1e-3 at 1e4).
+                let lse = Foundation.log(VectorMath.sumExpShifted(x, n: n, shift: m))
+                for i in 0..<n { z[i] = (x[i] - m) - lse }
+            }
+        }
+    }
+
+    /// Accumulates the input gradient: `dInput[r, i] += dz_i - e^(z_i) Σ_j dz_j`.
+    /// - Parameters:
+    ///   - dInput: `(rows, n)`, accumulated into (must not alias `dOut`).
+    ///   - dOut: `(rows, n)` upstream gradient dL/dz.
+    ///   - out: `(rows, n)` the forward's log-probabilities z.
+    public static func backward(dInput: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>, out: UnsafePointer<Float>,
+                                rows: Int, n: Int) {
+        parallelFor(rows, minChunk: VectorMath.rowChunk(2 * n)) { range in
+            for r in range {
+                let dz = dOut + r * n, z = out + r * n, dx = dInput + r * n
+                let total = VectorMath.sum(dz, n)
+                var i = 0
+                let t = VectorMath.V8(repeating: total)
+                while i + 8 <= n {
+                    let g = VectorMath.load(dz + i) - VectorMath.exp(VectorMath.load(z + i)) * t
+                    VectorMath.store(VectorMath.load(dx + i) + g, dx + i)
+                    i += 8
+                }
+                while i < n { dx[i] += dz[i] - VectorMath.exp(z[i]) * total; i += 1 }
+            }
+        }
+    }
+
+    /// Plain-loop reference of ``forward(out:input:rows:n:)`` in Double.
+    public static func forwardReference(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, rows: Int, n: Int) {
+        for r in 0..<rows {
+            var m = -Double.infinity
+            for i in 0..<n { m = Swift.max(m, Double(input[r * n + i])) }
+            var total = 0.0
+            for i in 0..<n { total += Foundation.exp(Double(input[r * n + i]) - m) }
+            let lse = Foundation.log(total)
+            for i in 0..<n { out[r * n + i] = Float((Double(input[r * n + i]) - m) - lse) }
+        }
+    }
+
+    /// Plain-loop reference of ``backward(dInput:dOut:out:rows:n:)`` in Double.
+    public static func backwardReference(dInput: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>, out: UnsafePointer<Float>,
+                                         rows: Int, n: Int) {
+        for r in 0..<rows {
+            var total = 0.0
+            for i in 0..<n { total += Double(dOut[r * n + i]) }
+            for i in 0..<n {
+                let g = Double(dOut[r * n + i]) - Foundation.exp(Double(out[r * n + i])) * total
+                dInput[r * n + i] = Float(Double(dInput[r * n + i]) + g)
+            }
+        }
+    }
+}
+
+// MARK: - Tensor-level wrappers
+
+/// Softmax over the last axis of `t` (every leading index is one row); a new tensor of the same shape.
+public func softmax(_ t: Tensor) -> Tensor {
+    let out = Tensor(zeros: t.shape)
+    let (rows, n) = t.matrixShape
+    if n > 0 { Softmax.forward(out: out.pointer, input: t.pointer, rows: rows, n: n) }
+    return out
+}
+
+/// Log-softmax over the last axis of `t`; a new tensor of the same shape.
+public func logSoftmax(_ t: Tensor) -> Tensor {
+    let out = Tensor(zeros: t.shape)
+    let (rows, n) = t.matrixShape
+    if n > 0 { LogSoftmax.forward(out: out.pointer, input: t.pointer, rows: rows, n: n) }
+    return out
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Tensor
+import TestSupport
+import XCTest
+
+final class SoftmaxTests: XCTestCase {
+    func testForwardAndBackwardMatchReferences() {
+        var rng = RandomGenerator(seed: 101)
+        for (rows, n) in kernelShapes {
+            let x = rng.normalTensor([rows, n], std: 3), dy = rng.normalTensor([rows, n])
+            for log in [false, true] {
+                let fwd = log ? LogSoftmax.forward : Softmax.forward
+                let fwdRef = log ? LogSoftmax.forwardReference : Softmax.forwardReference
+                let bwd = log ? LogSoftmax.backward : Softmax.backward
+                let bwdRef = log ? LogSoftmax.backwardReference : Softmax.backwardReference
+                let y = Tensor(zeros: [rows, n]), yRef = Tensor(zeros: [rows, n])
+                fwd(y.pointer, x.pointer, rows, n)
+                fwdRef(yRef.pointer, x.pointer, rows, n)
+                assertClose(y, yRef, rtol: kernelRtol, atol: kernelAtol, "\(log ? "log-" : "")softmax forward \(rows)x\(n)")
+                let dx = rng.normalTensor([rows, n]), dxRef = dx.copy()
+                bwd(dx.pointer, dy.pointer, yRef.pointer, rows, n)
+                bwdRef(dxRef.pointer, dy.pointer, yRef.pointer, rows, n)
+                assertClose(dx, dxRef, rtol: kernelRtol, atol: kernelAtol, "\(log ? "log-" : "")softmax backward \(rows)x\(n)")
+            }
+        }
+    }
+
+    func testRowsSumToOneAndLogSoftmaxIsLogOfSoftmax() {
+        var rng = RandomGenerator(seed: 102)
+        let x = rng.normalTensor([17, 65], std: 4)
+        let p = softmax(x), z = logSoftmax(x)
+        for r in 0..<17 {
+            assertClose(p.row(r).array.reduce(0.0) { $0 + Double($1) }, 1, rtol: 0, atol: 1e-5, "row \(r) sum")
+        }
+        assertClose(z.array.map { Foundation.exp(Double($0)) }, p.array, rtol: 1e-4, atol: 1e-6, "exp(log softmax) = softmax")
+    }
+
+    func testLargeLogitsStayFiniteAndMasksGiveZero() {
+        // Logits around 1e4 overflow exp unless the maximum is subtracted; offsets 0, 1, 2 give
+        // the probabilities of softmax([0, 1, 2]) = [0.09003057, 0.24472847, 0.66524096].
+        let x = try! Tensor(shape: [2, 3], values: [10_000, 10_001, 10_002, -10_000, -9_999, -9_998])
+        let p = softmax(x)
+        let expected = [0.09003057317038046, 0.24472847105479764, 0.6652409557748219]
+        assertClose(p.array, expected + expected, rtol: 1e-5, atol: 1e-7)
+        let z = logSoftmax(x)
+        assertClose(z.array, (expected + expected).map { Foundation.log($0) }, rtol: 1e-5, atol: 1e-6)
+        // -inf (a causal mask) gets probability exactly 0; the rest renormalise.
+        let masked = try! Tensor(shape: [1, 4], values: [1, -.infinity, 2, -.infinity])
+        let q = softmax(masked)
+        XCTAssertEqual(q[0, 1], 0)
+        XCTAssertEqual(q[0, 3], 0)
+        assertClose([q[0, 0], q[0, 2]], [0.2689414213699951, 0.7310585786300049], rtol: 1e-5, atol: 1e-7)
+    }
+
+    func testGradientsByFiniteDifferences() {
+        var rng = RandomGenerator(seed: 103)
+        for (rows, n) in gradientShapes {
+            for log in [false, true] {
+                let fwd = log ? LogSoftmax.forward : Softmax.forward
+                let bwd = log ? LogSoftmax.backward : Softmax.backward
+                let x = rng.normalTensor([rows, n]), y = Tensor(zeros: [rows, n]), dx = Tensor(zeros: [rows, n])
+                let project = Projection(shape: [rows, n], rng: &rng)
+                fwd(y.pointer, x.pointer, rows, n)
+                bwd(dx.pointer, project.weights.pointer, y.pointer, rows, n)
+                assertGradients(wrt: [x], analytic: [dx]) { fwd(y.pointer, x.pointer, rows, n); return project(y) }
+            }
+        }
+    }
+
+    func testBackwardAccumulates() {
+        var rng = RandomGenerator(seed: 104)
+        let x = rng.normalTensor([5, 17]), dy = rng.normalTensor([5, 17])
+        let y = softmax(x), z = logSoftmax(x)
+        assertAccumulates([[5, 17]], rng: &rng, "softmax") { g in Softmax.backward(dInput: g[0].pointer, dOut: dy.pointer, out: y.pointer, rows: 5, n: 17) }
+        assertAccumulates([[5, 17]], rng: &rng, "log-softmax") { g in LogSoftmax.backward(dInput: g[0].pointer, dOut: dy.pointer, out: z.pointer, rows: 5, n: 17) }
+    }
+
+    func testThreadCountDoesNotChangeBits() {
+        var rng = RandomGenerator(seed: 105)
+        let (rows, n) = (130, 257)
+        let x = rng.normalTensor([rows, n], std: 3), dy = rng.normalTensor([rows, n])
+        let y = softmax(x), z = logSoftmax(x)
+        assertThreadIndependent([Tensor(zeros: [rows, n])], "softmax forward") { Softmax.forward(out: $0[0].pointer, input: x.pointer, rows: rows, n: n) }
+        assertThreadIndependent([Tensor(zeros: [rows, n])], "log-softmax forward") { LogSoftmax.forward(out: $0[0].pointer, input: x.pointer, rows: rows, n: n) }
+        assertThreadIndependent([Tensor(zeros: [rows, n])], "softmax backward") { Softmax.backward(dInput: $0[0].pointer, dOut: dy.pointer, out: y.pointer, rows: rows, n: n) }
+        assertThreadIndependent([Tensor(zeros: [rows, n])], "log-softmax backward") { LogSoftmax.backward(dInput: $0[0].pointer, dOut: dy.pointer, out: z.pointer, rows: rows, n: n) }
+    }
+}
