@@ -64,60 +64,86 @@ public final class SafetensorsFile: @unchecked Sendable {
         dataStart = 8 + Int(headerLength)
         let dataSize = file.count - dataStart
 
-        let json: Any
-        do {
-            json = try JSONSerialization.jsonObject(with: Data(headerBytes), options: [])
-        } catch {
+        guard (try? JSONSerialization.jsonObject(with: Data(headerBytes), options: [])) != nil else {
             throw FormatError.invalidHeader(file: path, problem: "the header is not valid JSON")
         }
-        guard let object = json as? [String: Any] else {
+        let header: Header
+        do {
+            header = try JSONDecoder().decode(Header.self, from: Data(headerBytes))
+        } catch let DecodingError.typeMismatch(_, context) where context.codingPath.isEmpty {
             throw FormatError.invalidHeader(file: path, problem: "the header is JSON but not an object")
+        } catch let error as DecodingError {
+            throw FormatError.invalidHeader(file: path, problem: Self.explain(error))
         }
-        var metadata: [String: String] = [:]
         var infos: [String: TensorInfo] = [:]
-        for (name, value) in object {
-            if name == "__metadata__" {
-                guard let m = value as? [String: Any] else {
-                    throw FormatError.invalidHeader(file: path, problem: "__metadata__ is not an object")
-                }
-                for (k, v) in m {
-                    guard let s = v as? String else {
-                        throw FormatError.invalidHeader(file: path, problem: "__metadata__['\(k)'] is not a string")
-                    }
-                    metadata[k] = s
-                }
-                continue
-            }
-            infos[name] = try Self.parseEntry(name, value, path: path, dataSize: dataSize)
+        for (name, entry) in header.tensors {
+            infos[name] = try Self.validate(name, entry, path: path, dataSize: dataSize)
         }
         // Overlap check: sorted by start, each range must begin at or after the previous end.
         let ordered = infos.values.filter { $0.end > $0.begin }.sorted { ($0.begin, $0.name) < ($1.begin, $1.name) }
         for (a, b) in zip(ordered, ordered.dropFirst()) where b.begin < a.end {
             throw FormatError.overlappingTensors(file: path, first: a.name, second: b.name)
         }
-        self.metadata = metadata
+        self.metadata = header.metadata
         self.infos = infos
         self.tensorNames = infos.keys.sorted()
     }
 
-    private static func parseEntry(_ name: String, _ value: Any, path: String, dataSize: Int) throws -> TensorInfo {
-        guard let entry = value as? [String: Any] else {
-            throw FormatError.invalidHeader(file: path, problem: "entry '\(name)' is not an object")
+    /// The header as JSON: `__metadata__` (string → string) and one entry per tensor.
+    private struct Header: Decodable {
+        struct Entry: Decodable {
+            let dtype: String
+            let shape: [Int]
+            let data_offsets: [Int]
         }
-        guard let dtypeName = entry["dtype"] as? String else {
-            throw FormatError.invalidHeader(file: path, problem: "entry '\(name)' has no string 'dtype'")
+        struct Key: CodingKey {
+            let stringValue: String
+            init(stringValue: String) { self.stringValue = stringValue }
+            var intValue: Int? { nil }
+            init?(intValue: Int) { nil }
         }
-        guard let dtype = SafetensorsDType(rawValue: dtypeName) else {
-            throw FormatError.unknownDType(file: path, tensor: name, dtype: dtypeName,
+        var metadata: [String: String] = [:]
+        var tensors: [String: Entry] = [:]
+
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: Key.self)
+            for key in c.allKeys {
+                if key.stringValue == "__metadata__" {
+                    metadata = try c.decode([String: String].self, forKey: key)
+                } else {
+                    tensors[key.stringValue] = try c.decode(Entry.self, forKey: key)
+                }
+            }
+        }
+    }
+
+    /// A one-line account of a decoding failure: where (key path) and what.
+    private static func explain(_ error: DecodingError) -> String {
+        func path(_ c: DecodingError.Context) -> String {
+            c.codingPath.map { $0.intValue.map { "[\($0)]" } ?? "'\($0.stringValue)'" }.joined(separator: " ")
+        }
+        switch error {
+        case .typeMismatch(let type, let c): return "\(path(c)) is not of type \(type) (\(c.debugDescription))"
+        case .valueNotFound(_, let c): return "\(path(c)) is null"
+        case .keyNotFound(let key, let c): return "\(path(c)) has no '\(key.stringValue)'"
+        case .dataCorrupted(let c): return "\(path(c)): \(c.debugDescription)"
+        @unknown default: return "\(error)"
+        }
+    }
+
+    private static func validate(_ name: String, _ entry: Header.Entry, path: String, dataSize: Int) throws -> TensorInfo {
+        guard let dtype = SafetensorsDType(rawValue: entry.dtype) else {
+            throw FormatError.unknownDType(file: path, tensor: name, dtype: entry.dtype,
                                            supported: SafetensorsDType.allCases.map(\.rawValue))
         }
-        guard let shape = integers(entry["shape"]), shape.allSatisfy({ $0 >= 0 }) else {
-            throw FormatError.invalidHeader(file: path, problem: "entry '\(name)' has no 'shape' array of non-negative integers")
+        let shape = entry.shape
+        guard shape.allSatisfy({ $0 >= 0 }) else {
+            throw FormatError.invalidHeader(file: path, problem: "'\(name)' has a negative dimension in shape \(shape)")
         }
-        guard let offsets = integers(entry["data_offsets"]), offsets.count == 2 else {
-            throw FormatError.invalidHeader(file: path, problem: "entry '\(name)' has no 'data_offsets' pair of integers")
+        guard entry.data_offsets.count == 2 else {
+            throw FormatError.invalidHeader(file: path, problem: "'\(name)' has data_offsets \(entry.data_offsets), not a [begin, end] pair")
         }
-        let (begin, end) = (offsets[0], offsets[1])
+        let (begin, end) = (entry.data_offsets[0], entry.data_offsets[1])
         guard begin >= 0, end >= begin, end <= dataSize else {
             throw FormatError.offsetsOutOfRange(file: path, tensor: name, begin: begin, end: end, dataSize: dataSize)
         }
@@ -125,29 +151,15 @@ public final class SafetensorsFile: @unchecked Sendable {
         for d in shape {
             let (p, overflow) = bytes.multipliedReportingOverflow(by: d)
             guard !overflow else {
-                throw FormatError.invalidHeader(file: path, problem: "entry '\(name)' has a shape \(shape) whose size overflows")
+                throw FormatError.invalidHeader(file: path, problem: "'\(name)' has a shape \(shape) whose size overflows")
             }
             bytes = p
         }
         guard bytes == end - begin else {
-            throw FormatError.byteSizeMismatch(file: path, tensor: name, shape: shape, dtype: dtypeName,
+            throw FormatError.byteSizeMismatch(file: path, tensor: name, shape: shape, dtype: entry.dtype,
                                                expected: bytes, actual: end - begin)
         }
         return TensorInfo(name: name, dtype: dtype, shape: shape, begin: begin, end: end)
-    }
-
-    /// JSON numbers as exact non-fractional Ints (nil for anything else).
-    private static func integers(_ value: Any?) -> [Int]? {
-        guard let array = value as? [Any] else { return nil }
-        var out: [Int] = []
-        out.reserveCapacity(array.count)
-        for v in array {
-            guard let n = v as? NSNumber, !(v is Bool) else { return nil }
-            let d = n.doubleValue
-            guard d.rounded() == d, abs(d) < 0x1p62 else { return nil }
-            out.append(n.intValue)
-        }
-        return out
     }
 
     /// The stored dtype and row-major shape of tensor `name`.
