@@ -106,6 +106,10 @@ final class SafetensorsTests: XCTestCase {
         assertFormatError(try open(file(header: "{\"a\": [1,"), "notjson.safetensors"), mentions: ["notjson.safetensors", "not valid JSON"]) {
             if case .invalidHeader = $0 { return true }; return false
         }
+        let deep = String(repeating: "[", count: 200_000) + String(repeating: "]", count: 200_000)
+        assertFormatError(try open(file(header: deep), "deep.safetensors"), mentions: ["deep.safetensors"]) {
+            if case .invalidHeader = $0 { return true }; return false
+        }
         assertFormatError(try open(file(header: "[1, 2]"), "array.safetensors"), mentions: ["not an object"]) {
             if case .invalidHeader = $0 { return true }; return false
         }
