@@ -41,7 +41,7 @@ let package = Package(
         .executableTarget(name: "BasicUsage", dependencies: ["SpecDistill"], path: "Examples/BasicUsage"),
         .target(name: "TestSupport", dependencies: ["Tensor"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
-        .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
+        .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats"]),
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "Formats", "TestSupport"],
                     exclude: ["Fixtures"]),

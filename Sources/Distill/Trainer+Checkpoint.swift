@@ -29,9 +29,9 @@ extension Trainer {
         try? fm.removeItem(at: tmp)
         try model.save(directory: tmp)
         var writer = SafetensorsWriter()
-        try writer.add(name: "m", shape: [optimizer.m.count], values: optimizer.m.flat.array)
-        try writer.add(name: "v", shape: [optimizer.v.count], values: optimizer.v.flat.array)
-        try writer.write(to: tmp.appendingPathComponent("optimizer.safetensors"), metadata: [:])
+        try writer.add("m", shape: [optimizer.m.count], pointer: optimizer.m.flat.pointer)
+        try writer.add("v", shape: [optimizer.v.count], pointer: optimizer.v.flat.pointer)
+        try writer.write(to: tmp.appendingPathComponent("optimizer.safetensors"))
         let state = TrainerState(step: step, optimizerSteps: optimizer.stepCount, rng: rng, settings: settings, objective: objective.name)
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -32,7 +32,7 @@ extension TransformerModel {
                     throw ModelError.file("\(path): tensor '\(src.name)' (needed for \(config.architecture.rawValue)) is missing; the file has \(names.count) tensors such as \(sample). Is config.json's model_type right?")
                 }
                 let expected = HFNames.hfShape(src, internalRest: rest)
-                let shape = try file.shape(of: name)
+                let shape = try file.info(name).shape
                 guard shape == expected else {
                     throw ModelError.file("\(path): tensor '\(name)' has shape \(shape), expected \(expected) from config.json")
                 }
@@ -44,14 +44,16 @@ extension TransformerModel {
         }
     }
 
-    /// The parameters as HF-named tensors: (name, shape, values), in layout order.
-    public func hfTensors() -> [(name: String, shape: [Int], values: [Float])] {
+    /// The parameters (or any set with their layout, such as the gradients) as HF-named tensors:
+    /// (name, shape, values), in layout order.
+    public func hfTensors(of set: ParameterSet? = nil) -> [(name: String, shape: [Int], values: [Float])] {
+        let set = set ?? parameters
         var out: [(String, [Int], [Float])] = []
         for info in parameters.infos {
             let rest = Array(info.shape.dropFirst())
             let cols = rest.reduce(1, *)
             var row = 0
-            let base = parameters[info.name].pointer
+            let base = set[info.name].pointer
             for src in HFNames.sources(of: info, config: config) {
                 let slice = Array(UnsafeBufferPointer(start: base + row * cols, count: src.rows * cols))
                 out.append((src.name, HFNames.hfShape(src, internalRest: rest), HFNames.toHF(slice, src, rest: rest, config: config)))
@@ -66,8 +68,8 @@ extension TransformerModel {
     public func save(directory url: URL) throws {
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         try config.save(url.appendingPathComponent("config.json"))
-        var writer = SafetensorsWriter()
-        for t in hfTensors() { try writer.add(name: t.name, shape: t.shape, values: t.values) }
-        try writer.write(to: url.appendingPathComponent("model.safetensors"), metadata: ["format": "pt"])
+        var writer = SafetensorsWriter(metadata: ["format": "pt"])
+        for t in hfTensors() { try writer.add(t.name, shape: t.shape, values: t.values) }
+        try writer.write(to: url.appendingPathComponent("model.safetensors"))
     }
 }
