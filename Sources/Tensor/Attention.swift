@@ -156,30 +156,4 @@ public enum Attention {
             r0 = r1
         }
     }
-
-    /// In place: `p[0..<visible] = softmax(scale · p[0..<visible])`, `p[visible..<count] = 0`.
-    /// The maximum is subtracted before exponentiating, so large scores do not overflow.
-    @inline(__always)
-    static func causalSoftmaxRow(_ p: UnsafeMutablePointer<Float>, visible: Int, count: Int, scale: Float) {
-        var top = -Float.infinity
-        for j in 0..<visible { top = Swift.max(top, scale * p[j]) }
-        var sum: Float = 0
-        for j in 0..<visible {
-            let e = Foundation.exp(scale * p[j] - top)
-            p[j] = e
-            sum += e
-        }
-        let inverse = 1 / sum
-        for j in 0..<visible { p[j] *= inverse }
-        for j in visible..<count { p[j] = 0 }
-    }
-
-    /// In place: `d[j] = P[j] · (d[j] − Σ_i P[i] d[i])` for `j < visible`, `d[visible..<count] = 0`.
-    @inline(__always)
-    static func softmaxBackwardRow(_ d: UnsafeMutablePointer<Float>, probs p: UnsafePointer<Float>, visible: Int, count: Int) {
-        var dot: Float = 0
-        for j in 0..<visible { dot += p[j] * d[j] }
-        for j in 0..<visible { d[j] = p[j] * (d[j] - dot) }
-        for j in visible..<count { d[j] = 0 }
-    }
 }
