@@ -10,7 +10,8 @@ extension Attention {
         var j = 0
         var top8 = SIMD8<Float>(repeating: -.infinity)
         while j + 8 <= visible {
-            top8 = pointwiseMax(top8, scale * raw.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self))
+            let x = scale * raw.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
+            top8.replace(with: x, where: x .> top8)  // not pointwiseMax: that one is not inlined
             j += 8
         }
         var top = top8.max()
@@ -70,7 +71,10 @@ extension Attention {
     /// largest term, which is 1).
     @inline(__always)
     static func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
-        let xc = pointwiseMin(pointwiseMax(x, SIMD8(repeating: -87.33654)), SIMD8(repeating: 88.37626))
+        let low = SIMD8<Float>(repeating: -87.33654), high = SIMD8<Float>(repeating: 88.37626)
+        var xc = x  // clamped by masks (pointwiseMin/Max compile to calls with per-lane branches)
+        xc.replace(with: low, where: xc .< low)
+        xc.replace(with: high, where: xc .> high)
         // n = round(x / ln2) by the 1.5·2^23 trick; the integer n sits in t's low mantissa bits.
         let magic: Float = 12_582_912
         let t = xc * 1.442_695_04 + magic
