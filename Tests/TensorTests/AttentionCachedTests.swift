@@ -1,0 +1,110 @@
+import Tensor
+import TestSupport
+import XCTest
+
+/// Cached against training forward: both compute the same causal softmax, but with different
+/// float32 summation orders (sgemv / small-M kernel / sgemm over different row counts), so they
+/// agree to rounding, not bitwise: outputs are convex combinations of unit-scale values and sums
+/// run over ≤ 65 terms, errors ≲ 65 · 6e-8 · 4 ≈ 2e-5 worst case, ~1e-6 typical. A wrong mask
+/// position or head mapping changes outputs by O(0.1).
+private let cachedRtol = 1e-4, cachedAtol = 2e-5
+
+final class AttentionCachedTests: XCTestCase {
+    /// Copies the k and v columns of a fused `(T, W)` buffer into contiguous `(T, NKV·HS)` caches.
+    func caches(_ qkv: Tensor, _ c: AttentionCase) -> (Tensor, Tensor) {
+        let kv = c.NKV * c.HS
+        let k = Tensor(zeros: [c.T, kv]), v = Tensor(zeros: [c.T, kv])
+        for t in 0..<c.T {
+            for d in 0..<kv {
+                k[t, d] = qkv[t, c.NH * c.HS + d]
+                v[t, d] = qkv[t, c.NH * c.HS + kv + d]
+            }
+        }
+        return (k, v)
+    }
+
+    /// Appending positions in chunks of `n` gives the rows of the training forward.
+    func checkChunks(_ c: AttentionCase, chunk n: Int, rng: inout RandomGenerator,
+                     file: StaticString = #filePath, line: UInt = #line) {
+        let qkv = rng.normalTensor(c.qkvShape)
+        let train = Tensor(zeros: c.outShape), probs = Tensor(zeros: c.probsShape)
+        c.forward(qkv, out: train, probs: probs)
+        let (kCache, vCache) = caches(qkv, c)
+        let cached = Tensor(zeros: c.outShape), reference = Tensor(zeros: c.outShape)
+        let C = c.NH * c.HS
+        var past = 0
+        while past < c.T {
+            let m = min(n, c.T - past)
+            let count = Attention.scratchCount(n: m, past: past, NH: c.NH)
+            let scratch = Tensor(shape: [count + 1], repeating: .nan)
+            scratch[count] = 12345  // sentinel: the kernel must stay inside scratchCount floats
+            Attention.forwardCached(out: cached.pointer + past * C, q: qkv.pointer + past * c.width, qStride: c.width,
+                                    kCache: kCache.pointer, vCache: vCache.pointer, cacheStride: c.NKV * c.HS,
+                                    past: past, n: m, NH: c.NH, NKV: c.NKV, HS: c.HS, scale: c.scale,
+                                    scratch: scratch.pointer)
+            XCTAssertEqual(scratch[count], 12345, "scratch overrun at past \(past), n \(m)", file: file, line: line)
+            Attention.forwardCachedReference(out: reference.pointer + past * C, q: qkv.pointer + past * c.width,
+                                             qStride: c.width, kCache: kCache.pointer, vCache: vCache.pointer,
+                                             cacheStride: c.NKV * c.HS, past: past, n: m, NH: c.NH, NKV: c.NKV,
+                                             HS: c.HS, scale: c.scale)
+            past += m
+        }
+        assertClose(cached, train, rtol: cachedRtol, atol: cachedAtol, "cached vs training, chunk \(n), \(c)",
+                    file: file, line: line)
+        assertClose(cached, reference, rtol: cachedRtol, atol: cachedAtol, "cached vs reference, chunk \(n), \(c)",
+                    file: file, line: line)
+    }
+
+    func testOneAtATimeAndInChunksMatchTrainingForward() {
+        var rng = RandomGenerator(seed: 31)
+        let shapes = [AttentionCase(B: 1, T: 1, NH: 1, NKV: 1, HS: 1, pad: 0),
+                      AttentionCase(B: 1, T: 17, NH: 6, NKV: 3, HS: 8, pad: 1),
+                      AttentionCase(B: 1, T: 23, NH: 9, NKV: 3, HS: 64, pad: 0),  // SmolLM2 heads
+                      AttentionCase(B: 1, T: 65, NH: 2, NKV: 1, HS: 3, pad: 0),
+                      AttentionCase(B: 1, T: 20, NH: 4, NKV: 4, HS: 5, pad: 2)]
+        for c in shapes {
+            for n in [1, 2, 3, 5, 9] { checkChunks(c, chunk: n, rng: &rng) }
+        }
+    }
+
+    /// The caches may be views into the fused buffer itself (row stride W, KV heads at offsets).
+    func testCacheAsStridedViewOfFusedBuffer() {
+        var rng = RandomGenerator(seed: 32)
+        let c = AttentionCase(B: 1, T: 12, NH: 6, NKV: 2, HS: 4, pad: 3)
+        let qkv = rng.normalTensor(c.qkvShape)
+        let train = Tensor(zeros: c.outShape), probs = Tensor(zeros: c.probsShape)
+        c.forward(qkv, out: train, probs: probs)
+        let out = Tensor(zeros: [3, c.NH * c.HS])
+        let scratch = Tensor(zeros: [Attention.scratchCount(n: 3, past: 9, NH: c.NH)])
+        let p = qkv.pointer
+        Attention.forwardCached(out: out.pointer, q: p + 9 * c.width, qStride: c.width, kCache: p + c.NH * c.HS,
+                                vCache: p + (c.NH + c.NKV) * c.HS, cacheStride: c.width, past: 9, n: 3,
+                                NH: c.NH, NKV: c.NKV, HS: c.HS, scale: c.scale, scratch: scratch.pointer)
+        assertClose(out, train.rows(9..<12), rtol: cachedRtol, atol: cachedAtol)
+    }
+
+    func testSameBitsForOneAndTwoThreads() {
+        var rng = RandomGenerator(seed: 33)
+        let c = AttentionCase(B: 1, T: 300, NH: 9, NKV: 3, HS: 64, pad: 0)
+        let qkv = rng.normalTensor(c.qkvShape)
+        let (k, v) = caches(qkv, c)
+        let saved = Threads.count
+        defer { Threads.count = saved }
+        var results: [[Float]] = []
+        for threads in [1, 2] {
+            Threads.count = threads
+            var all: [Float] = []
+            for n in [1, 4, 9] {
+                let past = c.T - n
+                let out = Tensor(zeros: [n, c.NH * c.HS])
+                let scratch = Tensor(zeros: [Attention.scratchCount(n: n, past: past, NH: c.NH)])
+                Attention.forwardCached(out: out.pointer, q: qkv.pointer + past * c.width, qStride: c.width,
+                                        kCache: k.pointer, vCache: v.pointer, cacheStride: c.NKV * c.HS, past: past,
+                                        n: n, NH: c.NH, NKV: c.NKV, HS: c.HS, scale: c.scale, scratch: scratch.pointer)
+                all += out.array
+            }
+            results.append(all)
+        }
+        XCTAssertEqual(results[0], results[1])
+    }
+}
