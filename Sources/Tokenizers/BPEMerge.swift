@@ -12,10 +12,11 @@ public struct MergeTable: MergeRanking, Sendable {
 
     public init() {}
 
-    /// Adds `left right → merged` with the given rank; an existing pair keeps its first rank.
-    public mutating func add(left: Int, right: Int, merged: Int, rank: Int) {
+    /// Adds `left right → merged` with the given rank. A pair listed twice keeps its first rank
+    /// (llama.cpp) or, with `overwrite`, its last (Hugging Face builds a map from the list).
+    public mutating func add(left: Int, right: Int, merged: Int, rank: Int, overwrite: Bool = false) {
         let key = left << 32 | right
-        if table[key] == nil { table[key] = rank << 32 | merged }
+        if overwrite || table[key] == nil { table[key] = rank << 32 | merged }
     }
 
     public var count: Int { table.count }
@@ -138,5 +139,13 @@ struct PairHeap {
             p = m
         }
         return first
+    }
+}
+
+extension MergeTable {
+    /// The merges in rank order as (left, right, merged) ids.
+    public var orderedMerges: [(left: Int, right: Int, merged: Int)] {
+        table.sorted { $0.value >> 32 < $1.value >> 32 }
+            .map { (left: $0.key >> 32, right: $0.key & 0xFFFF_FFFF, merged: $0.value & 0xFFFF_FFFF) }
     }
 }

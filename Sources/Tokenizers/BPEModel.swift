@@ -6,7 +6,7 @@ public struct BPEModel: Sendable {
     /// How merges are ranked.
     public enum Merges: Sendable {
         /// An explicit merges list (Hugging Face `merges`, GGUF `tokenizer.ggml.merges`).
-        case table(MergeTable, pairs: [(String, String)])
+        case table(MergeTable)
         /// SentencePiece scores (GGUF "llama" vocabularies).
         case scores(ScoreRanking)
     }
@@ -27,6 +27,31 @@ public struct BPEModel: Sendable {
     let scalarToID: [Unicode.Scalar: Int]
     /// `byteTokenIDs[b]` is the id of `<0xNN>` for byte b, or -1.
     let byteTokenIDs: [Int]
+
+    /// A BPE model from a vocabulary (id = index) and merges in rank order.
+    /// - Parameters:
+    ///   - merges: (left, right) token strings; each concatenation must be in the vocabulary.
+    ///   - unknownToken: the token for characters that are neither in the vocabulary nor byte-encodable.
+    /// - Throws: `TokenizerError` naming a merge or unknown token that is not in the vocabulary.
+    public init(vocabulary: [String], merges: [(String, String)], byteFallback: Bool = false,
+                unknownToken: String? = nil, ignoreMerges: Bool = false) throws {
+        var map: [String: Int] = [:]
+        for (i, p) in vocabulary.enumerated() where map[p] == nil { map[p] = i }
+        var table = MergeTable()
+        for (rank, m) in merges.enumerated() {
+            guard let l = map[m.0], let r = map[m.1], let merged = map[m.0 + m.1] else {
+                throw TokenizerError("BPE merge \(rank) (\(m.0.debugDescription), \(m.1.debugDescription)) uses a token missing from the vocabulary")
+            }
+            table.add(left: l, right: r, merged: merged, rank: rank, overwrite: true)
+        }
+        var unknown: Int? = nil
+        if let u = unknownToken {
+            guard let id = map[u] else { throw TokenizerError("unknown token \(u.debugDescription) is not in the vocabulary") }
+            unknown = id
+        }
+        self.init(pieces: vocabulary, merges: .table(table), byteFallback: byteFallback, unknownID: unknown,
+                  fuseUnknown: false, ignoreMerges: ignoreMerges)
+    }
 
     init(pieces: [String], merges: Merges, byteFallback: Bool, unknownID: Int?, fuseUnknown: Bool,
          ignoreMerges: Bool) {
@@ -78,7 +103,7 @@ public struct BPEModel: Sendable {
             // Without an unknown token the character is dropped, as Hugging Face does.
         }
         switch merges {
-        case .table(let table, _): BPEMerge.apply(&ids, ranking: table)
+        case .table(let table): BPEMerge.apply(&ids, ranking: table)
         case .scores(let ranking): BPEMerge.apply(&ids, ranking: ranking)
         }
         out.append(contentsOf: ids)

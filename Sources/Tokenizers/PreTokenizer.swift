@@ -100,6 +100,12 @@ struct CompiledPreTokenizerStep {
     let step: PreTokenizerStep
     let regex: NSRegularExpression?
 
+    /// A step without a regex (no compilation needed).
+    init(unchecked step: PreTokenizerStep) {
+        self.step = step
+        self.regex = nil
+    }
+
     init(_ step: PreTokenizerStep) throws {
         self.step = step
         if case .split(.regex(let source), _, _) = step {

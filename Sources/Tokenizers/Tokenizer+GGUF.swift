@@ -111,8 +111,6 @@ extension BPEModel {
         var map: [String: Int] = [:]
         for (i, p) in pieces.enumerated() where map[p] == nil { map[p] = i }
         var table = MergeTable()
-        var pairs: [(String, String)] = []
-        pairs.reserveCapacity(mergeStrings.count)
         for (rank, s) in mergeStrings.enumerated() {
             guard let space = s.firstIndex(of: " ") else {
                 throw TokenizerError("\(source): merge \(rank) \(s.debugDescription) is not \"left right\"")
@@ -122,9 +120,8 @@ extension BPEModel {
                 throw TokenizerError("\(source): merge \(rank) \(s.debugDescription) uses a token missing from the vocabulary")
             }
             table.add(left: li, right: ri, merged: m, rank: rank)
-            pairs.append((l, r))
         }
-        self.init(pieces: pieces, merges: .table(table, pairs: pairs), byteFallback: byteFallback,
+        self.init(pieces: pieces, merges: .table(table), byteFallback: byteFallback,
                   unknownID: unknownID, fuseUnknown: false, ignoreMerges: ignoreMerges)
     }
 }

@@ -98,9 +98,7 @@ struct TokenizerJSONParser {
         }
         for t in added where t.id < size && pieces[t.id].isEmpty { pieces[t.id] = t.content }
         var table = MergeTable()
-        var pairs: [(String, String)] = []
         let rawMerges = json["merges"] as? [Any] ?? []
-        pairs.reserveCapacity(rawMerges.count)
         for (rank, m) in rawMerges.enumerated() {
             let pair: (String, String)
             if let s = m as? String {
@@ -116,15 +114,14 @@ struct TokenizerJSONParser {
             guard let l = vocab[pair.0], let r = vocab[pair.1], let merged = vocab[pair.0 + pair.1] else {
                 throw TokenizerError("\(source): merge \(rank) (\(pair.0.debugDescription), \(pair.1.debugDescription)) uses a token missing from the vocabulary")
             }
-            table.add(left: l, right: r, merged: merged, rank: rank)
-            pairs.append(pair)
+            table.add(left: l, right: r, merged: merged, rank: rank, overwrite: true)
         }
         var unknown: Int? = nil
         if let u = json["unk_token"] as? String {
             guard let id = vocab[u] else { throw TokenizerError("\(source): unk_token \(u.debugDescription) is not in the vocabulary") }
             unknown = id
         }
-        return BPEModel(pieces: pieces, merges: .table(table, pairs: pairs),
+        return BPEModel(pieces: pieces, merges: .table(table),
                         byteFallback: json["byte_fallback"] as? Bool ?? false, unknownID: unknown,
                         fuseUnknown: json["fuse_unk"] as? Bool ?? false,
                         ignoreMerges: json["ignore_merges"] as? Bool ?? false)

@@ -54,7 +54,7 @@ public final class Tokenizer: @unchecked Sendable {
         self.bosTokenID = bos
         self.eosTokenID = eos
         self.padTokenID = pad
-        self.compiledPreTokenizers = try preTokenizers.map(CompiledPreTokenizerStep.init)
+        self.compiledPreTokenizers = try preTokenizers.map { try CompiledPreTokenizerStep($0) }
         self.matcher = AddedTokenMatcher(addedTokens)
         var extra: [Int: String] = [:]
         var extraIDs: [String: Int] = [:]
@@ -106,12 +106,34 @@ public final class Tokenizer: @unchecked Sendable {
         return out
     }
 
-    private func encodeSegment(_ segment: String, startsText: Bool, into out: inout [Int]) {
+    /// The pre-tokens of `text` (after added-token matching, normalization and pre-tokenization),
+    /// in the pre-tokenizer's character set (byte-level characters for byte-level tokenizers).
+    /// Added tokens appear as their content.
+    public func preTokenize(_ text: String) -> [String] {
+        var out: [String] = []
+        for segment in matcher.split(text) {
+            switch segment {
+            case .token(let id):
+                out.append(piece(id))
+            case .text(let s, let startsText):
+                for word in preTokenizeSegment(String(s), startsText: startsText) where !word.isEmpty {
+                    out.append(String(String.UnicodeScalarView(word)))
+                }
+            }
+        }
+        return out
+    }
+
+    private func preTokenizeSegment(_ segment: String, startsText: Bool) -> [[Unicode.Scalar]] {
         var text = segment
         for n in normalizers { text = n.apply(text) }
         var pieces = [Array(text.unicodeScalars)]
         for step in compiledPreTokenizers { pieces = step.apply(pieces, firstSegment: startsText) }
-        for word in pieces where !word.isEmpty {
+        return pieces
+    }
+
+    private func encodeSegment(_ segment: String, startsText: Bool, into out: inout [Int]) {
+        for word in preTokenizeSegment(segment, startsText: startsText) where !word.isEmpty {
             if word.count <= cacheWordLimit {
                 cacheLock.lock()
                 let hit = cache[word]
