@@ -1,0 +1,81 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A read-only memory mapping of a whole file. Pages are loaded by the OS on first touch, so
+/// opening a large model costs nothing until tensors are read. The mapping lives as long as the
+/// object.
+final class MappedFile: @unchecked Sendable {
+    let path: String
+    /// The file's bytes; empty (and not mapped) for a zero-length file.
+    let bytes: UnsafeRawBufferPointer
+    private let mapped: Bool
+
+    init(url: URL) throws {
+        path = url.path
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else {
+            throw FormatError.io(file: path, operation: "open", detail: String(cString: strerror(errno)))
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            throw FormatError.io(file: path, operation: "stat", detail: String(cString: strerror(errno)))
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw FormatError.io(file: path, operation: "map", detail: "not a regular file")
+        }
+        let size = Int(st.st_size)
+        if size == 0 {
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            mapped = false
+            return
+        }
+        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+            throw FormatError.io(file: path, operation: "mmap", detail: String(cString: strerror(errno)))
+        }
+        bytes = UnsafeRawBufferPointer(start: p, count: size)
+        mapped = true
+    }
+
+    var count: Int { bytes.count }
+
+    deinit {
+        if mapped, let base = bytes.baseAddress {
+            munmap(UnsafeMutableRawPointer(mutating: base), bytes.count)
+        }
+    }
+}
+
+/// Writes `body`'s output to a temporary file in the destination's directory, then renames it
+/// over the destination (atomic on POSIX file systems), so readers never see a half-written file.
+func writeAtomically(to url: URL, _ body: (FileHandle) throws -> Void) throws {
+    let dir = url.deletingLastPathComponent()
+    let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+    guard FileManager.default.createFile(atPath: tmp.path, contents: nil) else {
+        throw FormatError.io(file: url.path, operation: "create temporary file \(tmp.lastPathComponent)",
+                             detail: "the directory does not exist or is not writable")
+    }
+    do {
+        let handle = try FileHandle(forWritingTo: tmp)
+        do {
+            try body(handle)
+            try handle.synchronize()
+            try handle.close()
+        } catch {
+            try? handle.close()
+            throw error
+        }
+        guard rename(tmp.path, url.path) == 0 else {
+            throw FormatError.io(file: url.path, operation: "rename the temporary file into place",
+                                 detail: String(cString: strerror(errno)))
+        }
+    } catch {
+        try? FileManager.default.removeItem(at: tmp)
+        if error is FormatError { throw error }
+        throw FormatError.io(file: url.path, operation: "write", detail: "\(error)")
+    }
+}
