@@ -43,7 +43,9 @@ extension Tokenizer {
             let name = (value as? String) ?? ((value as? [String: Any])?["content"] as? String)
             return name.flatMap { pieceToID[$0] }
         }
-        func named(_ names: [String]) -> Int? { names.lazy.compactMap { pieceToID[$0] }.first }
+        // Without a template or config, the usual names among the special added tokens.
+        let specialIDs = Dictionary(added.filter(\.special).map { ($0.content, $0.id) }, uniquingKeysWith: { a, _ in a })
+        func named(_ names: [String]) -> Int? { names.lazy.compactMap { specialIDs[$0] }.first }
         let bos = configToken("bos_token") ?? prefix.first
             ?? named(["<s>", "<|begin_of_text|>", "<bos>", "<|startoftext|>", "<|endoftext|>"])
         let eos = configToken("eos_token") ?? suffix.last

@@ -60,8 +60,10 @@ extension Tokenizer {
             },
         ] as [String: Any]
 
-        var vocab: [String: Int] = [:]
-        for (id, p) in model.pieces.enumerated() where vocab[p] == nil { vocab[p] = id }
+        var seen = Set<String>()
+        let vocab = OrderedVocabulary(entries: model.pieces.enumerated().compactMap { id, p in
+            seen.insert(p).inserted ? (p, id) : nil
+        })
         root["model"] = [
             "type": "BPE",
             "dropout": NSNull(),
@@ -74,8 +76,28 @@ extension Tokenizer {
             "vocab": vocab,
             "merges": mergeList().map { [$0.0, $0.1] },
         ] as [String: Any]
-        // Sorted keys make the file reproducible; fragments are valid JSON for `tokenizers`.
-        return try! JSONSerialization.data(withJSONObject: root, options: [.sortedKeys])
+        // Own writer: sorted keys (reproducible), vocabulary in id order, UTF-8 text unescaped.
+        var out = ""
+        out.reserveCapacity(model.pieces.count * 40)
+        JSONText.write(root, into: &out)
+        return Data(out.utf8)
+    }
+
+    /// A tokenizer_config.json naming the special-token roles (tokenizer.json has no field for
+    /// them): `bos_token`, `eos_token`, `pad_token`, `add_bos_token`, `add_eos_token`.
+    public func tokenizerConfigJSON() -> Data {
+        var config: [String: Any] = [
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "add_bos_token": addBOS,
+            "add_eos_token": addEOS,
+            "clean_up_tokenization_spaces": false,
+        ]
+        config["bos_token"] = bosTokenID.map { piece($0) as Any } ?? NSNull()
+        config["eos_token"] = eosTokenID.map { piece($0) as Any } ?? NSNull()
+        config["pad_token"] = padTokenID.map { piece($0) as Any } ?? NSNull()
+        var out = ""
+        JSONText.write(config, into: &out)
+        return Data(out.utf8)
     }
 
     /// The merges as (left, right) token strings in rank order.
@@ -119,5 +141,68 @@ extension Tokenizer {
         case .metaspace(let r, let prepend, let split):
             return ["type": "Metaspace", "replacement": String(r), "prepend_scheme": prepend.rawValue, "split": split]
         }
+    }
+}
+
+/// A vocabulary written as a JSON object in id order.
+struct OrderedVocabulary { let entries: [(String, Int)] }
+
+/// A small JSON serialiser for the writer (Foundation's is slow on Linux for 10⁵-entry maps).
+enum JSONText {
+    static func write(_ value: Any, into out: inout String) {
+        switch value {
+        case let s as String: string(s, into: &out)
+        case let b as Bool: out += b ? "true" : "false"
+        case let i as Int: out += String(i)
+        case is NSNull: out += "null"
+        case let v as OrderedVocabulary:
+            out += "{"
+            for (k, (p, id)) in v.entries.enumerated() {
+                if k > 0 { out += "," }
+                string(p, into: &out)
+                out += ":"
+                out += String(id)
+            }
+            out += "}"
+        case let a as [Any]:
+            out += "["
+            for (k, item) in a.enumerated() {
+                if k > 0 { out += "," }
+                write(item, into: &out)
+            }
+            out += "]"
+        case let d as [String: Any]:
+            out += "{"
+            for (k, key) in d.keys.sorted().enumerated() {
+                if k > 0 { out += "," }
+                string(key, into: &out)
+                out += ":"
+                write(d[key]!, into: &out)
+            }
+            out += "}"
+        default:
+            preconditionFailure("JSONText cannot write \(type(of: value))")
+        }
+    }
+
+    static func string(_ s: String, into out: inout String) {
+        out += "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 || u.value == 0x7F {
+                    let hex = String(u.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        out += "\""
     }
 }

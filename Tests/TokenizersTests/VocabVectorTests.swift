@@ -37,7 +37,7 @@ final class VocabVectorTests: XCTestCase {
     /// Runs one vocabulary; returns a one-line OK / NOT OK report.
     func run(_ name: String, in dir: URL) throws -> (ok: Bool, report: String) {
         let base = dir.appendingPathComponent("ggml-vocab-\(name).gguf")
-        let tokenizer = try Tokenizer(gguf: try GGUFMetadataForTests.read(base))
+        let tokenizer = try Tokenizer(gguf: try GGUFFile(url: base).metadata)
         let inputs = try String(contentsOf: URL(fileURLWithPath: base.path + ".inp"), encoding: .utf8)
             .components(separatedBy: "\n__ggml_vocab_test__\n").dropLast()
         let outputs = try String(contentsOf: URL(fileURLWithPath: base.path + ".out"), encoding: .utf8)
@@ -66,13 +66,58 @@ final class VocabVectorTests: XCTestCase {
         }
     }
 
+    /// tokenizerJSON() of each GGUF vocabulary, read back, reproduces every expected id sequence
+    /// (for the SentencePiece vocabulary this checks the merges derived from scores). With
+    /// SPECDISTILL_EXPORT_DIR set the files are written there for
+    /// `Scripts/make-tokenizer-fixtures --check DIR` (Hugging Face `tokenizers` loads them).
+    func testWrittenTokenizerJSONMatchesVectors() throws {
+        let dir = try Self.directory()
+        for name in Self.vocabularies {
+            let base = dir.appendingPathComponent("ggml-vocab-\(name).gguf")
+            let original = try Tokenizer(gguf: try GGUFFile(url: base).metadata)
+            let data = original.tokenizerJSON()
+            if let export = ProcessInfo.processInfo.environment["SPECDISTILL_EXPORT_DIR"] {
+                try FileManager.default.createDirectory(atPath: export, withIntermediateDirectories: true)
+                try data.write(to: URL(fileURLWithPath: export).appendingPathComponent("gguf-\(name).json"))
+                try original.tokenizerConfigJSON().write(to: URL(fileURLWithPath: export).appendingPathComponent("gguf-\(name).config"))
+            }
+            let config = try JSONSerialization.jsonObject(with: original.tokenizerConfigJSON()) as? [String: Any]
+            let reloaded = try Tokenizer(tokenizerJSON: data, config: config, source: "written \(name)")
+            XCTAssertEqual(reloaded.bosTokenID, original.bosTokenID, name)
+            XCTAssertEqual(reloaded.eosTokenID, original.eosTokenID, name)
+            XCTAssertEqual(reloaded.addBOS, original.addBOS, name)
+            let inputs = try String(contentsOf: URL(fileURLWithPath: base.path + ".inp"), encoding: .utf8)
+                .components(separatedBy: "\n__ggml_vocab_test__\n").dropLast()
+            let outputs = try String(contentsOf: URL(fileURLWithPath: base.path + ".out"), encoding: .utf8)
+                .components(separatedBy: "\n").dropLast()
+            for (text, line) in zip(inputs, outputs) {
+                XCTAssertEqual(reloaded.encode(text, addSpecialTokens: false), line.split(separator: " ").map { Int($0)! },
+                               "\(name) rewritten: \(text.debugDescription)")
+            }
+        }
+    }
+
+    func testUnknownPreTokenizerNameThrows() throws {
+        let metadata: [String: GGUFValue] = [
+            "tokenizer.ggml.model": .string("gpt2"), "tokenizer.ggml.pre": .string("no-such-pre"),
+            "tokenizer.ggml.tokens": .array([.string("a")]), "tokenizer.ggml.merges": .array([]),
+        ]
+        XCTAssertThrowsError(try Tokenizer(gguf: metadata)) { error in
+            let m = "\(error)"
+            XCTAssertTrue(m.contains("no-such-pre") && m.contains("llama-bpe") && m.contains("qwen2"), m)
+        }
+        XCTAssertThrowsError(try Tokenizer(gguf: ["tokenizer.ggml.model": .string("bert"), "tokenizer.ggml.tokens": .array([.string("a")])])) { error in
+            XCTAssertTrue("\(error)".contains("bert") && "\(error)".contains("gpt2"), "\(error)")
+        }
+    }
+
     /// Round trip: decoding the ids of each input gives the input back (byte-level vocabularies
     /// are lossless; the SentencePiece one drops the added leading space on decode).
     func testDecodeRoundTrip() throws {
         let dir = try Self.directory()
         for name in Self.vocabularies {
             let base = dir.appendingPathComponent("ggml-vocab-\(name).gguf")
-            let tokenizer = try Tokenizer(gguf: try GGUFMetadataForTests.read(base))
+            let tokenizer = try Tokenizer(gguf: try GGUFFile(url: base).metadata)
             let inputs = try String(contentsOf: URL(fileURLWithPath: base.path + ".inp"), encoding: .utf8)
                 .components(separatedBy: "\n__ggml_vocab_test__\n").dropLast()
             for text in inputs {
