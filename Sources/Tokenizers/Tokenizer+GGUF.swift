@@ -73,7 +73,8 @@ extension Tokenizer {
             let model = try BPEModel(pieces: pieces, mergeStrings: merges, source: "GGUF tokenizer.ggml.merges",
                                      byteFallback: false, unknownID: nil,
                                      ignoreMerges: ["llama3", "llama-v3", "llama-bpe", "falcon3"].contains(preName))
-            let addBOS = key("add_bos_token")?.bool ?? false
+            // llama.cpp's defaults when the key is absent: BOS for the Llama-3 family only.
+            let addBOS = key("add_bos_token")?.bool ?? ["llama3", "llama-v3", "llama-bpe", "falcon3"].contains(preName)
             let addEOS = key("add_eos_token")?.bool ?? false
             try self.init(model: model, preTokenizers: pre, decoders: [.byteLevel], addedTokens: added,
                           prefixIDs: addBOS ? bos.map { [$0] } ?? [] : [], suffixIDs: addEOS ? eos.map { [$0] } ?? [] : [],

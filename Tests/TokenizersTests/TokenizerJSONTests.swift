@@ -6,7 +6,7 @@ import XCTest
 /// every Swift encoding, decoding and training result is compared with theirs.
 final class TokenizerJSONTests: XCTestCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
-    static let kinds = ["gpt2", "llama3", "spm"]
+    static let kinds = ["gpt2", "llama3", "spm", "gpt2-prefix", "spm-first"]
 
     struct Row: Decodable {
         let text: String
