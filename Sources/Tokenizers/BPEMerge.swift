@@ -1,0 +1,151 @@
+/// The merge order of a BPE vocabulary: for two adjacent tokens, whether they merge, into which
+/// token, and with which priority (lower `rank` merges first; equal ranks merge leftmost first).
+public protocol MergeRanking {
+    func merge(_ left: Int, _ right: Int) -> (rank: Double, merged: Int)?
+}
+
+/// Ranks from an explicit merges list: rank = the merge's line number (Hugging Face `merges`,
+/// GGUF `tokenizer.ggml.merges`).
+public struct MergeTable: MergeRanking, Sendable {
+    /// key `left << 32 | right` → value `rank << 32 | merged`.
+    var table: [Int: Int] = [:]
+
+    public init() {}
+
+    /// Adds `left right → merged` with the given rank. A pair listed twice keeps its first rank
+    /// (llama.cpp) or, with `overwrite`, its last (Hugging Face builds a map from the list).
+    public mutating func add(left: Int, right: Int, merged: Int, rank: Int, overwrite: Bool = false) {
+        let key = left << 32 | right
+        if overwrite || table[key] == nil { table[key] = rank << 32 | merged }
+    }
+
+    public var count: Int { table.count }
+
+    @inline(__always)
+    public func merge(_ left: Int, _ right: Int) -> (rank: Double, merged: Int)? {
+        guard let v = table[left << 32 | right] else { return nil }
+        return (Double(v >> 32), v & 0xFFFF_FFFF)
+    }
+}
+
+/// Ranks from SentencePiece scores (llama.cpp's "llama" vocabularies without merges): two
+/// tokens merge when their concatenation is a token, the highest-scoring concatenation first
+/// (rank = −score), leftmost first on ties — the order of llama.cpp's `llm_tokenizer_spm`.
+public struct ScoreRanking: MergeRanking, Sendable {
+    let pieces: [String]
+    let pieceToID: [String: Int]
+    let scores: [Float]
+    /// Tokens that never result from a merge (control, byte and unused tokens).
+    let mergeable: [Bool]
+
+    @inline(__always)
+    public func merge(_ left: Int, _ right: Int) -> (rank: Double, merged: Int)? {
+        guard let id = pieceToID[pieces[left] + pieces[right]], mergeable[id] else { return nil }
+        return (-Double(scores[id]), id)
+    }
+}
+
+/// Applies BPE merges to a sequence of token ids until no adjacent pair has a merge.
+public enum BPEMerge {
+    /// Fast merge: a linked list of symbols and a binary heap of candidate pairs ordered by
+    /// (rank, position); stale heap entries (a neighbour changed) are skipped. O(n log n).
+    public static func apply<R: MergeRanking>(_ ids: inout [Int], ranking: R) {
+        let n = ids.count
+        if n < 2 { return }
+        if n <= 8 { return applyReference(&ids, ranking: ranking) }
+        var next = [Int](unsafeUninitializedCapacity: n) { b, c in for i in 0..<n { b[i] = i + 1 }; c = n }
+        var prev = [Int](unsafeUninitializedCapacity: n) { b, c in for i in 0..<n { b[i] = i - 1 }; c = n }
+        var heap = PairHeap()
+        heap.reserve(n)
+        for i in 0..<(n - 1) {
+            if let m = ranking.merge(ids[i], ids[i + 1]) {
+                heap.push(.init(rank: m.rank, pos: i, left: ids[i], right: ids[i + 1], merged: m.merged))
+            }
+        }
+        while let top = heap.pop() {
+            let i = top.pos
+            let j = next[i]
+            // Stale: the left symbol was absorbed (-1 id), or either side changed since the push.
+            guard ids[i] == top.left, j < n, ids[j] == top.right else { continue }
+            ids[i] = top.merged
+            ids[j] = -1
+            let k = next[j]
+            next[i] = k
+            if k < n { prev[k] = i }
+            if prev[i] >= 0, let m = ranking.merge(ids[prev[i]], ids[i]) {
+                heap.push(.init(rank: m.rank, pos: prev[i], left: ids[prev[i]], right: ids[i], merged: m.merged))
+            }
+            if k < n, let m = ranking.merge(ids[i], ids[k]) {
+                heap.push(.init(rank: m.rank, pos: i, left: ids[i], right: ids[k], merged: m.merged))
+            }
+        }
+        ids.removeAll { $0 < 0 }
+    }
+
+    /// Plain reference: repeatedly scan all adjacent pairs and merge the one with the lowest
+    /// (rank, position). O(n²); also the fast path for short words.
+    public static func applyReference<R: MergeRanking>(_ ids: inout [Int], ranking: R) {
+        while ids.count > 1 {
+            var best: (rank: Double, pos: Int, merged: Int)? = nil
+            for i in 0..<(ids.count - 1) {
+                if let m = ranking.merge(ids[i], ids[i + 1]), best == nil || m.rank < best!.rank {
+                    best = (m.rank, i, m.merged)
+                }
+            }
+            guard let b = best else { return }
+            ids[b.pos] = b.merged
+            ids.remove(at: b.pos + 1)
+        }
+    }
+}
+
+/// A binary min-heap of candidate merges ordered by (rank, position).
+struct PairHeap {
+    struct Entry { var rank: Double; var pos: Int; var left: Int; var right: Int; var merged: Int }
+    private var items: [Entry] = []
+
+    mutating func reserve(_ n: Int) { items.reserveCapacity(n) }
+
+    @inline(__always)
+    private static func less(_ a: Entry, _ b: Entry) -> Bool {
+        a.rank < b.rank || (a.rank == b.rank && a.pos < b.pos)
+    }
+
+    mutating func push(_ e: Entry) {
+        items.append(e)
+        var c = items.count - 1
+        while c > 0 {
+            let p = (c - 1) / 2
+            if !Self.less(items[c], items[p]) { break }
+            items.swapAt(c, p)
+            c = p
+        }
+    }
+
+    mutating func pop() -> Entry? {
+        guard let first = items.first else { return nil }
+        let last = items.removeLast()
+        if items.isEmpty { return first }
+        items[0] = last
+        var p = 0
+        let n = items.count
+        while true {
+            let l = 2 * p + 1, r = l + 1
+            var m = p
+            if l < n && Self.less(items[l], items[m]) { m = l }
+            if r < n && Self.less(items[r], items[m]) { m = r }
+            if m == p { break }
+            items.swapAt(p, m)
+            p = m
+        }
+        return first
+    }
+}
+
+extension MergeTable {
+    /// The merges in rank order as (left, right, merged) ids.
+    public var orderedMerges: [(left: Int, right: Int, merged: Int)] {
+        table.sorted { $0.value >> 32 < $1.value >> 32 }
+            .map { (left: $0.key >> 32, right: $0.key & 0xFFFF_FFFF, merged: $0.value & 0xFFFF_FFFF) }
+    }
+}

@@ -1,0 +1,128 @@
+import Formats
+
+extension Tokenizer {
+    /// llama.cpp `tokenizer.ggml.pre` names and the pre-tokenizer each stands for.
+    public static let ggufPreTokenizers: [String: [PreTokenizerStep]] = {
+        let gpt2: [PreTokenizerStep] = [.byteLevel(addPrefixSpace: false, useRegex: true)]
+        let digitsThenGPT2: [PreTokenizerStep] = [
+            .split(.digits(individual: true), behavior: .isolated, invert: false),
+            .byteLevel(addPrefixSpace: false, useRegex: true),
+        ]
+        func split(_ p: KnownPattern) -> [PreTokenizerStep] {
+            [.split(.known(p), behavior: .isolated, invert: false), .byteLevel(addPrefixSpace: false, useRegex: false)]
+        }
+        return [
+            "default": gpt2, "gpt-2": gpt2, "gpt2": gpt2, "phi-2": gpt2, "roberta-bpe": gpt2, "olmo": gpt2, "mpt": gpt2,
+            "llama3": split(.llama3), "llama-v3": split(.llama3), "llama-bpe": split(.llama3), "falcon3": split(.llama3),
+            "smaug-bpe": split(.llama3),
+            "qwen2": split(.qwen2), "megrez": split(.qwen2),
+            "starcoder": digitsThenGPT2, "smollm": digitsThenGPT2, "refact": digitsThenGPT2,
+        ]
+    }()
+
+    /// Builds the tokenizer stored in a GGUF file's metadata (llama.cpp's `tokenizer.ggml.*` keys).
+    ///
+    /// - `tokenizer.ggml.model` "gpt2": byte-level BPE with `tokenizer.ggml.merges`, the split
+    ///   pattern chosen by `tokenizer.ggml.pre` (see `ggufPreTokenizers`).
+    /// - "llama": SentencePiece-style BPE — a `▁` before the text, spaces as `▁`, merges by
+    ///   `tokenizer.ggml.scores`, bytes of unknown characters as `<0xNN>` tokens.
+    ///
+    /// Token types (`tokenizer.ggml.token_type`): 3 control → special added token, 4 user-defined
+    /// → non-special added token (both matched verbatim in text), 2 unknown, 6 byte, 1/5 normal.
+    /// - Throws: `TokenizerError` naming the missing key or unsupported model / pre-tokenizer.
+    public convenience init(gguf metadata: [String: GGUFValue]) throws {
+        func key(_ k: String) -> GGUFValue? { metadata["tokenizer.ggml." + k] }
+        guard let kind = key("model")?.string else {
+            throw TokenizerError("GGUF metadata has no tokenizer.ggml.model; this file carries no tokenizer — use the model's tokenizer.json")
+        }
+        guard let pieces = key("tokens")?.strings, !pieces.isEmpty else {
+            throw TokenizerError("GGUF metadata has no tokenizer.ggml.tokens string array")
+        }
+        let V = pieces.count
+        let types = key("token_type")?.ints ?? [Int](repeating: 1, count: V)
+        guard types.count == V else {
+            throw TokenizerError("GGUF tokenizer.ggml.token_type has \(types.count) entries for \(V) tokens")
+        }
+        func optionalID(_ k: String) throws -> Int? {
+            guard let v = key(k) else { return nil }
+            guard let id = v.int, id >= 0 else { return nil }
+            guard id < V else { throw TokenizerError("GGUF tokenizer.ggml.\(k) = \(id) is outside the vocabulary (size \(V))") }
+            return id
+        }
+        let bos = try optionalID("bos_token_id"), eos = try optionalID("eos_token_id")
+        let pad = try optionalID("padding_token_id")
+        var unknown = try optionalID("unknown_token_id")
+        if unknown == nil { unknown = types.firstIndex(of: 2) }
+        let added = (0..<V).compactMap { id -> AddedToken? in
+            switch types[id] {
+            case 3: return AddedToken(id: id, content: pieces[id], special: true)
+            case 4: return AddedToken(id: id, content: pieces[id], special: false)
+            default: return nil
+            }
+        }
+
+        switch kind {
+        case "gpt2":
+            let preName = key("pre")?.string ?? "default"
+            guard let pre = Self.ggufPreTokenizers[preName] else {
+                throw TokenizerError("GGUF tokenizer.ggml.pre \(preName.debugDescription) is not supported; known: \(Self.ggufPreTokenizers.keys.sorted().joined(separator: ", "))")
+            }
+            guard let merges = key("merges")?.strings else {
+                throw TokenizerError("GGUF tokenizer.ggml.model is gpt2 but tokenizer.ggml.merges is missing")
+            }
+            let model = try BPEModel(pieces: pieces, mergeStrings: merges, source: "GGUF tokenizer.ggml.merges",
+                                     byteFallback: false, unknownID: nil,
+                                     ignoreMerges: ["llama3", "llama-v3", "llama-bpe", "falcon3"].contains(preName))
+            // llama.cpp's defaults when the key is absent: BOS for the Llama-3 family only.
+            let addBOS = key("add_bos_token")?.bool ?? ["llama3", "llama-v3", "llama-bpe", "falcon3"].contains(preName)
+            let addEOS = key("add_eos_token")?.bool ?? false
+            try self.init(model: model, preTokenizers: pre, decoders: [.byteLevel], addedTokens: added,
+                          prefixIDs: addBOS ? bos.map { [$0] } ?? [] : [], suffixIDs: addEOS ? eos.map { [$0] } ?? [] : [],
+                          bos: bos, eos: eos, pad: pad)
+        case "llama":
+            guard let scores = key("scores")?.doubles, scores.count == V else {
+                throw TokenizerError("GGUF tokenizer.ggml.model is llama but tokenizer.ggml.scores is missing or not \(V) floats")
+            }
+            var map: [String: Int] = [:]
+            for (i, p) in pieces.enumerated() where map[p] == nil { map[p] = i }
+            let ranking = ScoreRanking(pieces: pieces, pieceToID: map, scores: scores.map(Float.init),
+                                       mergeable: types.map { $0 == 1 || $0 == 4 || $0 == 5 })
+            let model = BPEModel(pieces: pieces, merges: .scores(ranking), byteFallback: true, unknownID: unknown,
+                                 fuseUnknown: true, ignoreMerges: false)
+            let addBOS = key("add_bos_token")?.bool ?? true
+            let addEOS = key("add_eos_token")?.bool ?? false
+            let prefixSpace = key("add_space_prefix")?.bool ?? true
+            try self.init(model: model,
+                          normalizers: (prefixSpace ? [.prepend("▁")] : []) + [.replace(pattern: " ", content: "▁")],
+                          preTokenizers: [],
+                          decoders: [.replace(pattern: "▁", content: " "), .byteFallback, .fuse] + (prefixSpace ? [.strip(content: " ", start: 1, stop: 0)] : []),
+                          addedTokens: added,
+                          prefixIDs: addBOS ? bos.map { [$0] } ?? [] : [], suffixIDs: addEOS ? eos.map { [$0] } ?? [] : [],
+                          bos: bos, eos: eos, pad: pad)
+        default:
+            throw TokenizerError("GGUF tokenizer.ggml.model \(kind.debugDescription) is not supported; supported: gpt2 (byte-level BPE), llama (SentencePiece BPE with scores)")
+        }
+    }
+}
+
+extension BPEModel {
+    /// A BPE model from "left right" merge strings (rank = position in the list).
+    init(pieces: [String], mergeStrings: [String], source: String, byteFallback: Bool, unknownID: Int?,
+         ignoreMerges: Bool) throws {
+        var map: [String: Int] = [:]
+        for (i, p) in pieces.enumerated() where map[p] == nil { map[p] = i }
+        var table = MergeTable()
+        for (rank, s) in mergeStrings.enumerated() {
+            guard let space = s.firstIndex(of: " ") else {
+                throw TokenizerError("\(source): merge \(rank) \(s.debugDescription) is not \"left right\"")
+            }
+            let l = String(s[..<space]), r = String(s[s.index(after: space)...])
+            guard let li = map[l], let ri = map[r], let m = map[l + r] else {
+                throw TokenizerError("\(source): merge \(rank) \(s.debugDescription) uses a token missing from the vocabulary")
+            }
+            table.add(left: li, right: ri, merged: m, rank: rank)
+        }
+        self.init(pieces: pieces, merges: .table(table), byteFallback: byteFallback,
+                  unknownID: unknownID, fuseUnknown: false, ignoreMerges: ignoreMerges)
+    }
+}

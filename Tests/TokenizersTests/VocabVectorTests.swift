@@ -1,0 +1,128 @@
+import Foundation
+import Formats
+import Tokenizers
+import XCTest
+
+/// llama.cpp's tokenizer vectors (Scripts/get-vocab-vectors): vocabulary-only GGUF files with
+/// input texts and the ids that the models' Hugging Face tokenizers produce for them (written by
+/// llama.cpp's convert scripts, an independent oracle). Each vocabulary is built from its GGUF
+/// metadata and must reproduce every id sequence.
+final class VocabVectorTests: XCTestCase {
+    static let mustPass: Set<String> = ["gpt-2", "starcoder"]
+    static let vocabularies = ["gpt-2", "starcoder", "llama-spm", "qwen2", "llama-bpe"]
+
+    static func directory() throws -> URL {
+        let env = ProcessInfo.processInfo.environment
+        let dir = env["SPECDISTILL_VOCAB_DIR"].map(URL.init(fileURLWithPath:))
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/specdistill/vocab")
+        func complete() -> Bool {
+            vocabularies.allSatisfy { FileManager.default.fileExists(atPath: dir.appendingPathComponent("ggml-vocab-\($0).gguf.out").path) }
+        }
+        if !complete() {
+            // Try the download script once (it needs PyPI); skip visibly when it cannot run.
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+                .appendingPathComponent("../../Scripts/get-vocab-vectors").standardized
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/bash")
+            p.arguments = [script.path, dir.path]
+            try? p.run()
+            p.waitUntilExit()
+            if !complete() {
+                throw XCTSkip("llama.cpp vocab vectors missing in \(dir.path) and Scripts/get-vocab-vectors could not fetch them; run it with network access to PyPI")
+            }
+        }
+        return dir
+    }
+
+    /// Runs one vocabulary; returns a one-line OK / NOT OK report.
+    func run(_ name: String, in dir: URL) throws -> (ok: Bool, report: String) {
+        let base = dir.appendingPathComponent("ggml-vocab-\(name).gguf")
+        let tokenizer = try Tokenizer(gguf: try GGUFFile(url: base).metadata)
+        let inputs = try String(contentsOf: URL(fileURLWithPath: base.path + ".inp"), encoding: .utf8)
+            .components(separatedBy: "\n__ggml_vocab_test__\n").dropLast()
+        let outputs = try String(contentsOf: URL(fileURLWithPath: base.path + ".out"), encoding: .utf8)
+            .components(separatedBy: "\n").dropLast()
+        XCTAssertEqual(inputs.count, outputs.count, "\(name): inputs vs expected lines")
+        var mismatches = 0
+        var first = ""
+        for (text, line) in zip(inputs, outputs) {
+            let expected = line.split(separator: " ").map { Int($0)! }
+            let got = tokenizer.encode(text, addSpecialTokens: false)
+            if got != expected {
+                if mismatches == 0 { first = "input \(text.debugDescription): expected \(expected), got \(got)" }
+                mismatches += 1
+            }
+        }
+        let ok = mismatches == 0
+        return (ok, "\(ok ? "OK" : "NOT OK") \(name): \(inputs.count - mismatches)/\(inputs.count) inputs exact" + (ok ? "" : "; first mismatch: \(first)"))
+    }
+
+    func testLlamaCppVocabularies() throws {
+        let dir = try Self.directory()
+        for name in Self.vocabularies {
+            let (ok, report) = try run(name, in: dir)
+            print(report)
+            if Self.mustPass.contains(name) { XCTAssertTrue(ok, report) }
+        }
+    }
+
+    /// tokenizerJSON() of each GGUF vocabulary, read back, reproduces every expected id sequence
+    /// (for the SentencePiece vocabulary this checks the merges derived from scores). With
+    /// SPECDISTILL_EXPORT_DIR set the files are written there for
+    /// `Scripts/make-tokenizer-fixtures --check DIR` (Hugging Face `tokenizers` loads them).
+    func testWrittenTokenizerJSONMatchesVectors() throws {
+        let dir = try Self.directory()
+        for name in Self.vocabularies {
+            let base = dir.appendingPathComponent("ggml-vocab-\(name).gguf")
+            let original = try Tokenizer(gguf: try GGUFFile(url: base).metadata)
+            let data = original.tokenizerJSON()
+            if let export = ProcessInfo.processInfo.environment["SPECDISTILL_EXPORT_DIR"] {
+                try FileManager.default.createDirectory(atPath: export, withIntermediateDirectories: true)
+                try data.write(to: URL(fileURLWithPath: export).appendingPathComponent("gguf-\(name).json"))
+                try original.tokenizerConfigJSON().write(to: URL(fileURLWithPath: export).appendingPathComponent("gguf-\(name).config"))
+            }
+            let config = try JSONSerialization.jsonObject(with: original.tokenizerConfigJSON()) as? [String: Any]
+            let reloaded = try Tokenizer(tokenizerJSON: data, config: config, source: "written \(name)")
+            XCTAssertEqual(reloaded.bosTokenID, original.bosTokenID, name)
+            XCTAssertEqual(reloaded.eosTokenID, original.eosTokenID, name)
+            XCTAssertEqual(reloaded.addBOS, original.addBOS, name)
+            let inputs = try String(contentsOf: URL(fileURLWithPath: base.path + ".inp"), encoding: .utf8)
+                .components(separatedBy: "\n__ggml_vocab_test__\n").dropLast()
+            let outputs = try String(contentsOf: URL(fileURLWithPath: base.path + ".out"), encoding: .utf8)
+                .components(separatedBy: "\n").dropLast()
+            for (text, line) in zip(inputs, outputs) {
+                XCTAssertEqual(reloaded.encode(text, addSpecialTokens: false), line.split(separator: " ").map { Int($0)! },
+                               "\(name) rewritten: \(text.debugDescription)")
+            }
+        }
+    }
+
+    func testUnknownPreTokenizerNameThrows() throws {
+        let metadata: [String: GGUFValue] = [
+            "tokenizer.ggml.model": .string("gpt2"), "tokenizer.ggml.pre": .string("no-such-pre"),
+            "tokenizer.ggml.tokens": .array([.string("a")]), "tokenizer.ggml.merges": .array([]),
+        ]
+        XCTAssertThrowsError(try Tokenizer(gguf: metadata)) { error in
+            let m = "\(error)"
+            XCTAssertTrue(m.contains("no-such-pre") && m.contains("llama-bpe") && m.contains("qwen2"), m)
+        }
+        XCTAssertThrowsError(try Tokenizer(gguf: ["tokenizer.ggml.model": .string("bert"), "tokenizer.ggml.tokens": .array([.string("a")])])) { error in
+            XCTAssertTrue("\(error)".contains("bert") && "\(error)".contains("gpt2"), "\(error)")
+        }
+    }
+
+    /// Round trip: decoding the ids of each input gives the input back (byte-level vocabularies
+    /// are lossless; the SentencePiece one drops the added leading space on decode).
+    func testDecodeRoundTrip() throws {
+        let dir = try Self.directory()
+        for name in Self.vocabularies {
+            let base = dir.appendingPathComponent("ggml-vocab-\(name).gguf")
+            let tokenizer = try Tokenizer(gguf: try GGUFFile(url: base).metadata)
+            let inputs = try String(contentsOf: URL(fileURLWithPath: base.path + ".inp"), encoding: .utf8)
+                .components(separatedBy: "\n__ggml_vocab_test__\n").dropLast()
+            for text in inputs {
+                XCTAssertEqual(tokenizer.decode(tokenizer.encode(text, addSpecialTokens: false)), text, "\(name) round trip")
+            }
+        }
+    }
+}
