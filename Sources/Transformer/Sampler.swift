@@ -92,7 +92,8 @@ public final class Sampler {
                 } else {
                     for i in 0..<V { ord[i] = Int32(i) }
                 }
-                UnsafeMutableBufferPointer(start: ord, count: keep).sort(by: better)
+                var head = UnsafeMutableBufferPointer(start: ord, count: keep)
+                head.sort(by: better)
                 var cut = keep
                 if useP {
                     var kept = 0.0
