@@ -29,17 +29,48 @@ public struct MergeTable: MergeRanking, Sendable {
 }
 
 /// Ranks from SentencePiece scores (llama.cpp's "llama" vocabularies without merges): two
-/// tokens merge when their concatenation is a token, the highest-scoring concatenation first
-/// (rank = −score), leftmost first on ties — the order of llama.cpp's `llm_tokenizer_spm`.
+/// tokens merge when their concatenation is a token, the highest-scoring concatenation first,
+/// leftmost first on ties — the order of llama.cpp's `llm_tokenizer_spm`.
+///
+/// Every split of every mergeable token into two tokens is precomputed into a `MergeTable`
+/// whose rank is the dense rank of the merged token's score (equal scores → equal ranks, so
+/// ties still go to the leftmost pair); `mergeByConcatenation` is the plain definition.
 public struct ScoreRanking: MergeRanking, Sendable {
     let pieces: [String]
     let pieceToID: [String: Int]
     let scores: [Float]
-    /// Tokens that never result from a merge (control, byte and unused tokens).
+    /// Tokens that may result from a merge (normal, user-defined and unused; not control or byte).
     let mergeable: [Bool]
+    let table: MergeTable
+
+    init(pieces: [String], pieceToID: [String: Int], scores: [Float], mergeable: [Bool]) {
+        self.pieces = pieces
+        self.pieceToID = pieceToID
+        self.scores = scores
+        self.mergeable = mergeable
+        let distinct = Array(Set(scores)).sorted(by: >)
+        let denseRank = Dictionary(uniqueKeysWithValues: distinct.enumerated().map { ($1, $0) })
+        var table = MergeTable()
+        for (id, p) in pieces.enumerated() where mergeable[id] && pieceToID[p] == id {
+            let scalars = Array(p.unicodeScalars)
+            guard scalars.count > 1 else { continue }
+            for k in 1..<scalars.count {
+                let l = String(String.UnicodeScalarView(scalars[..<k])), r = String(String.UnicodeScalarView(scalars[k...]))
+                if let li = pieceToID[l], let ri = pieceToID[r] {
+                    table.add(left: li, right: ri, merged: id, rank: denseRank[scores[id]]!)
+                }
+            }
+        }
+        self.table = table
+    }
 
     @inline(__always)
     public func merge(_ left: Int, _ right: Int) -> (rank: Double, merged: Int)? {
+        table.merge(left, right)
+    }
+
+    /// The definition: look the concatenation up; rank = −score.
+    public func mergeByConcatenation(_ left: Int, _ right: Int) -> (rank: Double, merged: Int)? {
         guard let id = pieceToID[pieces[left] + pieces[right]], mergeable[id] else { return nil }
         return (-Double(scores[id]), id)
     }

@@ -123,7 +123,7 @@ struct CompiledPreTokenizerStep {
     func apply(_ pieces: [[Unicode.Scalar]], firstSegment: Bool) -> [[Unicode.Scalar]] {
         var out: [[Unicode.Scalar]] = []
         out.reserveCapacity(pieces.count)
-        for (index, piece) in pieces.enumerated() {
+        for (index, piece) in pieces.enumerated() where !piece.isEmpty {
             switch step {
             case .byteLevel(let addPrefixSpace, let useRegex):
                 var p = piece

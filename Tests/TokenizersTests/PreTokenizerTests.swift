@@ -54,6 +54,13 @@ final class PreTokenizerTests: XCTestCase {
         XCTAssertEqual(try tokenizer([.metaspace(replacement: "▁", prepend: .always, split: true)]).preTokenize("hey friend"), ["▁hey", "▁friend"])
     }
 
+    /// Empty text has no pre-tokens, even with a prefix space or a prepended ▁ (nothing to prefix).
+    func testEmptyTextHasNoPieces() throws {
+        XCTAssertEqual(try tokenizer([.byteLevel(addPrefixSpace: true, useRegex: true)]).preTokenize(""), [])
+        XCTAssertEqual(try tokenizer([.metaspace(replacement: "▁", prepend: .always, split: false)]).preTokenize(""), [])
+        XCTAssertEqual(try tokenizer([.byteLevel(addPrefixSpace: true, useRegex: true)]).preTokenize("hi"), ["Ġhi"])
+    }
+
     func testByteLevelTable() {
         XCTAssertEqual(ByteLevel.byteToScalar[0x20], "Ġ")
         XCTAssertEqual(ByteLevel.byteToScalar[0x0A], "Ċ")

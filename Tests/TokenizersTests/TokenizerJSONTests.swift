@@ -81,7 +81,7 @@ final class TokenizerJSONTests: XCTestCase {
         let refMerges = ((refJSON["model"] as! [String: Any])["merges"] as! [[String]])
         XCTAssertEqual(merges, refMerges)
         assertMatches(trained, try Self.rows("gpt2"), "swift-trained")
-        try Self.export(trained, as: "swift-gpt2.json")
+        try Self.export(trained, as: "swift-trained-gpt2.json")
     }
 
     /// tokenizerJSON() written and read back encodes exactly as the original (all three fixtures

@@ -97,6 +97,46 @@ final class VocabVectorTests: XCTestCase {
         }
     }
 
+    /// The precomputed score-merge table equals its definition (concatenation is a token, rank =
+    /// −score) on every two-way split of random tokens and on random token pairs.
+    func testScoreTableMatchesDefinition() throws {
+        let dir = try Self.directory()
+        let tokenizer = try Tokenizer(gguf: try GGUFFile(url: dir.appendingPathComponent("ggml-vocab-llama-spm.gguf")).metadata)
+        guard case .scores(let ranking) = tokenizer.model.merges else { return XCTFail("llama-spm should rank merges by score") }
+        var g = SystemRandomNumberGeneratorSeeded(seed: 3)
+        let V = tokenizer.vocabularySize
+        var checked = 0
+        for _ in 0..<20_000 {
+            let t = Array(tokenizer.piece(Int(g.next() % UInt64(V))).unicodeScalars)
+            let pairs: [(Int, Int)]
+            if t.count > 1 {
+                let k = 1 + Int(g.next() % UInt64(t.count - 1))
+                guard let l = tokenizer.id(of: String(String.UnicodeScalarView(t[..<k]))),
+                      let r = tokenizer.id(of: String(String.UnicodeScalarView(t[k...]))) else { continue }
+                pairs = [(l, r), (Int(g.next() % UInt64(V)), Int(g.next() % UInt64(V)))]
+            } else { continue }
+            for (l, r) in pairs {
+                let fast = ranking.merge(l, r), slow = ranking.mergeByConcatenation(l, r)
+                XCTAssertEqual(fast?.merged, slow?.merged, "\(tokenizer.piece(l)) + \(tokenizer.piece(r))")
+                checked += 1
+            }
+        }
+        XCTAssertGreaterThan(checked, 10_000)
+        // Rank order follows score order: compare ranks of random pairs of found merges.
+        var found: [(rank: Double, negScore: Double)] = []
+        for id in 0..<V {
+            let t = Array(tokenizer.piece(id).unicodeScalars)
+            guard t.count == 2, let l = tokenizer.id(of: String(t[0])), let r = tokenizer.id(of: String(t[1])),
+                  let f = ranking.merge(l, r), let d = ranking.mergeByConcatenation(l, r) else { continue }
+            found.append((f.rank, d.rank))
+        }
+        XCTAssertGreaterThan(found.count, 100)
+        for _ in 0..<5000 {
+            let a = found[Int(g.next() % UInt64(found.count))], b = found[Int(g.next() % UInt64(found.count))]
+            XCTAssertEqual(a.rank < b.rank, a.negScore < b.negScore)
+        }
+    }
+
     func testUnknownPreTokenizerNameThrows() throws {
         let metadata: [String: GGUFValue] = [
             "tokenizer.ggml.model": .string("gpt2"), "tokenizer.ggml.pre": .string("no-such-pre"),
