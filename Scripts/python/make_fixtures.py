@@ -14,15 +14,15 @@ import argparse
 import copy
 import json
 import os
+import shutil
+import struct
 import sys
-
 import warnings
 
 import numpy as np
 import torch
 import transformers
 from safetensors.numpy import load_file as np_load_file
-from safetensors.torch import save_file
 from transformers import (AutoModelForCausalLM, GPT2Config, GPTNeoXConfig, LlamaConfig,
                           Qwen2Config)
 
@@ -114,6 +114,24 @@ def cached_logits(model, ids_row):
     return torch.stack(out_rows)
 
 
+def save_safetensors(path, tensors, metadata):
+    """A safetensors file with sorted header keys, so regenerating gives identical bytes
+    (safetensors' own writer orders __metadata__ differently on each run).
+    Layout: u64 little-endian header size N, N bytes of JSON header (padded with spaces to a
+    multiple of 8), then the little-endian float32 data of each tensor in name order."""
+    header, blobs, offset = {"__metadata__": dict(sorted(metadata.items()))}, [], 0
+    for name in sorted(tensors):
+        data = tensors[name].detach().contiguous().to(torch.float32).numpy().astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
 def checkpoint_names(model, saved):
     """Parameter name in the module -> tensor name in model.safetensors (same values)."""
     out = {}
@@ -144,10 +162,10 @@ def float64_drift(model, input_ids, labels, logits, loss, grads):
 
 
 def make_fixture(name, config, index, out_dir):
-    d = os.path.join(out_dir, name)
-    os.makedirs(d, exist_ok=True)
-    for f in os.listdir(d):
-        os.remove(os.path.join(d, f))
+    final = os.path.join(out_dir, name)
+    d = final + ".partial"  # renamed to `final` once every check passed
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
     seed = SEED + index
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -226,9 +244,12 @@ def make_fixture(name, config, index, out_dir):
         "adamw": json.dumps(dict(ADAMW, steps=STEPS, decay="ndim>=2", foreach=False)),
         "decayed": ",".join(file_name[n] for n in decayed),
     }
-    save_file({k: v.contiguous().float() for k, v in tensors.items()},
-              os.path.join(d, "golden.safetensors"), metadata=metadata)
+    save_safetensors(os.path.join(d, "golden.safetensors"), tensors, metadata)
+    check = np_load_file(os.path.join(d, "golden.safetensors"))
+    assert all(np.array_equal(check[k], v.float().numpy()) for k, v in tensors.items())
 
+    shutil.rmtree(final, ignore_errors=True)
+    os.rename(d, final)
     print(f"{name:13s} loss {loss.item():.4f}  after 10 steps {losses[-1]:.4f}  "
           f"|logits|max {logits.abs().max().item():.2f}  numpy-ref err {ref_err:.1e}  "
           f"cache err {cache_err:.1e}  f32-f64 {', '.join(f'{k} {v:.1e}' for k, v in drift.items())}")
