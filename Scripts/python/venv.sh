@@ -11,6 +11,7 @@ SPECDISTILL_PINS=(
   "tokenizers==0.23.3"
   "gguf==0.19.0"
   "numpy==2.4.6"
+  "accelerate==1.15.0"  # transformers needs it to load GGUF files (compare-torch, SmolLM2)
 )
 
 if [ ! -x "$SPECDISTILL_VENV/bin/python" ]; then
