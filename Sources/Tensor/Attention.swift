@@ -19,7 +19,10 @@ import Foundation
 /// The fast paths run the per-head products through ``Matmul/gemm(transA:transB:m:n:k:alpha:a:lda:b:ldb:accumulate:c:ldc:)``
 /// (OpenBLAS threads inside each product) in blocks of ``blockRows`` query rows, so that a block
 /// only multiplies the keys it can see (≈ 5/8 of the full `T×T` work at T = 256), and run the
-/// softmax over all rows of all heads in one ``parallelFor(_:minChunk:_:)``.
+/// softmax over all rows of all heads in one ``parallelFor(_:minChunk:_:)``. Measured on the
+/// training shape (B 16, T 256, NH 6, HS 64, one thread): ≈ 35 ms forward against ≈ 80–120 ms for
+/// SSE loops parallel over (b, h), which cannot match OpenBLAS's AVX2/FMA kernels; block sizes
+/// 32/64/128/256 gave 39/36/41/43 ms forward, 40/42/50/69 ms backward.
 public enum Attention {
     /// Query rows per product in the causal blocking: rows `r0..<r0+blockRows` see keys `0..<r0+blockRows`.
     public static let blockRows = 64

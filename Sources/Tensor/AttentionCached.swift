@@ -45,10 +45,20 @@ extension Attention {
                             b: kCache + g * HS, ldb: cacheStride, accumulate: false, c: scratch + g * group * L, ldc: L)
             }
         } else {
+            // Balanced chunks of at most smallRowLimit query rows keep every product on the
+            // small-M kernel (n = 9 → 5 + 4 rather than one sgemm, or 8 + a one-row sgemv whose
+            // OpenBLAS threading changes the bits with the thread count); a chunk only needs keys
+            // up to its last row's position (the softmax zeroes the unwritten tail of each row).
+            let chunks = (n + Matmul.smallRowLimit - 1) / Matmul.smallRowLimit
             for h in 0..<NH {
-                Matmul.gemm(transA: false, transB: true, m: n, n: L, k: HS, a: q + h * HS, lda: qStride,
-                            b: kCache + (h / group) * HS, ldb: cacheStride, accumulate: false,
-                            c: scratch + h * n * L, ldc: L)
+                var i0 = 0
+                for c in 0..<chunks {
+                    let i1 = n * (c + 1) / chunks
+                    Matmul.gemm(transA: false, transB: true, m: i1 - i0, n: past + i1, k: HS, a: q + i0 * qStride + h * HS,
+                                lda: qStride, b: kCache + (h / group) * HS, ldb: cacheStride, accumulate: false,
+                                c: scratch + (h * n + i0) * L, ldc: L)
+                    i0 = i1
+                }
             }
         }
         for row in 0..<(NH * n) {

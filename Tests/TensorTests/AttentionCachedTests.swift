@@ -83,6 +83,10 @@ final class AttentionCachedTests: XCTestCase {
         assertClose(out, train.rows(9..<12), rtol: cachedRtol, atol: cachedAtol)
     }
 
+    /// The softmax is the kernel's own (serial) loop and the score products run on the project's
+    /// small-M kernel (one worker per output element); the value products are OpenBLAS sgemv /
+    /// sgemm, whose bits do not depend on the thread count for these shapes in OpenBLAS 0.3.21
+    /// (a one-row score sgemv, y = K·q, did not: hence the balanced query chunks).
     func testSameBitsForOneAndTwoThreads() {
         var rng = RandomGenerator(seed: 33)
         let c = AttentionCase(B: 1, T: 300, NH: 9, NKV: 3, HS: 64, pad: 0)
@@ -105,6 +109,7 @@ final class AttentionCachedTests: XCTestCase {
             }
             results.append(all)
         }
-        XCTAssertEqual(results[0], results[1])
+        let first = results[0].indices.first { results[0][$0] != results[1][$0] }
+        XCTAssertNil(first, "1 and 2 threads differ first at element \(first ?? -1) of \(results[0].count)")
     }
 }
