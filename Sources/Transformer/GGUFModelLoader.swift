@@ -1,0 +1,167 @@
+import Foundation
+import Formats
+import Tokenizers
+
+/// Loads llama.cpp GGUF files (architectures `llama`, `qwen2`, `gpt2`, `gptneox`) into the
+/// runtime: metadata → ``ModelConfig``, llama.cpp tensor names → the runtime layout, every
+/// tensor dequantised to float32, and the tokenizer from the embedded `tokenizer.ggml.*` keys.
+///
+/// **RoPE layout.** llama.cpp's converter permutes the rows of `attn_q` / `attn_k` for the `llama`
+/// architecture so that each head's rotary pairs are adjacent, `(x[2i], x[2i+1])`, while the
+/// runtime (like Hugging Face) rotates halves, `(x[i], x[i + HS/2])`. The loader undoes the
+/// permutation — GGUF row `2i + j` of a head is HF row `j·HS/2 + i` — so one attention kernel
+/// serves both file formats. `qwen2` and `gptneox` GGUF files keep the HF (halves) layout.
+public enum GGUFModelLoader {
+    /// Whether the file starts with the GGUF magic.
+    public static func looksLikeGGUF(_ url: URL) -> Bool {
+        guard let h = try? FileHandle(forReadingFrom: url) else { return false }
+        defer { try? h.close() }
+        return (try? h.read(upToCount: 4)) == Data("GGUF".utf8)
+    }
+
+    static let architectures: [String: Architecture] = ["llama": .llama, "qwen2": .qwen2, "gpt2": .gpt2, "gptneox": .gptNeoX]
+
+    /// Reads the configuration from GGUF metadata (and tensor shapes where the metadata is silent).
+    public static func config(of file: GGUFFile) throws -> ModelConfig {
+        let path = file.url.path
+        guard let archName = file["general.architecture"]?.string else {
+            throw ModelError.file("\(path): GGUF metadata has no general.architecture; the file is not a model (a tokenizer-only vocab file?)")
+        }
+        guard let arch = architectures[archName] else {
+            throw ModelError.file("\(path): GGUF architecture '\(archName)' is not supported; supported: \(architectures.keys.sorted().joined(separator: ", "))")
+        }
+        func int(_ key: String) throws -> Int {
+            guard let v = file["\(archName).\(key)"]?.int else {
+                throw ModelError.file("\(path): GGUF metadata lacks \(archName).\(key)")
+            }
+            return v
+        }
+        func optInt(_ key: String) -> Int? { file["\(archName).\(key)"]?.int }
+        func optFloat(_ key: String) -> Float? { file["\(archName).\(key)"]?.double.map(Float.init) }
+        let embed = try file.tensorInfo("token_embd.weight")
+        let C = try int("embedding_length"), NH = try int("attention.head_count")
+        guard embed.shape.count == 2, embed.shape[1] == C else {
+            throw ModelError.file("\(path): token_embd.weight has shape \(embed.shape), expected (V, \(C))")
+        }
+        let V = optInt("vocab_size") ?? embed.shape[0]
+        let NKV = optInt("attention.head_count_kv") ?? NH
+        guard NH > 0, NKV > 0, NH % NKV == 0 else {
+            throw ModelError.file("\(path): inconsistent metadata: head_count \(NH) is not a multiple of head_count_kv \(NKV)")
+        }
+        guard C % NH == 0 || optInt("attention.key_length") != nil else {
+            throw ModelError.file("\(path): inconsistent metadata: embedding_length \(C) is not divisible by head_count \(NH)")
+        }
+        let HS = optInt("attention.key_length") ?? C / NH
+        let tied = (try? file.tensorInfo("output.weight")) == nil
+        let eos = file["tokenizer.ggml.eos_token_id"]?.int, bos = file["tokenizer.ggml.bos_token_id"]?.int
+        var c: ModelConfig
+        switch arch {
+        case .llama, .qwen2:
+            c = ModelConfig(architecture: arch, vocabSize: V, hiddenSize: C, numLayers: try int("block_count"), numHeads: NH,
+                            numKVHeads: NKV, headSize: HS, intermediateSize: try int("feed_forward_length"),
+                            maxPositions: optInt("context_length") ?? 2048,
+                            normEps: optFloat("attention.layer_norm_rms_epsilon") ?? 1e-6,
+                            ropeTheta: optFloat("rope.freq_base") ?? 10000, rotaryFraction: 1, tieWordEmbeddings: tied,
+                            qkvBias: (try? file.tensorInfo("blk.0.attn_q.bias")) != nil,
+                            outputBias: (try? file.tensorInfo("blk.0.attn_output.bias")) != nil,
+                            mlpBias: false, hiddenAct: "silu", bosTokenID: bos, eosTokenID: eos)
+        case .gpt2:
+            c = ModelConfig(architecture: .gpt2, vocabSize: V, hiddenSize: C, numLayers: try int("block_count"), numHeads: NH,
+                            intermediateSize: optInt("feed_forward_length") ?? 4 * C, maxPositions: optInt("context_length") ?? 1024,
+                            normEps: optFloat("attention.layer_norm_epsilon") ?? 1e-5, tieWordEmbeddings: tied,
+                            hiddenAct: "gelu_new", bosTokenID: bos, eosTokenID: eos)
+        case .gptNeoX:
+            let rot = optInt("rope.dimension_count") ?? HS / 4
+            c = ModelConfig(architecture: .gptNeoX, vocabSize: V, hiddenSize: C, numLayers: try int("block_count"), numHeads: NH,
+                            intermediateSize: optInt("feed_forward_length") ?? 4 * C, maxPositions: optInt("context_length") ?? 2048,
+                            normEps: optFloat("attention.layer_norm_epsilon") ?? 1e-5, ropeTheta: optFloat("rope.freq_base") ?? 10000,
+                            rotaryFraction: Float(rot) / Float(HS), tieWordEmbeddings: tied,
+                            parallelResidual: file["\(archName).use_parallel_residual"]?.bool ?? true,
+                            hiddenAct: "gelu", bosTokenID: bos, eosTokenID: eos)
+        }
+        do { try c.validate() } catch { throw ModelError.file("\(path): \(error)") }
+        return c
+    }
+
+    /// The llama.cpp tensors that make up internal parameter `info`, concatenated along rows.
+    static func sources(of info: ParameterInfo, config c: ModelConfig) -> [(name: String, rows: Int)] {
+        let parts = info.name.split(separator: ".").map(String.init)
+        let suffix = parts.last!
+        switch info.name {
+        case "embed.weight": return [("token_embd.weight", info.shape[0])]
+        case "pos_embed.weight": return [("position_embd.weight", info.shape[0])]
+        case "final_norm.weight", "final_norm.bias": return [("output_norm.\(suffix)", info.shape[0])]
+        case "lm_head.weight": return [("output.weight", info.shape[0])]
+        default: break
+        }
+        let p = "blk.\(parts[1])."
+        switch parts[2] {
+        case "norm1": return [(p + "attn_norm.\(suffix)", info.shape[0])]
+        case "norm2": return [(p + "ffn_norm.\(suffix)", info.shape[0])]
+        case "qkv":
+            if c.architecture == .gpt2 || c.architecture == .gptNeoX { return [(p + "attn_qkv.\(suffix)", info.shape[0])] }
+            return [(p + "attn_q.\(suffix)", c.numHeads * c.headSize), (p + "attn_k.\(suffix)", c.numKVHeads * c.headSize),
+                    (p + "attn_v.\(suffix)", c.numKVHeads * c.headSize)]
+        case "attn_out": return [(p + "attn_output.\(suffix)", info.shape[0])]
+        case "mlp_up":
+            if c.usesSwiGLU { return [(p + "ffn_gate.\(suffix)", c.intermediateSize), (p + "ffn_up.\(suffix)", c.intermediateSize)] }
+            return [(p + "ffn_up.\(suffix)", info.shape[0])]
+        default: return [(p + "ffn_down.\(suffix)", info.shape[0])]
+        }
+    }
+
+    /// Undoes llama.cpp's Q/K row permutation for `heads` heads of size HS (rows of `cols` values).
+    static func unpermuteRoPE(_ v: [Float], heads: Int, HS: Int, cols: Int) -> [Float] {
+        var out = v
+        let half = HS / 2
+        for h in 0..<heads { for i in 0..<half { for j in 0..<2 {
+            let src = (h * HS + 2 * i + j) * cols, dst = (h * HS + j * half + i) * cols
+            for k in 0..<cols { out[dst + k] = v[src + k] }
+        } } }
+        return out
+    }
+
+    /// The inverse of ``unpermuteRoPE(_:heads:HS:cols:)`` (what llama.cpp's converter applies).
+    public static func permuteRoPE(_ v: [Float], heads: Int, HS: Int, cols: Int) -> [Float] {
+        var out = v
+        let half = HS / 2
+        for h in 0..<heads { for i in 0..<half { for j in 0..<2 {
+            let dst = (h * HS + 2 * i + j) * cols, src = (h * HS + j * half + i) * cols
+            for k in 0..<cols { out[dst + k] = v[src + k] }
+        } } }
+        return out
+    }
+
+    /// Loads the model and its embedded tokenizer.
+    public static func load(_ url: URL) throws -> (TransformerModel, Tokenizer?) {
+        let file = try GGUFFile(url: url)
+        let config = try config(of: file)
+        let model = try TransformerModel(config: config)
+        let permuted = file["general.architecture"]?.string == "llama"
+        for info in model.parameters.infos {
+            let cols = info.shape.dropFirst().reduce(1, *)
+            var row = 0
+            for src in sources(of: info, config: config) {
+                let t: GGUFTensorInfo
+                do { t = try file.tensorInfo(src.name) } catch {
+                    throw ModelError.file("\(url.path): tensor '\(src.name)' is missing (needed for \(config.architecture.rawValue)); \(error)")
+                }
+                let expected = [src.rows] + Array(info.shape.dropFirst())
+                guard t.shape == expected || (t.count == src.rows * cols && expected.count == 1) else {
+                    throw ModelError.file("\(url.path): tensor '\(src.name)' has shape \(t.shape), expected \(expected) from the metadata")
+                }
+                var values = try file.floats(src.name)
+                if permuted && (src.name.hasSuffix("attn_q.weight") || src.name.hasSuffix("attn_q.bias")) {
+                    values = unpermuteRoPE(values, heads: config.numHeads, HS: config.headSize, cols: src.name.hasSuffix("bias") ? 1 : cols)
+                } else if permuted && (src.name.hasSuffix("attn_k.weight") || src.name.hasSuffix("attn_k.bias")) {
+                    values = unpermuteRoPE(values, heads: config.numKVHeads, HS: config.headSize, cols: src.name.hasSuffix("bias") ? 1 : cols)
+                }
+                let dst = model.parameters[info.name].pointer + row * cols
+                values.withUnsafeBufferPointer { dst.update(from: $0.baseAddress!, count: values.count) }
+                row += src.rows
+            }
+        }
+        let tokenizer: Tokenizer? = file["tokenizer.ggml.model"] == nil ? nil : try Tokenizer(gguf: file.metadata)
+        return (model, tokenizer)
+    }
+}

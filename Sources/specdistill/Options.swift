@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import SpecDistill
+
+/// Sampling flags shared by generate and decode (names follow llama.cpp).
+struct SamplingOptions: ParsableArguments {
+    @Option(help: "Sampling temperature; 0 = greedy (argmax, lowest id wins ties).")
+    var temperature: Float = 0
+    @Option(name: .customLong("top-k"), help: "Keep the k most probable tokens (0 = off).")
+    var topK: Int = 0
+    @Option(name: .customLong("top-p"), help: "Keep the smallest set of tokens with probability mass ≥ p (1 = off).")
+    var topP: Float = 1
+    @Option(help: "Random seed (sampling is reproducible for a given seed).")
+    var seed: UInt64 = 1
+
+    var settings: SamplingSettings { SamplingSettings(temperature: temperature, topK: topK, topP: topP) }
+
+    func validate() throws {
+        if temperature < 0 { throw ValidationError("--temperature must be ≥ 0 (0 = greedy), got \(temperature)") }
+        if topK < 0 { throw ValidationError("--top-k must be ≥ 0, got \(topK)") }
+        if !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
+    }
+}
+
+/// Loads a model path (HF directory or GGUF file), printing what was loaded to stderr.
+func loadBundle(_ path: String, quiet: Bool = false) throws -> ModelBundle {
+    let t0 = Date()
+    let bundle = try ModelBundle.load(path)
+    if !quiet {
+        let c = bundle.model.config
+        printErr(String(format: "loaded %@ (%@, %@, %.1fM parameters, V %d, C %d, L %d) in %.2f s", path, bundle.format,
+                        c.architecture.rawValue, Double(bundle.model.parameterCount) / 1e6, c.vocabSize, c.hiddenSize,
+                        c.numLayers, Date().timeIntervalSince(t0)))
+    }
+    return bundle
+}
+
+/// Writes a line to standard error.
+func printErr(_ s: String) {
+    FileHandle.standardError.write(Data((s + "\n").utf8))
+}
+
+/// Renders text for `--chat`: the ChatML template of instruct models such as SmolLM2.
+func chatPrompt(_ user: String, system: String? = nil) -> String {
+    var s = ""
+    if let system { s += "<|im_start|>system\n\(system)<|im_end|>\n" }
+    s += "<|im_start|>user\n\(user)<|im_end|>\n<|im_start|>assistant\n"
+    return s
+}
