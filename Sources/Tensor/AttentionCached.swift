@@ -1,3 +1,5 @@
+import CKernels
+
 /// Attention of a few new tokens over a key/value cache (inference, one call per layer per step).
 extension Attention {
     /// Floats of scratch that ``forwardCached(out:q:qStride:kCache:vCache:cacheStride:past:n:NH:NKV:HS:scale:scratch:)``
@@ -10,10 +12,12 @@ extension Attention {
     /// `out[i, h] = Σ_j softmax_j(scale · q[i, h] · k[j, g]) · v[j, g]`. The same numbers as row
     /// `past + i` of ``forward(out:probs:q:k:v:stride:B:T:NH:NKV:HS:scale:)`` on the whole sequence.
     ///
-    /// Nothing is allocated. Scores are `q · kᵀ` products through
-    /// ``Matmul/gemm(transA:transB:m:n:k:alpha:a:lda:b:ldb:accumulate:c:ldc:)``: for one token the
-    /// `NH/NKV` query heads of a KV head are stacked into one small-M product that reads the keys
-    /// once; the value products are `sgemv` (one token) or small `sgemm`s.
+    /// Nothing is allocated. **Batch invariant:** scores are fixed-order dot products
+    /// (``sd_rows_times_wt``), the softmax works row by row, and the value products accumulate over
+    /// positions in ascending order (``sd_rows_times_w``; masked positions add exact zeros), so
+    /// query row `i` gets bitwise the same output whether it is computed alone or with other rows,
+    /// and whatever the thread count. This is what keeps speculative verification (many rows) and
+    /// plain decoding (one row) in exact agreement.
     /// - Parameters:
     ///   - out: `(n, NH·HS)` contiguous output, overwritten.
     ///   - q: `n` query rows at row stride `qStride`; head `h` at columns `h·HS`.
@@ -37,36 +41,17 @@ extension Attention {
                      "Attention.forwardCached: qStride \(qStride) < NH·HS \(NH * HS) or cacheStride \(cacheStride) < NKV·HS \(NKV * HS)")
         if n == 0 || NH == 0 { return }
         let L = past + n, group = NH / NKV, C = NH * HS
-        // Scores of head h, query row i at scratch[(h·n + i)·L ..< +L].
-        if n == 1 {
-            // The heads of one KV head are consecutive rows of length HS in the single query row.
-            for g in 0..<NKV {
-                Matmul.gemm(transA: false, transB: true, m: group, n: L, k: HS, a: q + g * group * HS, lda: HS,
-                            b: kCache + g * HS, ldb: cacheStride, accumulate: false, c: scratch + g * group * L, ldc: L)
+        // Scores of head h, query row i at scratch[(h·n + i)·L ..< +L]; heads are independent.
+        let minHeads = max(1, 16_384 / max(1, n * L * HS))
+        parallelFor(NH, minChunk: minHeads) { heads in
+            for h in heads {
+                let g = h / group, rows = scratch + h * n * L
+                sd_rows_times_wt(Int32(n), Int32(L), Int32(HS), q + h * HS, Int32(qStride), kCache + g * HS,
+                                 Int32(cacheStride), rows, Int32(L), 0)
+                for i in 0..<n { causalSoftmaxRow(rows + i * L, visible: past + i + 1, count: L, scale: scale) }
+                sd_rows_times_w(Int32(n), Int32(HS), Int32(L), rows, Int32(L), vCache + g * HS, Int32(cacheStride),
+                                out + h * HS, Int32(C), 0)
             }
-        } else {
-            // Balanced chunks of at most smallRowLimit query rows keep every product on the
-            // small-M kernel (n = 9 → 5 + 4 rather than one sgemm, or 8 + a one-row sgemv whose
-            // OpenBLAS threading changes the bits with the thread count); a chunk only needs keys
-            // up to its last row's position (the softmax zeroes the unwritten tail of each row).
-            let chunks = (n + Matmul.smallRowLimit - 1) / Matmul.smallRowLimit
-            for h in 0..<NH {
-                var i0 = 0
-                for c in 0..<chunks {
-                    let i1 = n * (c + 1) / chunks
-                    Matmul.gemm(transA: false, transB: true, m: i1 - i0, n: past + i1, k: HS, a: q + i0 * qStride + h * HS,
-                                lda: qStride, b: kCache + (h / group) * HS, ldb: cacheStride, accumulate: false,
-                                c: scratch + (h * n + i0) * L, ldc: L)
-                    i0 = i1
-                }
-            }
-        }
-        for row in 0..<(NH * n) {
-            causalSoftmaxRow(scratch + row * L, visible: past + row % n + 1, count: L, scale: scale)
-        }
-        for h in 0..<NH {
-            Matmul.gemm(transA: false, transB: false, m: n, n: HS, k: L, a: scratch + h * n * L, lda: L,
-                        b: vCache + (h / group) * HS, ldb: cacheStride, accumulate: false, c: out + h * HS, ldc: C)
         }
     }
 }

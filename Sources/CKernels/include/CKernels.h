@@ -16,4 +16,11 @@ void sd_rows_times_wt_portable(int M, int N, int K, const float *A, int lda, con
 /// 1 when the AVX2+FMA path is in use.
 int sd_has_avx2(void);
 
+/// C[m, n] (+)= sum_k A[m, k] * W[k, n] for m < M, n < N (W not transposed, row stride ldw).
+/// Every output element is accumulated over k in ascending order, one term at a time, whatever
+/// M, N or the CPU path: results are independent of how many rows are computed together
+/// (the value product of cached attention, where batch invariance matters).
+void sd_rows_times_w(int M, int N, int K, const float *A, int lda, const float *W, int ldw,
+                     float *C, int ldc, int accumulate);
+
 #endif

@@ -1,0 +1,71 @@
+import CKernels
+import Tensor
+import TestSupport
+import XCTest
+
+/// The inference kernels whose results must not depend on how many rows are computed together
+/// (so that verifying gamma + 1 draft tokens in one call agrees bit for bit with decoding them one
+/// at a time), nor on the thread count.
+final class BatchInvarianceTests: XCTestCase {
+    func testRowsTimesWTIsBatchAndThreadInvariant() {
+        var rng = RandomGenerator(seed: 31)
+        for (k, n) in [(64, 100), (67, 33), (576, 96)] {
+            let a = rng.normalTensor([16, k]), w = rng.normalTensor([n, k])
+            let together = Tensor(zeros: [16, n]), alone = Tensor(zeros: [16, n])
+            Matmul.smallRows(m: 16, n: n, k: k, a: a.pointer, lda: k, w: w.pointer, ldw: k, accumulate: false, c: together.pointer, ldc: n)
+            let saved = Threads.count
+            Threads.count = 1
+            for i in 0..<16 {
+                Matmul.smallRows(m: 1, n: n, k: k, a: a.pointer + i * k, lda: k, w: w.pointer, ldw: k, accumulate: false,
+                                 c: alone.pointer + i * n, ldc: n)
+            }
+            Threads.count = saved
+            XCTAssertEqual(together.array, alone.array, "k \(k) n \(n)")
+            let ref = Tensor(zeros: [16, n])
+            Matmul.gemmReference(transA: false, transB: true, m: 16, n: n, k: k, a: a.pointer, lda: k, b: w.pointer, ldb: k,
+                                 accumulate: false, c: ref.pointer, ldc: n)
+            assertClose(together, ref, rtol: 1e-4, atol: 1e-4)
+        }
+    }
+
+    func testRowsTimesWMatchesReferenceAndIsBatchInvariant() {
+        var rng = RandomGenerator(seed: 32)
+        for (k, n) in [(1, 1), (3, 17), (17, 64), (65, 40), (300, 64)] {
+            for m in [1, 3, 9] {
+                let a = rng.normalTensor([m, k]), w = rng.normalTensor([k, n]), c0 = rng.normalTensor([m, n])
+                for acc in [false, true] {
+                    let fast = c0.copy(), ref = c0.copy()
+                    sd_rows_times_w(Int32(m), Int32(n), Int32(k), a.pointer, Int32(k), w.pointer, Int32(n), fast.pointer, Int32(n), acc ? 1 : 0)
+                    Matmul.gemmReference(transA: false, transB: false, m: m, n: n, k: k, a: a.pointer, lda: k, b: w.pointer,
+                                         ldb: n, accumulate: acc, c: ref.pointer, ldc: n)
+                    assertClose(fast, ref, rtol: 1e-4, atol: 1e-4, "m \(m) k \(k) n \(n) acc \(acc)")
+                    let single = c0.copy()
+                    for i in 0..<m {
+                        sd_rows_times_w(1, Int32(n), Int32(k), a.pointer + i * k, Int32(k), w.pointer, Int32(n),
+                                        single.pointer + i * n, Int32(n), acc ? 1 : 0)
+                    }
+                    XCTAssertEqual(fast.array, single.array)
+                }
+            }
+        }
+    }
+
+    /// n rows at positions past..<past+n give bitwise the outputs of n single-row calls.
+    func testCachedAttentionRowsAreBatchInvariant() {
+        var rng = RandomGenerator(seed: 33)
+        for (NH, NKV, HS) in [(9, 3, 64), (4, 4, 32), (2, 1, 5)] {
+            let past = 13, n = 7, L = past + n, KV = NKV * HS
+            let q = rng.normalTensor([n, NH * HS]), k = rng.normalTensor([L, KV]), v = rng.normalTensor([L, KV])
+            let together = Tensor(zeros: [n, NH * HS]), alone = Tensor(zeros: [n, NH * HS])
+            let scratch = Tensor(zeros: [Attention.scratchCount(n: n, past: past, NH: NH)])
+            Attention.forwardCached(out: together.pointer, q: q.pointer, qStride: NH * HS, kCache: k.pointer, vCache: v.pointer,
+                                    cacheStride: KV, past: past, n: n, NH: NH, NKV: NKV, HS: HS, scale: 0.3, scratch: scratch.pointer)
+            for i in 0..<n {
+                Attention.forwardCached(out: alone.pointer + i * NH * HS, q: q.pointer + i * NH * HS, qStride: NH * HS,
+                                        kCache: k.pointer, vCache: v.pointer, cacheStride: KV, past: past + i, n: 1,
+                                        NH: NH, NKV: NKV, HS: HS, scale: 0.3, scratch: scratch.pointer)
+            }
+            XCTAssertEqual(together.array, alone.array, "NH \(NH) NKV \(NKV) HS \(HS)")
+        }
+    }
+}
