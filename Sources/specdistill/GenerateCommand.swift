@@ -24,7 +24,9 @@ struct GenerateCommand: ParsableCommand {
         let generator = Generator(model: bundle.model, settings: sampling.settings, seed: sampling.seed)
         var stream = StreamingDecoder(tokenizer: tokenizer)
         print(prompt, terminator: chat ? "\n" : "")
-        let stats = try generator.generate(prompt: ids, maxTokens: maxTokens, stopTokens: stopTokens(tokenizer, bundle)) { token in
+        let stops = stopTokens(tokenizer, bundle)
+        let stats = try generator.generate(prompt: ids, maxTokens: maxTokens, stopTokens: stops) { token in
+            if stops.contains(token) { return }
             print(stream.add(token), terminator: "")
             fflush(stdout)
         }

@@ -6,6 +6,6 @@ struct SpecDistillCommand: ParsableCommand {
         commandName: "specdistill",
         abstract: "Distillation-aligned speculative decoding: train draft models, decode fast, measure honestly.",
         subcommands: [PretrainCommand.self, GenerateCommand.self, InspectCommand.self, TokenizeCommand.self,
-                      LogitsCommand.self, BenchCommand.self]
+                      LogitsCommand.self, DataCommand.self, TrainCommand.self, BenchCommand.self]
     )
 }

@@ -1,0 +1,197 @@
+import ArgumentParser
+import Foundation
+import SpecDistill
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Distil a draft model from a target (DistillSpec divergences, AdaSPEC).",
+        discussion: """
+        Methods: fkl = KL(target‖draft), rkl = KL(draft‖target), jsd = generalised JSD(beta) (GKD \
+        convention), tvd = total variation; adaspec = forward KL on the tokens with the largest loss \
+        gap to a reference model (AdaSPEC). Without --reference, adaspec runs two stages: a reference \
+        distilled with fkl on fixed data from the draft's initialisation (OUT/reference), then the \
+        draft from the same initialisation with the token filter (OUT/draft). Data sources: fixed \
+        (dataset responses), teacher (sampled once per prompt from the target), student (sampled from \
+        the current draft, on-policy), mixed (per batch: student with probability --lambda, else fixed). \
+        Every run evaluates teacher-forced acceptance on --eval-data before, every --eval-every steps \
+        and after. The final draft is written to OUT/model (a Hugging Face directory).
+        """
+    )
+    @Option(help: "Target (teacher): a Hugging Face directory or .gguf file.") var target: String
+    @Option(help: "Draft: a model path, or a preset (tiny, draft, small, target) made with the target's tokenizer.") var draft: String?
+    @Option(name: .customLong("draft-from-target"), help: "Build the draft from the target's embeddings and N evenly spaced layers (or a comma list of layer indices).") var draftFromTarget: String?
+    @Option(help: "Training data: JSONL {\"prompt\", \"response\"} lines.") var data: String
+    @Option(name: .customLong("eval-data"), help: "Held-out JSONL with responses, for acceptance and loss.") var evalData: String
+    @Option(help: "Prompt template: plain, chatml or gsm8k.") var template: String = "plain"
+    @Option(help: "fkl, rkl, jsd, tvd or adaspec.") var method: String = "fkl"
+    @Option(help: "JSD beta in [0, 1] (0 = forward KL, 1 = reverse KL).") var beta: Float = 0.5
+    @Option(help: "Distillation temperature (applied to both models).") var temperature: Float = 1
+    @Option(help: "Loss normalisation: per-sequence (DistillSpec) or per-token (GKD).") var normalization: String = "per-sequence"
+    @Option(name: .customLong("data-source"), help: "fixed, teacher, student or mixed.") var dataSource: String = "fixed"
+    @Option(help: "Probability of on-policy (student) data per batch for --data-source mixed.") var lambda: Double = 0.5
+    @Option(name: .customLong("gen-temperature"), help: "Sampling temperature for generated responses.") var genTemperature: Float = 1
+    @Option(name: .customLong("max-new-tokens"), help: "Longest generated response.") var maxNewTokens = 128
+    @Option(help: "AdaSPEC reference model (skips stage 1).") var reference: String?
+    @Option(name: .customLong("filter-fraction"), help: "AdaSPEC: fraction k of tokens kept (largest loss gap).") var filterFraction: Double = 0.4
+    @Option(help: "Optimizer steps (per stage).") var steps: Int?
+    @Option(help: "Epochs over --data instead of --steps.") var epochs: Double?
+    @Option(name: .customLong("batch-size"), help: "Sequences per micro-batch.") var batchSize = 8
+    @Option(name: .customLong("grad-accum"), help: "Micro-batches per step.") var gradAccum = 1
+    @Option(help: "Tokens per sequence (prompt + response, left-truncated).") var context = 256
+    @Option(help: "Learning rate.") var lr: Float = 3e-4
+    @Option(name: .customLong("weight-decay"), help: "AdamW weight decay (matrices only).") var weightDecay: Float = 0.1
+    @Option(help: "constant or cosine.") var schedule: String = "constant"
+    @Option(help: "Warm-up steps.") var warmup = 0
+    @Option(help: "Gradient-norm clip (0 = off).") var clip: Double = 1
+    @Option(name: .customLong("eval-every"), help: "Evaluate every N steps (0 = before and after only).") var evalEvery = 0
+    @Option(name: .customLong("eval-examples"), help: "Held-out examples evaluated.") var evalExamples = 32
+    @Option(name: .customLong("save-every"), help: "Checkpoint every N steps (0 = at the end).") var saveEvery = 50
+    @Option(help: "Seed (initialisation, data order, sampling).") var seed: UInt64 = 1
+    @Option(help: "Output directory.") var out: String
+    @Flag(help: "Continue from the checkpoints in OUT.") var resume = false
+    @OptionGroup var threadOptions: ThreadOptions
+
+    func validate() throws {
+        if (draft == nil) == (draftFromTarget == nil) { throw ValidationError("give exactly one of --draft or --draft-from-target") }
+        if method != "adaspec" && Divergence(name: method, beta: beta) == nil {
+            throw ValidationError("--method must be fkl, rkl, jsd, tvd or adaspec (and --beta in [0, 1]); got \(method)")
+        }
+        if DataSourceKind(rawValue: dataSource) == nil { throw ValidationError("--data-source must be fixed, teacher, student or mixed") }
+        if PromptTemplate(rawValue: template) == nil { throw ValidationError("--template must be plain, chatml or gsm8k") }
+        if !["per-sequence", "per-token"].contains(normalization) { throw ValidationError("--normalization must be per-sequence or per-token") }
+        if !(filterFraction > 0 && filterFraction <= 1) { throw ValidationError("--filter-fraction must be in (0, 1]") }
+        if !(lambda >= 0 && lambda <= 1) { throw ValidationError("--lambda must be in [0, 1]") }
+        if temperature <= 0 { throw ValidationError("--temperature must be > 0") }
+        if steps != nil && epochs != nil { throw ValidationError("give --steps or --epochs, not both") }
+        if LearningRateSchedule(rawValue: schedule) == nil { throw ValidationError("--schedule must be constant or cosine") }
+    }
+
+    func run() throws {
+        threadOptions.apply()
+        let outURL = URL(fileURLWithPath: out)
+        try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
+        let targetBundle = try loadBundle(target)
+        let tokenizer = try targetBundle.requireTokenizer()
+        let tmpl = PromptTemplate(rawValue: template)!
+        let kind = DataSourceKind(rawValue: dataSource)!
+        let trainSet = try PromptDataset.load(URL(fileURLWithPath: data), template: tmpl, requireResponses: kind == .fixed || kind == .mixed || method == "adaspec")
+        let evalSet = try PromptDataset.load(URL(fileURLWithPath: evalData), template: tmpl, requireResponses: true)
+        let base = try makeDraft(targetBundle, tokenizer: tokenizer)
+        try VocabularyCheck.check(target: targetBundle, draft: base.model, draftTokenizer: base.tokenizer)
+        let stepCount = steps ?? Int(((epochs ?? 1) * Double(trainSet.examples.count) / Double(batchSize * gradAccum)).rounded(.up))
+        let evaluator = try DistillationEvaluator(target: targetBundle.model, dataset: evalSet, tokenizer: tokenizer,
+                                                  examples: evalExamples, B: batchSize, T: context, temperature: temperature)
+        let norm: LossNormalization = normalization == "per-token" ? .perToken : .perSequence
+        let finalModel: TransformerModel
+        if method == "adaspec" {
+            let referenceModel: TransformerModel
+            if let reference {
+                referenceModel = try loadBundle(reference).model
+            } else {
+                let r = try base.model.truncatedCopy(layers: Array(0..<base.model.config.numLayers))
+                try runStage("reference (fkl, fixed data)", model: r, objective: DistillationObjective(divergence: .forwardKL, temperature: temperature, normalization: norm),
+                             source: .fixed, trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer, reference: nil,
+                             steps: stepCount, dir: outURL.appendingPathComponent("reference"), evaluator: evaluator)
+                referenceModel = r
+            }
+            let d = try base.model.truncatedCopy(layers: Array(0..<base.model.config.numLayers))
+            try runStage("draft (adaspec k=\(filterFraction))", model: d, objective: AdaSPECObjective(keepFraction: filterFraction, temperature: temperature),
+                         source: kind, trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer, reference: referenceModel,
+                         steps: stepCount, dir: outURL.appendingPathComponent("draft"), evaluator: evaluator)
+            finalModel = d
+        } else {
+            let objective = DistillationObjective(divergence: Divergence(name: method, beta: beta)!, temperature: temperature, normalization: norm)
+            try runStage("draft (\(objective.divergence), \(kind.rawValue) data)", model: base.model, objective: objective, source: kind,
+                         trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer, reference: nil, steps: stepCount,
+                         dir: outURL, evaluator: evaluator)
+            finalModel = base.model
+        }
+        let modelURL = outURL.appendingPathComponent("model")
+        try ModelBundle(model: finalModel, tokenizer: tokenizer, path: modelURL.path, format: "hf").save(directory: modelURL)
+        print("draft written to \(modelURL.path)")
+    }
+
+    /// The draft's initialisation: a loaded model, a preset with the target's tokenizer, or target layers.
+    func makeDraft(_ targetBundle: ModelBundle, tokenizer: Tokenizer) throws -> (model: TransformerModel, tokenizer: Tokenizer?) {
+        let tc = targetBundle.model.config
+        if let spec = draftFromTarget {
+            let layers: [Int]
+            if let n = Int(spec) { layers = targetBundle.model.evenlySpacedLayers(n) }
+            else {
+                layers = try spec.split(separator: ",").map {
+                    guard let v = Int($0) else { throw ValidationError("--draft-from-target: '\($0)' is not a layer index") }
+                    return v
+                }
+            }
+            printErr("draft: the target's embeddings, final norm, output and layers \(layers)")
+            return (try targetBundle.model.truncatedCopy(layers: layers), tokenizer)
+        }
+        let name = draft!
+        if let preset = ModelConfig.preset(name, architecture: tc.architecture == .gpt2 ? .gpt2 : .llama, vocabSize: tc.vocabSize,
+                                           context: min(tc.maxPositions, max(context, 256))) {
+            let m = try TransformerModel(config: preset)
+            m.initialize(seed: seed)
+            printErr(String(format: "draft: new %@ preset, %.2fM parameters", name, Double(m.parameterCount) / 1e6))
+            return (m, tokenizer)
+        }
+        let b = try loadBundle(name)
+        return (b.model, b.tokenizer)
+    }
+
+    func runStage(_ label: String, model: TransformerModel, objective: any Objective, source kind: DataSourceKind,
+                  trainSet: PromptDataset, targetBundle: ModelBundle, tokenizer: Tokenizer, reference: TransformerModel?,
+                  steps: Int, dir: URL, evaluator: DistillationEvaluator) throws {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var settings = TrainingSettings()
+        settings.steps = steps; settings.batchSize = batchSize; settings.gradAccum = gradAccum; settings.context = context
+        settings.optimizer = AdamWSettings(learningRate: lr, weightDecay: weightDecay)
+        settings.schedule = LearningRateSchedule(rawValue: schedule)!
+        settings.warmup = warmup; settings.clip = clip; settings.seed = seed
+        settings.saveEvery = saveEvery; settings.evalEvery = evalEvery
+        let trainer = try Trainer(model: model, teacher: targetBundle.model, reference: reference, objective: objective,
+                                  settings: settings, runDirectory: dir)
+        if resume, try trainer.resume() { printErr("\(label): resumed at step \(trainer.step)") }
+        else if !resume, FileManager.default.fileExists(atPath: dir.appendingPathComponent("checkpoint").path) {
+            throw ValidationError("\(dir.path) already holds a checkpoint; pass --resume or choose another --out")
+        }
+        if trainer.step >= steps && resume { printErr("\(label): already finished"); return }
+        let stops = stopTokens(tokenizer, targetBundle)
+        let gen = SamplingSettings(temperature: genTemperature)
+        let maxT = min(model.config.maxPositions, targetBundle.model.config.maxPositions, context + 1 + maxNewTokens)
+        let teacherSampler = (kind == .teacher) ? ResponseSampler(model: targetBundle.model, settings: gen, maxNewTokens: maxNewTokens, stopTokens: stops, maxT: maxT) : nil
+        let studentSampler = (kind == .student || kind == .mixed) ? ResponseSampler(model: model, settings: gen, maxNewTokens: maxNewTokens, stopTokens: stops, maxT: maxT) : nil
+        let source = try DistillationSource(dataset: trainSet, tokenizer: tokenizer, kind: kind, lambda: lambda,
+                                            teacher: teacherSampler, student: studentSampler)
+        let bar = ProgressBar(total: steps, label: label)
+        var lastAcceptance = ""
+        trainer.onEvent = { event in
+            switch event {
+            case .started(let total, let at): printErr("\(label): \(total) steps\(at > 0 ? ", resuming at \(at)" : "")")
+            case .step(let m):
+                bar.update(m.step, String(format: "loss %.4f %.0f tok/s%@", m.loss, m.tokensPerSecond, lastAcceptance))
+            case .evaluation(let step, let metrics):
+                lastAcceptance = String(format: " | acc %.3f/%.3f", metrics["acceptance_greedy"] ?? 0, metrics["acceptance_sampling"] ?? 0)
+                bar.message(String(format: "%@ step %d: teacher-forced acceptance greedy %.4f, sampling %.4f; forward KL %.4f (%d tokens)",
+                                   label, step, metrics["acceptance_greedy"] ?? 0, metrics["acceptance_sampling"] ?? 0,
+                                   metrics["fkl"] ?? 0, Int(metrics["tokens"] ?? 0)))
+                try? appendEvaluation(dir: dir, step: step, metrics: metrics)
+            case .checkpoint: break
+            case .finished(let step, let seconds): bar.finish(); printErr(String(format: "%@: %d steps in %.1f s", label, step, seconds))
+            }
+        }
+        var src = source
+        try trainer.run(source: &src) { evaluator.evaluate($0) }
+    }
+}
+
+/// Appends an evaluation record to DIR/evaluations.jsonl.
+func appendEvaluation(dir: URL, step: Int, metrics: [String: Double]) throws {
+    var record: [String: Any] = ["step": step]
+    for (k, v) in metrics { record[k] = v }
+    var line = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
+    line.append(0x0A)
+    let url = dir.appendingPathComponent("evaluations.jsonl")
+    if let h = try? FileHandle(forWritingTo: url) { defer { try? h.close() }; try h.seekToEnd(); try h.write(contentsOf: line) }
+    else { try line.write(to: url) }
+}
