@@ -94,7 +94,9 @@ def adamw_losses(model, input_ids, labels):
     losses = []
     for step in range(STEPS + 1):
         opt.zero_grad(set_to_none=True)
-        loss = model(input_ids=input_ids, labels=labels).loss
+        # hf_loss == HF's ForCausalLMLoss (checked in make_fixture), but keeps float64 models in
+        # float64 (HF upcasts logits to float32 only), for the float64 drift estimate.
+        loss = hf_loss(model(input_ids=input_ids).logits, labels)
         if step > 0:
             losses.append(loss.item())
         if step < STEPS:
