@@ -211,7 +211,12 @@ public enum Divergences {
 
     /// Total variation distance `V = ½ Σ_i |p_i − q_i|` ∈ [0, 1] with the subgradient
     /// `dV/dz_j = q_j (A − u_j) / T`, `u_j = 1[q_j < p_j]`, `A = Σ_i q_i u_i` (ties, q_j = p_j, take
-    /// u_j = 0: the one-sided derivative, a valid subgradient).
+    /// u_j = 0: the one-sided derivative, a valid subgradient). TVD is not smooth at ties: rows
+    /// that are equal only up to float rounding (e.g. logits shifted by a constant) get an O(q)
+    /// subgradient, exactly equal rows get 0.
+    ///
+    /// The float softmax masses are 1 ± ~1e-7, which can put nearly disjoint rows a few 1e-8
+    /// above 1; the value is clamped to [0, 1], the mathematical range.
     /// - Parameters: as ``forwardKL(teacher:student:V:temperature:gradient:weight:scratch:)``.
     /// - Returns: the TVD.
     public static func tvd(teacher: UnsafePointer<Float>, student: UnsafePointer<Float>, V: Int, temperature: Float = 1,
@@ -227,7 +232,7 @@ public enum Divergences {
             let k = weight / temperature, a = Float(sumA)
             for i in 0..<V { g[i] += k * q[i] * (q[i] < p[i] ? a - 1 : a) }
         }
-        return 0.5 * total
+        return Swift.min(1, 0.5 * total)
     }
 
     /// Fills the scratch with p = softmax(u/T) and q = softmax(z/T) and, when `needLogs`, their

@@ -58,7 +58,7 @@ public struct TeacherForcedAcceptance {
                         let p = scratch.p, q = scratch.q
                         var s = 0.0
                         for i in 0..<V { s += Double(Swift.min(p[i], q[i])) }
-                        overlap[r] = s
+                        overlap[r] = Swift.min(1, s)  // float masses are 1 ± ~1e-7; β ≤ 1
                         match[r] = Self.argmax(u, V) == Self.argmax(z, V)
                     }
                 }
