@@ -32,6 +32,8 @@ public struct StepMetrics: Codable, Sendable {
     public var tokens: Int
     public var tokensPerSecond: Double
     public var elapsedSeconds: Double
+    /// AdaSPEC: fraction of supervised tokens kept by the loss-gap filter in this step's last micro-batch.
+    public var keptFraction: Double?
 }
 
 /// Progress of a run, reported through the trainer's callback (the library prints nothing).
@@ -148,7 +150,9 @@ public final class Trainer {
             let dt = Date().timeIntervalSince(t0)
             let metrics = StepMetrics(step: step, loss: r.loss, learningRate: r.lr, gradNorm: r.gradNorm, tokens: r.tokens,
                                       tokensPerSecond: Double(settings.batchSize * settings.context * settings.gradAccum) / max(dt, 1e-9),
-                                      elapsedSeconds: Date().timeIntervalSince(start))
+                                      elapsedSeconds: Date().timeIntervalSince(start),
+                                      keptFraction: (objective as? AdaSPECObjective).map {
+                                          Double($0.lastKeptCount) / Double(max($0.lastSupervisedCount, 1)) })
             try appendMetrics(metrics)
             onEvent(.step(metrics))
             if settings.saveEvery > 0 && step % settings.saveEvery == 0 && step < settings.steps { try saveCheckpoint() }
