@@ -5,6 +5,6 @@ struct SpecDistillCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "specdistill",
         abstract: "Distillation-aligned speculative decoding: train draft models, decode fast, measure honestly.",
-        subcommands: [GenerateCommand.self, BenchCommand.self]
+        subcommands: [GenerateCommand.self, BenchCommand.self, ConvertCommand.self]
     )
 }
