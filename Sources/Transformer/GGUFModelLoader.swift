@@ -52,6 +52,17 @@ public enum GGUFModelLoader {
             throw ModelError.file("\(path): inconsistent metadata: embedding_length \(C) is not divisible by head_count \(NH)")
         }
         let HS = optInt("attention.key_length") ?? C / NH
+        if let vl = optInt("attention.value_length"), vl != HS {
+            throw ModelError.file("\(path): GGUF attention.value_length \(vl) differs from key_length \(HS); the runtime needs equal key and value head sizes")
+        }
+        if arch == .llama || arch == .qwen2 {
+            guard HS % 2 == 0 else {
+                throw ModelError.file("\(path): inconsistent metadata: head size \(HS) is odd, but RoPE rotates pairs of dimensions")
+            }
+            if let rot = optInt("rope.dimension_count"), rot != HS {
+                throw ModelError.file("\(path): \(archName).rope.dimension_count \(rot) differs from the head size \(HS); partial rotary is not supported for \(archName)")
+            }
+        }
         let tied = (try? file.tensorInfo("output.weight")) == nil
         let eos = file["tokenizer.ggml.eos_token_id"]?.int, bos = file["tokenizer.ggml.bos_token_id"]?.int
         var c: ModelConfig
@@ -110,19 +121,29 @@ public enum GGUFModelLoader {
         }
     }
 
-    /// Undoes llama.cpp's Q/K row permutation for `heads` heads of size HS (rows of `cols` values).
-    static func unpermuteRoPE(_ v: [Float], heads: Int, HS: Int, cols: Int) -> [Float] {
-        var out = v
+    /// Undoes llama.cpp's Q/K row permutation for `heads` heads of size HS (rows of `cols` values):
+    /// GGUF row `h·HS + 2i + j` → runtime row `h·HS + j·HS/2 + i`.
+    static func unpermuteRoPE(from src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, heads: Int, HS: Int, cols: Int) {
         let half = HS / 2
         for h in 0..<heads { for i in 0..<half { for j in 0..<2 {
-            let src = (h * HS + 2 * i + j) * cols, dst = (h * HS + j * half + i) * cols
-            for k in 0..<cols { out[dst + k] = v[src + k] }
+            (dst + (h * HS + j * half + i) * cols).update(from: src + (h * HS + 2 * i + j) * cols, count: cols)
         } } }
+    }
+
+    /// Undoes llama.cpp's Q/K row permutation (the inverse of ``permuteRoPE(_:heads:HS:cols:)``).
+    public static func unpermuteRoPE(_ v: [Float], heads: Int, HS: Int, cols: Int) -> [Float] {
+        precondition(v.count == heads * HS * cols, "unpermuteRoPE: \(v.count) values for \(heads) heads × \(HS) × \(cols)")
+        var out = v
+        v.withUnsafeBufferPointer { s in out.withUnsafeMutableBufferPointer { d in
+            unpermuteRoPE(from: s.baseAddress!, into: d.baseAddress!, heads: heads, HS: HS, cols: cols)
+        } }
         return out
     }
 
-    /// The inverse of ``unpermuteRoPE(_:heads:HS:cols:)`` (what llama.cpp's converter applies).
+    /// The inverse of ``unpermuteRoPE(_:heads:HS:cols:)`` (what llama.cpp's converter applies):
+    /// runtime (HF) row `h·HS + j·HS/2 + i` → GGUF row `h·HS + 2i + j`.
     public static func permuteRoPE(_ v: [Float], heads: Int, HS: Int, cols: Int) -> [Float] {
+        precondition(v.count == heads * HS * cols, "permuteRoPE: \(v.count) values for \(heads) heads × \(HS) × \(cols)")
         var out = v
         let half = HS / 2
         for h in 0..<heads { for i in 0..<half { for j in 0..<2 {
@@ -132,36 +153,93 @@ public enum GGUFModelLoader {
         return out
     }
 
-    /// Loads the model and its embedded tokenizer.
+    /// Loads the model and its embedded tokenizer (nil when the file has no `tokenizer.ggml.model`).
+    ///
+    /// Each tensor is dequantised straight into the model's parameter buffer; the `llama` Q/K
+    /// rows go through one scratch buffer to undo the RoPE permutation. The file is memory-mapped
+    /// and unmapped when this returns.
+    /// - Throws: ``ModelError`` naming the file: unsupported architecture, inconsistent metadata,
+    ///   a missing tensor, a tensor whose shape disagrees with the metadata, an unsupported tensor
+    ///   type, or a malformed embedded tokenizer; `FormatError` for a malformed GGUF file.
     public static func load(_ url: URL) throws -> (TransformerModel, Tokenizer?) {
         let file = try GGUFFile(url: url)
         let config = try config(of: file)
         let model = try TransformerModel(config: config)
         let permuted = file["general.architecture"]?.string == "llama"
+        var scratch: [Float] = []
         for info in model.parameters.infos {
             let cols = info.shape.dropFirst().reduce(1, *)
             var row = 0
             for src in sources(of: info, config: config) {
                 let t: GGUFTensorInfo
                 do { t = try file.tensorInfo(src.name) } catch {
-                    throw ModelError.file("\(url.path): tensor '\(src.name)' is missing (needed for \(config.architecture.rawValue)); \(error)")
+                    throw ModelError.file("\(url.path): tensor '\(src.name)' is missing (needed for \(config.architecture.rawValue) with the file's metadata); \(error)")
                 }
                 let expected = [src.rows] + Array(info.shape.dropFirst())
                 guard t.shape == expected || (t.count == src.rows * cols && expected.count == 1) else {
                     throw ModelError.file("\(url.path): tensor '\(src.name)' has shape \(t.shape), expected \(expected) from the metadata")
                 }
-                var values = try file.floats(src.name)
-                if permuted && (src.name.hasSuffix("attn_q.weight") || src.name.hasSuffix("attn_q.bias")) {
-                    values = unpermuteRoPE(values, heads: config.numHeads, HS: config.headSize, cols: src.name.hasSuffix("bias") ? 1 : cols)
-                } else if permuted && (src.name.hasSuffix("attn_k.weight") || src.name.hasSuffix("attn_k.bias")) {
-                    values = unpermuteRoPE(values, heads: config.numKVHeads, HS: config.headSize, cols: src.name.hasSuffix("bias") ? 1 : cols)
-                }
                 let dst = model.parameters[info.name].pointer + row * cols
-                values.withUnsafeBufferPointer { dst.update(from: $0.baseAddress!, count: values.count) }
+                let isQ = src.name.hasSuffix("attn_q.weight") || src.name.hasSuffix("attn_q.bias")
+                let isK = src.name.hasSuffix("attn_k.weight") || src.name.hasSuffix("attn_k.bias")
+                do {
+                    if permuted && (isQ || isK) {
+                        if scratch.count < t.count { scratch = [Float](repeating: 0, count: t.count) }
+                        try scratch.withUnsafeMutableBufferPointer { buf in
+                            try file.read(src.name, into: buf.baseAddress!, count: t.count)
+                            unpermuteRoPE(from: buf.baseAddress!, into: dst, heads: isQ ? config.numHeads : config.numKVHeads,
+                                          HS: config.headSize, cols: src.name.hasSuffix("bias") ? 1 : cols)
+                        }
+                    } else {
+                        try file.read(src.name, into: dst, count: t.count)
+                    }
+                } catch let e as FormatError {
+                    throw ModelError.file("\(e)")
+                }
                 row += src.rows
             }
         }
-        let tokenizer: Tokenizer? = file["tokenizer.ggml.model"] == nil ? nil : try Tokenizer(gguf: file.metadata)
+        var tokenizer: Tokenizer?
+        if file["tokenizer.ggml.model"] != nil {
+            do { tokenizer = try Tokenizer(gguf: file.metadata) } catch {
+                throw ModelError.file("\(url.path): the embedded tokenizer is malformed: \(error). Use a tokenizer.json of the model's family instead (convert the GGUF with `specdistill convert` and copy it in)")
+            }
+            if let tokenizer, tokenizer.vocabularySize > config.vocabSize {
+                throw ModelError.file("\(url.path): the embedded tokenizer has \(tokenizer.vocabularySize) tokens but token_embd has \(config.vocabSize) rows; the file is inconsistent")
+            }
+        }
         return (model, tokenizer)
+    }
+}
+
+extension GGUFModelLoader {
+    /// Converts a GGUF model into a Hugging Face directory that transformers loads:
+    /// `config.json` and `model.safetensors` (float32, HF names and layouts: the llama Q/K rows
+    /// back in the halves layout, GPT-2 Conv1D weights (in, out), GPT-NeoX per-head fused qkv),
+    /// and, when the file embeds a tokenizer, `tokenizer.json` and `tokenizer_config.json` (with
+    /// the GGUF's `tokenizer.chat_template` as `chat_template`).
+    /// - Parameters:
+    ///   - url: the .gguf file.
+    ///   - directory: created if needed; existing files of these names are replaced.
+    /// - Returns: the names of the files written.
+    /// - Throws: ``ModelError`` / `FormatError` from loading, or a write error naming the file.
+    @discardableResult
+    public static func convert(_ url: URL, to directory: URL) throws -> [String] {
+        let (model, tokenizer) = try load(url)
+        try ModelBundle(model: model, tokenizer: tokenizer, path: url.path, format: "gguf").save(directory: directory)
+        var written = ["config.json", "model.safetensors"]
+        guard tokenizer != nil else { return written }
+        written += ["tokenizer.json", "tokenizer_config.json"]
+        let file = try GGUFFile(url: url)
+        if let template = file["tokenizer.chat_template"]?.string {
+            let configURL = directory.appendingPathComponent("tokenizer_config.json")
+            guard var object = try JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as? [String: Any] else {
+                throw ModelError.file("\(configURL.path): written tokenizer_config.json is not a JSON object")
+            }
+            object["chat_template"] = template
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            try data.write(to: configURL, options: .atomic)
+        }
+        return written
     }
 }

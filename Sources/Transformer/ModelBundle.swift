@@ -39,6 +39,9 @@ public struct ModelBundle {
     /// The tokenizer, or an error saying how to provide one.
     public func requireTokenizer() throws -> Tokenizer {
         guard let tokenizer else {
+            if format == "gguf" {
+                throw ModelError.file("\(path) embeds no tokenizer (no tokenizer.ggml.* metadata); convert it with `specdistill convert` and copy a tokenizer.json of the model's family into the directory")
+            }
             throw ModelError.file("\(path): no tokenizer.json beside the model; copy the tokenizer of the model's family into the directory")
         }
         return tokenizer

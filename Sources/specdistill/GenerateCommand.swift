@@ -19,9 +19,11 @@ struct GenerateCommand: ParsableCommand {
         threadOptions.apply()
         let bundle = try loadBundle(model)
         let tokenizer = try bundle.requireTokenizer()
-        let text = chat ? chatPrompt(prompt) : prompt
+        let text = chat ? chatPrompt(prompt, template: try ChatTemplate.find(forModelAt: model) ?? .chatML) : prompt
         let ids = tokenizer.encode(text)
-        let generator = Generator(model: bundle.model, settings: sampling.settings, seed: sampling.seed)
+        // The KV cache holds what this run needs, not the model's whole context.
+        let generator = Generator(model: bundle.model, settings: sampling.settings, seed: sampling.seed,
+                                  maxT: min(bundle.model.config.maxPositions, ids.count + maxTokens + 1))
         var stream = StreamingDecoder(tokenizer: tokenizer)
         print(prompt, terminator: chat ? "\n" : "")
         let stops = stopTokens(tokenizer, bundle)

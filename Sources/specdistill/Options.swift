@@ -40,10 +40,12 @@ func printErr(_ s: String) {
     FileHandle.standardError.write(Data((s + "\n").utf8))
 }
 
-/// Renders text for `--chat`: the ChatML template of instruct models such as SmolLM2.
-func chatPrompt(_ user: String, system: String? = nil) -> String {
-    var s = ""
-    if let system { s += "<|im_start|>system\n\(system)<|im_end|>\n" }
-    s += "<|im_start|>user\n\(user)<|im_end|>\n<|im_start|>assistant\n"
-    return s
+/// Renders text for `--chat`: the ChatML template of instruct models such as SmolLM2
+/// (``ChatTemplate``; pass the model's own, from `ChatTemplate.find(forModelAt:)`, to get its
+/// default system message).
+func chatPrompt(_ user: String, system: String? = nil, template: ChatTemplate = .chatML) -> String {
+    var messages: [ChatMessage] = []
+    if let system { messages.append(ChatMessage(role: "system", content: system)) }
+    messages.append(ChatMessage(role: "user", content: user))
+    return template.render(messages)
 }
