@@ -1,11 +1,28 @@
-// A small program using the library: a seeded random matrix product and a softmax.
+// A small program using the library.
+//   swift run -c release BasicUsage                       (a random tiny model, no files needed)
+//   swift run -c release BasicUsage MODEL "prompt text"   (a HF directory or .gguf file)
+import Foundation
 import SpecDistill
 
 Threads.configure()
-var rng = RandomGenerator(seed: 42)
-let x = Tensor(zeros: [4, 8])
-let w = Tensor(zeros: [3, 8])
-rng.fillNormal(x)
-rng.fillNormal(w, std: 0.5)
-let y = try matmul(x, w, transposeB: true)   // (4, 3) = x · wᵀ
-print("x · wᵀ =", y)
+let arguments = CommandLine.arguments.dropFirst()
+if let path = arguments.first {
+    let bundle = try ModelBundle.load(path)
+    let tokenizer = try bundle.requireTokenizer()
+    let generator = Generator(model: bundle.model, settings: .greedy, seed: 1)
+    var text = StreamingDecoder(tokenizer: tokenizer)
+    let prompt = arguments.dropFirst().first ?? "The capital of France is"
+    print(prompt, terminator: "")
+    try generator.generate(prompt: tokenizer.encode(prompt), maxTokens: 16) { token in
+        print(text.add(token), terminator: "")
+    }
+    print(text.finish())
+} else {
+    // A randomly initialised Llama-style model, greedy decoding through the KV cache.
+    let config = ModelConfig.preset("tiny", vocabSize: 64, context: 32)!
+    let model = try TransformerModel(config: config)
+    model.initialize(seed: 1)
+    var tokens: [Int] = []
+    try Generator(model: model, settings: .greedy, seed: 1).generate(prompt: [1, 2, 3], maxTokens: 8) { tokens.append($0) }
+    print("tiny model (\(model.parameterCount) parameters) continues [1, 2, 3] with \(tokens)")
+}

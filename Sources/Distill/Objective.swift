@@ -52,9 +52,15 @@ public protocol Objective {
     var name: String { get }
     /// Whether ``evaluate(_:dLogits:scale:)`` needs `teacherLogits`.
     var needsTeacher: Bool { get }
+    /// Whether it needs `referenceLogits` (AdaSPEC's reference model).
+    var needsReference: Bool { get }
     /// Computes the loss of `input` and **adds** `scale · dLoss/dstudentLogits` into `dLogits`
     /// (B, T, V). `scale` lets gradient accumulation average micro-batches.
     mutating func evaluate(_ input: ObjectiveInput, dLogits: UnsafeMutablePointer<Float>, scale: Float) -> ObjectiveResult
+}
+
+extension Objective {
+    public var needsReference: Bool { false }
 }
 
 /// Next-token cross-entropy, averaged over supervised tokens: `L = (1/N) Σ_r −log softmax(z_r)[y_r]`,

@@ -50,6 +50,8 @@ public enum TrainingEvent: Sendable {
 public final class Trainer {
     public let model: TransformerModel
     public let teacher: TransformerModel?
+    /// AdaSPEC's reference model (forward only), when the objective needs one.
+    public let reference: TransformerModel?
     public var objective: any Objective
     public let settings: TrainingSettings
     public let runDirectory: URL?
@@ -60,10 +62,11 @@ public final class Trainer {
     public var onEvent: (TrainingEvent) -> Void = { _ in }
     private let workspace: TrainingWorkspace
     private let teacherWorkspace: TrainingWorkspace?
+    private let referenceWorkspace: TrainingWorkspace?
     private let dLogits: Tensor
 
-    public init(model: TransformerModel, teacher: TransformerModel? = nil, objective: any Objective,
-                settings: TrainingSettings, runDirectory: URL?) throws {
+    public init(model: TransformerModel, teacher: TransformerModel? = nil, reference: TransformerModel? = nil,
+                objective: any Objective, settings: TrainingSettings, runDirectory: URL?) throws {
         guard settings.batchSize > 0, settings.context > 0, settings.steps >= 0, settings.gradAccum > 0 else {
             throw DistillError.settings("batch size, context and grad-accum must be positive and steps non-negative")
         }
@@ -73,8 +76,17 @@ public final class Trainer {
         if objective.needsTeacher && teacher == nil {
             throw DistillError.settings("objective '\(objective.name)' needs a teacher model")
         }
+        if objective.needsReference && reference == nil {
+            throw DistillError.settings("objective '\(objective.name)' needs a reference model")
+        }
+        for (role, other) in [("teacher", teacher), ("reference", reference)] {
+            if let other, other.config.vocabSize != model.config.vocabSize {
+                throw DistillError.vocabulary("the \(role) has \(other.config.vocabSize) logits per position but the model being trained has \(model.config.vocabSize); they must share the tokenizer and logit width")
+            }
+        }
         self.model = model
         self.teacher = teacher
+        self.reference = reference
         self.objective = objective
         self.settings = settings
         self.runDirectory = runDirectory
@@ -82,6 +94,7 @@ public final class Trainer {
         self.rng = RandomGenerator(seed: settings.seed)
         self.workspace = TrainingWorkspace(config: model.config, B: settings.batchSize, T: settings.context)
         self.teacherWorkspace = teacher.map { TrainingWorkspace(config: $0.config, B: settings.batchSize, T: settings.context) }
+        self.referenceWorkspace = reference.map { TrainingWorkspace(config: $0.config, B: settings.batchSize, T: settings.context) }
         self.dLogits = Tensor(zeros: [settings.batchSize, settings.context, model.config.vocabSize])
     }
 
@@ -96,12 +109,16 @@ public final class Trainer {
             if let teacher, let tw = teacherWorkspace, objective.needsTeacher {
                 teacher.forward(tokens: batch.tokens, workspace: tw)
             }
+            if let reference, let rw = referenceWorkspace, objective.needsReference {
+                reference.forward(tokens: batch.tokens, workspace: rw)
+            }
             dLogits.fill(0)
             let result = batch.targets.withUnsafeBufferPointer { targets in
                 objective.evaluate(
                     ObjectiveInput(B: s.batchSize, T: s.context, V: model.config.vocabSize,
                                    studentLogits: workspace.logits.pointer,
                                    teacherLogits: objective.needsTeacher ? teacherWorkspace?.logits.pointer : nil,
+                                   referenceLogits: objective.needsReference ? referenceWorkspace?.logits.pointer : nil,
                                    targets: targets.baseAddress!),
                     dLogits: dLogits.pointer, scale: 1 / Float(s.gradAccum))
             }

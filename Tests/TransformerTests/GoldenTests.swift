@@ -124,6 +124,14 @@ final class GoldenTests: XCTestCase {
             let expected = try f.golden.floats("cached_logits")
             let c = compare(single, expected, rtol: 0, atol: Golden.logitsAtol)
             XCTAssertTrue(c.passed, "\(name) cached logits \(c)")
+            // Training forward (sgemm, whole-sequence attention) vs inference (row kernel, cache):
+            // the same float32 operations summed in different orders, so they agree to rounding —
+            // a few ulps of values of order 1–4, well under 2e-5 — not bit for bit.
+            let ws = TrainingWorkspace(config: m.config, B: f.B, T: f.T)
+            m.forward(tokens: f.tokens, workspace: ws)
+            let training = Array(ws.logits.array.prefix(T * V))
+            let ct = compare(single, training, rtol: 0, atol: 2e-5)
+            XCTAssertTrue(ct.passed, "\(name): inference vs training forward \(ct)")
             s.reset()
             let all = try s.append(row0).array
             XCTAssertEqual(all, single, "\(name): appending \(T) tokens at once differs from single appends")
@@ -135,7 +143,6 @@ final class GoldenTests: XCTestCase {
             s.truncate(to: 3)
             XCTAssertEqual(s.length, 3)
             XCTAssertEqual(try s.append(Array(row0.dropFirst(3))).array, rest, "\(name): truncate-then-append")
-            _ = V
         }
     }
 }

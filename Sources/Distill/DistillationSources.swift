@@ -1,0 +1,114 @@
+import Foundation
+import Tensor
+import Tokenizers
+import Transformer
+
+/// Where distillation sequences come from (DistillSpec §3.2 / GKD): the dataset's own responses,
+/// responses sampled from the teacher, from the current student (on-policy), or a per-batch mixture.
+public enum DataSourceKind: String, Codable, CaseIterable, Sendable {
+    case fixed, teacher, student, mixed
+}
+
+/// Samples a continuation of `prompt` from `model` with its KV cache (no gradient: generation is a
+/// separate, inference-only pass; the loss is computed afterwards by teacher forcing).
+public final class ResponseSampler {
+    public let model: TransformerModel
+    public let settings: SamplingSettings
+    public let maxNewTokens: Int
+    public let stopTokens: Set<Int>
+    private let session: InferenceSession
+    private let sampler: Sampler
+    private var probs: [Float]
+
+    public init(model: TransformerModel, settings: SamplingSettings, maxNewTokens: Int, stopTokens: Set<Int>, maxT: Int) {
+        self.model = model; self.settings = settings; self.maxNewTokens = maxNewTokens; self.stopTokens = stopTokens
+        session = InferenceSession(model: model, maxT: maxT)
+        sampler = Sampler(settings: settings, vocabularySize: model.config.vocabSize)
+        probs = [Float](repeating: 0, count: model.config.vocabSize)
+    }
+
+    /// The sampled response ids (ending with a stop token when one was drawn).
+    public func sample(prompt: [Int], rng: inout RandomGenerator) throws -> [Int] {
+        let p = Array(prompt.suffix(max(1, session.maxT - maxNewTokens - 1)))
+        var logits = try session.prefill(p)
+        var out: [Int] = []
+        while out.count < maxNewTokens && session.length < session.maxT {
+            let token = probs.withUnsafeMutableBufferPointer { sampler.sample(logits.pointer, scratch: $0.baseAddress!, rng: &rng) }
+            out.append(token)
+            if stopTokens.contains(token) || out.count == maxNewTokens || session.length + 1 > session.maxT { break }
+            logits = try session.append([token]).row(0)
+        }
+        return out
+    }
+}
+
+/// Batches for distillation from a prompt dataset. Every random choice (which examples, the
+/// mixture coin, sampled tokens) comes from the trainer's generator, so `--resume` replays the
+/// same batches.
+public final class DistillationSource: BatchSource {
+    public let dataset: PromptDataset
+    public let tokenizer: Tokenizer
+    public let kind: DataSourceKind
+    /// Probability of student-generated data per batch for `.mixed` (GKD's lmbda).
+    public let lambda: Double
+    let teacherSampler: ResponseSampler?
+    let studentSampler: ResponseSampler?
+    /// Teacher samples are drawn once per prompt and reused (the teacher does not change).
+    private var teacherCache: [Int: [Int]] = [:]
+    private var promptCache: [Int: [Int]] = [:]
+    private let pad: Int
+    /// Seed of the per-example generators for teacher samples.
+    public var teacherSeed: UInt64 = 0x7EAC4E2
+    /// Batches drawn from each kind so far (for the run log).
+    public private(set) var counts: [String: Int] = [:]
+
+    public init(dataset: PromptDataset, tokenizer: Tokenizer, kind: DataSourceKind, lambda: Double,
+                teacher: ResponseSampler?, student: ResponseSampler?) throws {
+        self.dataset = dataset; self.tokenizer = tokenizer; self.kind = kind; self.lambda = lambda
+        self.teacherSampler = teacher; self.studentSampler = student
+        self.pad = tokenizer.padTokenID ?? tokenizer.eosTokenID ?? 0
+        if kind == .fixed || (kind == .mixed && teacher == nil) {
+            if let i = dataset.examples.firstIndex(where: { $0.response == nil }) {
+                throw DistillError.data("example \(i + 1) has no response; fixed data needs responses (or use --data-source teacher/student)")
+            }
+        }
+        if (kind == .teacher) && teacher == nil { throw DistillError.settings("teacher-generated data needs the teacher") }
+        if (kind == .student || kind == .mixed) && student == nil { throw DistillError.settings("on-policy data needs the student sampler") }
+    }
+
+    func promptIDs(_ i: Int) -> [Int] {
+        if let p = promptCache[i] { return p }
+        let p = dataset.promptIDs(i, tokenizer: tokenizer)
+        promptCache[i] = p
+        return p
+    }
+
+    public func nextBatch(B: Int, T: Int, rng: inout RandomGenerator) throws -> TrainingBatch {
+        var which = kind
+        if kind == .mixed { which = rng.uniformDouble() < lambda ? .student : (teacherSampler != nil ? .teacher : .fixed) }
+        counts[which.rawValue, default: 0] += 1
+        var tokens = [Int32](repeating: Int32(pad), count: B * T), targets = [Int32](repeating: -1, count: B * T)
+        for b in 0..<B {
+            let i = Int(rng.next() % UInt64(dataset.examples.count))
+            let prompt = promptIDs(i)
+            let response: [Int]
+            switch which {
+            case .fixed, .mixed:
+                response = PromptDataset.responseIDs(dataset.examples[i].response ?? "", tokenizer: tokenizer)
+            case .teacher:
+                if let r = teacherCache[i] { response = r } else {
+                    // A generator per example (not the trainer's), so a resumed run that lost this
+                    // cache regenerates exactly the same teacher sample.
+                    var own = RandomGenerator(seed: teacherSeed &+ UInt64(i) &* 0x9E37_79B9_7F4A_7C15)
+                    let r = try teacherSampler!.sample(prompt: prompt, rng: &own)
+                    teacherCache[i] = r
+                    response = r
+                }
+            case .student:
+                response = try studentSampler!.sample(prompt: prompt, rng: &rng)
+            }
+            packExample(prompt: prompt, response: response, T: T, pad: pad, tokens: &tokens, targets: &targets, row: b)
+        }
+        return TrainingBatch(B: B, T: T, tokens: tokens, targets: targets)
+    }
+}

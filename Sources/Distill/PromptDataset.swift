@@ -1,0 +1,142 @@
+import Foundation
+import Tensor
+import Tokenizers
+
+/// How a dataset's prompt is turned into model input text.
+public enum PromptTemplate: String, Codable, CaseIterable, Sendable {
+    /// The prompt as it is.
+    case plain
+    /// ChatML, as instruct models like SmolLM2 expect: `<|im_start|>user\n…<|im_end|>\n<|im_start|>assistant\n`.
+    case chatml
+    /// AdaSPEC's GSM8K format: question + "\nAnswer the above question. First think step by step and
+    /// then answer the final number.\n".
+    case gsm8k
+
+    public func render(_ prompt: String) -> String {
+        switch self {
+        case .plain: return prompt
+        case .chatml: return "<|im_start|>user\n\(prompt)<|im_end|>\n<|im_start|>assistant\n"
+        case .gsm8k: return prompt + "\nAnswer the above question. First think step by step and then answer the final number.\n"
+        }
+    }
+}
+
+/// One `{"prompt", "response"}` example; `response` is optional when responses are generated.
+public struct PromptExample: Codable, Equatable, Sendable {
+    public var prompt: String
+    public var response: String?
+    public init(prompt: String, response: String?) { self.prompt = prompt; self.response = response }
+}
+
+/// A JSONL prompt/response dataset. Loss and acceptance are measured on response tokens only.
+public struct PromptDataset: Sendable {
+    public var examples: [PromptExample]
+    public var template: PromptTemplate
+
+    public init(examples: [PromptExample], template: PromptTemplate) {
+        self.examples = examples; self.template = template
+    }
+
+    /// Reads JSONL lines `{"prompt": ..., "response": ...}`; errors name the file and line.
+    /// - Parameter requireResponses: fail on lines without a response (fixed-data training).
+    public static func load(_ url: URL, template: PromptTemplate, requireResponses: Bool) throws -> PromptDataset {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+            throw DistillError.data("\(url.path): cannot read the dataset (missing or not UTF-8)")
+        }
+        var examples: [PromptExample] = []
+        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let s = line.trimmingCharacters(in: .whitespaces)
+            if s.isEmpty { continue }
+            guard let obj = try? JSONSerialization.jsonObject(with: Data(s.utf8)) as? [String: Any] else {
+                throw DistillError.data("\(url.path):\(i + 1): not a JSON object; each line must be {\"prompt\": ..., \"response\": ...}")
+            }
+            guard let prompt = obj["prompt"] as? String else {
+                throw DistillError.data("\(url.path):\(i + 1): missing string field \"prompt\" (keys: \(obj.keys.sorted()))")
+            }
+            let response = obj["response"] as? String
+            if requireResponses && response == nil {
+                throw DistillError.data("\(url.path):\(i + 1): missing string field \"response\" (needed for fixed data; use --data-source teacher or student to generate responses)")
+            }
+            examples.append(PromptExample(prompt: prompt, response: response))
+        }
+        guard !examples.isEmpty else { throw DistillError.data("\(url.path): no examples") }
+        return PromptDataset(examples: examples, template: template)
+    }
+
+    /// Token ids of the rendered prompt (with the tokenizer's special prefix, e.g. BOS).
+    public func promptIDs(_ i: Int, tokenizer: Tokenizer) -> [Int] {
+        tokenizer.encode(template.render(examples[i].prompt), addSpecialTokens: true)
+    }
+
+    /// Token ids of a response followed by EOS (when the tokenizer has one).
+    public static func responseIDs(_ response: String, tokenizer: Tokenizer) -> [Int] {
+        var ids = tokenizer.encode(response, addSpecialTokens: false)
+        if let eos = tokenizer.eosTokenID { ids.append(eos) }
+        return ids
+    }
+}
+
+/// Writes one row of a (B, T) batch from prompt and response ids: the sequence is left-truncated
+/// to T + 1 tokens keeping the whole response when it fits; `targets[t]` is the next token where
+/// that token belongs to the response, else −1; padding rows use token `pad` and target −1.
+public func packExample(prompt: [Int], response: [Int], T: Int, pad: Int,
+                        tokens: inout [Int32], targets: inout [Int32], row b: Int) {
+    var seq = prompt + response
+    var responseStart = prompt.count
+    if seq.count > T + 1 {
+        let drop = min(seq.count - (T + 1), max(0, prompt.count - 1))
+        seq.removeFirst(drop)
+        responseStart -= drop
+        if seq.count > T + 1 { seq.removeLast(seq.count - (T + 1)) }
+    }
+    for t in 0..<T {
+        tokens[b * T + t] = t < seq.count ? Int32(seq[t]) : Int32(pad)
+        let next = t + 1
+        targets[b * T + t] = (next < seq.count && next >= responseStart) ? Int32(seq[next]) : -1
+    }
+}
+
+/// GSM8K preparation (AdaSPEC's formatting, see shared/data/README.md): `{"question", "answer"}`
+/// lines become `{"prompt": question, "response": answer}` with "####" replaced by
+/// "The final answer is: " and the calculator annotations `<<…>>` **stripped** (they are tool
+/// calls, not language). The split is deterministic: a seeded shuffle, then the first
+/// `validation` examples are held out.
+public enum GSM8K {
+    public static func convert(answer: String) -> String {
+        var out = ""
+        var rest = Substring(answer)
+        while let open = rest.range(of: "<<") {
+            out += rest[..<open.lowerBound]
+            guard let close = rest[open.upperBound...].range(of: ">>") else { rest = rest[open.lowerBound...]; break }
+            rest = rest[close.upperBound...]
+        }
+        out += rest
+        return out.replacingOccurrences(of: "#### ", with: "The final answer is: ").replacingOccurrences(of: "####", with: "The final answer is: ")
+    }
+
+    /// Reads the raw file and returns (train, validation).
+    public static func prepare(_ url: URL, validation: Int, seed: UInt64) throws -> (train: [PromptExample], validation: [PromptExample]) {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw DistillError.data("\(url.path): cannot read") }
+        var all: [PromptExample] = []
+        for (i, line) in text.split(separator: "\n").enumerated() {
+            guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let q = obj["question"] as? String, let a = obj["answer"] as? String else {
+                throw DistillError.data("\(url.path):\(i + 1): expected {\"question\": ..., \"answer\": ...}")
+            }
+            all.append(PromptExample(prompt: q, response: convert(answer: a)))
+        }
+        var rng = RandomGenerator(seed: seed)
+        for i in stride(from: all.count - 1, to: 0, by: -1) { all.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        let v = min(validation, all.count / 2)
+        return (Array(all[v...]), Array(all[..<v]))
+    }
+
+    /// Writes examples as JSONL (atomically).
+    public static func write(_ examples: [PromptExample], to url: URL) throws {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var data = Data()
+        for ex in examples { data.append(try e.encode(ex)); data.append(0x0A) }
+        try data.write(to: url, options: .atomic)
+    }
+}

@@ -1,0 +1,33 @@
+import Foundation
+
+/// Plain-text training data: a `.txt` file (one document) or a `.jsonl` file whose lines are
+/// `{"text": ...}` or `{"prompt": ..., "response": ...}` (joined). Errors name the file, the line
+/// and the fix.
+public enum TextCorpus {
+    /// The documents of `url`.
+    public static func documents(_ url: URL) throws -> [String] {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw DistillError.data("\(url.path): cannot read (\(error.localizedDescription))")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw DistillError.data("\(url.path): not valid UTF-8 text; convert it with iconv")
+        }
+        if url.pathExtension.lowercased() != "jsonl" { return [text] }
+        var docs: [String] = []
+        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty { continue }
+            guard let obj = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [String: Any] else {
+                throw DistillError.data("\(url.path):\(i + 1): not a JSON object; each line must be {\"text\": ...} or {\"prompt\": ..., \"response\": ...}")
+            }
+            if let t = obj["text"] as? String { docs.append(t) }
+            else if let p = obj["prompt"] as? String, let r = obj["response"] as? String { docs.append(p + r) }
+            else {
+                throw DistillError.data("\(url.path):\(i + 1): no \"text\" (or \"prompt\" + \"response\") string field; found keys \(obj.keys.sorted())")
+            }
+        }
+        guard !docs.isEmpty else { throw DistillError.data("\(url.path): no documents") }
+        return docs
+    }
+}

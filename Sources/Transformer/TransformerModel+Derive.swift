@@ -1,0 +1,33 @@
+/// Building new models from existing ones.
+extension TransformerModel {
+    /// A model with the same architecture and sizes but only the layers `layers` (in that order)
+    /// of this model, sharing nothing: embeddings, those layers, the final norm and the output
+    /// projection are copied. A common strong initialisation of a draft model when no small
+    /// sibling of the target exists (the draft starts in the target's representation space).
+    public func truncatedCopy(layers: [Int]) throws -> TransformerModel {
+        guard !layers.isEmpty, layers.allSatisfy({ $0 >= 0 && $0 < config.numLayers }) else {
+            throw ModelError.invalidConfig("layers \(layers) must be non-empty indices below \(config.numLayers)")
+        }
+        var c = config
+        c.numLayers = layers.count
+        let copy = try TransformerModel(config: c)
+        for info in copy.parameters.infos {
+            var source = info.name
+            if info.name.hasPrefix("layers.") {
+                let parts = info.name.split(separator: ".", maxSplits: 2)
+                source = "layers.\(layers[Int(parts[1])!]).\(parts[2])"
+            }
+            try copy.parameters[info.name].assign(parameters[source])
+        }
+        return copy
+    }
+
+    /// `n` layer indices spread evenly over the model, always including the first and the last
+    /// (for `n` ≥ 2): e.g. 4 of 30 → [0, 10, 19, 29].
+    public func evenlySpacedLayers(_ n: Int) -> [Int] {
+        let L = config.numLayers
+        guard n > 1 else { return [0] }
+        let k = min(n, L)
+        return (0..<k).map { i in Int((Double(i) * Double(L - 1) / Double(k - 1)).rounded()) }
+    }
+}
