@@ -55,7 +55,7 @@ public struct PlainOutput: Sendable {
     public var statistics: PlainStatistics
 }
 
-/// The result of ``SpeculativeDecoder/decode(prompt:maxTokens:stopTokens:onRound:onToken:)``.
+/// The result of ``SpeculativeDecoder/decode(prompt:maxTokens:stopTokens:onToken:onRound:)``.
 public struct SpeculativeOutput: Sendable {
     public var tokens: [Int]
     public var origins: [TokenOrigin]

@@ -118,13 +118,13 @@ public final class SpeculativeDecoder {
     /// Emits up to `maxTokens` tokens after `prompt`.
     /// - Parameters:
     ///   - stopTokens: decoding ends after emitting one of these.
-    ///   - onRound: called after each round's rollback.
     ///   - onToken: called for every emitted token, in order.
+    ///   - onRound: called after each round's rollback.
     /// - Throws: ``SpecDecodeError/promptTooLong(_:)`` when the prompt does not fit a model's cache;
     ///   model errors (token ids outside the vocabulary).
     public func decode(prompt: [Int], maxTokens: Int, stopTokens: Set<Int> = [],
-                       onRound: ((RoundEvent) -> Void)? = nil,
-                       onToken: (DecodedToken) -> Void = { _ in }) throws -> SpeculativeOutput {
+                       onToken: (DecodedToken) -> Void = { _ in },
+                       onRound: ((RoundEvent) -> Void)? = nil) throws -> SpeculativeOutput {
         try DecodingSupport.checkPrompt(prompt, models: [("target", target), ("draft", draft)])
         var stats = SpeculativeStatistics()
         stats.prompts = 1; stats.promptTokens = prompt.count

@@ -5,7 +5,7 @@ struct SpecDistillCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "specdistill",
         abstract: "Distillation-aligned speculative decoding: train draft models, decode fast, measure honestly.",
-        subcommands: [PretrainCommand.self, GenerateCommand.self, InspectCommand.self, TokenizeCommand.self,
+        subcommands: [PretrainCommand.self, GenerateCommand.self, DecodeCommand.self, InspectCommand.self, TokenizeCommand.self,
                       LogitsCommand.self, BenchCommand.self]
     )
 }

@@ -38,7 +38,7 @@ final class GreedyTests: XCTestCase {
             let dec = try makeDecoder(target: target.fresh(), draft: target.fresh(), draftSettings: DraftSettings(draftMax: gamma))
             let maxTokens = 6 * (gamma + 1)
             var events: [RoundEvent] = []
-            let out = try dec.decode(prompt: [1, 2], maxTokens: maxTokens) { events.append($0) }
+            let out = try dec.decode(prompt: [1, 2], maxTokens: maxTokens, onRound: { events.append($0) })
             let s = out.statistics
             XCTAssertEqual(s.accepted, s.drafted, "gamma \(gamma)")
             XCTAssertEqual(s.rejections, 0)
@@ -98,7 +98,7 @@ final class GreedyTests: XCTestCase {
         let draft = TransitionModel.cycle(V: 8) { $0 == 3 ? 0 : $0 + 1 }
         let dec = try makeDecoder(target: target, draft: draft, draftSettings: DraftSettings(draftMax: 4))
         var events: [RoundEvent] = []
-        let out = try dec.decode(prompt: [0], maxTokens: 16) { events.append($0) }
+        let out = try dec.decode(prompt: [0], maxTokens: 16, onRound: { events.append($0) })
         XCTAssertEqual(out.tokens, [1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0])
         XCTAssertEqual(events.map(\.drafted), [4, 4, 4, 3])
         XCTAssertEqual(events.map(\.accepted), [3, 4, 2, 3])
@@ -166,10 +166,10 @@ final class GreedyTests: XCTestCase {
         let floored = try makeDecoder(target: target.fresh(), draft: draft.fresh(),
                                       draftSettings: DraftSettings(draftMax: 4, draftMin: 4, draftPMin: 0.5))
         var emitted = 0, rounds = 0
-        _ = try floored.decode(prompt: [0], maxTokens: 41) { e in
+        _ = try floored.decode(prompt: [0], maxTokens: 41, onRound: { e in
             XCTAssertEqual(e.drafted, min(4, 41 - emitted - 1), "the floor keeps every draft at 4 (less at the end)")
             emitted += e.emitted.count; rounds += 1
-        }
+        })
         XCTAssertGreaterThan(rounds, 5)
     }
 

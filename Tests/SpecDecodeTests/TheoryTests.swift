@@ -55,9 +55,9 @@ final class TheoryTests: XCTestCase {
                 let dec = try makeDecoder(target: target.fresh(), draft: draft.fresh(), sampling: SamplingSettings(temperature: 1),
                                           draftSettings: DraftSettings(draftMax: gamma), seed: UInt64(gamma))
                 var perRound: [Double] = []
-                let out = try dec.decode(prompt: [0], maxTokens: 40_000) { e in
+                let out = try dec.decode(prompt: [0], maxTokens: 40_000, onRound: { e in
                     if e.drafted == gamma { perRound.append(Double(e.emitted.count)) }
-                }
+                })
                 let n = Double(perRound.count)
                 let mean = perRound.reduce(0, +) / n
                 let sd = (perRound.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / (n - 1) / n).squareRoot()
