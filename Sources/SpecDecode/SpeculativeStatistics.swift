@@ -148,6 +148,13 @@ public struct DerivedStatistics: Codable, Equatable, Sendable {
     public var baselineCostRatio: Double?
     public var verifyCostInTargetSteps: Double?
     public var measuredSpeedup: Double?
+    /// The textbook prediction `tau / (gamma·c + 1)` with c = draft step / plain target step
+    /// (measured tau and mean gamma).
+    public var predictedSpeedupFromBaseline: Double?
+    /// The full cost model `tau / (gamma·c + v)`, v = verification call / plain step: it accounts
+    /// for verifying gamma + 1 positions costing more than one step, and leaves only the
+    /// loop's other overheads between it and the measured speedup.
+    public var predictedSpeedupWithVerifyCost: Double?
 
     public init(_ s: SpeculativeStatistics) {
         alphaPerJudged = ratio(Double(s.accepted), Double(s.accepted + s.rejections))
@@ -177,6 +184,10 @@ public struct DerivedStatistics: Codable, Equatable, Sendable {
             if let d = draftStepSeconds { baselineCostRatio = ratio(d, bs) }
             if let t = targetCallSeconds { verifyCostInTargetSteps = ratio(t, bs) }
             if let ss = ratio(s.decodeSeconds, Double(s.emitted)) { measuredSpeedup = ratio(bs, ss) }
+            if let tau = tokensPerTargetCall, let g = meanDraftLength, let cb = baselineCostRatio {
+                predictedSpeedupFromBaseline = tau / (g * cb + 1)
+                if let v = verifyCostInTargetSteps { predictedSpeedupWithVerifyCost = tau / (g * cb + v) }
+            }
         }
     }
 }

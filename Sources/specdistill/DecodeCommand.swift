@@ -237,7 +237,7 @@ extension DecodeCommand {
                 + "\(f(s.verifySeconds, 3)) s (\(s.targetCalls) calls, \(ms(d.targetCallSeconds))/call), other \(f(s.otherSeconds, 3)) s",
             "  weights per step: draft \(mb(s.draftWeightBytes)) (\(ms(Double(s.draftWeightBytes) / bw)) at \(f(bandwidthGBs, 0)) GB/s), "
                 + "target \(mb(s.targetWeightBytes)) (\(ms(Double(s.targetWeightBytes) / bw)))",
-            "  c = draft step / target call \(x(d.costRatio));  c from weight bytes \(x(d.byteCostRatio))",
+            "  c = draft step / verification call \(x(d.costRatio));  c from weight bytes \(x(d.byteCostRatio))",
             "  predicted speedup tau / (gamma c + 1) \(x(d.predictedSpeedup, 2)) (with tau from alpha \(x(d.predictedSpeedupFromAlpha, 2)));  "
                 + "MBSU \(x(d.memoryBoundSpeedup, 2))",
         ]
@@ -245,9 +245,11 @@ extension DecodeCommand {
             lines += [
                 "compare (the target alone, same prompts and settings): \(b.emitted) tokens in \(f(b.decodeSeconds, 2)) s, "
                     + "\(ms(d.baselineSecondsPerToken))/token; speculative \(ms(ratio(s.decodeSeconds, s.emitted)))/token",
-                "  measured speedup \(x(d.measuredSpeedup, 2)) vs predicted \(x(d.predictedSpeedup, 2))"
-                    + (d.measuredSpeedup.flatMap { m in d.predictedSpeedup.map { " (measured / predicted \(f(m / $0, 2)))" } } ?? ""),
-                "  c against a plain target step \(x(d.baselineCostRatio));  a verification call costs \(x(d.verifyCostInTargetSteps, 2)) plain steps",
+                "  c = draft step / plain target step \(x(d.baselineCostRatio));  a verification call costs "
+                    + "\(x(d.verifyCostInTargetSteps, 2)) plain steps",
+                "  measured speedup \(x(d.measuredSpeedup, 2)) vs predicted tau / (gamma c + 1) \(x(d.predictedSpeedupFromBaseline, 2))"
+                    + (d.measuredSpeedup.flatMap { m in d.predictedSpeedupFromBaseline.map { " (measured / predicted \(f(m / $0, 2)))" } } ?? "")
+                    + ";  with the verification cost tau / (gamma c + v) \(x(d.predictedSpeedupWithVerifyCost, 2))",
             ]
         }
         return lines

@@ -130,6 +130,13 @@ final class TheoryTests: XCTestCase {
         XCTAssertEqual(d.baselineSecondsPerToken!, 0.05, accuracy: 1e-12)
         XCTAssertEqual(d.measuredSpeedup!, 0.05 / (1.0 / 34), accuracy: 1e-12)
         XCTAssertEqual(d.verifyCostInTargetSteps!, 1, accuracy: 1e-12)
+        XCTAssertEqual(d.baselineCostRatio!, 0.2, accuracy: 1e-12)                  // 0.01 / 0.05
+        XCTAssertEqual(d.predictedSpeedupFromBaseline!, 3.4 / 1.8, accuracy: 1e-12)
+        XCTAssertEqual(d.predictedSpeedupWithVerifyCost!, 3.4 / 1.8, accuracy: 1e-12)
+        s.verifySeconds = 1.0                                                        // verification = 2 plain steps
+        XCTAssertEqual(s.derived.predictedSpeedupWithVerifyCost!, 3.4 / (0.8 + 2), accuracy: 1e-12)
+        XCTAssertEqual(s.derived.predictedSpeedupFromBaseline!, 3.4 / 1.8, accuracy: 1e-12)
+        s.verifySeconds = 0.5
         var sum = s
         sum.add(s)
         XCTAssertEqual(sum.emitted, 68); XCTAssertEqual(sum.baseline?.emitted, 40)
