@@ -30,7 +30,9 @@ let package = Package(
         .target(name: "Transformer", dependencies: ["Tensor", "Formats", "Tokenizers"]),
         // Objectives (cross-entropy, distillation divergences), the trainer, datasets.
         .target(name: "Distill", dependencies: ["Transformer"]),
-        .target(name: "SpecDistill", dependencies: ["Tensor", "Formats", "Tokenizers", "Transformer", "Distill"]),
+        // Plain and speculative decoding: acceptance rules, draft-length schedules, statistics.
+        .target(name: "SpecDecode", dependencies: ["Transformer"]),
+        .target(name: "SpecDistill", dependencies: ["Tensor", "Formats", "Tokenizers", "Transformer", "Distill", "SpecDecode"]),
         .executableTarget(
             name: "specdistill",
             dependencies: [
@@ -46,6 +48,7 @@ let package = Package(
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "Formats", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "DistillTests", dependencies: ["Distill", "TestSupport"]),
+        .testTarget(name: "SpecDecodeTests", dependencies: ["SpecDecode", "Transformer", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -5,8 +5,8 @@ struct SpecDistillCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "specdistill",
         abstract: "Distillation-aligned speculative decoding: train draft models, decode fast, measure honestly.",
-        subcommands: [PretrainCommand.self, TrainCommand.self, GenerateCommand.self, InspectCommand.self,
-                      TokenizeCommand.self, LogitsCommand.self, PerplexityCommand.self, ConvertCommand.self,
-                      DataCommand.self, BenchCommand.self]
+        subcommands: [PretrainCommand.self, TrainCommand.self, DecodeCommand.self, GenerateCommand.self,
+                      InspectCommand.self, TokenizeCommand.self, LogitsCommand.self, PerplexityCommand.self,
+                      ConvertCommand.self, DataCommand.self, BenchCommand.self]
     )
 }

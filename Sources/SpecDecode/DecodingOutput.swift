@@ -1,0 +1,97 @@
+import Dispatch
+import Foundation
+import Tensor
+import Transformer
+
+/// Where an emitted token came from.
+public enum TokenOrigin: String, Codable, Sendable {
+    /// A draft token the target accepted.
+    case draft
+    /// The target's replacement after a rejection (residual sample, or its argmax when greedy).
+    case resampled
+    /// The target's token after every draft of a round was accepted (or a round without drafts).
+    case bonus
+    /// Plain decoding: the target alone.
+    case target
+}
+
+/// One emitted token, as streamed to the caller.
+public struct DecodedToken: Equatable, Sendable {
+    public var id: Int
+    public var origin: TokenOrigin
+    public init(id: Int, origin: TokenOrigin) { self.id = id; self.origin = origin }
+}
+
+/// Why decoding stopped.
+public enum StopReason: String, Codable, Sendable {
+    /// A stop token was emitted (it is part of the output).
+    case endOfSequence
+    /// `maxTokens` tokens were emitted.
+    case maxTokens
+    /// The target's cache is full: prompt + output hold capacity + 1 tokens (the last one never
+    /// needs to enter the cache).
+    case contextLimit
+}
+
+/// What one round did, reported after its rollback (for tests and progress displays).
+public struct RoundEvent: Equatable, Sendable {
+    /// Tokens drafted (gamma of this round, after the confidence stop and the limits).
+    public var drafted: Int
+    /// Drafted tokens accepted.
+    public var accepted: Int
+    /// Whether a rejection ended the round.
+    public var rejected: Bool
+    /// Tokens emitted by the round.
+    public var emitted: [Int]
+    /// Cache lengths after the rollback.
+    public var targetLength: Int
+    public var draftLength: Int
+}
+
+/// The result of ``PlainDecoder/decode(prompt:maxTokens:stopTokens:onToken:)``.
+public struct PlainOutput: Sendable {
+    public var tokens: [Int]
+    public var stopReason: StopReason
+    public var statistics: PlainStatistics
+}
+
+/// The result of ``SpeculativeDecoder/decode(prompt:maxTokens:stopTokens:onToken:onRound:)``.
+public struct SpeculativeOutput: Sendable {
+    public var tokens: [Int]
+    public var origins: [TokenOrigin]
+    public var stopReason: StopReason
+    public var statistics: SpeculativeStatistics
+}
+
+/// Monotonic seconds (DispatchTime).
+@inline(__always)
+func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
+
+enum DecodingSupport {
+    /// Checks that the prompt is non-empty and fits every model's cache.
+    static func checkPrompt(_ prompt: [Int], models: [(name: String, model: DecodingModel)]) throws {
+        guard !prompt.isEmpty else { throw SpecDecodeError.invalidSettings("the prompt is empty; give at least one token") }
+        for (name, m) in models where prompt.count > m.capacity {
+            throw SpecDecodeError.promptTooLong(
+                "the prompt has \(prompt.count) tokens but the \(name)'s context holds \(m.capacity); shorten the prompt")
+        }
+    }
+
+    /// Resets `model` and appends the prompt without its last token. Both decoders start this way,
+    /// so the prompt's cache rows are computed by the same calls and the last prompt token is
+    /// then appended on the decode path (alone in plain decoding, ahead of the drafts in
+    /// speculative verification) — the two paths that are bitwise equal.
+    static func prefillAllButLast(_ model: DecodingModel, _ prompt: [Int]) throws {
+        model.truncate(to: 0)
+        if prompt.count > 1 { _ = try model.append(Array(prompt.dropLast())) }
+    }
+
+    /// Top probability of `softmax(z)` at temperature 1 over the first V logits: `1 / Σ exp(z − max z)`.
+    static func topSoftmaxProbability(_ z: UnsafePointer<Float>, count V: Int) -> Double {
+        var m = -Float.infinity
+        for i in 0..<V { m = max(m, z[i]) }
+        var s = 0.0
+        for i in 0..<V { s += Double(expf(z[i] - m)) }
+        return 1 / s
+    }
+}

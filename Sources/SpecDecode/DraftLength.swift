@@ -1,0 +1,124 @@
+import Foundation
+
+/// How many tokens the draft proposes per round (gamma).
+public enum DraftSchedule: String, Codable, CaseIterable, Sendable {
+    /// gamma = `draftMax` every round.
+    case constant
+    /// Starts at `draftMax`; +2 after a round whose drafts were all accepted, −1 otherwise,
+    /// clamped to [max(1, draftMin), draftMax] (the schedule of Hugging Face's assisted generation).
+    case heuristic
+    /// Keeps online estimates of alpha and of the cost ratio c and picks the gamma in
+    /// [max(1, draftMin), draftMax] that maximises `tau(alpha, gamma) / (gamma·c + 1)`.
+    case adaptive
+}
+
+/// Draft-length settings (flag names follow llama.cpp: `--draft-max`, `--draft-min`, `--draft-p-min`).
+public struct DraftSettings: Codable, Equatable, Sendable {
+    /// The largest gamma (and the constant schedule's gamma).
+    public var draftMax: Int
+    /// A floor: the confidence stop never ends a draft shorter than this, and schedules never go
+    /// below it. (llama.cpp instead discards drafts shorter than its `--draft-min`.)
+    public var draftMin: Int
+    /// Confidence stop: drafting ends (without the token) when the draft's top probability falls
+    /// below this. The top probability is taken from the sampling distribution q (after
+    /// temperature / top-k / top-p); at temperature 0, where q is one-hot, from `softmax(z)` at
+    /// temperature 1. 0 turns the stop off.
+    public var draftPMin: Double
+    public var schedule: DraftSchedule
+
+    public init(draftMax: Int = 5, draftMin: Int = 0, draftPMin: Double = 0, schedule: DraftSchedule = .constant) {
+        self.draftMax = draftMax; self.draftMin = draftMin; self.draftPMin = draftPMin; self.schedule = schedule
+    }
+
+    /// The range schedules move in: [max(1, draftMin), draftMax].
+    public var scheduleRange: ClosedRange<Int> { max(1, draftMin)...max(1, draftMax) }
+
+    /// - Throws: ``SpecDecodeError/invalidSettings(_:)`` naming the offending value.
+    public func validate() throws {
+        if draftMax < 1 { throw SpecDecodeError.invalidSettings("draft-max must be ≥ 1, got \(draftMax)") }
+        if draftMin < 0 { throw SpecDecodeError.invalidSettings("draft-min must be ≥ 0, got \(draftMin)") }
+        if draftMin > draftMax {
+            throw SpecDecodeError.invalidSettings("draft-min (\(draftMin)) must not exceed draft-max (\(draftMax))")
+        }
+        if !(draftPMin >= 0 && draftPMin <= 1) {
+            throw SpecDecodeError.invalidSettings("draft-p-min must be in [0, 1], got \(draftPMin)")
+        }
+    }
+}
+
+/// Where the adaptive schedule gets the cost ratio c from.
+public enum CostRatioSource: Equatable, Sendable {
+    /// Measured from the decoder's own timings (draft step time / target call time), starting from
+    /// the weight-byte ratio. Timing noise makes the chosen gammas (not the output distribution)
+    /// vary between runs.
+    case measured
+    /// A fixed c: runs are bit-reproducible for a seed.
+    case fixed(Double)
+}
+
+/// Chooses gamma before each round and learns from its outcome (see ``DraftSchedule``).
+///
+/// The adaptive estimates are exponentially weighted with ``decay`` per round:
+/// `alpha ≈ A / (A + R)` with A the (decayed) accepted drafts and R the rejection events — the
+/// maximum-likelihood acceptance of a geometric process censored at gamma, starting from one
+/// pseudo-acceptance and one pseudo-rejection (alpha 0.5) — and `c ≈ (D/Dn) / (Vt/Vn)` from decayed
+/// draft time per draft call and verify time per target call.
+public struct DraftLengthController: Sendable {
+    public let settings: DraftSettings
+    public let costSource: CostRatioSource
+    /// Weight of the past per round in the adaptive estimates.
+    public static let decay = 0.95
+    /// gamma for the next round.
+    public private(set) var current: Int
+    private var acceptedWeight = 1.0, rejectedWeight = 1.0
+    private var draftTime = 0.0, draftCalls = 0.0, verifyTime = 0.0, verifyCalls = 0.0
+    private let priorCostRatio: Double
+
+    /// - Parameters:
+    ///   - priorCostRatio: c before any timing (the weight-byte ratio draft / target).
+    public init(settings: DraftSettings, costSource: CostRatioSource = .measured, priorCostRatio: Double) {
+        self.settings = settings
+        self.costSource = costSource
+        self.priorCostRatio = priorCostRatio
+        current = settings.draftMax
+        if settings.schedule == .adaptive { current = chooseAdaptive() }
+    }
+
+    /// The adaptive schedule's current estimate of alpha.
+    public var alphaEstimate: Double { acceptedWeight / (acceptedWeight + rejectedWeight) }
+
+    /// The adaptive schedule's current estimate of c.
+    public var costRatioEstimate: Double {
+        switch costSource {
+        case .fixed(let c): return c
+        case .measured:
+            guard draftCalls > 0, verifyCalls > 0, verifyTime > 0 else { return priorCostRatio }
+            return (draftTime / draftCalls) / (verifyTime / verifyCalls)
+        }
+    }
+
+    /// Records a round: `drafted` tokens proposed, `accepted` of them accepted, `rejected` when a
+    /// rejection event ended the round (false when all were accepted or decoding stopped inside
+    /// the round), and the round's draft and verify timings.
+    public mutating func record(drafted: Int, accepted: Int, rejected: Bool, draftSeconds: Double, draftCalls calls: Int,
+                                verifySeconds: Double) {
+        switch settings.schedule {
+        case .constant: return
+        case .heuristic:
+            let range = settings.scheduleRange
+            let next = drafted > 0 && accepted == drafted ? current + 2 : current - 1
+            current = min(max(next, range.lowerBound), range.upperBound)
+        case .adaptive:
+            let d = DraftLengthController.decay
+            acceptedWeight = d * acceptedWeight + Double(accepted)
+            rejectedWeight = d * rejectedWeight + (rejected ? 1 : 0)
+            if calls > 0 { draftTime = d * draftTime + draftSeconds; draftCalls = d * draftCalls + Double(calls) }
+            verifyTime = d * verifyTime + verifySeconds; verifyCalls = d * verifyCalls + 1
+            current = chooseAdaptive()
+        }
+    }
+
+    private func chooseAdaptive() -> Int {
+        SpeedupModel.bestDraftLength(alpha: alphaEstimate, costRatio: costRatioEstimate, in: settings.scheduleRange)
+    }
+}

@@ -1,0 +1,56 @@
+import Tensor
+import Transformer
+
+/// Plain autoregressive decoding over a ``DecodingModel``: one single-token `append` per emitted
+/// token, sampled with the same ``Sampler`` settings the speculative decoder uses, so `--compare`
+/// measures both under identical rules (and at temperature 0 they emit identical tokens).
+public final class PlainDecoder {
+    public let model: DecodingModel
+    public let sampler: Sampler
+    public var rng: RandomGenerator
+    private var probs: [Float]
+
+    /// - Parameters:
+    ///   - vocabularySize: tokens that may be sampled (default: the logit width); logits past it
+    ///     (padding) are masked.
+    public init(model: DecodingModel, sampling: SamplingSettings, seed: UInt64, vocabularySize: Int? = nil) {
+        let V = vocabularySize ?? model.logitWidth
+        precondition(V >= 1 && V <= model.logitWidth, "vocabulary size \(V) outside 1...\(model.logitWidth)")
+        self.model = model
+        sampler = Sampler(settings: sampling, vocabularySize: V)
+        rng = RandomGenerator(seed: seed)
+        probs = [Float](repeating: 0, count: V)
+    }
+
+    /// Emits up to `maxTokens` tokens after `prompt`; stops after a token of `stopTokens` (which
+    /// is emitted) or when the cache is full.
+    /// - Throws: ``SpecDecodeError/promptTooLong(_:)`` when the prompt does not fit the context.
+    public func decode(prompt: [Int], maxTokens: Int, stopTokens: Set<Int> = [],
+                       onToken: (DecodedToken) -> Void = { _ in }) throws -> PlainOutput {
+        try DecodingSupport.checkPrompt(prompt, models: [("model", model)])
+        var stats = PlainStatistics()
+        stats.prompts = 1; stats.promptTokens = prompt.count
+        let t0 = now()
+        try DecodingSupport.prefillAllButLast(model, prompt)
+        let t1 = now()
+        stats.prefillSeconds = t1 - t0
+        var out: [Int] = []
+        var last = prompt[prompt.count - 1]
+        var reason = StopReason.maxTokens
+        while out.count < maxTokens {
+            if model.length + 1 > model.capacity { reason = .contextLimit; break }
+            let logits = try model.append([last])
+            stats.targetCalls += 1
+            let token = probs.withUnsafeMutableBufferPointer {
+                sampler.sample(logits.pointer, scratch: $0.baseAddress!, rng: &rng)
+            }
+            out.append(token)
+            last = token
+            onToken(DecodedToken(id: token, origin: .target))
+            if stopTokens.contains(token) { reason = .endOfSequence; break }
+        }
+        stats.emitted = out.count
+        stats.decodeSeconds = now() - t1
+        return PlainOutput(tokens: out, stopReason: reason, statistics: stats)
+    }
+}

@@ -1,0 +1,259 @@
+import ArgumentParser
+import Foundation
+import SpecDistill
+
+extension DraftSchedule: ExpressibleByArgument {}
+extension Lenience: ExpressibleByArgument {}
+
+struct DecodeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "decode",
+        abstract: "Speculative decoding with a target and a draft model; statistics and the measured speedup.",
+        discussion: """
+        Streams the continuation of each prompt to stdout. Statistics go to stderr (--stats text) or, as \
+        one JSON object on the last line of stdout, with --stats json. --compare also decodes every prompt \
+        with the target alone (same settings, run just before the speculative decode) and reports the \
+        measured wall-clock speedup beside the predicted one; at temperature 0 it checks that both outputs \
+        are identical and exits with status 1 if they are not. Speeds are per token of the decoding loops \
+        (prefill excluded); build with -c release.
+        """
+    )
+
+    enum AcceptanceChoice: String, ExpressibleByArgument, CaseIterable { case greedy, rejection, lossy }
+    enum StatsFormat: String, ExpressibleByArgument, CaseIterable { case text, json, none }
+
+    @Option(name: [.short, .long], help: "Target model: a Hugging Face directory or a .gguf file.") var model: String
+    @Option(name: [.customLong("md", withSingleDash: true), .customLong("model-draft")],
+            help: "Draft model (same tokenizer as the target).") var modelDraft: String?
+    @Option(name: .customLong("draft-from-target"),
+            help: "Instead of -md: a draft made of the target's embeddings, these layers and its head: indices and ranges (\"0-3,29\") or \"even:N\".")
+    var draftFromTarget: String?
+    @Option(help: "The prompt text.") var prompt: String?
+    @Option(help: "A JSONL file of {\"prompt\": ...} lines, decoded in order.") var prompts: String?
+    @Flag(help: "Wrap each prompt in the ChatML chat template (<|im_start|>user … assistant).") var chat = false
+    @Option(name: .customLong("max-tokens"), help: "Maximum new tokens per prompt.") var maxTokens = 64
+    @OptionGroup var sampling: SamplingOptions
+    @Option(name: .customLong("draft-max"), help: "Largest number of tokens drafted per round (gamma; ≤ 15).") var draftMax = 5
+    @Option(name: .customLong("draft-min"), help: "Floor on the draft length for the confidence stop and the schedules.") var draftMin = 0
+    @Option(name: .customLong("draft-p-min"),
+            help: "Stop drafting when the draft's top probability falls below this (0 = off; at temperature 0 measured at T = 1).")
+    var draftPMin = 0.0
+    @Option(name: .customLong("draft-schedule"), help: "constant (gamma = draft-max), heuristic (+2 / −1) or adaptive (maximise predicted speedup).")
+    var draftSchedule: DraftSchedule = .constant
+    @Option(help: "Acceptance rule: greedy (needs temperature 0), rejection (lossless) or lossy (DistillSpec lenience). Default: greedy at temperature 0, else rejection.")
+    var accept: AcceptanceChoice?
+    @Option(help: "Lenience function of --accept lossy: lin (p/eps), sq (p/eps²) or exp (p^eps).") var lenience: Lenience?
+    @Option(help: "Lenience epsilon of --accept lossy, in (0, 1]; 1 is lossless.") var epsilon: Double?
+    @Option(help: "Statistics: text (stderr), json (last line of stdout) or none.") var stats: StatsFormat = .text
+    @Flag(help: "Colour the output: accepted draft tokens green, target replacements after a rejection red, bonus tokens plain.")
+    var color = false
+    @Flag(help: "Also decode with the target alone and compare speed (and, at temperature 0, the outputs).") var compare = false
+    @Option(name: .customLong("bandwidth-gbs"), help: "Memory bandwidth in GB/s for the weight-streaming time of a step.")
+    var bandwidthGBs = 30.0
+    @OptionGroup var threadOptions: ThreadOptions
+
+    var acceptanceRule: AcceptanceRule {
+        switch accept ?? (sampling.temperature == 0 ? .greedy : .rejection) {
+        case .greedy: return .greedy
+        case .rejection: return .rejection
+        case .lossy: return .lossy(lenience ?? .lin, epsilon: epsilon ?? 1)
+        }
+    }
+
+    var draftSettings: DraftSettings {
+        DraftSettings(draftMax: draftMax, draftMin: draftMin, draftPMin: draftPMin, schedule: draftSchedule)
+    }
+
+    func validate() throws {
+        if (prompt == nil) == (prompts == nil) { throw ValidationError("give exactly one of --prompt TEXT and --prompts FILE.jsonl") }
+        if (modelDraft == nil) == (draftFromTarget == nil) { throw ValidationError("give exactly one of -md DRAFT and --draft-from-target LAYERS") }
+        if maxTokens < 0 { throw ValidationError("--max-tokens must be ≥ 0, got \(maxTokens)") }
+        if draftMax + 1 > InferenceSession.batchInvariantRows {
+            throw ValidationError("--draft-max \(draftMax) would verify \(draftMax + 1) positions per call; the runtime keeps verification "
+                                  + "bitwise equal to plain decoding up to \(InferenceSession.batchInvariantRows) (use --draft-max ≤ \(InferenceSession.batchInvariantRows - 1))")
+        }
+        if accept != .lossy && (lenience != nil || epsilon != nil) {
+            throw ValidationError("--lenience and --epsilon apply to --accept lossy only")
+        }
+        if accept == .lossy && epsilon == nil { throw ValidationError("--accept lossy needs --epsilon in (0, 1] (1 is lossless)") }
+        if !(bandwidthGBs > 0) { throw ValidationError("--bandwidth-gbs must be positive, got \(bandwidthGBs)") }
+        do {
+            try draftSettings.validate()
+            try acceptanceRule.validate(temperature: sampling.temperature)
+        } catch let e as SpecDecodeError {
+            throw ValidationError("\(e) (--draft-max, --draft-min, --draft-p-min, --accept, --epsilon)")
+        }
+    }
+
+    func run() throws {
+        threadOptions.apply()
+        let targetBundle = try loadBundle(model)
+        let tokenizer = try targetBundle.requireTokenizer()
+        let draftModel: TransformerModel, draftTokenizer: Tokenizer?
+        if let spec = draftFromTarget {
+            let layers = try parseLayers(spec, of: targetBundle.model)
+            draftModel = try targetBundle.model.truncatedCopy(layers: layers)
+            draftTokenizer = tokenizer
+            printErr("draft: the target's embeddings, layers \(layers) and head (\(String(format: "%.1fM", Double(draftModel.parameterCount) / 1e6)) parameters)")
+        } else {
+            let bundle = try loadBundle(modelDraft!)
+            draftModel = bundle.model
+            draftTokenizer = bundle.tokenizer
+        }
+        let V = try SharedVocabulary.check(target: targetBundle.model, targetTokenizer: tokenizer, draft: draftModel,
+                                           draftTokenizer: draftTokenizer)
+        let texts = try prompt.map { [$0] } ?? readPromptFile(prompts!)
+        let encoded = texts.map { tokenizer.encode(chat ? chatPrompt($0) : $0) }
+        let maxT = (encoded.map(\.count).max() ?? 1) + maxTokens
+        let target = SessionModel(model: targetBundle.model, maxT: maxT)
+        let draft = SessionModel(model: draftModel, maxT: maxT)
+        let configuration = SpeculativeConfiguration(sampling: sampling.settings, acceptance: acceptanceRule,
+                                                     draft: draftSettings, seed: sampling.seed)
+        let decoder = try SpeculativeDecoder(target: target, draft: draft, configuration: configuration, vocabularySize: V)
+        let plain = PlainDecoder(model: target, sampling: sampling.settings, seed: sampling.seed, vocabularySize: V)
+        let stops = stopTokens(tokenizer, targetBundle)
+        var total = SpeculativeStatistics()
+        var mismatches: [String] = []
+        for (i, ids) in encoded.enumerated() {
+            var baseline: PlainOutput?
+            if compare { baseline = try plain.decode(prompt: ids, maxTokens: maxTokens, stopTokens: stops) }
+            print(texts[i], terminator: chat ? "\n" : "")
+            var stream = StreamingDecoder(tokenizer: tokenizer)
+            var out = try decoder.decode(prompt: ids, maxTokens: maxTokens, stopTokens: stops) { token in
+                let text = stream.add(token.id)
+                if color && !text.isEmpty && token.origin != .bonus {
+                    print((token.origin == .draft ? "\u{1B}[32m" : "\u{1B}[31m") + text + "\u{1B}[0m", terminator: "")
+                } else {
+                    print(text, terminator: "")
+                }
+                fflush(stdout)
+            }
+            print(stream.finish())
+            if let baseline {
+                out.statistics.baseline = baseline.statistics
+                if sampling.temperature == 0, let m = firstMismatch(out.tokens, baseline.tokens) {
+                    mismatches.append("prompt \(i + 1): speculative and plain outputs differ at token \(m) "
+                                      + "(\(out.tokens.count) vs \(baseline.tokens.count) tokens)")
+                }
+            }
+            total.add(out.statistics)
+        }
+        report(total, configuration: configuration, mismatches: mismatches)
+        if !mismatches.isEmpty { throw ExitCode(1) }
+    }
+
+    /// The first index where the two token lists differ (including one ending early), or nil.
+    func firstMismatch(_ a: [Int], _ b: [Int]) -> Int? {
+        if let i = zip(a, b).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset { return i }
+        return a.count == b.count ? nil : min(a.count, b.count)
+    }
+
+    /// Layer indices from "0-3,29" or "even:N".
+    func parseLayers(_ spec: String, of model: TransformerModel) throws -> [Int] {
+        if spec.hasPrefix("even:"), let n = Int(spec.dropFirst(5)), n >= 1 { return model.evenlySpacedLayers(n) }
+        var layers: [Int] = []
+        for part in spec.split(separator: ",") {
+            let ends = part.split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard let a = ends.first ?? nil, ends.count <= 2, let b = ends.last ?? nil, a <= b else {
+                throw ValidationError("--draft-from-target \(spec): expected layer indices and ranges such as 0-3,29, or even:N")
+            }
+            layers += Array(a...b)
+        }
+        return layers
+    }
+
+    /// Prompts of a JSONL file: one `{"prompt": "..."}` object per non-empty line.
+    func readPromptFile(_ path: String) throws -> [String] {
+        let url = URL(fileURLWithPath: (path as NSString).expandingTildeInPath)
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+            throw ValidationError("\(path): cannot read the file (expected JSONL with one {\"prompt\": ...} object per line)")
+        }
+        var out: [String] = []
+        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            if line.trimmingCharacters(in: .whitespaces).isEmpty { continue }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let p = object["prompt"] as? String else {
+                throw ValidationError("\(path):\(n + 1): expected a JSON object with a string field \"prompt\"")
+            }
+            out.append(p)
+        }
+        if out.isEmpty { throw ValidationError("\(path): no prompts (expected {\"prompt\": ...} lines)") }
+        return out
+    }
+}
+
+// MARK: Reporting
+
+extension DecodeCommand {
+    /// The JSON document of `--stats json`.
+    struct Report: Encodable {
+        var configuration: SpeculativeConfiguration
+        var statistics: SpeculativeStatistics
+        var derived: DerivedStatistics
+        /// With --compare at temperature 0: whether every output matched the plain decode.
+        var outputsIdentical: Bool?
+        var mismatches: [String]
+    }
+
+    func report(_ s: SpeculativeStatistics, configuration: SpeculativeConfiguration, mismatches: [String]) {
+        let d = s.derived
+        let greedyCheck = compare && sampling.temperature == 0
+        switch stats {
+        case .none: break
+        case .json:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let r = Report(configuration: configuration, statistics: s, derived: d,
+                           outputsIdentical: greedyCheck ? mismatches.isEmpty : nil, mismatches: mismatches)
+            if let data = try? encoder.encode(r) { print(String(decoding: data, as: UTF8.self)) }
+        case .text:
+            for line in textReport(s, d) { printErr(line) }
+        }
+        if greedyCheck {
+            if mismatches.isEmpty {
+                printErr("compare: speculative and plain outputs are identical at temperature 0 (\(s.emitted) tokens, \(s.prompts) prompts)")
+            } else {
+                for m in mismatches { printErr("FAIL: \(m)") }
+            }
+        }
+    }
+
+    func textReport(_ s: SpeculativeStatistics, _ d: DerivedStatistics) -> [String] {
+        func x(_ v: Double?, _ digits: Int = 3) -> String { v.map { f($0, digits) } ?? "-" }
+        func ms(_ v: Double?) -> String { v.map { f($0 * 1e3, 2) + " ms" } ?? "-" }
+        let mb = { (b: Int) in f(Double(b) / 1e6, 1) + " MB" }
+        let bw = bandwidthGBs * 1e9
+        var lines = [
+            "speculative decoding (\(acceptanceRule.label), \(draftSchedule.rawValue) schedule, draft-max \(draftMax)): "
+                + "\(s.prompts) prompts, \(s.emitted) tokens in \(f(s.decodeSeconds, 2)) s (\(x(d.tokensPerSecond, 1)) tokens/s), "
+                + "prefill \(f(s.prefillSeconds, 2)) s",
+            "  rounds \(s.rounds), drafted \(s.drafted), accepted \(s.accepted), rejections \(s.rejections), bonus \(s.bonusTokens)",
+            "  alpha = accepted / (accepted + rejections) \(x(d.alphaPerJudged));  accepted / drafted \(x(d.acceptedPerDrafted))",
+            "  acceptance by draft position: " + d.acceptanceAtPosition.map { x($0, 2) }.joined(separator: " "),
+            "  rounds by accepted count k = 0, 1, …: " + s.acceptanceHistogram.map(String.init).joined(separator: " "),
+            "  tokens per target call \(x(d.tokensPerTargetCall)) (tau(alpha, mean gamma \(x(d.meanDraftLength, 2))) "
+                + "predicts \(x(d.predictedTokensPerTargetCall)))",
+            "  time: drafting \(f(s.draftSeconds, 3)) s (\(s.draftCalls) calls, \(ms(d.draftStepSeconds))/step), verifying "
+                + "\(f(s.verifySeconds, 3)) s (\(s.targetCalls) calls, \(ms(d.targetCallSeconds))/call), other \(f(s.otherSeconds, 3)) s",
+            "  weights per step: draft \(mb(s.draftWeightBytes)) (\(ms(Double(s.draftWeightBytes) / bw)) at \(f(bandwidthGBs, 0)) GB/s), "
+                + "target \(mb(s.targetWeightBytes)) (\(ms(Double(s.targetWeightBytes) / bw)))",
+            "  c = draft step / verification call \(x(d.costRatio));  c from weight bytes \(x(d.byteCostRatio))",
+            "  predicted speedup tau / (gamma c + 1) \(x(d.predictedSpeedup, 2)) (with tau from alpha \(x(d.predictedSpeedupFromAlpha, 2)));  "
+                + "MBSU \(x(d.memoryBoundSpeedup, 2))",
+        ]
+        if let b = s.baseline {
+            lines += [
+                "compare (the target alone, same prompts and settings): \(b.emitted) tokens in \(f(b.decodeSeconds, 2)) s, "
+                    + "\(ms(d.baselineSecondsPerToken))/token; speculative \(ms(ratio(s.decodeSeconds, s.emitted)))/token",
+                "  c = draft step / plain target step \(x(d.baselineCostRatio));  a verification call costs "
+                    + "\(x(d.verifyCostInTargetSteps, 2)) plain steps",
+                "  measured speedup \(x(d.measuredSpeedup, 2)) vs predicted tau / (gamma c + 1) \(x(d.predictedSpeedupFromBaseline, 2))"
+                    + (d.measuredSpeedup.flatMap { m in d.predictedSpeedupFromBaseline.map { " (measured / predicted \(f(m / $0, 2)))" } } ?? "")
+                    + ";  with the verification cost tau / (gamma c + v) \(x(d.predictedSpeedupWithVerifyCost, 2))",
+            ]
+        }
+        return lines
+    }
+
+    func ratio(_ a: Double, _ n: Int) -> Double? { n > 0 ? a / Double(n) : nil }
+}
