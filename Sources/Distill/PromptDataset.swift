@@ -11,9 +11,12 @@ public enum PromptTemplate: String, Codable, CaseIterable, Sendable {
     /// AdaSPEC's GSM8K format: question + "\nAnswer the above question. First think step by step and
     /// then answer the final number.\n".
     case gsm8k
+    /// The GSM8K instruction inside a ChatML user turn (for instruct targets such as SmolLM2).
+    case gsm8kChat = "gsm8k-chat"
 
     public func render(_ prompt: String) -> String {
         switch self {
+        case .gsm8kChat: return PromptTemplate.chatml.render(PromptTemplate.gsm8k.render(prompt))
         case .plain: return prompt
         case .chatml: return "<|im_start|>user\n\(prompt)<|im_end|>\n<|im_start|>assistant\n"
         case .gsm8k: return prompt + "\nAnswer the above question. First think step by step and then answer the final number.\n"

@@ -23,7 +23,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("draft-from-target"), help: "Build the draft from the target's embeddings and N evenly spaced layers (or a comma list of layer indices).") var draftFromTarget: String?
     @Option(help: "Training data: JSONL {\"prompt\", \"response\"} lines.") var data: String
     @Option(name: .customLong("eval-data"), help: "Held-out JSONL with responses, for acceptance and loss.") var evalData: String
-    @Option(help: "Prompt template: plain, chatml or gsm8k.") var template: String = "plain"
+    @Option(help: "Prompt template: plain, chatml, gsm8k or gsm8k-chat (the GSM8K instruction in a ChatML turn).") var template: String = "plain"
     @Option(help: "fkl, rkl, jsd, tvd or adaspec.") var method: String = "fkl"
     @Option(help: "JSD beta in [0, 1] (0 = forward KL, 1 = reverse KL).") var beta: Float = 0.5
     @Option(help: "Distillation temperature (applied to both models).") var temperature: Float = 1
@@ -58,7 +58,7 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--method must be fkl, rkl, jsd, tvd or adaspec (and --beta in [0, 1]); got \(method)")
         }
         if DataSourceKind(rawValue: dataSource) == nil { throw ValidationError("--data-source must be fixed, teacher, student or mixed") }
-        if PromptTemplate(rawValue: template) == nil { throw ValidationError("--template must be plain, chatml or gsm8k") }
+        if PromptTemplate(rawValue: template) == nil { throw ValidationError("--template must be plain, chatml, gsm8k or gsm8k-chat") }
         if !["per-sequence", "per-token"].contains(normalization) { throw ValidationError("--normalization must be per-sequence or per-token") }
         if !(filterFraction > 0 && filterFraction <= 1) { throw ValidationError("--filter-fraction must be in (0, 1]") }
         if !(lambda >= 0 && lambda <= 1) { throw ValidationError("--lambda must be in [0, 1]") }
