@@ -81,7 +81,7 @@ struct DecodeCommand: ParsableCommand {
             try draftSettings.validate()
             try acceptanceRule.validate(temperature: sampling.temperature)
         } catch let e as SpecDecodeError {
-            throw ValidationError("\(e) (--draft-max, --draft-min, --draft-p-min, --accept, --epsilon)")
+            throw ValidationError("\(e)")
         }
     }
 
@@ -114,6 +114,7 @@ struct DecodeCommand: ParsableCommand {
         let stops = stopTokens(tokenizer, targetBundle)
         var total = SpeculativeStatistics()
         var mismatches: [String] = []
+        if color { printErr("colours: \u{1B}[32maccepted draft token\u{1B}[0m, \u{1B}[31mtarget replacement after a rejection\u{1B}[0m, plain: bonus token") }
         for (i, ids) in encoded.enumerated() {
             var baseline: PlainOutput?
             if compare { baseline = try plain.decode(prompt: ids, maxTokens: maxTokens, stopTokens: stops) }
