@@ -54,8 +54,9 @@ public enum ModelBenchmark {
     ///   - steps: timed training steps (median reported; one warm-up step before).
     ///   - decodeTokens: new tokens per decoding run.
     ///   - decodeRepetitions: timed decoding runs (median reported).
+    ///   - train: false skips the training measurement (its fields are then 0).
     public static func run(name: String, config c: ModelConfig, B: Int = 16, T: Int = 256, steps: Int = 5,
-                           decodeTokens: Int = 128, decodeRepetitions: Int = 5) throws -> Result {
+                           decodeTokens: Int = 128, decodeRepetitions: Int = 5, train: Bool = true) throws -> Result {
         let model = try TransformerModel(config: c)
         model.initialize(seed: 1)
         let ws = TrainingWorkspace(config: c, B: B, T: T)
@@ -84,13 +85,13 @@ public enum ModelBenchmark {
             adam.step(parameters: model.parameters, gradients: model.gradients, lr: 1e-4)
             lap(3)
         }
-        let stepSeconds = MatmulBenchmark.medianSeconds(repetitions: steps, minSeconds: 0) { step() }
-        let phase = phases.map { median(Array($0.dropFirst())) }
+        let stepSeconds = train ? MatmulBenchmark.medianSeconds(repetitions: steps, minSeconds: 0) { step() } : .infinity
+        let phase = phases.map { $0.count > 1 ? median(Array($0.dropFirst())) : 0 }
         let embed = c.vocabSize * c.hiddenSize
         let nonEmbedding = Double(model.parameterCount - embed - (c.tieWordEmbeddings ? 0 : embed))
         let flopsPerToken = 6 * (nonEmbedding + Double(embed)) + 6 * Double(c.numLayers * T * c.numHeads * c.headSize)
         let achieved = flopsPerToken * Double(B * T) / stepSeconds / 1e9
-        let peakGF = sgemmPeakGFLOPs(C: c.hiddenSize)
+        let peakGF = train ? sgemmPeakGFLOPs(C: c.hiddenSize) : 0
 
         // Batch-1 decoding with the KV cache: a 16-token prompt, then greedy single appends.
         let session = InferenceSession(model: model, maxT: c.maxPositions)
@@ -111,7 +112,8 @@ public enum ModelBenchmark {
         return Result(name: name, parameters: model.parameterCount, threads: Threads.count, B: B, T: T,
                       trainTokensPerSecond: Double(B * T) / stepSeconds, trainStepSeconds: stepSeconds,
                       forwardSeconds: phase[0], lossSeconds: phase[1], backwardSeconds: phase[2], optimizerSeconds: phase[3],
-                      flopsPerToken: flopsPerToken, achievedGFLOPs: achieved, sgemmPeakGFLOPs: peakGF, mfu: achieved / peakGF,
+                      flopsPerToken: flopsPerToken, achievedGFLOPs: achieved, sgemmPeakGFLOPs: peakGF,
+                      mfu: train ? achieved / peakGF : 0,
                       decodeTokensPerSecond: Double(decodeTokens) / decodeSeconds,
                       appendOneSeconds: t1, appendFiveSeconds: t5, appendRatio: t5 / t1)
     }

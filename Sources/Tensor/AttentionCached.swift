@@ -43,7 +43,7 @@ extension Attention {
         let L = past + n, group = NH / NKV, C = NH * HS
         // Scores of head h, query row i at scratch[(h·n + i)·L ..< +L]; heads are independent.
         let minHeads = max(1, 16_384 / max(1, n * L * HS))
-        parallelForSpinning(NH, minChunk: minHeads) { heads in
+        parallelFor(NH, minChunk: minHeads) { heads in
             for h in heads {
                 let g = h / group, rows = scratch + h * n * L
                 sd_rows_times_wt(Int32(n), Int32(L), Int32(HS), q + h * HS, Int32(qStride), kCache + g * HS,

@@ -61,10 +61,7 @@ public enum Matmul {
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    /// `C (M×N) (+)= A (M×K) · Wᵀ` with `W` stored N×K, reading `W` once, split over N on the
-    /// spinning pool (``parallelForSpinning(_:minChunk:_:)``: decoding calls this ~7 times per
-    /// layer per token). Every output element is one fixed-order dot product, so the result does
-    /// not depend on M, on the split or on the thread count.
+    /// `C (M×N) (+)= A (M×K) · Wᵀ` with `W` stored N×K, reading `W` once, split over N.
     @inlinable
     public static func smallRows(
         m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, w: UnsafePointer<Float>, ldw: Int,
@@ -72,7 +69,7 @@ public enum Matmul {
     ) {
         // Below ~256K multiply-adds a second thread costs more than it saves.
         let minChunk = max(16, 262_144 / max(1, m * k))
-        parallelForSpinning(n, minChunk: minChunk) { r in
+        parallelFor(n, minChunk: minChunk) { r in
             sd_rows_times_wt(Int32(m), Int32(r.count), Int32(k), a, Int32(lda), w + r.lowerBound * ldw,
                              Int32(ldw), c + r.lowerBound, Int32(ldc), accumulate ? 1 : 0)
         }

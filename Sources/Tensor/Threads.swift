@@ -1,5 +1,4 @@
 import CBLAS
-import CKernels
 import Foundation
 
 /// The one setting for the number of threads, shared by OpenBLAS and the project's own loops.
@@ -49,41 +48,4 @@ public func parallelFor(_ n: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Voi
             if lo < hi { body(lo..<hi) }
         }
     }
-}
-
-/// ``parallelFor(_:minChunk:_:)`` for decode-sized work (a single token's matrix products and
-/// attention, tens of microseconds each): the chunks run on the calling thread and on the
-/// persistent helper threads of ``sd_pool_run``, which spin briefly between jobs instead of being
-/// woken for each one. The split is the same as ``parallelFor(_:minChunk:_:)``'s, so results are
-/// identical whatever runs them; when the pool is busy (a nested or concurrent call) the chunks
-/// run one after another on the calling thread.
-/// - Parameters:
-///   - n: number of work items.
-///   - minChunk: smallest chunk worth a thread.
-public func parallelForSpinning(_ n: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
-    if n <= 0 { return }
-    let workers = min(Threads.count, max(1, n / max(1, minChunk)))
-    if workers <= 1 { body(0..<n); return }
-    withoutActuallyEscaping(body) { body in
-        var job = PoolJob(n: n, body: body)
-        let ran = withUnsafeMutablePointer(to: &job) { sd_pool_run(Int32(workers), poolTask, UnsafeMutableRawPointer($0)) }
-        if ran == 0 {
-            for w in 0..<workers {
-                let lo = n * w / workers, hi = n * (w + 1) / workers
-                if lo < hi { body(lo..<hi) }
-            }
-        }
-    }
-}
-
-private struct PoolJob {
-    let n: Int
-    let body: (Range<Int>) -> Void
-}
-
-/// Chunk `w` of `workers` of a ``PoolJob``: indices `n·w/workers ..< n·(w+1)/workers`.
-private let poolTask: sd_task_fn = { ctx, w, workers in
-    let job = ctx!.assumingMemoryBound(to: PoolJob.self)
-    let n = job.pointee.n, lo = n * Int(w) / Int(workers), hi = n * (Int(w) + 1) / Int(workers)
-    if lo < hi { job.pointee.body(lo..<hi) }
 }

@@ -18,6 +18,7 @@ struct BenchModel: ParsableCommand {
     @Option(help: "Architecture of the configurations: llama, qwen2, gpt2 or gpt_neox.") var arch = "llama"
     @Option(help: "Timed training steps (median reported).") var steps = 5
     @Option(name: .customLong("decode-runs"), help: "Timed decoding runs (median reported).") var decodeRuns = 5
+    @Flag(name: .customLong("decode-only"), help: "Skip the training measurement.") var decodeOnly = false
     @Option(help: "Write the results as JSON to this file.") var json: String?
     @OptionGroup var threadOptions: ThreadOptions
 
@@ -39,7 +40,7 @@ struct BenchModel: ParsableCommand {
         var results: [ModelBenchmark.Result] = []
         for name in names {
             let r = try ModelBenchmark.run(name: name, config: ModelBenchmark.config(name, architecture: architecture),
-                                           steps: steps, decodeRepetitions: decodeRuns)
+                                           steps: steps, decodeRepetitions: decodeRuns, train: !decodeOnly)
             results.append(r)
             printErr("\(name): done")
         }

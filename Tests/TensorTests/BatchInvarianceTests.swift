@@ -59,6 +59,31 @@ final class BatchInvarianceTests: XCTestCase {
         }
     }
 
+    /// The single-token product (split over N across threads) gives the same bits with 1 and 2
+    /// threads, and matches the Double reference.
+    func testSingleRowProductIsThreadInvariant() {
+        var rng = RandomGenerator(seed: 41)
+        let saved = Threads.count
+        defer { Threads.count = saved }
+        for (k, n) in [(576, 1536), (384, 8192), (67, 1027)] {
+            let a = rng.normalTensor([1, k]), w = rng.normalTensor([n, k])
+            var outputs: [[Float]] = []
+            for threads in [1, 2, 2] {
+                Threads.count = threads
+                let c = Tensor(zeros: [1, n])
+                Matmul.smallRows(m: 1, n: n, k: k, a: a.pointer, lda: k, w: w.pointer, ldw: k, accumulate: false, c: c.pointer, ldc: n)
+                outputs.append(c.array)
+            }
+            XCTAssertEqual(outputs[0], outputs[1], "k \(k) n \(n)")
+            XCTAssertEqual(outputs[0], outputs[2], "k \(k) n \(n)")
+            let ref = Tensor(zeros: [1, n])
+            Matmul.gemmReference(transA: false, transB: true, m: 1, n: n, k: k, a: a.pointer, lda: k, b: w.pointer, ldb: k,
+                                 accumulate: false, c: ref.pointer, ldc: n)
+            let cmp = compare(outputs[0], ref.array, rtol: 1e-4, atol: 1e-4)
+            XCTAssertTrue(cmp.passed, "k \(k) n \(n): \(cmp)")
+        }
+    }
+
     func testRowsTimesWMatchesReferenceAndIsBatchInvariant() {
         var rng = RandomGenerator(seed: 32)
         for (k, n) in [(1, 1), (3, 17), (17, 64), (65, 40), (300, 64)] {

@@ -23,14 +23,4 @@ int sd_has_avx2(void);
 void sd_rows_times_w(int M, int N, int K, const float *A, int lda, const float *W, int ldw,
                      float *C, int ldc, int accumulate);
 
-/// A task of the worker pool: runs chunk `worker` (0-based) of `workers` chunks of a job.
-typedef void (*sd_task_fn)(void *ctx, int worker, int workers);
-
-/// Runs fn(ctx, w, workers) for w = 0..<workers, w = 0 on the calling thread and the others on
-/// persistent helper threads that spin briefly between jobs (decode-sized work, where waking a
-/// sleeping thread would cost as much as the work). Returns 1 when done, or 0 without running
-/// anything when the pool is already running a job (nested or concurrent calls) or workers is
-/// not in 2...64: the caller then runs the chunks itself.
-int sd_pool_run(int workers, sd_task_fn fn, void *ctx);
-
 #endif
