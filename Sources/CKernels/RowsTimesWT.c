@@ -33,32 +33,41 @@ __attribute__((target("avx2,fma"))) static inline float sd_hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-// MR activation rows x 2 weight rows per step; MR is a constant in every instantiation so the
-// 2*MR accumulators stay in registers (at most 12 of AVX2's 16).
-#define SD_DEFINE_BLOCK(MR)                                                                    \
+// MR activation rows x NR weight rows per step; MR and NR are constants in every instantiation
+// so the MR*NR accumulators stay in registers (at most 12 of AVX2's 16). Every output element is
+// the same computation whatever MR, NR or the thread split: 8 lane sums over k < K8 in ascending
+// order (one FMA each), the fixed sd_hsum tree, then the tail k >= K8 in ascending order. So a
+// row's results do not depend on how many rows are computed with it (batch invariance).
+// NR = 4 for MR <= 2 keeps four weight streams in flight (single-token decoding is bound by how
+// fast the weights stream in); the leftover rows go through the one-row step.
+#define SD_DEFINE_BLOCK(MR, NR)                                                                \
 __attribute__((target("avx2,fma"))) static void sd_block_##MR(                                 \
     int N, int K, const float *A, int lda, const float *W, int ldw, float *C, int ldc,         \
     int accumulate) {                                                                         \
     const int K8 = K & ~7;                                                                    \
     int n = 0;                                                                                \
-    for (; n + 2 <= N; n += 2) {                                                              \
-        const float *w0 = W + (size_t)n * ldw, *w1 = w0 + ldw;                                \
-        __m256 acc0[MR], acc1[MR];                                                            \
-        for (int m = 0; m < MR; m++) { acc0[m] = _mm256_setzero_ps(); acc1[m] = _mm256_setzero_ps(); } \
+    for (; n + NR <= N; n += NR) {                                                            \
+        const float *w = W + (size_t)n * ldw;                                                 \
+        __m256 acc[MR][NR];                                                                   \
+        for (int m = 0; m < MR; m++)                                                          \
+            for (int j = 0; j < NR; j++) acc[m][j] = _mm256_setzero_ps();                     \
         for (int k = 0; k < K8; k += 8) {                                                     \
-            __m256 x0 = _mm256_loadu_ps(w0 + k), x1 = _mm256_loadu_ps(w1 + k);                \
+            __m256 x[NR];                                                                     \
+            for (int j = 0; j < NR; j++) x[j] = _mm256_loadu_ps(w + (size_t)j * ldw + k);     \
             for (int m = 0; m < MR; m++) {                                                    \
                 __m256 a = _mm256_loadu_ps(A + (size_t)m * lda + k);                          \
-                acc0[m] = _mm256_fmadd_ps(a, x0, acc0[m]);                                    \
-                acc1[m] = _mm256_fmadd_ps(a, x1, acc1[m]);                                    \
+                for (int j = 0; j < NR; j++) acc[m][j] = _mm256_fmadd_ps(a, x[j], acc[m][j]); \
             }                                                                                 \
         }                                                                                     \
         for (int m = 0; m < MR; m++) {                                                        \
-            float s0 = sd_hsum(acc0[m]), s1 = sd_hsum(acc1[m]);                               \
             const float *a = A + (size_t)m * lda;                                             \
-            for (int k = K8; k < K; k++) { s0 += a[k] * w0[k]; s1 += a[k] * w1[k]; }          \
             float *c = C + (size_t)m * ldc + n;                                               \
-            if (accumulate) { c[0] += s0; c[1] += s1; } else { c[0] = s0; c[1] = s1; }        \
+            for (int j = 0; j < NR; j++) {                                                    \
+                const float *wj = w + (size_t)j * ldw;                                        \
+                float s = sd_hsum(acc[m][j]);                                                 \
+                for (int k = K8; k < K; k++) s += a[k] * wj[k];                               \
+                c[j] = accumulate ? c[j] + s : s;                                             \
+            }                                                                                 \
         }                                                                                     \
     }                                                                                         \
     for (; n < N; n++) {                                                                      \
@@ -71,21 +80,21 @@ __attribute__((target("avx2,fma"))) static void sd_block_##MR(                  
                 acc0[m] = _mm256_fmadd_ps(_mm256_loadu_ps(A + (size_t)m * lda + k), x0, acc0[m]); \
         }                                                                                     \
         for (int m = 0; m < MR; m++) {                                                        \
-            float s0 = sd_hsum(acc0[m]);                                                      \
+            float s = sd_hsum(acc0[m]);                                                       \
             const float *a = A + (size_t)m * lda;                                             \
-            for (int k = K8; k < K; k++) s0 += a[k] * w0[k];                                  \
+            for (int k = K8; k < K; k++) s += a[k] * w0[k];                                   \
             float *c = C + (size_t)m * ldc + n;                                               \
-            *c = accumulate ? *c + s0 : s0;                                                   \
+            *c = accumulate ? *c + s : s;                                                     \
         }                                                                                     \
     }                                                                                         \
 }
 
-SD_DEFINE_BLOCK(1)
-SD_DEFINE_BLOCK(2)
-SD_DEFINE_BLOCK(3)
-SD_DEFINE_BLOCK(4)
-SD_DEFINE_BLOCK(5)
-SD_DEFINE_BLOCK(6)
+SD_DEFINE_BLOCK(1, 4)
+SD_DEFINE_BLOCK(2, 4)
+SD_DEFINE_BLOCK(3, 2)
+SD_DEFINE_BLOCK(4, 2)
+SD_DEFINE_BLOCK(5, 2)
+SD_DEFINE_BLOCK(6, 2)
 
 static int sd_avx2_state = -1;
 

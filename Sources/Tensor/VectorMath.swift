@@ -25,7 +25,8 @@ enum VectorMath {
         if n >= 8 {
             var acc = load(p)
             i = 8
-            while i + 8 <= n { acc = pointwiseMax(acc, load(p + i)); i += 8 }
+            // replace(with:where:) rather than pointwiseMax, which compiles to a call per vector.
+            while i + 8 <= n { let x = load(p + i); acc.replace(with: x, where: x .> acc); i += 8 }
             m = acc.max()
         }
         while i < n { m = Swift.max(m, p[i]); i += 1 }
@@ -69,7 +70,10 @@ enum VectorMath {
     /// Element-wise `e^x`.
     @inline(__always)
     static func exp(_ x: V8) -> V8 {
-        let xc = pointwiseMin(pointwiseMax(x, V8(repeating: expLow)), V8(repeating: expHigh))
+        // Clamped with masks: pointwiseMin/Max compile to calls with per-lane branches.
+        var xc = x
+        xc.replace(with: V8(repeating: expLow), where: xc .< V8(repeating: expLow))
+        xc.replace(with: V8(repeating: expHigh), where: xc .> V8(repeating: expHigh))
         // Round x·log2(e) to the nearest integer k by adding 1.5·2^23: the sum's low mantissa
         // bits then hold k, which also gives the integer without a float-to-int conversion.
         let shifted = xc * log2e + roundMagic

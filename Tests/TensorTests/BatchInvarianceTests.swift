@@ -28,6 +28,62 @@ final class BatchInvarianceTests: XCTestCase {
         }
     }
 
+    /// The row kernel itself (M = 1 included, which ``Matmul/gemm`` sends to sgemv) against the
+    /// Double reference, for every row count 1...16 and N with every remainder mod 4 (the kernel
+    /// steps over 4 or 2 weight rows and finishes with single rows): each row's outputs must be
+    /// bitwise those of the row computed alone, with and without accumulation.
+    func testRowsTimesWTKernelEveryRowCountAgainstReference() {
+        var rng = RandomGenerator(seed: 34)
+        for k in [1, 7, 8, 9, 67] {
+            for n in [1, 2, 3, 5, 6, 7, 33] {
+                let a = rng.normalTensor([16, k]), w = rng.normalTensor([n, k]), c0 = rng.normalTensor([16, n])
+                for acc in [false, true] {
+                    let alone = c0.copy()
+                    for i in 0..<16 {
+                        sd_rows_times_wt(1, Int32(n), Int32(k), a.pointer + i * k, Int32(k), w.pointer, Int32(k),
+                                         alone.pointer + i * n, Int32(n), acc ? 1 : 0)
+                    }
+                    let ref = c0.copy()
+                    Matmul.gemmReference(transA: false, transB: true, m: 16, n: n, k: k, a: a.pointer, lda: k, b: w.pointer,
+                                         ldb: k, accumulate: acc, c: ref.pointer, ldc: n)
+                    assertClose(alone, ref, rtol: 1e-4, atol: 1e-4, "k \(k) n \(n) acc \(acc)")
+                    for m in 1...16 {
+                        let together = c0.copy()
+                        sd_rows_times_wt(Int32(m), Int32(n), Int32(k), a.pointer, Int32(k), w.pointer, Int32(k),
+                                         together.pointer, Int32(n), acc ? 1 : 0)
+                        XCTAssertEqual(Array(together.array[0..<(m * n)]), Array(alone.array[0..<(m * n)]),
+                                       "m \(m) k \(k) n \(n) acc \(acc)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The single-token product (split over N across threads) gives the same bits with 1 and 2
+    /// threads, and matches the Double reference.
+    func testSingleRowProductIsThreadInvariant() {
+        var rng = RandomGenerator(seed: 41)
+        let saved = Threads.count
+        defer { Threads.count = saved }
+        for (k, n) in [(576, 1536), (384, 8192), (67, 1027)] {
+            let a = rng.normalTensor([1, k]), w = rng.normalTensor([n, k])
+            var outputs: [[Float]] = []
+            for threads in [1, 2, 2] {
+                Threads.count = threads
+                let c = Tensor(zeros: [1, n])
+                Matmul.smallRows(m: 1, n: n, k: k, a: a.pointer, lda: k, w: w.pointer, ldw: k, accumulate: false, c: c.pointer, ldc: n)
+                outputs.append(c.array)
+            }
+            XCTAssertEqual(outputs[0], outputs[1], "k \(k) n \(n)")
+            XCTAssertEqual(outputs[0], outputs[2], "k \(k) n \(n)")
+            let ref = Tensor(zeros: [1, n])
+            Matmul.gemmReference(transA: false, transB: true, m: 1, n: n, k: k, a: a.pointer, lda: k, b: w.pointer, ldb: k,
+                                 accumulate: false, c: ref.pointer, ldc: n)
+            let cmp = compare(outputs[0], ref.array, rtol: 1e-4, atol: 1e-4)
+            XCTAssertTrue(cmp.passed, "k \(k) n \(n): \(cmp)")
+        }
+    }
+
     func testRowsTimesWMatchesReferenceAndIsBatchInvariant() {
         var rng = RandomGenerator(seed: 32)
         for (k, n) in [(1, 1), (3, 17), (17, 64), (65, 40), (300, 64)] {

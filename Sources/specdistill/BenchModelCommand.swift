@@ -1,0 +1,124 @@
+import ArgumentParser
+import Foundation
+import SpecDistill
+
+struct BenchModel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
+        abstract: "Training and decoding speed of the draft and target configurations (random weights).",
+        discussion: """
+        Training: tokens/s of forward + cross-entropy + backward + clipping + AdamW at B 16 × T 256, \
+        the phases of a step, achieved model GFLOP/s and the model-FLOPs utilisation against the \
+        same-run cblas_sgemm peak. Decoding: batch-1 greedy tokens/s with the KV cache (prompt 16, \
+        128 new tokens, prefill included), and the time of appending 5 tokens against 1 at cache \
+        length 128. Medians of several runs. Compare with Scripts/compare-torch in the same session.
+        """
+    )
+    @Option(help: "draft, target or both.") var config = "both"
+    @Option(help: "Architecture of the configurations: llama, qwen2, gpt2 or gpt_neox.") var arch = "llama"
+    @Option(help: "Timed training steps (median reported).") var steps = 5
+    @Option(name: .customLong("decode-runs"), help: "Timed decoding runs (median reported).") var decodeRuns = 5
+    @Flag(name: .customLong("decode-only"), help: "Skip the training measurement.") var decodeOnly = false
+    @Option(help: "Write the results as JSON to this file.") var json: String?
+    @OptionGroup var threadOptions: ThreadOptions
+
+    func validate() throws {
+        if !["draft", "target", "both"].contains(config) {
+            throw ValidationError("--config must be draft, target or both, got '\(config)'")
+        }
+        if Architecture(rawValue: arch) == nil {
+            throw ValidationError("--arch must be one of \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")), got '\(arch)'")
+        }
+        if steps < 1 || decodeRuns < 1 { throw ValidationError("--steps and --decode-runs must be at least 1") }
+    }
+
+    func run() throws {
+        threadOptions.apply()
+        let architecture = Architecture(rawValue: arch)!
+        let names = config == "both" ? ["draft", "target"] : [config]
+        print("specdistill bench model — \(arch), threads \(Threads.count), B 16 × T 256, medians")
+        var results: [ModelBenchmark.Result] = []
+        for name in names {
+            let r = try ModelBenchmark.run(name: name, config: ModelBenchmark.config(name, architecture: architecture),
+                                           steps: steps, decodeRepetitions: decodeRuns, train: !decodeOnly)
+            results.append(r)
+            printErr("\(name): done")
+        }
+        print(pad("config", 8) + pad("params", 10) + pad("train tok/s", 13) + pad("step ms", 9) + pad("fwd/loss/bwd/opt ms", 22)
+              + pad("GFLOP/s", 9) + pad("sgemm GF/s", 12) + pad("MFU", 6) + pad("decode tok/s", 14)
+              + pad("append1 ms", 12) + pad("append5 ms", 12) + "5/1")
+        for r in results {
+            let phases = [r.forwardSeconds, r.lossSeconds, r.backwardSeconds, r.optimizerSeconds]
+                .map { f($0 * 1e3, 0) }.joined(separator: "/")
+            print(pad(r.name, 8) + pad(String(format: "%.2fM", Double(r.parameters) / 1e6), 10)
+                  + pad(f(r.trainTokensPerSecond, 0), 13) + pad(f(r.trainStepSeconds * 1e3, 1), 9) + pad(phases, 22)
+                  + pad(f(r.achievedGFLOPs, 1), 9) + pad(f(r.sgemmPeakGFLOPs, 1), 12) + pad(f(r.mfu, 2), 6)
+                  + pad(f(r.decodeTokensPerSecond, 1), 14) + pad(f(r.appendOneSeconds * 1e3, 3), 12)
+                  + pad(f(r.appendFiveSeconds * 1e3, 3), 12) + f(r.appendRatio, 2))
+        }
+        if let json { try writeBenchJSON(results, to: json) }
+    }
+}
+
+struct BenchDecode: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "decode",
+        abstract: "Batch-1 greedy decoding of a real model against the measured memory bandwidth.",
+        discussion: """
+        Loads the model (reporting load time and resident memory), decodes --tokens greedy tokens \
+        after the prompt --runs times, and prints tokens/s, the float32 weight bytes read per \
+        token, the achieved GB/s and the fraction of the bandwidth limit (same-run streaming read \
+        bandwidth ÷ bytes per token). Append tokens/s exclude the prefill; total tokens/s include it.
+        """
+    )
+    @Option(name: [.short, .long], help: "Model: a Hugging Face directory or a .gguf file.") var model: String
+    @Option(help: "The prompt text.") var prompt = "The capital of France is"
+    @Option(help: "New tokens per run.") var tokens = 64
+    @Option(help: "Timed runs (median reported).") var runs = 5
+    @Option(help: "Write the results as JSON to this file.") var json: String?
+    @OptionGroup var threadOptions: ThreadOptions
+
+    func validate() throws {
+        if tokens < 2 || runs < 1 { throw ValidationError("--tokens must be at least 2 and --runs at least 1") }
+    }
+
+    struct Report: Codable {
+        var model: String
+        var loadSeconds: Double
+        var residentBytesAfterLoad: Int?
+        var decode: ModelBenchmark.DecodeResult
+    }
+
+    func run() throws {
+        threadOptions.apply()
+        let t0 = Date()
+        let bundle = try loadBundle(model, quiet: true)
+        let loadSeconds = Date().timeIntervalSince(t0)
+        let rss = ModelBenchmark.residentBytes()
+        let ids = try bundle.requireTokenizer().encode(prompt)
+        let r = try ModelBenchmark.decode(model: bundle.model, prompt: ids, newTokens: tokens, repetitions: runs)
+        print("specdistill bench decode — \(model), threads \(Threads.count)")
+        print(String(format: "load %.2f s, resident %@ after load, %.1fM parameters", loadSeconds,
+                     rss.map { String(format: "%.0f MB", Double($0) / 1e6) } ?? "?", Double(r.parameters) / 1e6))
+        print(pad("prompt", 8) + pad("new", 5) + pad("tok/s", 8) + pad("append tok/s", 14) + pad("MB/token", 10)
+              + pad("GB/s", 7) + pad("bandwidth GB/s", 16) + pad("limit tok/s", 13) + "of limit")
+        print(pad("\(r.promptTokens)", 8) + pad("\(r.newTokens)", 5) + pad(f(r.tokensPerSecond, 1), 8)
+              + pad(f(r.appendTokensPerSecond, 1), 14) + pad(f(r.weightBytesPerToken / 1e6, 1), 10)
+              + pad(f(r.achievedGBs, 1), 7) + pad(f(r.bandwidthGBs, 1), 16) + pad(f(r.limitTokensPerSecond, 1), 13)
+              + String(format: "%.0f%%", r.fractionOfLimit * 100))
+        print("first tokens: \(r.tokens.prefix(16).map(String.init).joined(separator: " "))")
+        if let json {
+            try writeBenchJSON(Report(model: model, loadSeconds: loadSeconds, residentBytesAfterLoad: rss, decode: r), to: json)
+        }
+    }
+}
+
+/// Writes `value` as pretty-printed JSON to `path`, naming the path on failure.
+func writeBenchJSON<T: Encodable>(_ value: T, to path: String) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    do { try encoder.encode(value).write(to: URL(fileURLWithPath: path)) } catch {
+        throw ValidationError("cannot write \(path): \(error.localizedDescription)")
+    }
+    printErr("wrote \(path)")
+}
