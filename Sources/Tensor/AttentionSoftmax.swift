@@ -65,31 +65,8 @@ extension Attention {
         if visible < count { (d + visible).update(repeating: 0, count: count - visible) }
     }
 
-    /// `exp` of eight floats to about 2 ulp (Cephes `expf`: `x = n·ln2 + r`, |r| ≤ ln2/2, degree-6
-    /// polynomial for `e^r`, `2^n` built in the exponent bits). Inputs are clamped to
-    /// [−87.3, 88.7], so `exp(−∞)` gives 1.2e-38 rather than 0 (harmless next to a softmax's
-    /// largest term, which is 1).
+    /// `exp` of eight floats: the project's one vectorised exponential (``VectorMath/exp(_:)``,
+    /// Cephes-style, about 2 ulp; inputs below −87.33 give exactly 0).
     @inline(__always)
-    static func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
-        let low = SIMD8<Float>(repeating: -87.33654), high = SIMD8<Float>(repeating: 88.37626)
-        var xc = x  // clamped by masks (pointwiseMin/Max compile to calls with per-lane branches)
-        xc.replace(with: low, where: xc .< low)
-        xc.replace(with: high, where: xc .> high)
-        // n = round(x / ln2) by the 1.5·2^23 trick; the integer n sits in t's low mantissa bits.
-        let magic: Float = 12_582_912
-        let t = xc * 1.442_695_04 + magic
-        let n = t - magic
-        var r = xc - n * 0.693_359_375  // ln2 split in two for an exact first product
-        r = r - n * -2.121_944_4e-4
-        var poly = SIMD8<Float>(repeating: 1.987_569_15e-4)
-        poly = poly * r + 1.398_199_95e-3
-        poly = poly * r + 8.333_451_9e-3
-        poly = poly * r + 4.166_579_59e-2
-        poly = poly * r + 1.666_666_55e-1
-        poly = poly * r + 5.000_000_12e-1
-        poly = poly * (r * r) + r + 1
-        let nBits = unsafeBitCast(t, to: SIMD8<Int32>.self) &- Int32(bitPattern: magic.bitPattern)
-        let twoToN = unsafeBitCast((nBits &+ 127) &<< 23, to: SIMD8<Float>.self)
-        return poly * twoToN
-    }
+    static func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> { VectorMath.exp(x) }
 }
