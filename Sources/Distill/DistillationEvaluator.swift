@@ -45,16 +45,23 @@ public final class DistillationEvaluator {
         let wsTarget = TrainingWorkspace(config: target.config, B: B, T: T)
         var acceptance = TeacherForcedAcceptance(temperature: temperature)
         var fkl = DistillationObjective(divergence: .forwardKL, temperature: temperature, normalization: .perToken)
-        let scratch = Tensor(zeros: [B, T, draft.config.vocabSize])
+        let V = draft.config.vocabSize
+        let scratch = Tensor(zeros: [B, T, V])
+        let adapted = target.config.vocabSize == V ? nil : Tensor(zeros: [B, T, V])
         var klSum = 0.0, klTokens = 0
         for batch in batches {
             draft.forward(tokens: batch.tokens, workspace: wsDraft)
             target.forward(tokens: batch.tokens, workspace: wsTarget)
+            var teacher = UnsafePointer(wsTarget.logits.pointer)
+            if let adapted {
+                LogitWidth.adapt(teacher, fromWidth: target.config.vocabSize, into: adapted.pointer, toWidth: V, rows: B * T)
+                teacher = UnsafePointer(adapted.pointer)
+            }
             batch.targets.withUnsafeBufferPointer { t in
-                acceptance.add(student: wsDraft.logits.pointer, teacher: wsTarget.logits.pointer, targets: t.baseAddress!,
+                acceptance.add(student: wsDraft.logits.pointer, teacher: teacher, targets: t.baseAddress!,
                                rows: B * T, V: draft.config.vocabSize)
                 let r = fkl.evaluate(ObjectiveInput(B: B, T: T, V: draft.config.vocabSize, studentLogits: wsDraft.logits.pointer,
-                                                    teacherLogits: wsTarget.logits.pointer, targets: t.baseAddress!),
+                                                    teacherLogits: teacher, targets: t.baseAddress!),
                                      dLogits: scratch.pointer, scale: 0)
                 klSum += r.loss * Double(r.tokens); klTokens += r.tokens
             }

@@ -66,6 +66,8 @@ public final class Trainer {
     private let teacherWorkspace: TrainingWorkspace?
     private let referenceWorkspace: TrainingWorkspace?
     private let dLogits: Tensor
+    /// The teacher's / reference's logits at the student's width, when the widths differ.
+    private let teacherAdapted: Tensor?, referenceAdapted: Tensor?
 
     public init(model: TransformerModel, teacher: TransformerModel? = nil, reference: TransformerModel? = nil,
                 objective: any Objective, settings: TrainingSettings, runDirectory: URL?) throws {
@@ -81,11 +83,8 @@ public final class Trainer {
         if objective.needsReference && reference == nil {
             throw DistillError.settings("objective '\(objective.name)' needs a reference model")
         }
-        for (role, other) in [("teacher", teacher), ("reference", reference)] {
-            if let other, other.config.vocabSize != model.config.vocabSize {
-                throw DistillError.vocabulary("the \(role) has \(other.config.vocabSize) logits per position but the model being trained has \(model.config.vocabSize); they must share the tokenizer and logit width")
-            }
-        }
+        // Logit widths may differ by padding (checked against the tokenizer by VocabularyCheck);
+        // the teacher's and reference's logits are re-laid to the student's width (LogitWidth).
         self.model = model
         self.teacher = teacher
         self.reference = reference
@@ -98,6 +97,9 @@ public final class Trainer {
         self.teacherWorkspace = teacher.map { TrainingWorkspace(config: $0.config, B: settings.batchSize, T: settings.context) }
         self.referenceWorkspace = reference.map { TrainingWorkspace(config: $0.config, B: settings.batchSize, T: settings.context) }
         self.dLogits = Tensor(zeros: [settings.batchSize, settings.context, model.config.vocabSize])
+        let V = model.config.vocabSize
+        self.teacherAdapted = teacher.flatMap { $0.config.vocabSize == V ? nil : Tensor(zeros: [settings.batchSize, settings.context, V]) }
+        self.referenceAdapted = reference.flatMap { $0.config.vocabSize == V ? nil : Tensor(zeros: [settings.batchSize, settings.context, V]) }
     }
 
     /// Runs one optimizer step (gradAccum micro-batches); returns its metrics.
@@ -115,12 +117,23 @@ public final class Trainer {
                 reference.forward(tokens: batch.tokens, workspace: rw)
             }
             dLogits.fill(0)
+            let V = model.config.vocabSize, rows = s.batchSize * s.context
+            var teacherLogits = teacherWorkspace.map { UnsafePointer($0.logits.pointer) }
+            if let a = teacherAdapted, let tw = teacherWorkspace, let t = teacher, objective.needsTeacher {
+                LogitWidth.adapt(tw.logits.pointer, fromWidth: t.config.vocabSize, into: a.pointer, toWidth: V, rows: rows)
+                teacherLogits = UnsafePointer(a.pointer)
+            }
+            var referenceLogits = referenceWorkspace.map { UnsafePointer($0.logits.pointer) }
+            if let a = referenceAdapted, let rw = referenceWorkspace, let r = reference, objective.needsReference {
+                LogitWidth.adapt(rw.logits.pointer, fromWidth: r.config.vocabSize, into: a.pointer, toWidth: V, rows: rows)
+                referenceLogits = UnsafePointer(a.pointer)
+            }
             let result = batch.targets.withUnsafeBufferPointer { targets in
                 objective.evaluate(
                     ObjectiveInput(B: s.batchSize, T: s.context, V: model.config.vocabSize,
                                    studentLogits: workspace.logits.pointer,
-                                   teacherLogits: objective.needsTeacher ? teacherWorkspace?.logits.pointer : nil,
-                                   referenceLogits: objective.needsReference ? referenceWorkspace?.logits.pointer : nil,
+                                   teacherLogits: objective.needsTeacher ? teacherLogits : nil,
+                                   referenceLogits: objective.needsReference ? referenceLogits : nil,
                                    targets: targets.baseAddress!),
                     dLogits: dLogits.pointer, scale: 1 / Float(s.gradAccum))
             }

@@ -16,8 +16,14 @@ public enum VocabularyCheck {
                 throw DistillError.vocabulary("the target's tokenizer has \(tt.vocabularySize) tokens and the draft's \(dt.vocabularySize) (the first \(n) agree); use the same tokenizer for both")
             }
         }
-        if vt != vd {
-            throw DistillError.vocabulary("the target has \(vt) logits per position and the draft \(vd); a draft must have the target's logit width (make it with --draft PRESET or --draft-from-target)")
+        // Widths may differ by padding past the tokenizer (handled by LogitWidth), never below it.
+        let vocab = target.tokenizer?.vocabularySize ?? draftTokenizer?.vocabularySize
+        if let vocab {
+            for (role, width) in [("target", vt), ("draft", vd)] where width < vocab {
+                throw DistillError.vocabulary("the \(role) has \(width) logits per position but the tokenizer has \(vocab) tokens (target width \(vt), draft width \(vd)); it cannot produce every token")
+            }
+        } else if vt != vd {
+            throw DistillError.vocabulary("the target has \(vt) logits per position and the draft \(vd), and without a tokenizer the padding cannot be told apart; give the models a tokenizer.json")
         }
     }
 }

@@ -114,14 +114,48 @@ final class DistillationDataTests: XCTestCase {
 
     func testVocabularyMismatchNamesBothSizes() throws {
         let (tok, teacher, _, _) = try makePair()
-        let other = try TransformerModel(config: ModelConfig.preset("tiny", vocabSize: tok.vocabularySize + 8, context: 32)!)
         let bundle = ModelBundle(model: teacher, tokenizer: tok, path: "teacher", format: "hf")
-        XCTAssertThrowsError(try VocabularyCheck.check(target: bundle, draft: other, draftTokenizer: nil)) {
-            XCTAssertTrue("\($0)".contains("\(tok.vocabularySize)") && "\($0)".contains("\(tok.vocabularySize + 8)"), "\($0)")
+        // A width padded past the tokenizer is fine; one below it is refused, naming both sizes.
+        let padded = try TransformerModel(config: ModelConfig.preset("tiny", vocabSize: tok.vocabularySize + 8, context: 32)!)
+        XCTAssertNoThrow(try VocabularyCheck.check(target: bundle, draft: padded, draftTokenizer: nil))
+        let short = try TransformerModel(config: ModelConfig.preset("tiny", vocabSize: tok.vocabularySize - 8, context: 32)!)
+        XCTAssertThrowsError(try VocabularyCheck.check(target: bundle, draft: short, draftTokenizer: nil)) {
+            XCTAssertTrue("\($0)".contains("\(tok.vocabularySize)") && "\($0)".contains("\(tok.vocabularySize - 8)"), "\($0)")
         }
         let otherTok = try BPETrainer(vocabularySize: 280).train(["completely different words here"])
         XCTAssertThrowsError(try VocabularyCheck.check(target: bundle, draft: teacher, draftTokenizer: otherTok)) {
             XCTAssertTrue("\($0)".contains("differ at token id"), "\($0)")
         }
+    }
+
+    /// A teacher whose logit width is padded past the tokenizer distils into an unpadded student
+    /// exactly as if the padding were absent: the padding columns are dropped (LogitWidth).
+    func testPaddedTeacherWidthIsMasked() throws {
+        let (tok, teacher, student, data) = try makePair()
+        var c = teacher.config
+        c.vocabSize += 8
+        let padded = try TransformerModel(config: c)
+        for info in padded.parameters.infos {
+            let dst = padded.parameters[info.name], src = teacher.parameters[info.name]
+            if info.shape == src.shape { try dst.assign(src) } else {
+                // (V + 8, C): the real rows, then padding rows with large weights that would
+                // dominate the teacher's distribution if they were not masked.
+                dst.fill(0.5)
+                dst.pointer.update(from: src.pointer, count: src.count)
+            }
+        }
+        func train(_ t: TransformerModel, _ s: TransformerModel) throws -> [Float] {
+            var settings = TrainingSettings()
+            settings.steps = 5; settings.batchSize = 5; settings.context = 16
+            let trainer = try Trainer(model: s, teacher: t, objective: DistillationObjective(divergence: .forwardKL),
+                                      settings: settings, runDirectory: nil)
+            var source = try DistillationSource(dataset: data, tokenizer: tok, kind: .fixed, lambda: 0, teacher: nil, student: nil)
+            try trainer.run(source: &source)
+            return s.parameters.flat.array
+        }
+        let s1 = try student.truncatedCopy(layers: [0, 1]), s2 = try student.truncatedCopy(layers: [0, 1])
+        let plain = try train(teacher, s1), masked = try train(padded, s2)
+        let c2 = zip(plain, masked).map { abs($0 - $1) }.max()!
+        XCTAssertLessThan(c2, 1e-5, "training against the padded teacher differs by \(c2)")
     }
 }
