@@ -25,4 +25,14 @@ if let path = arguments.first {
     var tokens: [Int] = []
     try Generator(model: model, settings: .greedy, seed: 1).generate(prompt: [1, 2, 3], maxTokens: 8) { tokens.append($0) }
     print("tiny model (\(model.parameterCount) parameters) continues [1, 2, 3] with \(tokens)")
+
+    // Speculative decoding with a one-layer draft cut from the same model: greedy output is the
+    // target's own greedy output, token for token.
+    let draft = try model.truncatedCopy(layers: [0])
+    let decoder = try SpeculativeDecoder(
+        target: SessionModel(model: model), draft: SessionModel(model: draft),
+        configuration: SpeculativeConfiguration(sampling: .greedy, draft: DraftSettings(draftMax: 3)))
+    let out = try decoder.decode(prompt: [1, 2, 3], maxTokens: 8)
+    let derived = out.statistics.derived
+    print("speculative: \(out.tokens), identical: \(out.tokens == tokens), alpha \(derived.alphaPerJudged.map { String($0) } ?? "-")")
 }

@@ -163,6 +163,7 @@ struct TrainCommand: ParsableCommand {
         let studentSampler = (kind == .student || kind == .mixed) ? ResponseSampler(model: model, settings: gen, maxNewTokens: maxNewTokens, stopTokens: stops, maxT: maxT) : nil
         let source = try DistillationSource(dataset: trainSet, tokenizer: tokenizer, kind: kind, lambda: lambda,
                                             teacher: teacherSampler, student: studentSampler)
+        try writeRunRecord(dir: dir, label: label, objective: objective, source: kind, settings: settings)
         let bar = ProgressBar(total: steps, label: label)
         var lastAcceptance = ""
         trainer.onEvent = { event in
@@ -182,6 +183,28 @@ struct TrainCommand: ParsableCommand {
         }
         var src = source
         try trainer.run(source: &src) { evaluator.evaluate($0) }
+    }
+}
+
+extension TrainCommand {
+    /// DIR/run.json: what this stage ran — objective (with its normalisation, temperature, beta),
+    /// data source and template, models, and the training settings.
+    func writeRunRecord(dir: URL, label: String, objective: any Objective, source: DataSourceKind,
+                        settings: TrainingSettings) throws {
+        var objectiveRecord: [String: String] = ["objective": objective.name]
+        if let o = objective as? DistillationObjective { objectiveRecord = o.metadata }
+        if let o = objective as? AdaSPECObjective { objectiveRecord = o.metadata }
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        let settingsJSON = try JSONSerialization.jsonObject(with: e.encode(settings))
+        let record: [String: Any] = [
+            "stage": label, "objective": objectiveRecord, "dataSource": source.rawValue, "lambda": lambda,
+            "genTemperature": genTemperature, "maxNewTokens": maxNewTokens, "template": template,
+            "target": target, "draft": draft ?? "from-target:\(draftFromTarget ?? "")", "data": data, "evalData": evalData,
+            "settings": settingsJSON,
+        ]
+        try JSONSerialization.data(withJSONObject: record, options: [.prettyPrinted, .sortedKeys])
+            .write(to: dir.appendingPathComponent("run.json"), options: .atomic)
     }
 }
 
