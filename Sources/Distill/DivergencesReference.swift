@@ -37,7 +37,7 @@ public enum DivergenceReference {
 
     /// `R = KL(q ‖ p) = Σ q (log q − log p)`, gradient `q_j (log q_j − log p_j − R)/T`.
     public static func reverseKL(teacher: [Double], student: [Double], temperature: Double = 1) -> (value: Double, gradient: [Double]) {
-        let (p, logP) = distribution(teacher, temperature: temperature)
+        let (_, logP) = distribution(teacher, temperature: temperature)
         let (q, logQ) = distribution(student, temperature: temperature)
         var value = 0.0
         for i in q.indices where q[i] > 0 { value += q[i] * (logQ[i] - logP[i]) }

@@ -20,7 +20,7 @@ public enum HFNames {
     /// The HF sources of internal parameter `info` under `config`.
     public static func sources(of info: ParameterInfo, config c: ModelConfig) -> [Source] {
         let parts = info.name.split(separator: ".").map(String.init)
-        let C = c.hiddenSize, F = c.intermediateSize, HS = c.headSize
+        let F = c.intermediateSize, HS = c.headSize
         let isBias = parts.last == "bias"
         let suffix = isBias ? "bias" : "weight"
         func one(_ n: String, _ t: Transform = .copy) -> [Source] { [Source(name: n, transform: t, rows: info.shape[0])] }
@@ -78,7 +78,7 @@ public enum HFNames {
             case "qkv": return one(p + "attention.query_key_value.\(suffix)", .neoxQKV)
             case "attn_out": return one(p + "attention.dense.\(suffix)")
             case "mlp_up": return one(p + "mlp.dense_h_to_4h.\(suffix)")
-            default: _ = C; return one(p + "mlp.dense_4h_to_h.\(suffix)")
+            default: return one(p + "mlp.dense_4h_to_h.\(suffix)")
             }
         }
     }
@@ -110,13 +110,7 @@ public enum HFNames {
             for i in 0..<cols { for o in 0..<s.rows { out[o * cols + i] = values[i * s.rows + o] } }
             return out
         case .neoxQKV:
-            var out = [Float](repeating: 0, count: values.count)
-            let NH = c.numHeads, HS = c.headSize
-            for h in 0..<NH { for p in 0..<3 { for d in 0..<HS {
-                let src = (h * 3 * HS + p * HS + d) * cols, dst = (p * NH * HS + h * HS + d) * cols
-                for j in 0..<cols { out[dst + j] = values[src + j] }
-            } } }
-            return out
+            return permuteRows(values, cols: cols, config: c, toInternal: true)
         }
     }
 
@@ -131,13 +125,19 @@ public enum HFNames {
             for o in 0..<s.rows { for i in 0..<cols { out[i * s.rows + o] = values[o * cols + i] } }
             return out
         case .neoxQKV:
-            var out = [Float](repeating: 0, count: values.count)
-            let NH = c.numHeads, HS = c.headSize
-            for h in 0..<NH { for p in 0..<3 { for d in 0..<HS {
-                let dst = (h * 3 * HS + p * HS + d) * cols, src = (p * NH * HS + h * HS + d) * cols
-                for j in 0..<cols { out[dst + j] = values[src + j] }
-            } } }
-            return out
+            return permuteRows(values, cols: cols, config: c, toInternal: false)
         }
+    }
+
+    /// GPT-NeoX's fused qkv rows: HF row `h·3·HS + p·HS + d` ↔ runtime row `p·NH·HS + h·HS + d`.
+    static func permuteRows(_ values: [Float], cols: Int, config c: ModelConfig, toInternal: Bool) -> [Float] {
+        var out = [Float](repeating: 0, count: values.count)
+        let NH = c.numHeads, HS = c.headSize
+        for h in 0..<NH { for p in 0..<3 { for d in 0..<HS {
+            let hf = (h * 3 * HS + p * HS + d) * cols, ours = (p * NH * HS + h * HS + d) * cols
+            let (src, dst) = toInternal ? (hf, ours) : (ours, hf)
+            for j in 0..<cols { out[dst + j] = values[src + j] }
+        } } }
+        return out
     }
 }
