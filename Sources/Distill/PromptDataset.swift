@@ -119,7 +119,9 @@ public enum GSM8K {
 
     /// Reads the raw file and returns (train, validation).
     public static func prepare(_ url: URL, validation: Int, seed: UInt64) throws -> (train: [PromptExample], validation: [PromptExample]) {
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw DistillError.data("\(url.path): cannot read") }
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+            throw DistillError.data("\(url.path): cannot read the GSM8K file (JSONL with \"question\" and \"answer\"); pass --in PATH — the project keeps it in ../shared/data/gsm8k/train.jsonl")
+        }
         var all: [PromptExample] = []
         for (i, line) in text.split(separator: "\n").enumerated() {
             guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
