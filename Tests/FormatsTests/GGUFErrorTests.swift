@@ -1,3 +1,4 @@
+import Tensor
 import Formats
 import Foundation
 import XCTest
@@ -139,7 +140,7 @@ final class GGUFErrorTests: XCTestCase {
     func testFuzzedFilesOnlyThrow() throws {
         let valid = [UInt8](try Data(contentsOf: fixture("quants-v3.gguf")))
         let dir = try temporaryDirectory(self)
-        var rng = SplitMix64(seed: 0x6606)
+        var rng = RandomGenerator(seed: 0x6606)
         var opened = 0, thrown = 0
         for trial in 0..<800 {
             var bytes = valid
