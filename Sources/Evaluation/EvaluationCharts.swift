@@ -17,6 +17,8 @@ public enum EvaluationCharts {
                              series: r.methods, values: r.methods.map { m in r.tasks.map { $0.draft(m)?.derived.measuredSpeedup } },
                              yMax: 1)
         chart.valueFormat = "%.2f×"
+        chart.referenceLine = 1
+        chart.referenceLabel = "1× = as fast as the target alone"
         return chart
     }
 

@@ -18,6 +18,9 @@ public struct BarChart {
     /// Print each bar's value above it (when the bars are wide enough).
     public var valueLabels = true
     public var valueFormat = "%.2f"
+    /// A dashed horizontal line at this value (e.g. speedup 1, break-even), labelled `referenceLabel`.
+    public var referenceLine: Double?
+    public var referenceLabel = ""
     public var layout = ChartLayout()
 
     public init(title: String, xLabel: String, yLabel: String, categories: [String], series: [String], values: [[Double?]],
@@ -32,7 +35,7 @@ public struct BarChart {
     public var yTicks: Ticks {
         let data = values.flatMap { $0.compactMap { $0 } }.filter(\.isFinite)
         let lo = min(0, data.min() ?? 0)
-        let hi = max(yMax ?? 0, data.max() ?? 1, lo + 1e-9)
+        let hi = max(yMax ?? 0, data.max() ?? 1, referenceLine ?? 0, lo + 1e-9)
         return Ticks(lo: lo, hi: hi)
     }
 
@@ -66,6 +69,11 @@ public struct BarChart {
                              anchor: .middle, fill: "#333", className: "value-label")
                 }
             }
+        }
+        if let r = referenceLine, r.isFinite {
+            doc.line(x1: f.plotLeft, y1: y(r), x2: f.plotRight, y2: y(r), stroke: "#555", width: 1.2, dash: "6,4", className: "reference")
+            doc.text(referenceLabel, x: f.plotRight - 4, y: y(r) - 5, size: layout.fontSize - 1, anchor: .end, fill: "#555",
+                     className: "reference-label")
         }
         f.drawCategories(categories, centers: centers, label: xLabel, into: &doc)
         f.drawLegend(into: &doc)

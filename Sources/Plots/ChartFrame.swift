@@ -17,7 +17,11 @@ public struct LegendEntry: Equatable, Sendable {
     public var name: String
     public var color: String
     public var marker: Marker
-    public init(name: String, color: String, marker: Marker) { self.name = name; self.color = color; self.marker = marker }
+    /// Dash pattern of a line marker (SVG `stroke-dasharray`), nil for solid.
+    public var dash: String?
+    public init(name: String, color: String, marker: Marker, dash: String? = nil) {
+        self.name = name; self.color = color; self.marker = marker; self.dash = dash
+    }
 }
 
 /// The parts every chart shares: the plot rectangle (after reserving a legend column on the
@@ -111,7 +115,7 @@ public struct ChartFrame {
             doc.beginGroup(className: "legend-entry")
             switch e.marker {
             case .square: doc.rect(x: x, y: y - 9, width: 12, height: 12, fill: e.color)
-            case .line: doc.line(x1: x - 2, y1: y - 3, x2: x + 14, y2: y - 3, stroke: e.color, width: 2.5)
+            case .line: doc.line(x1: x - 4, y1: y - 3, x2: x + 16, y2: y - 3, stroke: e.color, width: 2.5, dash: e.dash)
             case .dot: doc.circle(cx: x + 6, cy: y - 3, r: 4.5, fill: e.color)
             }
             doc.text(e.name, x: x + 20, y: y + 1, size: layout.fontSize, className: "legend-label")

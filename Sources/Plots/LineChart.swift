@@ -53,7 +53,7 @@ public struct LineChart {
 
     public func frame() -> ChartFrame {
         ChartFrame(layout: layout, legend: series.enumerated().map {
-            LegendEntry(name: $1.name, color: Palette.color($0), marker: .line)
+            LegendEntry(name: $1.name, color: Palette.color($0), marker: .line, dash: Palette.dash($0))
         })
     }
 
@@ -69,7 +69,7 @@ public struct LineChart {
             let pts = s.points.filter { $0.x.isFinite && $0.y.isFinite }.sorted { $0.x < $1.x }
             let pixels = pts.map { (x: x($0.x), y: y($0.y)) }
             if pixels.count >= 2 {
-                doc.polyline(pixels, stroke: Palette.color(i), width: 2, className: "series-line", title: s.name)
+                doc.polyline(pixels, stroke: Palette.color(i), width: 2, dash: Palette.dash(i), className: "series-line", title: s.name)
             }
             if markers || pixels.count == 1 {
                 for (p, d) in zip(pixels, pts) {

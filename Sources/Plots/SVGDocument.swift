@@ -31,11 +31,13 @@ public struct SVGDocument {
     }
 
     /// `<polyline>` through `points` (pixels), unfilled.
-    public mutating func polyline(_ points: [(x: Double, y: Double)], stroke: String, width: Double = 2, className: String? = nil,
-                                  title: String? = nil) {
+    public mutating func polyline(_ points: [(x: Double, y: Double)], stroke: String, width: Double = 2, dash: String? = nil,
+                                  className: String? = nil, title: String? = nil) {
         let p = points.map { "\(n($0.x)),\(n($0.y))" }.joined(separator: " ")
-        element("polyline", [("points", p), ("fill", "none"), ("stroke", stroke), ("stroke-width", n(width)),
-                             ("stroke-linejoin", "round")], className: className, title: title)
+        var a: [(String, String)] = [("points", p), ("fill", "none"), ("stroke", stroke), ("stroke-width", n(width)),
+                                     ("stroke-linejoin", "round")]
+        if let dash { a.append(("stroke-dasharray", dash)) }
+        element("polyline", a, className: className, title: title)
     }
 
     /// `<circle>` centred at (cx, cy).

@@ -61,4 +61,7 @@ public struct Ticks: Equatable, Sendable {
 public enum Palette {
     public static let colors = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
     public static func color(_ i: Int) -> String { colors[i % colors.count] }
+    /// Dash patterns of line series, in order, so that coinciding lines stay distinguishable.
+    public static let dashes: [String?] = [nil, "7,4", "2,3", "10,3,2,3"]
+    public static func dash(_ i: Int) -> String? { dashes[i % dashes.count] }
 }

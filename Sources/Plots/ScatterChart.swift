@@ -70,7 +70,21 @@ public struct ScatterChart {
             let color = Palette.color(groupIndex[p.group] ?? 0)
             doc.circle(cx: x(p.x), cy: y(p.y), r: 5, fill: color, stroke: "#ffffff", className: "point",
                        title: "\(p.group) \(p.label): (\(fmt(p.x)), \(fmt(p.y)))")
-            doc.text(p.label, x: x(p.x) + 8, y: y(p.y) + 4, size: layout.fontSize - 1, fill: "#333", className: "point-label")
+        }
+        // Labels right of their points, moved down (then up) past labels already placed when
+        // their boxes would overlap (estimated text width: 0.6 × font size per character).
+        let size = layout.fontSize - 1
+        var placed: [(x0: Double, x1: Double, y0: Double, y1: Double)] = []
+        for p in finite {
+            let lx = x(p.x) + 8, w = Double(p.label.count) * size * 0.6
+            var ly = y(p.y) + 4
+            for attempt in 0..<12 {
+                let box = (x0: lx, x1: lx + w, y0: ly - size, y1: ly + 2)
+                if !placed.contains(where: { $0.x0 < box.x1 && box.x0 < $0.x1 && $0.y0 < box.y1 && box.y0 < $0.y1 }) { break }
+                ly = y(p.y) + 4 + Double((attempt + 2) / 2) * (size + 2) * (attempt % 2 == 0 ? 1 : -1)
+            }
+            placed.append((lx, lx + w, ly - size, ly + 2))
+            doc.text(p.label, x: lx, y: ly, size: size, fill: "#333", className: "point-label")
         }
         f.drawLegend(into: &doc)
         return doc.render()
