@@ -54,7 +54,8 @@ public struct CodeExecution: Sendable {
     ///   redefines the whole function: the first fenced block is the code, standalone when it
     ///   defines `entryPoint`.
     /// - An unfenced completion that defines `entryPoint` at the start of a line is standalone too,
-    ///   cut at the first top-level `if __name__`, `print(`, `assert ` or fence (test scaffolding).
+    ///   cut at the first top-level `if __name__`, `print(`, `assert ` or fence (test scaffolding)
+    ///   or at a second definition of `entryPoint` (a model repeating itself).
     /// - Otherwise the completion continues the prompt's function body and is cut at the first
     ///   top-level line starting with `def `, `class `, `if `, `print(`, `#` or a fence (the stop
     ///   sequences of the HumanEval paper, Chen et al. 2021 §2.3).
@@ -72,8 +73,13 @@ public struct CodeExecution: Sendable {
         let standalone = completion.hasPrefix(definition) || completion.contains("\n" + definition)
         let stops = standalone ? ["if __name__", "print(", "assert ", "```"] : ["def ", "class ", "if ", "print(", "#", "```"]
         var kept: [Substring] = []
+        var defined = false
         for line in completion.split(separator: "\n", omittingEmptySubsequences: false) {
             if stops.contains(where: { line.hasPrefix($0) }) { break }
+            if line.hasPrefix(definition) {
+                if defined { break }  // small models repeat themselves: keep the first definition
+                defined = true
+            }
             kept.append(line)
         }
         return (kept.joined(separator: "\n"), standalone)

@@ -18,7 +18,7 @@ public enum EvaluationCharts {
                              yMax: 1)
         chart.valueFormat = "%.2f×"
         chart.referenceLine = 1
-        chart.referenceLabel = "1× = as fast as the target alone"
+        chart.referenceLabel = "1× (target alone)"
         return chart
     }
 

@@ -18,7 +18,8 @@ public struct BarChart {
     /// Print each bar's value above it (when the bars are wide enough).
     public var valueLabels = true
     public var valueFormat = "%.2f"
-    /// A dashed horizontal line at this value (e.g. speedup 1, break-even), labelled `referenceLabel`.
+    /// A dashed horizontal line at this value (e.g. speedup 1, break-even), named `referenceLabel`
+    /// in the legend.
     public var referenceLine: Double?
     public var referenceLabel = ""
     public var layout = ChartLayout()
@@ -40,7 +41,9 @@ public struct BarChart {
     }
 
     public func frame() -> ChartFrame {
-        ChartFrame(layout: layout, legend: series.enumerated().map { LegendEntry(name: $1, color: Palette.color($0), marker: .square) })
+        var legend = series.enumerated().map { LegendEntry(name: $1, color: Palette.color($0), marker: .square) }
+        if referenceLine != nil { legend.append(LegendEntry(name: referenceLabel, color: "#555", marker: .line, dash: "6,4")) }
+        return ChartFrame(layout: layout, legend: legend)
     }
 
     /// The SVG document.
@@ -72,8 +75,6 @@ public struct BarChart {
         }
         if let r = referenceLine, r.isFinite {
             doc.line(x1: f.plotLeft, y1: y(r), x2: f.plotRight, y2: y(r), stroke: "#555", width: 1.2, dash: "6,4", className: "reference")
-            doc.text(referenceLabel, x: f.plotRight - 4, y: y(r) - 5, size: layout.fontSize - 1, anchor: .end, fill: "#555",
-                     className: "reference-label")
         }
         f.drawCategories(categories, centers: centers, label: xLabel, into: &doc)
         f.drawLegend(into: &doc)

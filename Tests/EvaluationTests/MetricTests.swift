@@ -136,5 +136,7 @@ final class CodeExecutionTests: XCTestCase {
         XCTAssertEqual(code, "    return 1"); XCTAssertFalse(standalone)
         let (code2, standalone2) = CodeExecution.code(fromCompletion: "def f(x):\n    return x\nprint(f(2))\n", entryPoint: "f")
         XCTAssertEqual(code2, "def f(x):\n    return x"); XCTAssertTrue(standalone2)
+        let (code3, _) = CodeExecution.code(fromCompletion: "def f(x):\n    return x\n\ndef f(x):\n    return x\n\ndef f", entryPoint: "f")
+        XCTAssertEqual(code3, "def f(x):\n    return x\n")
     }
 }

@@ -49,12 +49,16 @@ final class PlotsTests: XCTestCase {
     }
 
     func testBarChartBarsSitOnTheAxisAndMatchTheTicks() throws {
-        let chart = BarChart(title: "t <&>", xLabel: "task", yLabel: "alpha", categories: ["gsm8k", "xsum", "code"],
+        var chart = BarChart(title: "t <&>", xLabel: "task", yLabel: "alpha", categories: ["gsm8k", "xsum", "code"],
                              series: ["fkl", "adaspec"], values: [[0.5, 0.25, nil], [1.0, 0.75, 0.4]], yMax: 1)
+        chart.referenceLine = 0.6
+        chart.referenceLabel = "reference"
         let root = try parseSVG(chart.svg())
         let bars = root.elements("rect", class: "bar")
         XCTAssertEqual(bars.count, 5, "one bar per non-nil value")
-        XCTAssertEqual(root.elements("g", class: "legend-entry").count, 2)
+        XCTAssertEqual(root.elements("g", class: "legend-entry").count, 3, "two series and the reference line")
+        let reference = try XCTUnwrap(root.elements("line", class: "reference").first)
+        XCTAssertEqual(try XCTUnwrap(reference.number("y1")), try tickPosition(root, axis: "y", label: "0.6"), accuracy: pixelTolerance)
         XCTAssertEqual(root.elements("text", class: "tick-x").map(\.text), ["gsm8k", "xsum", "code"])
         // Independent of the layout constants: a bar of value v reaches the y tick labelled v and
         // stands on the tick labelled 0.
