@@ -32,7 +32,13 @@ let package = Package(
         .target(name: "Distill", dependencies: ["Transformer"]),
         // Plain and speculative decoding: acceptance rules, draft-length schedules, statistics.
         .target(name: "SpecDecode", dependencies: ["Transformer"]),
-        .target(name: "SpecDistill", dependencies: ["Tensor", "Formats", "Tokenizers", "Transformer", "Distill", "SpecDecode"]),
+        // Dependency-free SVG charts: grouped bars, lines, labelled scatter.
+        .target(name: "Plots"),
+        // Task metrics (exact match, ROUGE-L, pass@1), the evaluation runner over drafts and tasks,
+        // result tables and charts.
+        .target(name: "Evaluation", dependencies: ["Tokenizers", "Transformer", "Distill", "SpecDecode", "Plots"]),
+        .target(name: "SpecDistill", dependencies: ["Tensor", "Formats", "Tokenizers", "Transformer", "Distill", "SpecDecode",
+                                                    "Plots", "Evaluation"]),
         .executableTarget(
             name: "specdistill",
             dependencies: [
@@ -49,6 +55,8 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "DistillTests", dependencies: ["Distill", "TestSupport"]),
         .testTarget(name: "SpecDecodeTests", dependencies: ["SpecDecode", "Transformer", "TestSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Plots", "Transformer", "TestSupport"],
+                    exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )

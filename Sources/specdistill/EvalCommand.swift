@@ -1,0 +1,172 @@
+import ArgumentParser
+import Foundation
+import SpecDistill
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate drafts against a target on tasks: acceptance, speedup, task metrics; tables and plots.",
+        discussion: """
+        For each task file and each draft: teacher-forced acceptance on the reference responses (greedy form \
+        1[argmax p = argmax q] and sampling form Σ min(p, q)), then speculative decoding of every prompt, \
+        right after plain decoding of the same prompt with the target alone (run once, shared by all drafts): \
+        acceptance while decoding, acceptance by draft position, tokens per target call, c, predicted and \
+        measured speedup, and the task metric on both outputs (gsm8k/asdiv: exact match of the final number; \
+        xsum/translate: ROUGE-L F1; humaneval: pass@1, only with --run-code). At temperature 0 the speculative \
+        and plain outputs must be identical; any difference is reported as FAIL and the exit status is 1.
+
+        Data: JSONL lines {"task", "prompt", "response", "answer", "test", "entry_point"} (Scripts/get-data \
+        TASK writes them); "task" may be given as TASK=FILE instead. Speeds are per token of the decoding \
+        loops (prefill excluded); build with -c release.
+
+        --run-code executes model-written Python (HumanEval programs) in a subprocess with a fresh temporary \
+        directory, CPU, memory, file-size and wall-clock limits. That is not a sandbox: the code runs as you, \
+        with your file system and network. Use it only where running untrusted code is acceptable.
+        """
+    )
+
+    enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case text, markdown, json }
+
+    @Option(name: [.short, .long], help: "Target model: a Hugging Face directory or a .gguf file.") var model: String
+    @Option(help: "Drafts as NAME=MODEL, comma-separated or repeated (MODEL: a directory or .gguf sharing the target's tokenizer).")
+    var drafts: [String] = []
+    @Option(name: .customLong("draft-from-target"),
+            help: "Also evaluate a draft made of the target's embeddings, head and layers: N (N evenly spaced layers, as train), even:N, or indices/ranges like 0-3,29.")
+    var draftFromTarget: String?
+    @Option(name: .customLong("draft-from-target-name"), help: "Name of the --draft-from-target draft in tables.")
+    var draftFromTargetName = "undistilled"
+    @Option(help: "Task data as [TASK=]FILE.jsonl (repeatable; TASK: \(EvaluationTask.allCases.map(\.rawValue).joined(separator: ", "))).")
+    var data: [String] = []
+    @Flag(help: "Wrap each prompt in the ChatML chat template (<|im_start|>user … assistant), for instruct targets.") var chat = false
+    @Option(help: "Evaluate only the first N examples of each task.") var limit: Int?
+    @Option(name: .customLong("max-tokens"), help: "Maximum new tokens per prompt.") var maxTokens = 64
+    @OptionGroup var sampling: SamplingOptions
+    @Option(name: .customLong("draft-max"), help: "Tokens drafted per round (gamma; ≤ 15).") var draftMax = 5
+    @Option(name: .customLong("draft-schedule"), help: "constant, heuristic or adaptive (see decode --help).")
+    var draftSchedule: DraftSchedule = .constant
+    @Option(name: .customLong("tf-context"), help: "Teacher-forced acceptance: tokens per sequence (prompt left-truncated to fit).")
+    var tfContext = 256
+    @Option(name: .customLong("tf-batch"), help: "Teacher-forced acceptance: sequences per forward pass.") var tfBatch = 2
+    @Flag(name: .customLong("run-code"), help: "Run model-written HumanEval code to score pass@1 (not sandboxed; see the discussion above).")
+    var runCode = false
+    @Option(name: .customLong("code-time-limit"), help: "Seconds per HumanEval program (wall clock and CPU).") var codeTimeLimit = 10.0
+    @Option(help: "What to print on stdout: text or markdown tables, or the results as json.") var format: OutputFormat = .text
+    @Option(help: "Write the results as JSON to this file (specdistill plot re-draws from it).") var out: String?
+    @Option(help: "Write SVG charts into this directory.") var plot: String?
+    @Option(help: "Training runs to plot as NAME=RUN_DIR (comma-separated or repeated; RUN_DIR holds metrics.jsonl). Needs --plot.")
+    var curves: [String] = []
+    @OptionGroup var threadOptions: ThreadOptions
+
+    var settings: EvaluationSettings {
+        var s = EvaluationSettings()
+        s.maxTokens = maxTokens
+        s.sampling = sampling.settings
+        s.seed = sampling.seed
+        s.draft = DraftSettings(draftMax: draftMax, schedule: draftSchedule)
+        s.template = chat ? .chatml : .plain
+        s.teacherForcedContext = tfContext
+        s.teacherForcedBatch = tfBatch
+        s.runCode = runCode
+        s.codeTimeLimit = codeTimeLimit
+        return s
+    }
+
+    func validate() throws {
+        if data.isEmpty { throw ValidationError("give at least one --data [TASK=]FILE.jsonl") }
+        if drafts.isEmpty && draftFromTarget == nil { throw ValidationError("give --drafts NAME=MODEL,… and/or --draft-from-target LAYERS") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be ≥ 1, got \(limit)") }
+        if draftMax + 1 > InferenceSession.batchInvariantRows {
+            throw ValidationError("--draft-max \(draftMax) would verify \(draftMax + 1) positions per call; use --draft-max ≤ \(InferenceSession.batchInvariantRows - 1)")
+        }
+        if !curves.isEmpty && plot == nil { throw ValidationError("--curves draws charts; give --plot DIR too") }
+        do { try settings.validate() } catch { throw ValidationError("\(error)") }
+        _ = try namedPairs(drafts, option: "--drafts", what: "MODEL")
+        _ = try namedPairs(curves, option: "--curves", what: "RUN_DIR")
+    }
+
+    func run() throws {
+        threadOptions.apply()
+        let tasks = try data.map { try loadTask($0, limit: limit) }
+        let curveRuns = try namedPairs(curves, option: "--curves", what: "RUN_DIR").map { try TrainingCurves.load(name: $0.name, directory: $0.value) }
+        let targetBundle = try loadBundle(model)
+        let tokenizer = try targetBundle.requireTokenizer()
+        var named: [NamedDraft] = []
+        for (name, path) in try namedPairs(drafts, option: "--drafts", what: "MODEL") {
+            let b = try loadBundle(path)
+            named.append(NamedDraft(name: name, model: b.model, tokenizer: b.tokenizer, source: path))
+        }
+        if let spec = draftFromTarget {
+            let layers = try DraftLayers.parse(spec, of: targetBundle.model)
+            let m = try targetBundle.model.truncatedCopy(layers: layers)
+            printErr("\(draftFromTargetName): the target's embeddings, layers \(layers) and head (\(String(format: "%.1fM", Double(m.parameterCount) / 1e6)) parameters)")
+            named.append(NamedDraft(name: draftFromTargetName, model: m, tokenizer: nil, source: "target layers \(layers)"))
+        }
+        let runner = try EvaluationRunner(target: targetBundle.model, tokenizer: tokenizer, targetName: model, drafts: named,
+                                          settings: settings, stopTokens: stopTokens(tokenizer, targetBundle))
+        var bar: ProgressBar?
+        runner.onEvent = { event in
+            switch event {
+            case .stage(let name, let total): bar?.finish(); bar = ProgressBar(total: total, label: name)
+            case .progress(let done, let detail): bar?.update(done, detail)
+            case .mismatch(let m): (bar?.message ?? printErr)("FAIL: \(m)")
+            case .note(let m): (bar?.message ?? printErr)(m)
+            }
+        }
+        let results = try runner.run(tasks: tasks)
+        bar?.finish()
+        try emit(results, curves: curveRuns)
+        if !results.mismatches.isEmpty {
+            printErr("FAIL: \(results.mismatches.count) speculative outputs differ from plain decoding at temperature 0")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Writes --out, --plot and the chosen format on stdout.
+    func emit(_ results: EvaluationResults, curves: [TrainingCurves]) throws {
+        if let out {
+            let url = URL(fileURLWithPath: (out as NSString).expandingTildeInPath)
+            try results.json().write(to: url, options: .atomic)
+            printErr("results written to \(url.path)")
+        }
+        if let plot {
+            let files = try EvaluationCharts.write(results: results, curves: curves,
+                                                   to: URL(fileURLWithPath: (plot as NSString).expandingTildeInPath))
+            printErr("charts: " + files.joined(separator: ", "))
+        }
+        switch format {
+        case .text: print(ResultsTables.text(results), terminator: "")
+        case .markdown: print(ResultsTables.markdown(results), terminator: "")
+        case .json: print(String(decoding: try results.json(), as: UTF8.self))
+        }
+    }
+}
+
+/// A task file from `[TASK=]FILE`: the part before the first "=" is a task name unless the whole
+/// argument is an existing file.
+func loadTask(_ argument: String, limit: Int?) throws -> TaskData {
+    let path = (argument as NSString).expandingTildeInPath
+    if let eq = argument.firstIndex(of: "="), !FileManager.default.fileExists(atPath: path) {
+        let task = try EvaluationTask(name: String(argument[..<eq]), context: "--data \(argument)")
+        let file = (String(argument[argument.index(after: eq)...]) as NSString).expandingTildeInPath
+        return try TaskData.load(URL(fileURLWithPath: file), task: task, limit: limit)
+    }
+    return try TaskData.load(URL(fileURLWithPath: path), task: nil, limit: limit)
+}
+
+/// `NAME=VALUE` pairs from options that may each hold a comma-separated list.
+func namedPairs(_ arguments: [String], option: String, what: String) throws -> [(name: String, value: String)] {
+    var out: [(name: String, value: String)] = []
+    for argument in arguments {
+        for item in argument.split(separator: ",") {
+            let parts = item.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw ValidationError("\(option) \(item): expected NAME=\(what)")
+            }
+            if out.contains(where: { $0.name == String(parts[0]) }) {
+                throw ValidationError("\(option): the name \(parts[0]) is used twice; names must differ")
+            }
+            out.append((String(parts[0]), String(parts[1])))
+        }
+    }
+    return out
+}
