@@ -108,7 +108,11 @@ public struct DraftInfo: Codable, Equatable, Sendable {
     /// A model path, or the layers taken from the target.
     public var source: String
     public var parameters: Int
-    public init(name: String, source: String, parameters: Int) { self.name = name; self.source = source; self.parameters = parameters }
+    /// Rows of the trimmed output layer used while decoding (nil: the full vocabulary).
+    public var outputRows: Int?
+    public init(name: String, source: String, parameters: Int, outputRows: Int? = nil) {
+        self.name = name; self.source = source; self.parameters = parameters; self.outputRows = outputRows
+    }
 }
 
 /// The document `specdistill eval --out` writes and `specdistill plot` reads.

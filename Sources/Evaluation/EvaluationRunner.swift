@@ -13,8 +13,11 @@ public struct NamedDraft {
     public var tokenizer: Tokenizer?
     /// Where it came from (a path, or the target's layers).
     public var source: String
-    public init(name: String, model: TransformerModel, tokenizer: Tokenizer?, source: String) {
-        self.name = name; self.model = model; self.tokenizer = tokenizer; self.source = source
+    /// A trimmed output layer used while decoding (``OutputSubset``); teacher-forced acceptance
+    /// is measured with the full head.
+    public var outputSubset: OutputSubset?
+    public init(name: String, model: TransformerModel, tokenizer: Tokenizer?, source: String, outputSubset: OutputSubset? = nil) {
+        self.name = name; self.model = model; self.tokenizer = tokenizer; self.source = source; self.outputSubset = outputSubset
     }
 }
 
@@ -92,7 +95,7 @@ public final class EvaluationRunner {
         let date = ISO8601DateFormatter().string(from: Date())
         return EvaluationResults(date: date, target: targetName, targetParameters: target.parameterCount, threads: Threads.count,
                                  settings: settings, drafts: drafts.map {
-                                     DraftInfo(name: $0.name, source: $0.source, parameters: $0.model.parameterCount)
+                                     DraftInfo(name: $0.name, source: $0.source, parameters: $0.model.parameterCount, outputRows: $0.outputSubset?.ids.count)
                                  }, tasks: results)
     }
 
@@ -113,7 +116,7 @@ public final class EvaluationRunner {
         let targetSession = SessionModel(model: target, maxT: maxT)
         let plain = PlainDecoder(model: targetSession, sampling: settings.sampling, seed: settings.seed, vocabularySize: vocabularySize)
         let decoders = try drafts.map {
-            try SpeculativeDecoder(target: targetSession, draft: SessionModel(model: $0.model, maxT: min(maxT, $0.model.config.maxPositions)),
+            try SpeculativeDecoder(target: targetSession, draft: SessionModel(model: $0.model, maxT: min(maxT, $0.model.config.maxPositions), outputSubset: $0.outputSubset),
                                    configuration: settings.configuration, vocabularySize: vocabularySize)
         }
         var plainResult = PlainResult(statistics: PlainStatistics(), metric: nil, outputs: [], scores: [])

@@ -35,8 +35,11 @@ public final class SessionModel: DecodingModel {
     public let session: InferenceSession
 
     /// A session with room for `maxT` positions (default and upper bound: the model's context).
-    public init(model: TransformerModel, maxT: Int? = nil) {
+    /// - Parameter outputSubset: a trimmed output layer for a draft (see ``OutputSubset``): only
+    ///   those logits are computed, the others are ``OutputSubset/excludedLogit``.
+    public init(model: TransformerModel, maxT: Int? = nil, outputSubset: OutputSubset? = nil) {
         session = InferenceSession(model: model, maxT: maxT)
+        if let outputSubset { session.restrictOutput(to: outputSubset.ids, excludedLogit: OutputSubset.excludedLogit) }
     }
 
     public var model: TransformerModel { session.model }
@@ -44,7 +47,7 @@ public final class SessionModel: DecodingModel {
     public var length: Int { session.length }
     public var capacity: Int { session.maxT }
     public var batchInvariantRows: Int { InferenceSession.batchInvariantRows }
-    public var weightBytesPerStep: Int { SessionModel.weightBytesPerStep(session.model) }
+    public var weightBytesPerStep: Int { SessionModel.weightBytesPerStep(session.model, outputRows: session.outputRows) }
 
     public func append(_ tokens: [Int]) throws -> Tensor { try session.append(tokens) }
     public func truncate(to n: Int) { session.truncate(to: n) }
@@ -52,10 +55,10 @@ public final class SessionModel: DecodingModel {
     /// Bytes of float32 weights one decoding step reads: every parameter except the rows of the
     /// token (and GPT-2 position) embedding tables, which are gathered one row at a time — unless
     /// the output head is tied to the token embedding, in which case the whole table is read as
-    /// the head.
-    public static func weightBytesPerStep(_ model: TransformerModel) -> Int {
+    /// the head. With a trimmed output layer of `outputRows` rows, only those rows of the head count.
+    public static func weightBytesPerStep(_ model: TransformerModel, outputRows: Int? = nil) -> Int {
         let c = model.config
-        var count = model.parameterCount
+        var count = model.parameterCount - (c.vocabSize - (outputRows ?? c.vocabSize)) * c.hiddenSize
         if !c.tieWordEmbeddings { count -= c.vocabSize * c.hiddenSize }
         if model.parameters.contains("pos_embed.weight") { count -= c.maxPositions * c.hiddenSize }
         return count * MemoryLayout<Float>.size

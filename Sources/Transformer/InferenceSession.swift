@@ -28,6 +28,10 @@ public final class InferenceSession {
     private var up = Tensor(zeros: [0]), act = Tensor(zeros: [0]), scratch = Tensor(zeros: [0]), logitBuffer = Tensor(zeros: [0])
     private var normStat = Tensor(zeros: [0]), normStat2 = Tensor(zeros: [0])
     private var ids = [Int32]()
+    /// A trimmed output layer (see ``restrictOutput(to:excludedLogit:)``): the kept rows of the
+    /// head gathered into one (K, C) matrix, their ids, and the scores of the last append (n, K).
+    private var headRows: Tensor?, headIDs: [Int32] = [], headLogits = Tensor(zeros: [0])
+    private var excludedLogit: Float = 0
 
     /// A session with room for `maxT` positions (default: the model's context).
     public init(model: TransformerModel, maxT: Int? = nil) {
@@ -37,6 +41,26 @@ public final class InferenceSession {
         kCache = Tensor(zeros: [c.numLayers, self.maxT, c.numKVHeads * c.headSize])
         vCache = Tensor(zeros: [c.numLayers, self.maxT, c.numKVHeads * c.headSize])
     }
+
+    /// Restricts the output layer to the vocabulary rows `ids` (a draft's trimmed head): later
+    /// appends compute only those K logits — reading K × C head weights instead of V × C — and
+    /// write `excludedLogit` for every other token. Each kept logit is the same fixed-order dot
+    /// product as without the restriction, so kept logits are bitwise unchanged. `nil` restores
+    /// the full head. The gathered rows are a copy (K × C floats).
+    /// - Precondition: ids are unique and inside the vocabulary.
+    public func restrictOutput(to ids: [Int]?, excludedLogit: Float = -1e30) {
+        guard let ids else { headRows = nil; headIDs = []; return }
+        let c = model.config, C = c.hiddenSize
+        precondition(!ids.isEmpty && Set(ids).count == ids.count && ids.allSatisfy { $0 >= 0 && $0 < c.vocabSize },
+                     "restrictOutput: ids must be unique and inside the vocabulary of \(c.vocabSize)")
+        let rows = Tensor(zeros: [ids.count, C])
+        for (i, id) in ids.enumerated() { (rows.pointer + i * C).update(from: model.weights.lmHead + id * C, count: C) }
+        headRows = rows; headIDs = ids.map(Int32.init); self.excludedLogit = excludedLogit
+        headLogits = Tensor(zeros: [0])
+    }
+
+    /// Rows of the output layer one step reads: K when restricted, else V.
+    public var outputRows: Int { headRows == nil ? model.config.vocabSize : headIDs.count }
 
     /// Forgets everything (length 0).
     public func reset() { length = 0 }
@@ -144,6 +168,17 @@ public final class InferenceSession {
             linear(xp, act.pointer, lw.downW, lw.downB, n: n, inDim: F, outDim: C, accumulate: true)
         }
         m.normForward(np, normStat.pointer, normStat2.pointer, xp, w.finalNormW, w.finalNormB, rows: n)
-        linear(logitBuffer.pointer, np, w.lmHead, nil, n: n, inDim: C, outDim: c.vocabSize, accumulate: false)
+        if let headRows {
+            let K = headIDs.count, V = c.vocabSize
+            if headLogits.count < n * K { headLogits = Tensor(zeros: [max(n, 16) * K]) }
+            linear(headLogits.pointer, np, headRows.pointer, nil, n: n, inDim: C, outDim: K, accumulate: false)
+            for r in 0..<n {
+                let row = logitBuffer.pointer + r * V, src = headLogits.pointer + r * K
+                row.update(repeating: excludedLogit, count: V)
+                for j in 0..<K { row[Int(headIDs[j])] = src[j] }
+            }
+        } else {
+            linear(logitBuffer.pointer, np, w.lmHead, nil, n: n, inDim: C, outDim: c.vocabSize, accumulate: false)
+        }
     }
 }

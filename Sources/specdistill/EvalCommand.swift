@@ -55,6 +55,10 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Write SVG charts into this directory.") var plot: String?
     @Option(help: "Training runs to plot as NAME=RUN_DIR (comma-separated or repeated; RUN_DIR holds metrics.jsonl). Needs --plot.")
     var curves: [String] = []
+    @Option(name: .customLong("draft-vocab"), help: "Trim every draft's output layer to the K most frequent tokens of --draft-vocab-data (plus end tokens) while decoding: the draft reads K × C head weights instead of V × C. Lossless; only acceptance can drop.")
+    var draftVocab: Int?
+    @Option(name: .customLong("draft-vocab-data"), help: "JSONL {\"prompt\", \"response\"} text whose token counts choose the --draft-vocab tokens (use the drafts' training data).")
+    var draftVocabData: String?
     @OptionGroup var threadOptions: ThreadOptions
 
     var settings: EvaluationSettings {
@@ -100,6 +104,14 @@ struct EvalCommand: ParsableCommand {
             let m = try targetBundle.model.truncatedCopy(layers: layers)
             printErr("\(draftFromTargetName): the target's embeddings, layers \(layers) and head (\(String(format: "%.1fM", Double(m.parameterCount) / 1e6)) parameters)")
             named.append(NamedDraft(name: draftFromTargetName, model: m, tokenizer: nil, source: "target layers \(layers)"))
+        }
+        if let k = draftVocab {
+            guard let file = draftVocabData else {
+                throw ValidationError("--draft-vocab needs --draft-vocab-data FILE.jsonl (the drafts' training data) to count token frequencies")
+            }
+            let subset = try outputSubset(k, data: file, tokenizer: tokenizer, always: stopTokens(tokenizer, targetBundle),
+                                          vocabularySize: targetBundle.model.config.vocabSize)
+            for i in named.indices { named[i].outputSubset = subset }
         }
         let runner = try EvaluationRunner(target: targetBundle.model, tokenizer: tokenizer, targetName: model, drafts: named,
                                           settings: settings, stopTokens: stopTokens(tokenizer, targetBundle))
