@@ -28,6 +28,15 @@ public struct PCLBatch: Sendable {
     public var kind: String
     /// Per budget index: (help actions, actions) of the paths, for dual ascent.
     public var helpCounts: [Int: (help: Int, actions: Int)]
+
+    /// An empty batch: padding `pad`, no paths.
+    public init(B: Int, T: Int, pad: Int = 0, kind: String) {
+        self.B = B; self.T = T
+        tokens = [Int32](repeating: Int32(pad), count: B * T)
+        textTargets = [Int32](repeating: -1, count: B * T); actions = [Int32](repeating: -1, count: B * T)
+        bootstrap = [Bool](repeating: false, count: B); budgetIndex = [Int](repeating: -1, count: B)
+        self.kind = kind; helpCounts = [:]
+    }
 }
 
 /// A replayed path with what is needed to re-pack it.
@@ -71,6 +80,7 @@ public final class PCLSource {
         }
         if offPolicy.contains(.teacher) && teacherSampler == nil { throw DistillError.settings("teacher demonstrations need a teacher sampler") }
         if offPolicy.contains(.replay) && replaySize == 0 { throw DistillError.settings("replay demonstrations need --replay-size > 0") }
+        if budgets.count > 62 { throw DistillError.settings("at most 62 help budgets, got \(budgets.count)") }
         self.dataset = dataset; self.tokenizer = tokenizer; self.rollout = rollout; self.teacherSampler = teacherSampler
         self.lambdaOn = lambdaOn; self.offPolicy = offPolicy; self.replaySize = replaySize; self.budgets = budgets
         self.stopTokens = stopTokens
@@ -99,10 +109,7 @@ public final class PCLSource {
             // Before the buffer holds anything, replay-only runs fall back to fresh rollouts.
             kind = available.isEmpty ? "student" : available[Int(rng.next() % UInt64(available.count))].rawValue
         }
-        var batch = PCLBatch(B: B, T: T, tokens: [Int32](repeating: Int32(pad), count: B * T),
-                             textTargets: [Int32](repeating: -1, count: B * T), actions: [Int32](repeating: -1, count: B * T),
-                             bootstrap: [Bool](repeating: false, count: B), budgetIndex: [Int](repeating: -1, count: B),
-                             kind: kind, helpCounts: [:])
+        var batch = PCLBatch(B: B, T: T, pad: pad, kind: kind)
         let help = rollout.student.config.helpTokenID
         for b in 0..<B {
             var entry: ReplayEntry

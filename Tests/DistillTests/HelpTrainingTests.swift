@@ -99,9 +99,7 @@ final class HelpTrainingTests: XCTestCase {
     }
 
     func emptyBatch(B: Int, T: Int) -> PCLBatch {
-        PCLBatch(B: B, T: T, tokens: [Int32](repeating: 0, count: B * T), textTargets: [Int32](repeating: -1, count: B * T),
-                 actions: [Int32](repeating: -1, count: B * T), bootstrap: [Bool](repeating: false, count: B),
-                 budgetIndex: [Int](repeating: -1, count: B), kind: "test", helpCounts: [:])
+        PCLBatch(B: B, T: T, kind: "test")
     }
 
     /// Packing: action rows, text targets that differ from help actions, EOS paths terminal,
