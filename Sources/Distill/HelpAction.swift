@@ -36,6 +36,64 @@ public enum HelpAction {
         return copy
     }
 
+    /// Sets the `<help>` row so that its mean probability over the positions of `tokens` is
+    /// `probability` (an exploration rate: a zero row gives SmolLM2 a probability near e^−20, so
+    /// rollouts would never try help and PCL would never see its reward).
+    ///
+    /// The row is `c · Σ_j p̄_j w_j` — `w_j` the output rows, `p̄` the model's next-token
+    /// distribution averaged over the positions — so `<help>`'s logit is `c · Σ_j p̄_j z_j`, a
+    /// multiple of a weighted mean of the other logits, computable from the logits themselves;
+    /// c is found by bisection on the mean help probability. With tied embeddings the row is also
+    /// the (never used) input embedding of `<help>`.
+    /// - Returns: the mean help probability reached.
+    @discardableResult
+    public static func calibrate(_ model: TransformerModel, tokens: [Int], probability: Double) throws -> Double {
+        guard let h = model.config.helpTokenID else { throw ModelError.invalidConfig("calibrate: the model has no help action") }
+        guard probability > 0 && probability < 1, !tokens.isEmpty else {
+            throw ModelError.invalidConfig("calibrate: the probability must be in (0, 1) and the calibration text non-empty")
+        }
+        let c = model.config, V = c.vocabSize, C = c.hiddenSize, n = tokens.count
+        let head = model.weights.lmHead
+        (head + h * C).update(repeating: 0, count: C)
+        let logits = try InferenceSession(model: model, maxT: n).append(tokens).array   // help logit 0 here
+        var pBar = [Double](repeating: 0, count: V)
+        var lse = [Double](repeating: 0, count: n), score = [Double](repeating: 0, count: n)
+        for r in 0..<n {
+            let row = logits.withUnsafeBufferPointer { $0.baseAddress! + r * V }
+            var m = -Double.infinity
+            for j in 0..<V where j != h { m = max(m, Double(row[j])) }
+            var sum = 0.0
+            for j in 0..<V where j != h { sum += exp(Double(row[j]) - m) }
+            lse[r] = m + log(sum)
+            for j in 0..<V where j != h { pBar[j] += exp(Double(row[j]) - lse[r]) / Double(n) }
+        }
+        for r in 0..<n {
+            var s = 0.0
+            for j in 0..<V where j != h { s += pBar[j] * Double(logits[r * V + j]) }
+            score[r] = s
+        }
+        // Mean over positions of sigmoid(c·s_r − lse_r): the help probability with logit c·s_r.
+        func mean(_ k: Double) -> Double {
+            (0..<n).reduce(0.0) { acc, r in let x = k * score[r] - lse[r]; return acc + 1 / (1 + exp(-x)) } / Double(n)
+        }
+        // mean(k) is monotone in k (each term is a sigmoid of k·s_r); bracket the root, then bisect.
+        let below0 = mean(0) < probability
+        let up = (mean(1) > mean(0)) == below0
+        var lo = 0.0, hi = up ? 1.0 : -1.0
+        while (mean(hi) < probability) == below0 && abs(hi) < 1e6 { hi *= 2 }
+        for _ in 0..<100 {
+            let mid = (lo + hi) / 2
+            if (mean(mid) < probability) == below0 { lo = mid } else { hi = mid }
+        }
+        let k = (lo + hi) / 2
+        for col in 0..<C {
+            var w = 0.0
+            for j in 0..<V where j != h { w += pBar[j] * Double(head[j * C + col]) }
+            head[h * C + col] = Float(k * w)
+        }
+        return mean(k)
+    }
+
     /// The model's mean probability of `<help>` over the positions of `tokens` (a diagnostic of
     /// the initialisation; nil without a help action).
     public static func initialHelpProbability(_ model: TransformerModel, tokens: [Int]) throws -> Double? {

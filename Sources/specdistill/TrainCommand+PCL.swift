@@ -17,6 +17,9 @@ struct PCLOptions: ParsableArguments {
     @Option(name: .customLong("help-budgets"), help: "Teacher budgets (fractions of teacher tokens), e.g. 0,0.1,0.2: adds the <help> action.")
     var helpBudgets: String?
     @Option(name: .customLong("dual-lr"), help: "Dual-ascent step size of the budget multipliers.") var dualLR: Double = 1
+    @Option(name: .customLong("help-init-probability"),
+            help: "Initial mean probability of <help> on the first training examples (exploration; 0 = a zero row, logit 0).")
+    var helpInitProbability: Double = 0.02
 
     var steps: Int? { Int(pclSteps) }
     var demonstrations: [PCLDemonstration] {
@@ -37,6 +40,7 @@ struct PCLOptions: ParsableArguments {
         if !(lambdaOn >= 0 && lambdaOn <= 1) { throw ValidationError("--lambda-on must be in [0, 1], got \(lambdaOn)") }
         if replaySize < 0 { throw ValidationError("--replay-size must be ≥ 0") }
         if !(dualLR >= 0) { throw ValidationError("--dual-lr must be ≥ 0") }
+        if !(helpInitProbability >= 0 && helpInitProbability < 1) { throw ValidationError("--help-init-probability must be in [0, 1)") }
         if let helpBudgets { do { _ = try HelpBudget.parse(helpBudgets) } catch { throw ValidationError("\(error)") } }
     }
 }
@@ -51,7 +55,19 @@ extension TrainCommand {
         var model = base
         if !budgets.isEmpty && model.config.helpTokenID == nil {
             model = try HelpAction.adding(to: base)
-            printErr("student: added the <help> action as id \(model.config.helpTokenID!) (zero row, logit 0)")
+            if o.helpInitProbability > 0 {
+                // Calibration text: the first examples with their budget line and responses.
+                var ids: [Int] = []
+                for (i, ex) in trainSet.examples.prefix(4).enumerated() {
+                    let prompt = trainSet.template.render(HelpBudget.prompt(ex.prompt, budget: budgets[i % budgets.count]))
+                    ids += tokenizer.encode(prompt + (ex.response ?? ""), addSpecialTokens: true)
+                }
+                let p = try HelpAction.calibrate(model, tokens: Array(ids.prefix(min(context, model.config.maxPositions))),
+                                                 probability: o.helpInitProbability)
+                printErr(String(format: "student: added the <help> action as id %d, mean initial probability %.4f", model.config.helpTokenID!, p))
+            } else {
+                printErr("student: added the <help> action as id \(model.config.helpTokenID!) (zero row, logit 0)")
+            }
         }
         var settings = TrainingSettings()
         settings.steps = steps; settings.batchSize = batchSize; settings.gradAccum = gradAccum; settings.context = context

@@ -64,6 +64,27 @@ final class HelpTrainingTests: XCTestCase {
         }
     }
 
+    /// Calibration sets the help row so the model's own forward gives the asked mean probability,
+    /// leaving the other logits unchanged (tied and untied heads).
+    func testCalibrationReachesTheProbability() throws {
+        for tied in [false, true] {
+            let (_, _, student, _) = try makePair(tied: tied)
+            let V = student.config.vocabSize - 1
+            let ids = [5, 9, 33, 2, 71, 100, 12, 250, 3]
+            let before = try InferenceSession(model: student).append(ids).array
+            for target in [0.02, 0.3] {
+                let reached = try HelpAction.calibrate(student, tokens: ids, probability: target)
+                assertClose(reached, target, rtol: 1e-6, atol: 1e-9)
+                let measured = try XCTUnwrap(HelpAction.initialHelpProbability(student, tokens: ids))
+                assertClose(measured, target, rtol: 1e-3, atol: 1e-6, "tied \(tied)")
+                let after = try InferenceSession(model: student).append(ids).array
+                for r in 0..<ids.count {
+                    XCTAssertEqual(Array(before[(r * (V + 1))..<(r * (V + 1) + V)]), Array(after[(r * (V + 1))..<(r * (V + 1) + V)]))
+                }
+            }
+        }
+    }
+
     func testBudgetsAndDualAscent() throws {
         XCTAssertEqual(try HelpBudget.parse("0.2, 0,0.1,0.2"), [0, 0.1, 0.2])
         XCTAssertThrowsError(try HelpBudget.parse("0,1.5"))
