@@ -3,7 +3,8 @@ import Foundation
 /// `config.json` coding with Hugging Face key names: each architecture reads its own keys
 /// (`n_embd` for GPT-2, `hidden_size` for the others, …) with `decodeIfPresent` and the
 /// transformers defaults, and accepts both the v4 layout (`rope_theta`, `rotary_pct`) and the v5
-/// layout (`rope_parameters: {rope_theta, partial_rotary_factor}`).
+/// layout (`rope_parameters: {rope_theta, partial_rotary_factor}`). `help_token_id` (this project's
+/// key for a distilled student's `<help>` action) is read and written when present.
 extension ModelConfig: Codable {
     struct Key: CodingKey {
         var stringValue: String
@@ -63,6 +64,7 @@ extension ModelConfig: Codable {
                       parallelResidual: opt("use_parallel_residual") ?? true, qkvBias: bias, outputBias: bias,
                       mlpBias: true, hiddenAct: opt("hidden_act") ?? "gelu", bosTokenID: bos, eosTokenID: eos)
         }
+        helpTokenID = opt("help_token_id")
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -72,6 +74,7 @@ extension ModelConfig: Codable {
         try put("vocab_size", vocabSize)
         try put("bos_token_id", bosTokenID)
         try put("eos_token_id", eosTokenID)
+        try put("help_token_id", helpTokenID)
         try put("tie_word_embeddings", tieWordEmbeddings)
         try put("torch_dtype", "float32")
         switch architecture {

@@ -55,6 +55,10 @@ public struct ModelConfig: Equatable, Sendable {
     public var hiddenAct: String
     public var bosTokenID: Int?
     public var eosTokenID: Int?
+    /// The id of the student's `<help>` action (algorithms.md §5.4): an extra output row past the
+    /// tokenizer's vocabulary that asks the teacher for its token. `help_token_id` in config.json
+    /// (a key transformers keeps as an extra attribute); nil for ordinary models.
+    public var helpTokenID: Int? = nil
 
     /// The number of rotating dimensions per head (even).
     public var rotaryDim: Int { usesRoPE ? (Int(Float(headSize) * rotaryFraction) / 2) * 2 : 0 }
@@ -109,6 +113,9 @@ public struct ModelConfig: Equatable, Sendable {
         let known = ["gelu_new", "gelu_pytorch_tanh", "gelu", "silu", "swish"]
         if !known.contains(hiddenAct) { try fail("activation '\(hiddenAct)' is not supported (supported: \(known.joined(separator: ", ")))") }
         if usesSwiGLU && hiddenAct != "silu" && hiddenAct != "swish" { try fail("\(architecture.rawValue) needs hidden_act silu, got \(hiddenAct)") }
+        if let h = helpTokenID, h < 0 || h >= vocabSize {
+            try fail("help_token_id \(h) is outside the vocabulary of \(vocabSize); the help action is one of the model's output rows")
+        }
     }
 
     /// Whether the MLP activation is GELU in its tanh form (else exact erf GELU), for GELU MLPs.

@@ -15,12 +15,17 @@ struct DecodeCommand: ParsableCommand {
         with the target alone (same settings, run just before the speculative decode) and reports the \
         measured wall-clock speedup beside the predicted one; at temperature 0 it checks that both outputs \
         are identical and exits with status 1 if they are not. Speeds are per token of the decoding loops \
-        (prefill excluded); build with -c release.
+        (prefill excluded); build with -c release. \
+        --mode help decodes with a student trained by `train --method pcl --help-budgets` (-md): the \
+        student writes every token and, when it picks <help>, the target emits its greedy token (its \
+        cache caught up in one batched call). The prompt states --budget ("teacher budget: 20%"); \
+        --enforce-budget masks <help> whenever it would lift the running teacher fraction above it.
         """
     )
 
     enum AcceptanceChoice: String, ExpressibleByArgument, CaseIterable { case greedy, rejection, lossy }
     enum StatsFormat: String, ExpressibleByArgument, CaseIterable { case text, json, none }
+    enum Mode: String, ExpressibleByArgument, CaseIterable { case speculative, help }
 
     @Option(name: [.short, .long], help: "Target model: a Hugging Face directory or a .gguf file.") var model: String
     @Option(name: [.customLong("md", withSingleDash: true), .customLong("model-draft")],
@@ -50,6 +55,12 @@ struct DecodeCommand: ParsableCommand {
     @Flag(help: "Also decode with the target alone and compare speed (and, at temperature 0, the outputs).") var compare = false
     @Option(name: .customLong("bandwidth-gbs"), help: "Memory bandwidth in GB/s for the weight-streaming time of a step.")
     var bandwidthGBs = 30.0
+    @Option(help: "speculative (target verifies draft tokens) or help (the student asks the target for tokens).")
+    var mode: Mode = .speculative
+    @Option(help: "--mode help: the teacher budget in [0, 1] (fraction of teacher tokens), stated in the prompt.") var budget: Double?
+    @Flag(name: .customLong("enforce-budget"), help: "--mode help: mask <help> once the budget is spent.") var enforceBudget = false
+    @Option(name: .customLong("output-jsonl"), help: "Also write one JSON line per prompt: {prompt, output, tokens, ...}.")
+    var outputJSONL: String?
     @OptionGroup var threadOptions: ThreadOptions
 
     var acceptanceRule: AcceptanceRule {
@@ -67,6 +78,13 @@ struct DecodeCommand: ParsableCommand {
     func validate() throws {
         if (prompt == nil) == (prompts == nil) { throw ValidationError("give exactly one of --prompt TEXT and --prompts FILE.jsonl") }
         if (modelDraft == nil) == (draftFromTarget == nil) { throw ValidationError("give exactly one of -md DRAFT and --draft-from-target LAYERS") }
+        if mode == .help {
+            if modelDraft == nil { throw ValidationError("--mode help needs -md STUDENT (a model trained with --method pcl --help-budgets)") }
+            guard let budget, budget >= 0, budget <= 1 else { throw ValidationError("--mode help needs --budget in [0, 1]") }
+            if compare || color { throw ValidationError("--compare and --color apply to --mode speculative") }
+        } else if budget != nil || enforceBudget {
+            throw ValidationError("--budget and --enforce-budget apply to --mode help")
+        }
         if maxTokens < 0 { throw ValidationError("--max-tokens must be ≥ 0, got \(maxTokens)") }
         if draftMax + 1 > InferenceSession.batchInvariantRows {
             throw ValidationError("--draft-max \(draftMax) would verify \(draftMax + 1) positions per call; the runtime keeps verification "
@@ -87,6 +105,7 @@ struct DecodeCommand: ParsableCommand {
 
     func run() throws {
         threadOptions.apply()
+        if mode == .help { return try runHelp() }
         let targetBundle = try loadBundle(model)
         let tokenizer = try targetBundle.requireTokenizer()
         let draftModel: TransformerModel, draftTokenizer: Tokenizer?
@@ -114,6 +133,7 @@ struct DecodeCommand: ParsableCommand {
         let stops = stopTokens(tokenizer, targetBundle)
         var total = SpeculativeStatistics()
         var mismatches: [String] = []
+        let lines = try outputJSONL.map { try JSONLWriter(path: $0) }
         if color { printErr("colours: \u{1B}[32maccepted draft token\u{1B}[0m, \u{1B}[31mtarget replacement after a rejection\u{1B}[0m, plain: bonus token") }
         for (i, ids) in encoded.enumerated() {
             var baseline: PlainOutput?
@@ -130,6 +150,10 @@ struct DecodeCommand: ParsableCommand {
                 fflush(stdout)
             }
             print(stream.finish())
+            try lines?.write(["prompt": texts[i], "output": tokenizer.decode(out.tokens, skipSpecialTokens: true),
+                              "tokens": out.tokens.count, "target_calls": out.statistics.targetCalls,
+                              "decode_seconds": out.statistics.decodeSeconds,
+                              "baseline_decode_seconds": baseline?.statistics.decodeSeconds ?? -1])
             if let baseline {
                 out.statistics.baseline = baseline.statistics
                 if sampling.temperature == 0, let m = firstMismatch(out.tokens, baseline.tokens) {

@@ -15,7 +15,13 @@ struct TrainCommand: ParsableCommand {
         (dataset responses), teacher (sampled once per prompt from the target), student (sampled from \
         the current draft, on-policy), mixed (per batch: student with probability --lambda, else fixed). \
         Every run evaluates teacher-forced acceptance on --eval-data before, every --eval-every steps \
-        and after. The final draft is written to OUT/model (a Hugging Face directory).
+        and after. The final draft is written to OUT/model (a Hugging Face directory). \
+        pcl = Path Consistency Learning (logits as soft Q-values, teacher log-probabilities as rewards; \
+        --pcl-steps, --entropy-weight, --discount), on fresh student rollouts with probability --lambda-on, \
+        else on --off-policy demonstrations (dataset, teacher, replay of the last --replay-size rollouts). \
+        With --help-budgets the student gets a <help> action (help_token_id in its config.json) that asks \
+        the target for its greedy token; each example's prompt states a budget drawn from the list, and \
+        per-budget multipliers (dual ascent, --dual-lr) penalise help beyond it.
         """
     )
     @Option(help: "Target (teacher): a Hugging Face directory or .gguf file.") var target: String
@@ -24,7 +30,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Training data: JSONL {\"prompt\", \"response\"} lines.") var data: String
     @Option(name: .customLong("eval-data"), help: "Held-out JSONL with responses, for acceptance and loss.") var evalData: String
     @Option(help: "Prompt template: plain, chatml, gsm8k or gsm8k-chat (the GSM8K instruction in a ChatML turn).") var template: String = "plain"
-    @Option(help: "fkl, rkl, jsd, tvd or adaspec.") var method: String = "fkl"
+    @Option(help: "fkl, rkl, jsd, tvd, adaspec or pcl.") var method: String = "fkl"
     @Option(help: "JSD beta in [0, 1] (0 = forward KL, 1 = reverse KL).") var beta: Float = 0.5
     @Option(help: "Distillation temperature (applied to both models).") var temperature: Float = 1
     @Option(help: "Loss normalisation: per-sequence (DistillSpec) or per-token (GKD).") var normalization: String = "per-sequence"
@@ -50,13 +56,15 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seed (initialisation, data order, sampling).") var seed: UInt64 = 1
     @Option(help: "Output directory.") var out: String
     @Flag(help: "Continue from the checkpoints in OUT.") var resume = false
+    @OptionGroup var pclOptions: PCLOptions
     @OptionGroup var threadOptions: ThreadOptions
 
     func validate() throws {
         if (draft == nil) == (draftFromTarget == nil) { throw ValidationError("give exactly one of --draft or --draft-from-target") }
-        if method != "adaspec" && Divergence(name: method, beta: beta) == nil {
-            throw ValidationError("--method must be fkl, rkl, jsd, tvd or adaspec (and --beta in [0, 1]); got \(method)")
+        if method != "adaspec" && method != "pcl" && Divergence(name: method, beta: beta) == nil {
+            throw ValidationError("--method must be fkl, rkl, jsd, tvd, adaspec or pcl (and --beta in [0, 1]); got \(method)")
         }
+        try pclOptions.validate(method: method)
         if DataSourceKind(rawValue: dataSource) == nil { throw ValidationError("--data-source must be fixed, teacher, student or mixed") }
         if PromptTemplate(rawValue: template) == nil { throw ValidationError("--template must be plain, chatml, gsm8k or gsm8k-chat") }
         if !["per-sequence", "per-token"].contains(normalization) { throw ValidationError("--normalization must be per-sequence or per-token") }
@@ -75,7 +83,8 @@ struct TrainCommand: ParsableCommand {
         let tokenizer = try targetBundle.requireTokenizer()
         let tmpl = PromptTemplate(rawValue: template)!
         let kind = DataSourceKind(rawValue: dataSource)!
-        let trainSet = try PromptDataset.load(URL(fileURLWithPath: data), template: tmpl, requireResponses: kind == .fixed || kind == .mixed || method == "adaspec")
+        let needsResponses = method == "pcl" ? pclOptions.demonstrations.contains(.dataset) : (kind == .fixed || kind == .mixed || method == "adaspec")
+        let trainSet = try PromptDataset.load(URL(fileURLWithPath: data), template: tmpl, requireResponses: needsResponses)
         let evalSet = try PromptDataset.load(URL(fileURLWithPath: evalData), template: tmpl, requireResponses: true)
         let base = try makeDraft(targetBundle, tokenizer: tokenizer)
         try VocabularyCheck.check(target: targetBundle, draft: base.model, draftTokenizer: base.tokenizer)
@@ -84,7 +93,10 @@ struct TrainCommand: ParsableCommand {
                                                   examples: evalExamples, B: batchSize, T: context, temperature: temperature)
         let norm: LossNormalization = normalization == "per-token" ? .perToken : .perSequence
         let finalModel: TransformerModel
-        if method == "adaspec" {
+        if method == "pcl" {
+            finalModel = try runPCL(base: base.model, trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer,
+                                    steps: stepCount, dir: outURL, evaluator: evaluator)
+        } else if method == "adaspec" {
             let referenceModel: TransformerModel
             if let reference {
                 referenceModel = try loadBundle(reference).model

@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import SpecDistill
+
+extension DecodeCommand {
+    /// `--mode help`: the student decodes and asks the target for tokens (algorithms.md §5.4).
+    func runHelp() throws {
+        let targetBundle = try loadBundle(model)
+        let tokenizer = try targetBundle.requireTokenizer()
+        let studentBundle = try loadBundle(modelDraft!)
+        guard let help = studentBundle.model.config.helpTokenID else {
+            throw ValidationError("\(modelDraft!): config.json has no help_token_id; train the student with `train --method pcl --help-budgets ...`")
+        }
+        let V = tokenizer.vocabularySize
+        guard V <= targetBundle.model.config.vocabSize, V <= studentBundle.model.config.vocabSize else {
+            throw ValidationError("the tokenizer has \(V) tokens but the target has \(targetBundle.model.config.vocabSize) and the student \(studentBundle.model.config.vocabSize) logits; use models of one tokenizer")
+        }
+        let b = budget!
+        let texts = try prompt.map { [$0] } ?? readPromptFile(prompts!)
+        // The student and the target read the same prompt, with the budget line (as in training).
+        let encoded = texts.map { text -> [Int] in
+            let withBudget = HelpBudget.prompt(text, budget: b)
+            return tokenizer.encode(chat ? chatPrompt(withBudget) : withBudget)
+        }
+        let maxT = (encoded.map(\.count).max() ?? 1) + maxTokens + 1
+        let student = SessionModel(model: studentBundle.model, maxT: maxT)
+        let teacher = SessionModel(model: targetBundle.model, maxT: maxT)
+        let configuration = HelpConfiguration(sampling: sampling.settings, budget: b, enforceBudget: enforceBudget, seed: sampling.seed)
+        let decoder = try HelpDecoder(student: student, teacher: teacher, helpTokenID: help, configuration: configuration, vocabularySize: V)
+        let stops = stopTokens(tokenizer, targetBundle)
+        let lines = try outputJSONL.map { try JSONLWriter(path: $0) }
+        var total = HelpStatistics()
+        for (i, ids) in encoded.enumerated() {
+            print(texts[i], terminator: chat ? "\n" : "")
+            var stream = StreamingDecoder(tokenizer: tokenizer)
+            let out = try decoder.decode(prompt: ids, maxTokens: maxTokens, stopTokens: stops) { token in
+                print(stream.add(token.id), terminator: "")
+                fflush(stdout)
+            }
+            print(stream.finish())
+            let s = out.statistics
+            try lines?.write(["prompt": texts[i], "output": tokenizer.decode(out.tokens, skipSpecialTokens: true), "tokens": s.emitted,
+                              "teacher_tokens": s.teacherTokens, "teacher_calls": s.teacherCalls, "student_calls": s.studentCalls,
+                              "decode_seconds": s.decodeSeconds])
+            total.add(s)
+        }
+        switch stats {
+        case .none: break
+        case .json:
+            var report: [String: Any] = ["mode": "help", "budget": b, "enforce_budget": enforceBudget]
+            for (k, v) in total.report { report[k] = v }
+            let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        case .text:
+            func x(_ v: Double?, _ d: Int = 3) -> String { v.map { f($0, d) } ?? "-" }
+            printErr("help decoding (budget \(f(b * 100, 0))%\(enforceBudget ? ", enforced" : "")): \(total.prompts) prompts, "
+                     + "\(total.emitted) tokens in \(f(total.decodeSeconds, 2)) s, prefill \(f(total.prefillSeconds, 2)) s")
+            printErr("  teacher tokens \(total.teacherTokens) (fraction \(x(total.teacherFraction))), teacher calls \(total.teacherCalls) "
+                     + "(\(x(total.teacherCallsPerToken)) per token, \(total.teacherPositions) positions), student calls \(total.studentCalls)"
+                     + (total.guardedHelps > 0 ? ", helps refused by the guard \(total.guardedHelps)" : ""))
+            printErr("  time: student \(f(total.studentSeconds, 3)) s (\(x(total.studentCallSeconds.map { $0 * 1e3 }, 2)) ms/call), "
+                     + "teacher \(f(total.teacherSeconds, 3)) s (\(x(total.teacherCallSeconds.map { $0 * 1e3 }, 2)) ms/call), "
+                     + "other \(f(total.otherSeconds, 3)) s; \(x(total.secondsPerToken.map { $0 * 1e3 }, 2)) ms/token")
+        }
+    }
+}
+
+/// Appends JSON objects, one per line, to a file (created or truncated at start).
+final class JSONLWriter {
+    let handle: FileHandle
+    init(path: String) throws {
+        let url = URL(fileURLWithPath: (path as NSString).expandingTildeInPath)
+        guard FileManager.default.createFile(atPath: url.path, contents: nil), let h = try? FileHandle(forWritingTo: url) else {
+            throw ValidationError("\(path): cannot create the output file")
+        }
+        handle = h
+    }
+    func write(_ object: [String: Any]) throws {
+        var data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        data.append(0x0A)
+        try handle.write(contentsOf: data)
+    }
+    deinit { try? handle.close() }
+}

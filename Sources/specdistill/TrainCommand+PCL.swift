@@ -1,0 +1,142 @@
+import ArgumentParser
+import Foundation
+import SpecDistill
+
+/// Flags of `train --method pcl` (algorithms.md §5).
+struct PCLOptions: ParsableArguments {
+    @Option(name: .customLong("pcl-steps"), help: "PCL window length d: an integer ≥ 1, or 'whole' (each window runs to the end of the path).")
+    var pclSteps: String = "whole"
+    @Option(name: .customLong("entropy-weight"), help: "PCL entropy weight tau_e > 0 (1 = sequence-level reverse KL with --discount 1).")
+    var entropyWeight: Double = 1
+    @Option(help: "PCL discount g in (0, 1].") var discount: Double = 1
+    @Option(name: .customLong("replay-size"), help: "Past student rollouts kept for replay (0 = none).") var replaySize = 256
+    @Option(name: .customLong("lambda-on"), help: "Probability per batch of fresh on-policy rollouts (else off-policy demonstrations).")
+    var lambdaOn: Double = 0.5
+    @Option(name: .customLong("off-policy"), help: "Off-policy demonstrations, comma-separated: dataset, teacher, replay.")
+    var offPolicy: String = "dataset,replay"
+    @Option(name: .customLong("help-budgets"), help: "Teacher budgets (fractions of teacher tokens), e.g. 0,0.1,0.2: adds the <help> action.")
+    var helpBudgets: String?
+    @Option(name: .customLong("dual-lr"), help: "Dual-ascent step size of the budget multipliers.") var dualLR: Double = 1
+    @Option(name: .customLong("help-init-probability"),
+            help: "Initial mean probability of <help> on the first training examples (exploration; 0 = a zero row, logit 0).")
+    var helpInitProbability: Double = 0.02
+
+    var steps: Int? { Int(pclSteps) }
+    var demonstrations: [PCLDemonstration] {
+        offPolicy.split(separator: ",").compactMap { PCLDemonstration(rawValue: $0.trimmingCharacters(in: .whitespaces)) }
+    }
+
+    func validate(method: String) throws {
+        let given = pclSteps != "whole" || entropyWeight != 1 || discount != 1 || helpBudgets != nil
+        if method != "pcl" && given { throw ValidationError("--pcl-steps, --entropy-weight, --discount and --help-budgets apply to --method pcl") }
+        guard method == "pcl" else { return }
+        if pclSteps != "whole" && (steps ?? 0) < 1 { throw ValidationError("--pcl-steps must be an integer ≥ 1 or 'whole', got \(pclSteps)") }
+        do { try PCLSettings(steps: steps, entropyWeight: entropyWeight, discount: discount).validate() } catch {
+            throw ValidationError("\(error)")
+        }
+        for part in offPolicy.split(separator: ",") where PCLDemonstration(rawValue: part.trimmingCharacters(in: .whitespaces)) == nil {
+            throw ValidationError("--off-policy: '\(part)' is not dataset, teacher or replay")
+        }
+        if !(lambdaOn >= 0 && lambdaOn <= 1) { throw ValidationError("--lambda-on must be in [0, 1], got \(lambdaOn)") }
+        if replaySize < 0 { throw ValidationError("--replay-size must be ≥ 0") }
+        if !(dualLR >= 0) { throw ValidationError("--dual-lr must be ≥ 0") }
+        if !(helpInitProbability >= 0 && helpInitProbability < 1) { throw ValidationError("--help-init-probability must be in [0, 1)") }
+        if let helpBudgets { do { _ = try HelpBudget.parse(helpBudgets) } catch { throw ValidationError("\(error)") } }
+    }
+}
+
+extension TrainCommand {
+    /// The PCL stage: adds the help row when budgets are given (unless the draft has one), trains
+    /// with ``PCLTrainer``, evaluates teacher-forced acceptance before and after.
+    func runPCL(base: TransformerModel, trainSet: PromptDataset, targetBundle: ModelBundle, tokenizer: Tokenizer,
+                steps: Int, dir: URL, evaluator: DistillationEvaluator) throws -> TransformerModel {
+        let o = pclOptions
+        let budgets = try o.helpBudgets.map(HelpBudget.parse) ?? []
+        var model = base
+        if !budgets.isEmpty && model.config.helpTokenID == nil {
+            model = try HelpAction.adding(to: base)
+            if o.helpInitProbability > 0 {
+                // Calibration text: the first examples with their budget line and responses.
+                var ids: [Int] = []
+                for (i, ex) in trainSet.examples.prefix(4).enumerated() {
+                    let prompt = trainSet.template.render(HelpBudget.prompt(ex.prompt, budget: budgets[i % budgets.count]))
+                    ids += tokenizer.encode(prompt + (ex.response ?? ""), addSpecialTokens: true)
+                }
+                let p = try HelpAction.calibrate(model, tokens: Array(ids.prefix(min(context, model.config.maxPositions))),
+                                                 probability: o.helpInitProbability)
+                printErr(String(format: "student: added the <help> action as id %d, mean initial probability %.4f", model.config.helpTokenID!, p))
+            } else {
+                printErr("student: added the <help> action as id \(model.config.helpTokenID!) (zero row, logit 0)")
+            }
+        }
+        var settings = TrainingSettings()
+        settings.steps = steps; settings.batchSize = batchSize; settings.gradAccum = gradAccum; settings.context = context
+        settings.optimizer = AdamWSettings(learningRate: lr, weightDecay: weightDecay)
+        settings.schedule = LearningRateSchedule(rawValue: schedule)!
+        settings.warmup = warmup; settings.clip = clip; settings.seed = seed; settings.saveEvery = saveEvery
+        var run = PCLRunSettings()
+        run.pcl = PCLSettings(steps: o.steps, entropyWeight: o.entropyWeight, discount: o.discount)
+        run.lambdaOn = o.lambdaOn; run.offPolicy = o.demonstrations; run.replaySize = o.replaySize
+        run.budgets = budgets; run.dualLearningRate = o.dualLR
+        run.rolloutTemperature = genTemperature; run.maxNewTokens = maxNewTokens
+        let trainer = try PCLTrainer(model: model, teacher: targetBundle.model, settings: settings, run: run, runDirectory: dir)
+        let stops = stopTokens(tokenizer, targetBundle)
+        let maxT = min(model.config.maxPositions, targetBundle.model.config.maxPositions, context + 1 + maxNewTokens)
+        let gen = SamplingSettings(temperature: genTemperature)
+        let rollout = HelpRollout(student: model, teacher: targetBundle.model, settings: gen, maxNewTokens: maxNewTokens,
+                                  stopTokens: stops, maxT: maxT, teacherVocabulary: tokenizer.vocabularySize)
+        let teacherSampler = o.demonstrations.contains(.teacher)
+            ? ResponseSampler(model: targetBundle.model, settings: gen, maxNewTokens: maxNewTokens, stopTokens: stops, maxT: maxT) : nil
+        let source = try PCLSource(dataset: trainSet, tokenizer: tokenizer, rollout: rollout, teacherSampler: teacherSampler,
+                                   lambdaOn: o.lambdaOn, offPolicy: o.demonstrations, replaySize: o.replaySize, budgets: budgets,
+                                   stopTokens: stops)
+        if resume, try trainer.resume(source: source) { printErr("pcl: resumed at step \(trainer.step)") }
+        else if !resume, FileManager.default.fileExists(atPath: dir.appendingPathComponent("checkpoint").path) {
+            throw ValidationError("\(dir.path) already holds a checkpoint; pass --resume or choose another --out")
+        }
+        try writePCLRecord(dir: dir, run: run, settings: settings, objective: trainer.objective.metadata)
+        let label = "pcl" + (budgets.isEmpty ? "" : " (help budgets \(budgets.map { String(format: "%g", $0) }.joined(separator: ",")))")
+        if trainer.step == 0 {
+            let m0 = evaluator.evaluate(model)
+            try? appendEvaluation(dir: dir, step: 0, metrics: m0)
+            logEvaluation(label, 0, m0)
+        }
+        let bar = ProgressBar(total: steps, label: label)
+        trainer.onEvent = { event in
+            switch event {
+            case .started(let total, let at): printErr("\(label): \(total) steps\(at > 0 ? ", resuming at \(at)" : "")")
+            case .step(let m):
+                let frac = m.teacherFraction.map { String(format: " help %.3f", $0) } ?? ""
+                let lambdas = m.multipliers.isEmpty ? "" : " lambda " + m.multipliers.map { String(format: "%.2f", $0) }.joined(separator: "/")
+                bar.update(m.step, String(format: "loss %.4f [%@]%@%@", m.loss, m.source, frac, lambdas))
+            case .checkpoint: break
+            case .finished(let step, let seconds): bar.finish(); printErr(String(format: "%@: %d steps in %.1f s", label, step, seconds))
+            }
+        }
+        if trainer.step < steps {
+            try trainer.train(source: source)
+            let metrics = evaluator.evaluate(model)
+            try? appendEvaluation(dir: dir, step: trainer.step, metrics: metrics)
+            logEvaluation(label, trainer.step, metrics)
+        } else { printErr("\(label): already finished") }
+        return model
+    }
+
+    func logEvaluation(_ label: String, _ step: Int, _ metrics: [String: Double]) {
+        printErr(String(format: "%@ step %d: teacher-forced acceptance greedy %.4f, sampling %.4f; forward KL %.4f", label, step,
+                        metrics["acceptance_greedy"] ?? 0, metrics["acceptance_sampling"] ?? 0, metrics["fkl"] ?? 0))
+    }
+
+    /// DIR/run.json for the PCL stage.
+    func writePCLRecord(dir: URL, run: PCLRunSettings, settings: TrainingSettings, objective: [String: String]) throws {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        let record: [String: Any] = [
+            "stage": "pcl", "objective": objective, "pcl": try JSONSerialization.jsonObject(with: e.encode(run)),
+            "template": template, "target": target, "draft": draft ?? "from-target:\(draftFromTarget ?? "")",
+            "data": data, "evalData": evalData, "settings": try JSONSerialization.jsonObject(with: e.encode(settings)),
+        ]
+        try JSONSerialization.data(withJSONObject: record, options: [.prettyPrinted, .sortedKeys])
+            .write(to: dir.appendingPathComponent("run.json"), options: .atomic)
+    }
+}
