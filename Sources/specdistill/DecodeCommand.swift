@@ -31,7 +31,7 @@ struct DecodeCommand: ParsableCommand {
     @Option(name: [.customLong("md", withSingleDash: true), .customLong("model-draft")],
             help: "Draft model (same tokenizer as the target).") var modelDraft: String?
     @Option(name: .customLong("draft-from-target"),
-            help: "Instead of -md: a draft made of the target's embeddings, these layers and its head: indices and ranges (\"0-3,29\") or \"even:N\".")
+            help: "Instead of -md: a draft made of the target's embeddings, layers and head: N (N evenly spaced layers, as train), even:N, or indices and ranges (\"0-3,29\").")
     var draftFromTarget: String?
     @Option(help: "The prompt text.") var prompt: String?
     @Option(help: "A JSONL file of {\"prompt\": ...} lines, decoded in order.") var prompts: String?
@@ -61,6 +61,10 @@ struct DecodeCommand: ParsableCommand {
     @Flag(name: .customLong("enforce-budget"), help: "--mode help: mask <help> once the budget is spent.") var enforceBudget = false
     @Option(name: .customLong("output-jsonl"), help: "Also write one JSON line per prompt: {prompt, output, tokens, ...}.")
     var outputJSONL: String?
+    @Option(name: .customLong("draft-vocab"), help: "Trim the draft's output layer to the K most frequent tokens of --draft-vocab-data (plus end tokens): it reads K × C head weights instead of V × C. Lossless; only acceptance can drop.")
+    var draftVocab: Int?
+    @Option(name: .customLong("draft-vocab-data"), help: "JSONL {\"prompt\", \"response\"} text whose token counts choose the --draft-vocab tokens (use the draft's training data).")
+    var draftVocabData: String?
     @OptionGroup var threadOptions: ThreadOptions
 
     var acceptanceRule: AcceptanceRule {
@@ -110,7 +114,7 @@ struct DecodeCommand: ParsableCommand {
         let tokenizer = try targetBundle.requireTokenizer()
         let draftModel: TransformerModel, draftTokenizer: Tokenizer?
         if let spec = draftFromTarget {
-            let layers = try parseLayers(spec, of: targetBundle.model)
+            let layers = try DraftLayers.parse(spec, of: targetBundle.model)
             draftModel = try targetBundle.model.truncatedCopy(layers: layers)
             draftTokenizer = tokenizer
             printErr("draft: the target's embeddings, layers \(layers) and head (\(String(format: "%.1fM", Double(draftModel.parameterCount) / 1e6)) parameters)")
@@ -125,7 +129,14 @@ struct DecodeCommand: ParsableCommand {
         let encoded = texts.map { tokenizer.encode(chat ? chatPrompt($0) : $0) }
         let maxT = (encoded.map(\.count).max() ?? 1) + maxTokens
         let target = SessionModel(model: targetBundle.model, maxT: maxT)
-        let draft = SessionModel(model: draftModel, maxT: maxT)
+        var subset: OutputSubset?
+        if let k = draftVocab {
+            guard let file = draftVocabData else {
+                throw ValidationError("--draft-vocab needs --draft-vocab-data FILE.jsonl (the draft's training data) to count token frequencies")
+            }
+            subset = try outputSubset(k, data: file, tokenizer: tokenizer, always: stopTokens(tokenizer, targetBundle), vocabularySize: V)
+        }
+        let draft = SessionModel(model: draftModel, maxT: maxT, outputSubset: subset)
         let configuration = SpeculativeConfiguration(sampling: sampling.settings, acceptance: acceptanceRule,
                                                      draft: draftSettings, seed: sampling.seed)
         let decoder = try SpeculativeDecoder(target: target, draft: draft, configuration: configuration, vocabularySize: V)
@@ -171,20 +182,6 @@ struct DecodeCommand: ParsableCommand {
     func firstMismatch(_ a: [Int], _ b: [Int]) -> Int? {
         if let i = zip(a, b).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset { return i }
         return a.count == b.count ? nil : min(a.count, b.count)
-    }
-
-    /// Layer indices from "0-3,29" or "even:N".
-    func parseLayers(_ spec: String, of model: TransformerModel) throws -> [Int] {
-        if spec.hasPrefix("even:"), let n = Int(spec.dropFirst(5)), n >= 1 { return model.evenlySpacedLayers(n) }
-        var layers: [Int] = []
-        for part in spec.split(separator: ",") {
-            let ends = part.split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard let a = ends.first ?? nil, ends.count <= 2, let b = ends.last ?? nil, a <= b else {
-                throw ValidationError("--draft-from-target \(spec): expected layer indices and ranges such as 0-3,29, or even:N")
-            }
-            layers += Array(a...b)
-        }
-        return layers
     }
 
     /// Prompts of a JSONL file: one `{"prompt": "..."}` object per non-empty line.

@@ -26,7 +26,7 @@ struct TrainCommand: ParsableCommand {
     )
     @Option(help: "Target (teacher): a Hugging Face directory or .gguf file.") var target: String
     @Option(help: "Draft: a model path, or a preset (tiny, draft, small, target) made with the target's tokenizer.") var draft: String?
-    @Option(name: .customLong("draft-from-target"), help: "Build the draft from the target's embeddings and N evenly spaced layers (or a comma list of layer indices).") var draftFromTarget: String?
+    @Option(name: .customLong("draft-from-target"), help: "Build the draft from the target's embeddings, head and layers: N (N evenly spaced layers), even:N, or indices and ranges (\"0-3,29\").") var draftFromTarget: String?
     @Option(help: "Training data: JSONL {\"prompt\", \"response\"} lines.") var data: String
     @Option(name: .customLong("eval-data"), help: "Held-out JSONL with responses, for acceptance and loss.") var evalData: String
     @Option(help: "Prompt template: plain, chatml, gsm8k or gsm8k-chat (the GSM8K instruction in a ChatML turn).") var template: String = "plain"
@@ -128,14 +128,7 @@ struct TrainCommand: ParsableCommand {
     func makeDraft(_ targetBundle: ModelBundle, tokenizer: Tokenizer) throws -> (model: TransformerModel, tokenizer: Tokenizer?) {
         let tc = targetBundle.model.config
         if let spec = draftFromTarget {
-            let layers: [Int]
-            if let n = Int(spec) { layers = targetBundle.model.evenlySpacedLayers(n) }
-            else {
-                layers = try spec.split(separator: ",").map {
-                    guard let v = Int($0) else { throw ValidationError("--draft-from-target: '\($0)' is not a layer index") }
-                    return v
-                }
-            }
+            let layers = try DraftLayers.parse(spec, of: targetBundle.model)
             printErr("draft: the target's embeddings, final norm, output and layers \(layers)")
             return (try targetBundle.model.truncatedCopy(layers: layers), tokenizer)
         }
