@@ -71,12 +71,16 @@ public struct ScatterChart {
             doc.circle(cx: x(p.x), cy: y(p.y), r: 5, fill: color, stroke: "#ffffff", className: "point",
                        title: "\(p.group) \(p.label): (\(fmt(p.x)), \(fmt(p.y)))")
         }
-        // Labels right of their points, moved down (then up) past labels already placed when
-        // their boxes would overlap (estimated text width: 0.6 × font size per character).
+        // Labels right of their points (left of them when they would cross the plot's right
+        // edge), moved down (then up) past labels already placed when their boxes would overlap
+        // (estimated text width: 0.6 × font size per character).
         let size = layout.fontSize - 1
+        let right = x(xt.hi)
         var placed: [(x0: Double, x1: Double, y0: Double, y1: Double)] = []
         for p in finite {
-            let lx = x(p.x) + 8, w = Double(p.label.count) * size * 0.6
+            let w = Double(p.label.count) * size * 0.6
+            let flip = x(p.x) + 8 + w > right
+            let lx = flip ? x(p.x) - 8 - w : x(p.x) + 8
             var ly = y(p.y) + 4
             for attempt in 0..<12 {
                 let box = (x0: lx, x1: lx + w, y0: ly - size, y1: ly + 2)
