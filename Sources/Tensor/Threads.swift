@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 import Foundation
 
 /// The one setting for the number of threads, shared by OpenBLAS and the project's own loops.
@@ -29,6 +30,34 @@ public enum Threads {
 
     /// Applies the current setting to OpenBLAS (call once at start-up).
     public static func configure(_ n: Int = defaultCount) { count = n }
+
+    /// Whether ``run(workers:_:)`` uses the project's persistent pool (``sd_pool_run``: helpers
+    /// spin ~50 µs between jobs, then sleep on a futex) rather than GCD's `concurrentPerform`,
+    /// which wakes its workers through semaphores on every call (tens of µs; decoding makes
+    /// ~120 parallel products per token). Default true; `SPECDISTILL_POOL=0` sets false.
+    /// Results do not depend on it.
+    nonisolated(unsafe) public static var usePool: Bool =
+        ProcessInfo.processInfo.environment["SPECDISTILL_POOL"] != "0"
+
+    /// Runs `task(w)` for every `w` in `0..<workers` concurrently, `w = 0` on the calling thread,
+    /// and returns when all are done. Uses the pool when ``usePool`` is set and the pool is free;
+    /// a nested or concurrent call (the pool is busy) falls back to GCD.
+    public static func run(workers: Int, _ task: (Int) -> Void) {
+        if workers <= 0 { return }
+        if workers == 1 { task(0); return }
+        withoutActuallyEscaping(task) { task in
+            if usePool {
+                var boxed = task
+                let done = withUnsafeMutablePointer(to: &boxed) { p in
+                    sd_pool_run(Int32(workers), { ctx, w in
+                        ctx!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(w))
+                    }, p)
+                }
+                if done != 0 { return }
+            }
+            DispatchQueue.concurrentPerform(iterations: workers, execute: task)
+        }
+    }
 }
 
 /// Runs `body(range)` over disjoint contiguous chunks covering `0..<n`, on up to
@@ -42,10 +71,8 @@ public func parallelFor(_ n: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Voi
     if n <= 0 { return }
     let workers = min(Threads.count, max(1, n / max(1, minChunk)))
     if workers <= 1 { body(0..<n); return }
-    withoutActuallyEscaping(body) { body in
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            let lo = n * w / workers, hi = n * (w + 1) / workers
-            if lo < hi { body(lo..<hi) }
-        }
+    Threads.run(workers: workers) { w in
+        let lo = n * w / workers, hi = n * (w + 1) / workers
+        if lo < hi { body(lo..<hi) }
     }
 }
