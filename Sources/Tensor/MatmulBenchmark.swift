@@ -23,6 +23,9 @@ public enum MatmulBenchmark {
         public var sgemvSeconds: Double?
         /// Which path the dispatcher took.
         public var path: String
+        /// ``Matmul/smallRows`` (the decoding kernel, used for every M ≤ 16 by the inference
+        /// session), for M ≤ ``Matmul/smallRowLimit``.
+        public var rowKernelSeconds: Double?
         /// The baseline the ratio is taken against (sgemv for M = 1, else sgemm).
         public var baselineSeconds: Double { sgemvSeconds ?? sgemmSeconds }
         public var ratio: Double { baselineSeconds / tensorSeconds }
@@ -83,7 +86,14 @@ public enum MatmulBenchmark {
                 cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), 1, wp, Int32(k), ap, 1, 0, cp, 1)
             }
         }
+        var rowKernel: Double? = nil
+        if m <= Matmul.smallRowLimit {
+            rowKernel = medianSeconds(repetitions: repetitions) {
+                Matmul.smallRows(m: m, n: n, k: k, a: ap, lda: k, w: wp, ldw: k, accumulate: false, c: cp, ldc: n)
+            }
+        }
         let path = m == 1 ? "sgemv" : (m <= Matmul.smallRowLimit ? "small-M kernel" : "sgemm")
-        return Row(shape: s, tensorSeconds: tensor, sgemmSeconds: sgemm, sgemvSeconds: sgemv, path: path)
+        return Row(shape: s, tensorSeconds: tensor, sgemmSeconds: sgemm, sgemvSeconds: sgemv, path: path,
+                   rowKernelSeconds: rowKernel)
     }
 }
