@@ -95,7 +95,8 @@ struct BenchDecode: ParsableCommand {
         var decode: ModelBenchmark.DecodeResult
         /// The draft of --draft-layers layers, decoded like the model.
         var draftDecode: ModelBenchmark.DecodeResult?
-        /// Milliseconds of append(k) for k = 1...6, the model's and the draft's.
+        /// Milliseconds of append(k) for k = 1...6, the model's and the draft's: medians under
+        /// "model" / "draftN", minima under "model.min" / "draftN.min".
         var appendMilliseconds: [String: [Double]]
     }
 
@@ -135,13 +136,18 @@ struct BenchDecode: ParsableCommand {
         var appendMs: [String: [Double]] = [:]
         if appendReps > 0 {
             let ks = Array(1...6)
-            var rows: [(name: String, seconds: [Double])] = []
-            rows.append(("model", try AppendBenchmark.appendSeconds(model: bundle.model, ks: ks, repetitions: appendReps)))
-            if let draft {
-                rows.append(("draft\(draftLayers)", try AppendBenchmark.appendSeconds(model: draft, ks: ks, repetitions: appendReps)))
+            var medians: [(name: String, seconds: [Double])] = [], minima: [(name: String, seconds: [Double])] = []
+            var models = [("model", bundle.model)]
+            if let draft { models.append(("draft\(draftLayers)", draft)) }
+            for (name, m) in models {
+                let t = try AppendBenchmark.appendSeconds(model: m, ks: ks, repetitions: appendReps)
+                medians.append((name, t.median))
+                minima.append((name, t.minimum))
+                appendMs[name] = t.median.map { $0 * 1e3 }
+                appendMs[name + ".min"] = t.minimum.map { $0 * 1e3 }
             }
-            AppendBenchmark.printTable(rows, ks: ks)
-            for row in rows { appendMs[row.name] = row.seconds.map { $0 * 1e3 } }
+            AppendBenchmark.printTable(medians, ks: ks, statistic: "median")
+            AppendBenchmark.printTable(minima, ks: ks, statistic: "minimum")
         }
         print("load average at the end: \(loadAverage())")
         if let json {
