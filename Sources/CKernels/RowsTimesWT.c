@@ -3,9 +3,11 @@
 // Single-token decoding and speculative verification are bound by how fast the weights stream in
 // from memory. On the development machine (AMD EPYC, AVX-512) a loop that walks one weight row
 // at a time reads at the full streaming bandwidth, while loops that interleave 2-4 weight rows
-// (the classic register-blocked small-M kernel) read at half of it. So every kernel here walks
-// the weight rows one by one, contiguously, and multiplies each chunk into all activation rows
-// of a group while it is in a register; further groups re-read the row from L1.
+// (the classic register-blocked small-M kernel) read at half of it. So the kernels walk the
+// weight rows one by one, contiguously, and multiply each chunk into all activation rows of a
+// group while it is in a register; further groups re-read the row from L1. With two or more
+// activation rows on AVX-512, where loads rather than memory start to bound the loop, two
+// sequential streams (the first and second half of the rows) share each activation load.
 //
 // Summation order (the same for every row count, group and thread split, so that a row's results
 // do not depend on how many rows are computed with it: batch invariance). With vector width VW
@@ -35,13 +37,11 @@ void sd_rows_times_wt_portable(int M, int N, int K, const float *A, int lda, con
 
 #ifdef SD_X86
 #include <stdlib.h>
-static long sd_prefetch_bytes = 0;
+// SPECDISTILL_PAIRS=0 turns the paired kernels off (for benchmarks; the results are the same).
 static int sd_pairs_enabled = 1;
-__attribute__((constructor)) static void sd_read_prefetch(void) {
-    const char *s = getenv("SPECDISTILL_PREFETCH");
-    if (s) sd_prefetch_bytes = atol(s);
-    s = getenv("SPECDISTILL_PAIRS");
-    if (s) sd_pairs_enabled = atoi(s);
+__attribute__((constructor)) static void sd_read_pairs_setting(void) {
+    const char *s = getenv("SPECDISTILL_PAIRS");
+    if (s) sd_pairs_enabled = atoi(s) != 0;
 }
 
 __attribute__((target("avx2,fma"))) static inline float sd_hsum8(__m256 v) {
@@ -68,17 +68,12 @@ __attribute__((target(TARGET))) static void PREFIX##R(                          
     int N, int K, const float *A, int lda, const float *W, int ldw, float *C, int ldc,             \
     int accumulate) {                                                                              \
     const int K4 = K - K % (4 * VW), K1 = K - K % VW;                                              \
-    const long pf = sd_prefetch_bytes;                                                             \
     for (int n = 0; n < N; n++) {                                                                  \
         const float *w = W + (size_t)n * ldw;                                                      \
         VEC s[R][4];                                                                               \
         for (int m = 0; m < R; m++)                                                                \
             for (int j = 0; j < 4; j++) s[m][j] = ZERO();                                          \
         for (int k = 0; k < K4; k += 4 * VW) {                                                     \
-            if (pf) {                                                                              \
-                const char *p = (const char *)(w + k) + pf;                                        \
-                for (int l = 0; l < 4 * VW * 4; l += 64) _mm_prefetch(p + l, _MM_HINT_T0);         \
-            }                                                                                      \
             for (int j = 0; j < 4; j++) {                                                          \
                 VEC x = LOAD(w + k + j * VW);                                                      \
                 for (int m = 0; m < R; m++)                                                        \

@@ -97,3 +97,36 @@ public enum MatmulBenchmark {
                    rowKernelSeconds: rowKernel)
     }
 }
+
+extension MatmulBenchmark {
+    /// Overhead in microseconds of one parallel job of `Threads.count` tasks that each busy-wait
+    /// `taskMicroseconds` (``Threads/run(tasks:threads:_:)``, through the pool or through GCD):
+    /// the job's wall time minus one task's, so it includes waking the helpers. Before each job
+    /// the caller busy-waits `gapMicroseconds` (decoding does a few to a few tens of µs of norms
+    /// and attention between its matrix products). Median of 7 runs of 1000 jobs.
+    public static func dispatchMicroseconds(pool: Bool, gapMicroseconds: Double, taskMicroseconds: Double = 20) -> Double {
+        let saved = Threads.usePool
+        Threads.usePool = pool
+        defer { Threads.usePool = saved }
+        let tasks = max(2, Threads.count), count = 1000
+        func spin(_ us: Double) {
+            let ns = UInt64(us * 1e3)
+            if ns == 0 { return }
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            while DispatchTime.now().uptimeNanoseconds - t0 < ns {}
+        }
+        var times: [Double] = []
+        for r in 0...7 {
+            var total: UInt64 = 0
+            for _ in 0..<count {
+                spin(gapMicroseconds)
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                Threads.run(tasks: tasks) { _ in spin(taskMicroseconds) }
+                total += DispatchTime.now().uptimeNanoseconds - t0
+            }
+            if r > 0 { times.append(Double(total) * 1e-3 / Double(count) - taskMicroseconds) }
+        }
+        times.sort()
+        return times[times.count / 2]
+    }
+}

@@ -31,7 +31,7 @@ public enum Threads {
     /// Applies the current setting to OpenBLAS (call once at start-up).
     public static func configure(_ n: Int = defaultCount) { count = n }
 
-    /// Whether ``run(workers:_:)`` uses the project's persistent pool (``sd_pool_run``: helpers
+    /// Whether ``run(tasks:threads:_:)`` uses the project's persistent pool (``sd_pool_run``: helpers
     /// spin ~50 µs between jobs, then sleep on a futex) rather than GCD's `concurrentPerform`,
     /// which wakes its workers through semaphores on every call (tens of µs; decoding makes
     /// ~120 parallel products per token). Default true; `SPECDISTILL_POOL=0` sets false.
@@ -39,23 +39,30 @@ public enum Threads {
     nonisolated(unsafe) public static var usePool: Bool =
         ProcessInfo.processInfo.environment["SPECDISTILL_POOL"] != "0"
 
-    /// Runs `task(w)` for every `w` in `0..<workers` concurrently, `w = 0` on the calling thread,
-    /// and returns when all are done. Uses the pool when ``usePool`` is set and the pool is free;
-    /// a nested or concurrent call (the pool is busy) falls back to GCD.
-    public static func run(workers: Int, _ task: (Int) -> Void) {
-        if workers <= 0 { return }
-        if workers == 1 { task(0); return }
+    /// Runs `task(i)` for every `i` in `0..<tasks` on up to `threads` threads (default
+    /// ``count``), the calling thread included, and returns when all are done. Threads claim
+    /// task indices dynamically, so a thread that is held up (preempted on a loaded machine)
+    /// leaves the remaining tasks to the others; a task's work must not depend on which thread
+    /// runs it. Uses the pool when ``usePool`` is set and the pool is free; a nested or
+    /// concurrent call (the pool is busy) falls back to GCD.
+    public static func run(tasks: Int, threads: Int? = nil, _ task: (Int) -> Void) {
+        if tasks <= 0 { return }
+        let threads = min(threads ?? count, tasks)
+        if threads <= 1 {
+            for i in 0..<tasks { task(i) }
+            return
+        }
         withoutActuallyEscaping(task) { task in
             if usePool {
                 var boxed = task
                 let done = withUnsafeMutablePointer(to: &boxed) { p in
-                    sd_pool_run(Int32(workers), { ctx, w in
-                        ctx!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(w))
+                    sd_pool_run(Int32(tasks), Int32(threads), { ctx, i in
+                        ctx!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(i))
                     }, p)
                 }
                 if done != 0 { return }
             }
-            DispatchQueue.concurrentPerform(iterations: workers, execute: task)
+            DispatchQueue.concurrentPerform(iterations: tasks, execute: task)
         }
     }
 }
@@ -63,16 +70,20 @@ public enum Threads {
 /// Runs `body(range)` over disjoint contiguous chunks covering `0..<n`, on up to
 /// ``Threads/count`` threads. Chunks are contiguous and each index is visited once, so a body
 /// that writes only the outputs of its own indices is deterministic whatever the thread count.
+/// When the work allows, there are twice as many chunks as threads (claimed dynamically, so a
+/// preempted thread's share is picked up by the others).
 /// - Parameters:
 ///   - n: number of work items.
 ///   - minChunk: smallest chunk worth a thread (avoid waking threads for tiny work).
 @inlinable
 public func parallelFor(_ n: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
     if n <= 0 { return }
-    let workers = min(Threads.count, max(1, n / max(1, minChunk)))
+    let most = max(1, n / max(1, minChunk))
+    let workers = min(Threads.count, most)
     if workers <= 1 { body(0..<n); return }
-    Threads.run(workers: workers) { w in
-        let lo = n * w / workers, hi = n * (w + 1) / workers
+    let chunks = min(2 * workers, most)
+    Threads.run(tasks: chunks, threads: workers) { w in
+        let lo = n * w / chunks, hi = n * (w + 1) / chunks
         if lo < hi { body(lo..<hi) }
     }
 }

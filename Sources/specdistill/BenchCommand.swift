@@ -38,6 +38,14 @@ struct BenchTensor: ParsableCommand {
         print(pad("M", 5) + pad("K", 6) + pad("N", 7) + pad("path", 16) + pad("tensor ms", 11) + pad("GFLOP/s", 9)
               + pad("GB/s", 7) + pad("sgemm ms", 10) + pad("sgemv ms", 10) + pad("base GF/s", 10) + pad("base GB/s", 10) + pad("ratio", 7)
               + pad("row ms", 9) + "row GB/s")
+        if Threads.count > 1 {
+            var line = "parallel job of \(Threads.count) tasks of 20 µs, overhead µs (after 0 / 20 / 100 µs of caller work):"
+            for pool in [true, false] {
+                let us = [0.0, 20, 100].map { MatmulBenchmark.dispatchMicroseconds(pool: pool, gapMicroseconds: $0) }
+                line += (pool ? " pool " : ", GCD ") + us.map { f($0, 2) }.joined(separator: " / ")
+            }
+            print(line)
+        }
         for s in MatmulBenchmark.standardShapes where !decodeOnly || s.m <= 8 {
             let r = MatmulBenchmark.run(s, repetitions: repetitions)
             let base = r.baselineSeconds

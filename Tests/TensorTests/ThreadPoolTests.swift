@@ -1,31 +1,37 @@
 import Foundation
+import Synchronization
 import Tensor
 import TestSupport
 import XCTest
 
-/// ``Threads/run(workers:_:)`` and ``parallelFor(_:minChunk:_:)`` on the project's pool: every
-/// worker index runs exactly once per call, on more than one thread, over many back-to-back calls
-/// (the helpers spin, then sleep between jobs); nested calls fall back instead of deadlocking.
+/// ``Threads/run(tasks:threads:_:)`` and ``parallelFor(_:minChunk:_:)`` on the project's pool:
+/// every task index runs exactly once per call, on more than one thread, over many back-to-back
+/// calls (the helpers spin, then sleep between jobs); nested calls fall back instead of
+/// deadlocking.
 final class ThreadPoolTests: XCTestCase {
-    func testEveryWorkerRunsOncePerCall() {
-        for workers in [1, 2, 3, 5] {
-            let counts = UnsafeMutablePointer<Int>.allocate(capacity: workers)
+    func testEveryTaskRunsOncePerCall() {
+        for (tasks, threads) in [(1, 2), (2, 2), (3, 2), (4, 2), (5, 3), (17, 2)] {
+            let counts = UnsafeMutablePointer<Int>.allocate(capacity: tasks)
             defer { counts.deallocate() }
-            counts.initialize(repeating: 0, count: workers)
-            for _ in 0..<2000 { Threads.run(workers: workers) { w in counts[w] += 1 } }
-            XCTAssertEqual((0..<workers).map { counts[$0] }, Array(repeating: 2000, count: workers), "workers \(workers)")
+            counts.initialize(repeating: 0, count: tasks)
+            for _ in 0..<2000 { Threads.run(tasks: tasks, threads: threads) { i in counts[i] += 1 } }
+            XCTAssertEqual((0..<tasks).map { counts[$0] }, Array(repeating: 2000, count: tasks), "tasks \(tasks) threads \(threads)")
         }
     }
 
-    /// The helpers really run on other threads (worker 0 is the caller).
-    func testHelpersRunOnOtherThreads() {
-        let ids = UnsafeMutablePointer<pthread_t?>.allocate(capacity: 2)
-        defer { ids.deallocate() }
-        ids.initialize(repeating: nil, count: 2)
-        Threads.run(workers: 2) { w in ids[w] = pthread_self() }
-        XCTAssertNotNil(ids[1])
-        XCTAssertTrue(pthread_equal(ids[0]!, pthread_self()) != 0)
-        XCTAssertTrue(pthread_equal(ids[1]!, pthread_self()) == 0)
+    /// The helpers really run tasks on other threads: with two tasks that each wait (up to a
+    /// second) for the other to start, both can only see the other if they run at the same time.
+    func testTasksRunConcurrently() {
+        let started = UnsafeMutablePointer<Atomic<Int>>.allocate(capacity: 2)
+        let sawOther = UnsafeMutablePointer<Atomic<Int>>.allocate(capacity: 2)
+        for i in 0..<2 { (started + i).initialize(to: Atomic(0)); (sawOther + i).initialize(to: Atomic(0)) }
+        defer { started.deallocate(); sawOther.deallocate() }
+        Threads.run(tasks: 2, threads: 2) { i in
+            started[i].store(1, ordering: .sequentiallyConsistent)
+            for _ in 0..<1000 where started[1 - i].load(ordering: .sequentiallyConsistent) == 0 { usleep(1000) }
+            sawOther[i].store(started[1 - i].load(ordering: .sequentiallyConsistent), ordering: .sequentiallyConsistent)
+        }
+        XCTAssertEqual([sawOther[0].load(ordering: .sequentiallyConsistent), sawOther[1].load(ordering: .sequentiallyConsistent)], [1, 1])
     }
 
     /// Calls separated by pauses longer than the spin budget wake sleeping helpers correctly.
@@ -35,7 +41,7 @@ final class ThreadPoolTests: XCTestCase {
             usleep(120_000)
             let parts = UnsafeMutablePointer<Int>.allocate(capacity: 2)
             parts.initialize(repeating: 0, count: 2)
-            Threads.run(workers: 2) { w in parts[w] = w + 1 }
+            Threads.run(tasks: 2, threads: 2) { w in parts[w] = w + 1 }
             total += parts[0] + parts[1]
             parts.deallocate()
         }

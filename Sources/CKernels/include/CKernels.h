@@ -33,12 +33,14 @@ int sd_has_avx2(void);
 void sd_rows_times_w(int M, int N, int K, const float *A, int lda, const float *W, int ldw,
                      float *C, int ldc, int accumulate);
 
-/// Runs fn(ctx, w) for w = 0..<workers: w = 0 on the calling thread, the others on persistent
-/// helper threads that spin briefly (SPECDISTILL_SPIN_US microseconds, default 50, yielding the
-/// core after 5) between jobs and then sleep on a futex. Returns 1 when done; returns 0 without
-/// running anything when the pool is unavailable (not Linux, thread creation failed) or busy
-/// (a nested call from inside fn, or a concurrent call from another thread): the caller then
-/// runs the loop another way.
-int sd_pool_run(int workers, void (*fn)(void *ctx, int worker), void *ctx);
+/// Runs fn(ctx, i) for every task i = 0..<tasks on up to `threads` threads: the calling thread
+/// and persistent helper threads, which claim task indices dynamically (a descheduled helper never
+/// delays the job: the others run its tasks). Helpers spin briefly between jobs (at most
+/// SPECDISTILL_SPIN_US microseconds, default 50, yielding the core after 5; the budget shrinks
+/// when spins fail) and then sleep on a futex. Returns 1 when all tasks are done; returns 0
+/// without running anything when the pool is unavailable (not Linux, thread creation failed) or
+/// busy (a nested call from inside fn, or a concurrent call from another thread): the caller
+/// then runs the loop another way.
+int sd_pool_run(int tasks, int threads, void (*fn)(void *ctx, int task), void *ctx);
 
 #endif
