@@ -5,9 +5,9 @@
 // at a time reads at the full streaming bandwidth, while loops that interleave 2-4 weight rows
 // (the classic register-blocked small-M kernel) read at half of it. So the kernels walk the
 // weight rows one by one, contiguously, and multiply each chunk into all activation rows of a
-// group while it is in a register; further groups re-read the row from L1. With two or more
-// activation rows on AVX-512, where loads rather than memory start to bound the loop, two
-// sequential streams (the first and second half of the rows) share each activation load.
+// group while it is in a register; further groups re-read the row from L1. (Tried and dropped:
+// software prefetch, and pairing rows n and n + N/2 so that two sequential streams share each
+// activation load, which is 40% faster from L2 but measured slower from memory at M = 2...6.)
 //
 // Summation order (the same for every row count, group and thread split, so that a row's results
 // do not depend on how many rows are computed with it: batch invariance). With vector width VW
@@ -36,14 +36,6 @@ void sd_rows_times_wt_portable(int M, int N, int K, const float *A, int lda, con
 }
 
 #ifdef SD_X86
-#include <stdlib.h>
-// SPECDISTILL_PAIRS=0 turns the paired kernels off (for benchmarks; the results are the same).
-static int sd_pairs_enabled = 1;
-__attribute__((constructor)) static void sd_read_pairs_setting(void) {
-    const char *s = getenv("SPECDISTILL_PAIRS");
-    if (s) sd_pairs_enabled = atoi(s) != 0;
-}
-
 __attribute__((target("avx2,fma"))) static inline float sd_hsum8(__m256 v) {
     __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
     lo = _mm_add_ps(lo, hi);
@@ -97,53 +89,6 @@ __attribute__((target(TARGET))) static void PREFIX##R(                          
 }
 
 
-// The same dot products for two weight rows at a time, n < count and n + D (two sequential streams; interleaving adjacent rows instead makes every
-// stream jump after each row, which this machine's prefetchers follow badly). Each activation
-// chunk is loaded once for both rows, which cuts the loads per FMA (the bound when R >= 2) by a
-// third. Per output element the operations and their order are those of SD_DEFINE_ROWS.
-#define SD_DEFINE_PAIRS(TARGET, PREFIX, VEC, VW, LOAD, FMA, ZERO, ADD, HSUM, R)                    \
-__attribute__((target(TARGET))) static void PREFIX##R(                                             \
-    int count, int D, int K, const float *A, int lda, const float *W, int ldw, float *C, int ldc,  \
-    int accumulate) {                                                                              \
-    const int K4 = K - K % (4 * VW), K1 = K - K % VW;                                              \
-    for (int n = 0; n < count; n++) {                                                              \
-        const float *w[2] = {W + (size_t)n * ldw, W + (size_t)(n + D) * ldw};                      \
-        VEC s[R][2][4];                                                                            \
-        for (int m = 0; m < R; m++)                                                                \
-            for (int i = 0; i < 2; i++)                                                            \
-                for (int j = 0; j < 4; j++) s[m][i][j] = ZERO();                                   \
-        for (int k = 0; k < K4; k += 4 * VW) {                                                     \
-            for (int j = 0; j < 4; j++) {                                                          \
-                VEC x0 = LOAD(w[0] + k + j * VW), x1 = LOAD(w[1] + k + j * VW);                    \
-                for (int m = 0; m < R; m++) {                                                      \
-                    VEC a = LOAD(A + (size_t)m * lda + k + j * VW);                                \
-                    s[m][0][j] = FMA(a, x0, s[m][0][j]);                                           \
-                    s[m][1][j] = FMA(a, x1, s[m][1][j]);                                           \
-                }                                                                                  \
-            }                                                                                      \
-        }                                                                                          \
-        for (int j = 0; j < 3; j++) {                                                              \
-            const int k = K4 + j * VW;                                                             \
-            if (k >= K1) break;                                                                    \
-            VEC x0 = LOAD(w[0] + k), x1 = LOAD(w[1] + k);                                          \
-            for (int m = 0; m < R; m++) {                                                          \
-                VEC a = LOAD(A + (size_t)m * lda + k);                                             \
-                s[m][0][j] = FMA(a, x0, s[m][0][j]);                                               \
-                s[m][1][j] = FMA(a, x1, s[m][1][j]);                                               \
-            }                                                                                      \
-        }                                                                                          \
-        for (int m = 0; m < R; m++) {                                                              \
-            const float *a = A + (size_t)m * lda;                                                  \
-            for (int i = 0; i < 2; i++) {                                                          \
-                float v = HSUM(ADD(ADD(s[m][i][0], s[m][i][1]), ADD(s[m][i][2], s[m][i][3])));     \
-                for (int k = K1; k < K; k++) v = __builtin_fmaf(a[k], w[i][k], v);                 \
-                float *c = C + (size_t)m * ldc + n + (size_t)i * D;                                \
-                *c = accumulate ? *c + v : v;                                                      \
-            }                                                                                      \
-        }                                                                                          \
-    }                                                                                              \
-}
-
 #define SD_AVX2_ROWS(R) SD_DEFINE_ROWS("avx2,fma", sd_rows_avx2_, __m256, 8, _mm256_loadu_ps,      \
     _mm256_fmadd_ps, _mm256_setzero_ps, _mm256_add_ps, sd_hsum8, R)
 #define SD_AVX512_ROWS(R) SD_DEFINE_ROWS("avx512f,avx2,fma", sd_rows_avx512_, __m512, 16,          \
@@ -152,12 +97,6 @@ __attribute__((target(TARGET))) static void PREFIX##R(                          
 SD_AVX2_ROWS(1)
 SD_AVX2_ROWS(2)
 SD_AVX2_ROWS(3)
-#define SD_AVX512_PAIRS(R) SD_DEFINE_PAIRS("avx512f,avx2,fma", sd_pairs_avx512_, __m512, 16,      \
-    _mm512_loadu_ps, _mm512_fmadd_ps, _mm512_setzero_ps, _mm512_add_ps, sd_hsum16, R)
-
-SD_AVX512_PAIRS(1)
-SD_AVX512_PAIRS(2)
-SD_AVX512_PAIRS(3)
 SD_AVX512_ROWS(1)
 SD_AVX512_ROWS(2)
 SD_AVX512_ROWS(3)
@@ -169,9 +108,6 @@ typedef void (*sd_rows_fn)(int, int, const float *, int, const float *, int, flo
 static const sd_rows_fn sd_avx2_rows[4] = {0, sd_rows_avx2_1, sd_rows_avx2_2, sd_rows_avx2_3};
 static const sd_rows_fn sd_avx512_rows[7] = {0, sd_rows_avx512_1, sd_rows_avx512_2, sd_rows_avx512_3,
                                              sd_rows_avx512_4, sd_rows_avx512_5, sd_rows_avx512_6};
-
-typedef void (*sd_pairs_fn)(int, int, int, const float *, int, const float *, int, float *, int, int);
-static const sd_pairs_fn sd_avx512_pairs[4] = {0, sd_pairs_avx512_1, sd_pairs_avx512_2, sd_pairs_avx512_3};
 
 // Groups of at most G rows; when there are several groups, the weight rows go in tiles of about
 // 16 KB so that the later groups find the tile in L1.
@@ -188,28 +124,6 @@ static void sd_rows_grouped(const sd_rows_fn *table, int G, int M, int N, int K,
             m += r;
         }
     }
-}
-
-// M >= 2 on AVX-512: rows n < P = N / 2 paired with n + P, in ceil(M / 3) groups of nearly equal
-// size (at most 3 rows: 24 accumulators); the pairs go in tiles of about 2 × 8 KB so that the
-// later groups find them in L1. An odd last row goes through the single-row kernels.
-static void sd_pairs_grouped(int M, int N, int K, const float *A, int lda, const float *W, int ldw,
-                             float *C, int ldc, int accumulate) {
-    const int P = N / 2, groups = (M + 2) / 3;
-    int tile = groups == 1 ? P : (int)(8192 / (4 * (size_t)(K > 0 ? K : 1)));
-    if (tile < 1) tile = 1;
-    for (int n = 0; n < P; n += tile) {
-        int nt = P - n < tile ? P - n : tile;
-        for (int g = 0, m = 0; g < groups; g++) {
-            int r = (M - m) / (groups - g) + ((M - m) % (groups - g) ? 1 : 0);
-            sd_avx512_pairs[r](nt, P, K, A + (size_t)m * lda, lda, W + (size_t)n * ldw, ldw,
-                               C + (size_t)m * ldc + n, ldc, accumulate);
-            m += r;
-        }
-    }
-    if (N % 2)
-        sd_rows_grouped(sd_avx512_rows, 6, M, 1, K, A, lda, W + (size_t)(N - 1) * ldw, ldw, C + N - 1, ldc,
-                        accumulate);
 }
 
 static int sd_isa_state = -1;
@@ -234,10 +148,6 @@ void sd_rows_times_wt_with(int isa, int M, int N, int K, const float *A, int lda
     if (M <= 0 || N <= 0) return;
 #ifdef SD_X86
     if (isa > sd_rows_times_wt_isa()) isa = sd_rows_times_wt_isa();
-    if (isa == 2 && M >= 2 && N >= 2 && sd_pairs_enabled) {
-        sd_pairs_grouped(M, N, K, A, lda, W, ldw, C, ldc, accumulate);
-        return;
-    }
     if (isa == 2) { sd_rows_grouped(sd_avx512_rows, 6, M, N, K, A, lda, W, ldw, C, ldc, accumulate); return; }
     if (isa == 1) { sd_rows_grouped(sd_avx2_rows, 3, M, N, K, A, lda, W, ldw, C, ldc, accumulate); return; }
 #else
