@@ -14,7 +14,7 @@ public enum Matmul {
     /// The dispatching product. Paths:
     /// - M = 1 or N = 1: `cblas_sgemv` (OpenBLAS's sgemm with one row is 3–5× slower here);
     /// - 2 ≤ M ≤ ``smallRowLimit`` with `B` transposed and `A` not (a linear layer applied to a
-    ///   few tokens): the AVX2 kernel that reads each weight once, split over N across threads;
+    ///   few tokens): the row kernel (AVX-512, AVX2 or portable) that reads each weight once, split over N across threads;
     /// - otherwise `cblas_sgemm`.
     @inlinable
     public static func gemm(
