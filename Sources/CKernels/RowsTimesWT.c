@@ -1,7 +1,20 @@
-// Small-M matrix product against a transposed weight matrix, reading the weights once.
-// OpenBLAS sgemm with M = 2..8 streams the weights at only 4-8 GB/s on this machine; here each
-// pair of weight rows is loaded once and multiplied into up to six activation rows, so the
-// cost of verifying gamma + 1 tokens stays close to the cost of one token.
+// Few rows times a transposed weight matrix, reading every weight once, in weight-row order.
+//
+// Single-token decoding and speculative verification are bound by how fast the weights stream in
+// from memory. On the development machine (AMD EPYC, AVX-512) a loop that walks one weight row
+// at a time reads at the full streaming bandwidth, while loops that interleave 2-4 weight rows
+// (the classic register-blocked small-M kernel) read at half of it. So the kernels walk the
+// weight rows one by one, contiguously, and multiply each chunk into all activation rows of a
+// group while it is in a register; further groups re-read the row from L1. (Tried and dropped:
+// software prefetch, and pairing rows n and n + N/2 so that two sequential streams share each
+// activation load, which is 40% faster from L2 but measured slower from memory at M = 2...6.)
+//
+// Summation order (the same for every row count, group and thread split, so that a row's results
+// do not depend on how many rows are computed with it: batch invariance). With vector width VW
+// (16 for AVX-512, 8 for AVX2): four accumulators s0..s3 of VW lanes; over the chunks of 4·VW
+// floats in ascending order, s_j += a[k + j·VW ...] * w[k + j·VW ...] (one FMA per lane); then
+// the remaining whole VW-blocks in ascending order into s0, s1, s2; then (s0 + s1) + (s2 + s3),
+// a fixed horizontal sum, and the leftover k < K in ascending order one term at a time.
 #include "CKernels.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -23,7 +36,7 @@ void sd_rows_times_wt_portable(int M, int N, int K, const float *A, int lda, con
 }
 
 #ifdef SD_X86
-__attribute__((target("avx2,fma"))) static inline float sd_hsum(__m256 v) {
+__attribute__((target("avx2,fma"))) static inline float sd_hsum8(__m256 v) {
     __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
     lo = _mm_add_ps(lo, hi);
     __m128 sh = _mm_movehdup_ps(lo);
@@ -33,103 +46,117 @@ __attribute__((target("avx2,fma"))) static inline float sd_hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-// MR activation rows x NR weight rows per step; MR and NR are constants in every instantiation
-// so the MR*NR accumulators stay in registers (at most 12 of AVX2's 16). Every output element is
-// the same computation whatever MR, NR or the thread split: 8 lane sums over k < K8 in ascending
-// order (one FMA each), the fixed sd_hsum tree, then the tail k >= K8 in ascending order. So a
-// row's results do not depend on how many rows are computed with it (batch invariance).
-// NR = 4 for MR <= 2 keeps four weight streams in flight (single-token decoding is bound by how
-// fast the weights stream in); the leftover rows go through the one-row step.
-#define SD_DEFINE_BLOCK(MR, NR)                                                                \
-__attribute__((target("avx2,fma"))) static void sd_block_##MR(                                 \
-    int N, int K, const float *A, int lda, const float *W, int ldw, float *C, int ldc,         \
-    int accumulate) {                                                                         \
-    const int K8 = K & ~7;                                                                    \
-    int n = 0;                                                                                \
-    for (; n + NR <= N; n += NR) {                                                            \
-        const float *w = W + (size_t)n * ldw;                                                 \
-        __m256 acc[MR][NR];                                                                   \
-        for (int m = 0; m < MR; m++)                                                          \
-            for (int j = 0; j < NR; j++) acc[m][j] = _mm256_setzero_ps();                     \
-        for (int k = 0; k < K8; k += 8) {                                                     \
-            __m256 x[NR];                                                                     \
-            for (int j = 0; j < NR; j++) x[j] = _mm256_loadu_ps(w + (size_t)j * ldw + k);     \
-            for (int m = 0; m < MR; m++) {                                                    \
-                __m256 a = _mm256_loadu_ps(A + (size_t)m * lda + k);                          \
-                for (int j = 0; j < NR; j++) acc[m][j] = _mm256_fmadd_ps(a, x[j], acc[m][j]); \
-            }                                                                                 \
-        }                                                                                     \
-        for (int m = 0; m < MR; m++) {                                                        \
-            const float *a = A + (size_t)m * lda;                                             \
-            float *c = C + (size_t)m * ldc + n;                                               \
-            for (int j = 0; j < NR; j++) {                                                    \
-                const float *wj = w + (size_t)j * ldw;                                        \
-                float s = sd_hsum(acc[m][j]);                                                 \
-                for (int k = K8; k < K; k++) s += a[k] * wj[k];                               \
-                c[j] = accumulate ? c[j] + s : s;                                             \
-            }                                                                                 \
-        }                                                                                     \
-    }                                                                                         \
-    for (; n < N; n++) {                                                                      \
-        const float *w0 = W + (size_t)n * ldw;                                                \
-        __m256 acc0[MR];                                                                      \
-        for (int m = 0; m < MR; m++) acc0[m] = _mm256_setzero_ps();                           \
-        for (int k = 0; k < K8; k += 8) {                                                     \
-            __m256 x0 = _mm256_loadu_ps(w0 + k);                                              \
-            for (int m = 0; m < MR; m++)                                                      \
-                acc0[m] = _mm256_fmadd_ps(_mm256_loadu_ps(A + (size_t)m * lda + k), x0, acc0[m]); \
-        }                                                                                     \
-        for (int m = 0; m < MR; m++) {                                                        \
-            float s = sd_hsum(acc0[m]);                                                       \
-            const float *a = A + (size_t)m * lda;                                             \
-            for (int k = K8; k < K; k++) s += a[k] * w0[k];                                   \
-            float *c = C + (size_t)m * ldc + n;                                               \
-            *c = accumulate ? *c + s : s;                                                     \
-        }                                                                                     \
-    }                                                                                         \
+__attribute__((target("avx512f,avx2,fma"))) static inline float sd_hsum16(__m512 v) {
+    __m256 lo = _mm512_castps512_ps256(v);
+    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    return sd_hsum8(_mm256_add_ps(lo, hi));
 }
 
-SD_DEFINE_BLOCK(1, 4)
-SD_DEFINE_BLOCK(2, 4)
-SD_DEFINE_BLOCK(3, 2)
-SD_DEFINE_BLOCK(4, 2)
-SD_DEFINE_BLOCK(5, 2)
-SD_DEFINE_BLOCK(6, 2)
+// One kernel per (ISA, R activation rows); R is a constant in each instantiation so the 4·R
+// accumulators stay in registers (AVX2: R <= 3 of 16 registers; AVX-512: R <= 6 of 32).
+// PREFIX: function-name prefix; VEC: vector type; VW: lanes; LOAD / FMA / ZERO / ADD / HSUM: ops.
+#define SD_DEFINE_ROWS(TARGET, PREFIX, VEC, VW, LOAD, FMA, ZERO, ADD, HSUM, R)                     \
+__attribute__((target(TARGET))) static void PREFIX##R(                                             \
+    int N, int K, const float *A, int lda, const float *W, int ldw, float *C, int ldc,             \
+    int accumulate) {                                                                              \
+    const int K4 = K - K % (4 * VW), K1 = K - K % VW;                                              \
+    for (int n = 0; n < N; n++) {                                                                  \
+        const float *w = W + (size_t)n * ldw;                                                      \
+        VEC s[R][4];                                                                               \
+        for (int m = 0; m < R; m++)                                                                \
+            for (int j = 0; j < 4; j++) s[m][j] = ZERO();                                          \
+        for (int k = 0; k < K4; k += 4 * VW) {                                                     \
+            for (int j = 0; j < 4; j++) {                                                          \
+                VEC x = LOAD(w + k + j * VW);                                                      \
+                for (int m = 0; m < R; m++)                                                        \
+                    s[m][j] = FMA(LOAD(A + (size_t)m * lda + k + j * VW), x, s[m][j]);             \
+            }                                                                                      \
+        }                                                                                          \
+        for (int j = 0; j < 3; j++) {                                                              \
+            const int k = K4 + j * VW;                                                             \
+            if (k >= K1) break;                                                                    \
+            VEC x = LOAD(w + k);                                                                   \
+            for (int m = 0; m < R; m++) s[m][j] = FMA(LOAD(A + (size_t)m * lda + k), x, s[m][j]);  \
+        }                                                                                          \
+        for (int m = 0; m < R; m++) {                                                              \
+            const float *a = A + (size_t)m * lda;                                                  \
+            float v = HSUM(ADD(ADD(s[m][0], s[m][1]), ADD(s[m][2], s[m][3])));                     \
+            for (int k = K1; k < K; k++) v = __builtin_fmaf(a[k], w[k], v);                        \
+            float *c = C + (size_t)m * ldc + n;                                                    \
+            *c = accumulate ? *c + v : v;                                                          \
+        }                                                                                          \
+    }                                                                                              \
+}
 
-static int sd_avx2_state = -1;
 
-int sd_has_avx2(void) {
-    if (sd_avx2_state < 0) {
-        __builtin_cpu_init();
-        sd_avx2_state = (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 1 : 0;
+#define SD_AVX2_ROWS(R) SD_DEFINE_ROWS("avx2,fma", sd_rows_avx2_, __m256, 8, _mm256_loadu_ps,      \
+    _mm256_fmadd_ps, _mm256_setzero_ps, _mm256_add_ps, sd_hsum8, R)
+#define SD_AVX512_ROWS(R) SD_DEFINE_ROWS("avx512f,avx2,fma", sd_rows_avx512_, __m512, 16,          \
+    _mm512_loadu_ps, _mm512_fmadd_ps, _mm512_setzero_ps, _mm512_add_ps, sd_hsum16, R)
+
+SD_AVX2_ROWS(1)
+SD_AVX2_ROWS(2)
+SD_AVX2_ROWS(3)
+SD_AVX512_ROWS(1)
+SD_AVX512_ROWS(2)
+SD_AVX512_ROWS(3)
+SD_AVX512_ROWS(4)
+SD_AVX512_ROWS(5)
+SD_AVX512_ROWS(6)
+
+typedef void (*sd_rows_fn)(int, int, const float *, int, const float *, int, float *, int, int);
+static const sd_rows_fn sd_avx2_rows[4] = {0, sd_rows_avx2_1, sd_rows_avx2_2, sd_rows_avx2_3};
+static const sd_rows_fn sd_avx512_rows[7] = {0, sd_rows_avx512_1, sd_rows_avx512_2, sd_rows_avx512_3,
+                                             sd_rows_avx512_4, sd_rows_avx512_5, sd_rows_avx512_6};
+
+// Groups of at most G rows; when there are several groups, the weight rows go in tiles of about
+// 16 KB so that the later groups find the tile in L1.
+static void sd_rows_grouped(const sd_rows_fn *table, int G, int M, int N, int K, const float *A,
+                            int lda, const float *W, int ldw, float *C, int ldc, int accumulate) {
+    int tile = M <= G ? N : (int)(16384 / (4 * (size_t)(K > 0 ? K : 1)));
+    if (tile < 1) tile = 1;
+    for (int n = 0; n < N; n += tile) {
+        int nt = N - n < tile ? N - n : tile;
+        for (int m = 0; m < M;) {
+            int r = M - m > G ? G : M - m;
+            table[r](nt, K, A + (size_t)m * lda, lda, W + (size_t)n * ldw, ldw, C + (size_t)m * ldc + n,
+                     ldc, accumulate);
+            m += r;
+        }
     }
-    return sd_avx2_state;
 }
+
+static int sd_isa_state = -1;
+
+int sd_rows_times_wt_isa(void) {
+    if (sd_isa_state < 0) {
+        __builtin_cpu_init();
+        int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        sd_isa_state = avx2 && __builtin_cpu_supports("avx512f") ? 2 : avx2 ? 1 : 0;
+    }
+    return sd_isa_state;
+}
+
+int sd_has_avx2(void) { return sd_rows_times_wt_isa() >= 1; }
 #else
+int sd_rows_times_wt_isa(void) { return 0; }
 int sd_has_avx2(void) { return 0; }
 #endif
 
-void sd_rows_times_wt(int M, int N, int K, const float *A, int lda, const float *W, int ldw,
-                      float *C, int ldc, int accumulate) {
+void sd_rows_times_wt_with(int isa, int M, int N, int K, const float *A, int lda, const float *W,
+                           int ldw, float *C, int ldc, int accumulate) {
+    if (M <= 0 || N <= 0) return;
 #ifdef SD_X86
-    if (sd_has_avx2()) {
-        int m = 0;
-        while (m < M) {
-            int r = M - m > 6 ? 6 : M - m;
-            const float *a = A + (size_t)m * lda;
-            float *c = C + (size_t)m * ldc;
-            switch (r) {
-            case 1: sd_block_1(N, K, a, lda, W, ldw, c, ldc, accumulate); break;
-            case 2: sd_block_2(N, K, a, lda, W, ldw, c, ldc, accumulate); break;
-            case 3: sd_block_3(N, K, a, lda, W, ldw, c, ldc, accumulate); break;
-            case 4: sd_block_4(N, K, a, lda, W, ldw, c, ldc, accumulate); break;
-            case 5: sd_block_5(N, K, a, lda, W, ldw, c, ldc, accumulate); break;
-            default: sd_block_6(N, K, a, lda, W, ldw, c, ldc, accumulate); break;
-            }
-            m += r;
-        }
-        return;
-    }
+    if (isa > sd_rows_times_wt_isa()) isa = sd_rows_times_wt_isa();
+    if (isa == 2) { sd_rows_grouped(sd_avx512_rows, 6, M, N, K, A, lda, W, ldw, C, ldc, accumulate); return; }
+    if (isa == 1) { sd_rows_grouped(sd_avx2_rows, 3, M, N, K, A, lda, W, ldw, C, ldc, accumulate); return; }
+#else
+    (void)isa;
 #endif
     sd_rows_times_wt_portable(M, N, K, A, lda, W, ldw, C, ldc, accumulate);
+}
+
+void sd_rows_times_wt(int M, int N, int K, const float *A, int lda, const float *W, int ldw,
+                      float *C, int ldc, int accumulate) {
+    sd_rows_times_wt_with(sd_rows_times_wt_isa(), M, N, K, A, lda, W, ldw, C, ldc, accumulate);
 }

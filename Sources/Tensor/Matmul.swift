@@ -14,7 +14,7 @@ public enum Matmul {
     /// The dispatching product. Paths:
     /// - M = 1 or N = 1: `cblas_sgemv` (OpenBLAS's sgemm with one row is 3–5× slower here);
     /// - 2 ≤ M ≤ ``smallRowLimit`` with `B` transposed and `A` not (a linear layer applied to a
-    ///   few tokens): the AVX2 kernel that reads each weight once, split over N across threads;
+    ///   few tokens): the row kernel (AVX-512, AVX2 or portable) that reads each weight once, split over N across threads;
     /// - otherwise `cblas_sgemm`.
     @inlinable
     public static func gemm(
@@ -61,14 +61,17 @@ public enum Matmul {
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    /// `C (M×N) (+)= A (M×K) · Wᵀ` with `W` stored N×K, reading `W` once, split over N.
+    /// `C (M×N) (+)= A (M×K) · Wᵀ` with `W` stored N×K, reading `W` once, weight row by weight
+    /// row (``sd_rows_times_wt``), split over N across ``Threads/count`` threads. Each output
+    /// element is one fixed-order dot product, so results do not depend on M or the thread count.
     @inlinable
     public static func smallRows(
         m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, w: UnsafePointer<Float>, ldw: Int,
         accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        // Below ~256K multiply-adds a second thread costs more than it saves.
-        let minChunk = max(16, 262_144 / max(1, m * k))
+        // A chunk is worth a thread from ~32K multiply-adds (128 KB of weights at m = 1): the
+        // pool hands out a job in about a microsecond, and streaming 128 KB takes ~5 µs.
+        let minChunk = max(16, 32_768 / max(1, m * k))
         parallelFor(n, minChunk: minChunk) { r in
             sd_rows_times_wt(Int32(m), Int32(r.count), Int32(k), a, Int32(lda), w + r.lowerBound * ldw,
                              Int32(ldw), c + r.lowerBound, Int32(ldc), accumulate ? 1 : 0)
@@ -131,6 +134,15 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
 }
 
 extension Matmul {
-    /// Whether the small-M kernel runs its AVX2+FMA path on this CPU.
+    /// Whether the small-M kernel runs a vectorised (AVX2+FMA or AVX-512) path on this CPU.
     public static var smallRowKernelAvailable: Bool { sd_has_avx2() != 0 }
+
+    /// The instruction set of the small-M kernel on this CPU: "AVX-512", "AVX2" or "portable".
+    public static var smallRowKernelPath: String {
+        switch sd_rows_times_wt_isa() {
+        case 2: return "AVX-512"
+        case 1: return "AVX2"
+        default: return "portable"
+        }
+    }
 }

@@ -23,6 +23,9 @@ public enum MatmulBenchmark {
         public var sgemvSeconds: Double?
         /// Which path the dispatcher took.
         public var path: String
+        /// ``Matmul/smallRows`` (the decoding kernel, used for every M ≤ 16 by the inference
+        /// session), for M ≤ ``Matmul/smallRowLimit``.
+        public var rowKernelSeconds: Double?
         /// The baseline the ratio is taken against (sgemv for M = 1, else sgemm).
         public var baselineSeconds: Double { sgemvSeconds ?? sgemmSeconds }
         public var ratio: Double { baselineSeconds / tensorSeconds }
@@ -83,7 +86,47 @@ public enum MatmulBenchmark {
                 cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), 1, wp, Int32(k), ap, 1, 0, cp, 1)
             }
         }
+        var rowKernel: Double? = nil
+        if m <= Matmul.smallRowLimit {
+            rowKernel = medianSeconds(repetitions: repetitions) {
+                Matmul.smallRows(m: m, n: n, k: k, a: ap, lda: k, w: wp, ldw: k, accumulate: false, c: cp, ldc: n)
+            }
+        }
         let path = m == 1 ? "sgemv" : (m <= Matmul.smallRowLimit ? "small-M kernel" : "sgemm")
-        return Row(shape: s, tensorSeconds: tensor, sgemmSeconds: sgemm, sgemvSeconds: sgemv, path: path)
+        return Row(shape: s, tensorSeconds: tensor, sgemmSeconds: sgemm, sgemvSeconds: sgemv, path: path,
+                   rowKernelSeconds: rowKernel)
+    }
+}
+
+extension MatmulBenchmark {
+    /// Overhead in microseconds of one parallel job of `Threads.count` tasks that each busy-wait
+    /// `taskMicroseconds` (``Threads/run(tasks:threads:_:)``, through the pool or through GCD):
+    /// the job's wall time minus one task's, so it includes waking the helpers. Before each job
+    /// the caller busy-waits `gapMicroseconds` (decoding does a few to a few tens of µs of norms
+    /// and attention between its matrix products). Median of 7 runs of 1000 jobs.
+    public static func dispatchMicroseconds(pool: Bool, gapMicroseconds: Double, taskMicroseconds: Double = 20) -> Double {
+        let saved = Threads.usePool
+        Threads.usePool = pool
+        defer { Threads.usePool = saved }
+        let tasks = max(2, Threads.count), count = 1000
+        func spin(_ us: Double) {
+            let ns = UInt64(us * 1e3)
+            if ns == 0 { return }
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            while DispatchTime.now().uptimeNanoseconds - t0 < ns {}
+        }
+        var times: [Double] = []
+        for r in 0...7 {
+            var total: UInt64 = 0
+            for _ in 0..<count {
+                spin(gapMicroseconds)
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                Threads.run(tasks: tasks) { _ in spin(taskMicroseconds) }
+                total += DispatchTime.now().uptimeNanoseconds - t0
+            }
+            if r > 0 { times.append(Double(total) * 1e-3 / Double(count) - taskMicroseconds) }
+        }
+        times.sort()
+        return times[times.count / 2]
     }
 }

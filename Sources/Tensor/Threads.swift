@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 import Foundation
 
 /// The one setting for the number of threads, shared by OpenBLAS and the project's own loops.
@@ -29,23 +30,60 @@ public enum Threads {
 
     /// Applies the current setting to OpenBLAS (call once at start-up).
     public static func configure(_ n: Int = defaultCount) { count = n }
+
+    /// Whether ``run(tasks:threads:_:)`` uses the project's persistent pool (``sd_pool_run``: helpers
+    /// spin ~50 µs between jobs, then sleep on a futex) rather than GCD's `concurrentPerform`,
+    /// which wakes its workers through semaphores on every call (tens of µs; decoding makes
+    /// ~120 parallel products per token). Default true; `SPECDISTILL_POOL=0` sets false.
+    /// Results do not depend on it.
+    nonisolated(unsafe) public static var usePool: Bool =
+        ProcessInfo.processInfo.environment["SPECDISTILL_POOL"] != "0"
+
+    /// Runs `task(i)` for every `i` in `0..<tasks` on up to `threads` threads (default
+    /// ``count``), the calling thread included, and returns when all are done. Threads claim
+    /// task indices dynamically, so a thread that is held up (preempted on a loaded machine)
+    /// leaves the remaining tasks to the others; a task's work must not depend on which thread
+    /// runs it. Uses the pool when ``usePool`` is set and the pool is free; a nested or
+    /// concurrent call (the pool is busy) falls back to GCD.
+    public static func run(tasks: Int, threads: Int? = nil, _ task: (Int) -> Void) {
+        if tasks <= 0 { return }
+        let threads = min(threads ?? count, tasks)
+        if threads <= 1 {
+            for i in 0..<tasks { task(i) }
+            return
+        }
+        withoutActuallyEscaping(task) { task in
+            if usePool {
+                var boxed = task
+                let done = withUnsafeMutablePointer(to: &boxed) { p in
+                    sd_pool_run(Int32(tasks), Int32(threads), { ctx, i in
+                        ctx!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(i))
+                    }, p)
+                }
+                if done != 0 { return }
+            }
+            DispatchQueue.concurrentPerform(iterations: tasks, execute: task)
+        }
+    }
 }
 
 /// Runs `body(range)` over disjoint contiguous chunks covering `0..<n`, on up to
 /// ``Threads/count`` threads. Chunks are contiguous and each index is visited once, so a body
 /// that writes only the outputs of its own indices is deterministic whatever the thread count.
+/// When the work allows, there are twice as many chunks as threads (claimed dynamically, so a
+/// preempted thread's share is picked up by the others).
 /// - Parameters:
 ///   - n: number of work items.
 ///   - minChunk: smallest chunk worth a thread (avoid waking threads for tiny work).
 @inlinable
 public func parallelFor(_ n: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
     if n <= 0 { return }
-    let workers = min(Threads.count, max(1, n / max(1, minChunk)))
+    let most = max(1, n / max(1, minChunk))
+    let workers = min(Threads.count, most)
     if workers <= 1 { body(0..<n); return }
-    withoutActuallyEscaping(body) { body in
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            let lo = n * w / workers, hi = n * (w + 1) / workers
-            if lo < hi { body(lo..<hi) }
-        }
+    let chunks = min(2 * workers, most)
+    Threads.run(tasks: chunks, threads: workers) { w in
+        let lo = n * w / chunks, hi = n * (w + 1) / chunks
+        if lo < hi { body(lo..<hi) }
     }
 }

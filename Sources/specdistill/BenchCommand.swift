@@ -24,7 +24,8 @@ struct BenchTensor: ParsableCommand {
         discussion: """
         For each shape C (M×N) = A (M×K) · Wᵀ prints the tensor op's time, GFLOP/s and GB/s, raw \
         cblas_sgemm's (and cblas_sgemv's for M = 1), and the ratio baseline time / tensor time \
-        (above 1 means the tensor op is faster). Medians of --repetitions runs.
+        (above 1 means the tensor op is faster); for M ≤ 8 also the decoding row kernel \
+        (Matmul.smallRows, what the inference session uses). Medians of --repetitions runs.
         """
     )
     @OptionGroup var threadOptions: ThreadOptions
@@ -33,9 +34,18 @@ struct BenchTensor: ParsableCommand {
 
     func run() throws {
         threadOptions.apply()
-        print("specdistill bench tensor — threads \(Threads.count), AVX2 kernel \(Matmul.smallRowKernelAvailable ? "on" : "off")")
+        print("specdistill bench tensor — threads \(Threads.count), row kernel \(Matmul.smallRowKernelPath), load average \(loadAverage())")
         print(pad("M", 5) + pad("K", 6) + pad("N", 7) + pad("path", 16) + pad("tensor ms", 11) + pad("GFLOP/s", 9)
-              + pad("GB/s", 7) + pad("sgemm ms", 10) + pad("sgemv ms", 10) + pad("base GF/s", 10) + pad("base GB/s", 10) + "ratio")
+              + pad("GB/s", 7) + pad("sgemm ms", 10) + pad("sgemv ms", 10) + pad("base GF/s", 10) + pad("base GB/s", 10) + pad("ratio", 7)
+              + pad("row ms", 9) + "row GB/s")
+        if Threads.count > 1 {
+            var line = "parallel job of \(Threads.count) tasks of 20 µs, overhead µs (after 0 / 20 / 100 µs of caller work):"
+            for pool in [true, false] {
+                let us = [0.0, 20, 100].map { MatmulBenchmark.dispatchMicroseconds(pool: pool, gapMicroseconds: $0) }
+                line += (pool ? " pool " : ", GCD ") + us.map { f($0, 2) }.joined(separator: " / ")
+            }
+            print(line)
+        }
         for s in MatmulBenchmark.standardShapes where !decodeOnly || s.m <= 8 {
             let r = MatmulBenchmark.run(s, repetitions: repetitions)
             let base = r.baselineSeconds
@@ -43,7 +53,9 @@ struct BenchTensor: ParsableCommand {
                   + pad(f(r.tensorSeconds * 1e3, 3), 11) + pad(f(s.flops / r.tensorSeconds / 1e9, 1), 9)
                   + pad(f(s.bytes / r.tensorSeconds / 1e9, 1), 7) + pad(f(r.sgemmSeconds * 1e3, 3), 10)
                   + pad(r.sgemvSeconds.map { f($0 * 1e3, 3) } ?? "-", 10) + pad(f(s.flops / base / 1e9, 1), 10)
-                  + pad(f(s.bytes / base / 1e9, 1), 10) + f(r.ratio, 2))
+                  + pad(f(s.bytes / base / 1e9, 1), 10) + pad(f(r.ratio, 2), 7)
+                  + pad(r.rowKernelSeconds.map { f($0 * 1e3, 3) } ?? "-", 9)
+                  + (r.rowKernelSeconds.map { f(s.bytes / $0 / 1e9, 1) } ?? "-"))
             fflush(stdout)
         }
     }

@@ -75,11 +75,17 @@ struct BenchDecode: ParsableCommand {
     @Option(help: "The prompt text.") var prompt = "The capital of France is"
     @Option(help: "New tokens per run.") var tokens = 64
     @Option(help: "Timed runs (median reported).") var runs = 5
+    @Option(name: .customLong("draft-layers"),
+            help: "Also measure a draft made of this many evenly spaced layers of the model (0: none).")
+    var draftLayers = 4
+    @Option(name: .customLong("append-reps"), help: "Timed repetitions of the append(k) table (0: skip it).")
+    var appendReps = 15
     @Option(help: "Write the results as JSON to this file.") var json: String?
     @OptionGroup var threadOptions: ThreadOptions
 
     func validate() throws {
         if tokens < 2 || runs < 1 { throw ValidationError("--tokens must be at least 2 and --runs at least 1") }
+        if draftLayers < 0 || appendReps < 0 { throw ValidationError("--draft-layers and --append-reps must be at least 0") }
     }
 
     struct Report: Codable {
@@ -87,6 +93,20 @@ struct BenchDecode: ParsableCommand {
         var loadSeconds: Double
         var residentBytesAfterLoad: Int?
         var decode: ModelBenchmark.DecodeResult
+        /// The draft of --draft-layers layers, decoded like the model.
+        var draftDecode: ModelBenchmark.DecodeResult?
+        /// Milliseconds of append(k) for k = 1...6, the model's and the draft's: medians under
+        /// "model" / "draftN", minima under "model.min" / "draftN.min".
+        var appendMilliseconds: [String: [Double]]
+    }
+
+    /// One line of the decode table.
+    func printDecodeRow(_ name: String, _ r: ModelBenchmark.DecodeResult) {
+        print(pad(name, 8) + pad("\(r.promptTokens)", 8) + pad("\(r.newTokens)", 5) + pad(f(r.tokensPerSecond, 1), 8)
+              + pad(f(r.appendTokensPerSecond, 1), 14) + pad(f(1e3 / r.appendTokensPerSecond, 2), 9)
+              + pad(f(r.weightBytesPerToken / 1e6, 1), 10) + pad(f(r.achievedGBs, 1), 7) + pad(f(r.bandwidthGBs, 1), 16)
+              + pad(f(r.limitTokensPerSecond, 1), 13) + pad(f(1e3 / r.limitTokensPerSecond, 2), 10)
+              + String(format: "%.0f%%", r.fractionOfLimit * 100))
     }
 
     func run() throws {
@@ -97,20 +117,51 @@ struct BenchDecode: ParsableCommand {
         let rss = ModelBenchmark.residentBytes()
         let ids = try bundle.requireTokenizer().encode(prompt)
         let r = try ModelBenchmark.decode(model: bundle.model, prompt: ids, newTokens: tokens, repetitions: runs)
-        print("specdistill bench decode — \(model), threads \(Threads.count)")
+        var draft: TransformerModel? = nil
+        var draftResult: ModelBenchmark.DecodeResult? = nil
+        if draftLayers > 0 {
+            let d = try bundle.model.truncatedCopy(layers: bundle.model.evenlySpacedLayers(draftLayers))
+            draft = d
+            draftResult = try ModelBenchmark.decode(model: d, prompt: ids, newTokens: tokens, repetitions: runs)
+        }
+        print("specdistill bench decode — \(model), threads \(Threads.count), load average \(loadAverage())")
         print(String(format: "load %.2f s, resident %@ after load, %.1fM parameters", loadSeconds,
                      rss.map { String(format: "%.0f MB", Double($0) / 1e6) } ?? "?", Double(r.parameters) / 1e6))
-        print(pad("prompt", 8) + pad("new", 5) + pad("tok/s", 8) + pad("append tok/s", 14) + pad("MB/token", 10)
-              + pad("GB/s", 7) + pad("bandwidth GB/s", 16) + pad("limit tok/s", 13) + "of limit")
-        print(pad("\(r.promptTokens)", 8) + pad("\(r.newTokens)", 5) + pad(f(r.tokensPerSecond, 1), 8)
-              + pad(f(r.appendTokensPerSecond, 1), 14) + pad(f(r.weightBytesPerToken / 1e6, 1), 10)
-              + pad(f(r.achievedGBs, 1), 7) + pad(f(r.bandwidthGBs, 1), 16) + pad(f(r.limitTokensPerSecond, 1), 13)
-              + String(format: "%.0f%%", r.fractionOfLimit * 100))
+        print(pad("model", 8) + pad("prompt", 8) + pad("new", 5) + pad("tok/s", 8) + pad("append tok/s", 14) + pad("ms/tok", 9)
+              + pad("MB/token", 10) + pad("GB/s", 7) + pad("bandwidth GB/s", 16) + pad("limit tok/s", 13)
+              + pad("limit ms", 10) + "of limit")
+        printDecodeRow("model", r)
+        if let draftResult { printDecodeRow("draft\(draftLayers)", draftResult) }
         print("first tokens: \(r.tokens.prefix(16).map(String.init).joined(separator: " "))")
+        var appendMs: [String: [Double]] = [:]
+        if appendReps > 0 {
+            let ks = Array(1...6)
+            var medians: [(name: String, seconds: [Double])] = [], minima: [(name: String, seconds: [Double])] = []
+            var models = [("model", bundle.model)]
+            if let draft { models.append(("draft\(draftLayers)", draft)) }
+            for (name, m) in models {
+                let t = try AppendBenchmark.appendSeconds(model: m, ks: ks, repetitions: appendReps)
+                medians.append((name, t.median))
+                minima.append((name, t.minimum))
+                appendMs[name] = t.median.map { $0 * 1e3 }
+                appendMs[name + ".min"] = t.minimum.map { $0 * 1e3 }
+            }
+            AppendBenchmark.printTable(medians, ks: ks, statistic: "median")
+            AppendBenchmark.printTable(minima, ks: ks, statistic: "minimum")
+        }
+        print("load average at the end: \(loadAverage())")
         if let json {
-            try writeBenchJSON(Report(model: model, loadSeconds: loadSeconds, residentBytesAfterLoad: rss, decode: r), to: json)
+            try writeBenchJSON(Report(model: model, loadSeconds: loadSeconds, residentBytesAfterLoad: rss, decode: r,
+                                      draftDecode: draftResult, appendMilliseconds: appendMs), to: json)
         }
     }
+}
+
+/// The 1-minute load average (`/proc/loadavg`), or "?": benchmarks on a shared machine say how
+/// busy it was.
+func loadAverage() -> String {
+    guard let s = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return "?" }
+    return String(s.split(separator: " ").first ?? "?")
 }
 
 /// Writes `value` as pretty-printed JSON to `path`, naming the path on failure.

@@ -3,17 +3,27 @@
 #include <stddef.h>
 
 /// C[m, n] (+)= sum_k A[m, k] * W[n, k] for m < M, n < N: a few rows times a transposed weight
-/// matrix, reading every weight once (the verification step of speculative decoding).
-/// Row-major with leading dimensions lda, ldw, ldc. accumulate != 0 adds to C.
-/// Uses AVX2+FMA when the CPU has them, else a portable loop.
+/// matrix, reading every weight once, weight row by weight row (single-token decoding and the
+/// verification step of speculative decoding). Row-major with leading dimensions lda, ldw, ldc.
+/// accumulate != 0 adds to C. Uses the best instruction set of sd_rows_times_wt_isa(). Every
+/// output element is computed in one fixed order whatever M, N or the caller's split of N, so a
+/// row's results do not depend on how many rows are computed with it (batch invariance).
 void sd_rows_times_wt(int M, int N, int K, const float *A, int lda, const float *W, int ldw,
                       float *C, int ldc, int accumulate);
+
+/// sd_rows_times_wt with a chosen instruction set: 2 AVX-512, 1 AVX2+FMA, 0 the portable loop
+/// (lowered to what the CPU has). The paths sum in different orders; each is batch-invariant.
+void sd_rows_times_wt_with(int isa, int M, int N, int K, const float *A, int lda, const float *W,
+                           int ldw, float *C, int ldc, int accumulate);
 
 /// The portable reference path of sd_rows_times_wt (always the plain loop).
 void sd_rows_times_wt_portable(int M, int N, int K, const float *A, int lda, const float *W,
                                int ldw, float *C, int ldc, int accumulate);
 
-/// 1 when the AVX2+FMA path is in use.
+/// The instruction set sd_rows_times_wt uses on this CPU: 2 AVX-512F, 1 AVX2+FMA, 0 portable.
+int sd_rows_times_wt_isa(void);
+
+/// 1 when the AVX2+FMA paths (and possibly AVX-512) are in use.
 int sd_has_avx2(void);
 
 /// C[m, n] (+)= sum_k A[m, k] * W[k, n] for m < M, n < N (W not transposed, row stride ldw).
@@ -22,5 +32,15 @@ int sd_has_avx2(void);
 /// (the value product of cached attention, where batch invariance matters).
 void sd_rows_times_w(int M, int N, int K, const float *A, int lda, const float *W, int ldw,
                      float *C, int ldc, int accumulate);
+
+/// Runs fn(ctx, i) for every task i = 0..<tasks on up to `threads` threads: the calling thread
+/// and persistent helper threads, which claim task indices dynamically (a descheduled helper never
+/// delays the job: the others run its tasks). Helpers spin briefly between jobs (at most
+/// SPECDISTILL_SPIN_US microseconds, default 50, yielding the core after 5; the budget shrinks
+/// when spins fail) and then sleep on a futex. Returns 1 when all tasks are done; returns 0
+/// without running anything when the pool is unavailable (not Linux, thread creation failed) or
+/// busy (a nested call from inside fn, or a concurrent call from another thread): the caller
+/// then runs the loop another way.
+int sd_pool_run(int tasks, int threads, void (*fn)(void *ctx, int task), void *ctx);
 
 #endif
