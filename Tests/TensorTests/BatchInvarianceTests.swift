@@ -30,7 +30,7 @@ final class BatchInvarianceTests: XCTestCase {
 
     /// The row kernel itself (M = 1 included, which ``Matmul/gemm`` sends to sgemv) against the
     /// Double reference, for every row count 1...16 and N with every remainder mod 4 (the kernel
-    /// steps over 4 or 2 weight rows and finishes with single rows): each row's outputs must be
+    /// walks the weight rows one at a time): each row's outputs must be
     /// bitwise those of the row computed alone, with and without accumulation.
     func testRowsTimesWTKernelEveryRowCountAgainstReference() {
         var rng = RandomGenerator(seed: 34)
