@@ -56,7 +56,7 @@ static struct {
     uint32_t ticket;                      // last ticket handed out
     void (*fn)(void *, int);
     void *ctx;
-    _Atomic uint32_t tasks;
+    _Atomic uint64_t job;                 // ticket << 32 | number of tasks of that job
     _Atomic uint64_t claim;               // ticket << 32 | next task index
     _Atomic uint32_t done;                // tasks of the current job finished
     _Atomic int main_sleeping;            // 1 while the caller waits on `done`
@@ -126,7 +126,13 @@ static void sd_run_tasks(uint32_t ticket) {
     uint64_t c = atomic_load(&sd_pool.claim);
     for (;;) {
         if ((uint32_t)(c >> 32) != ticket) return;
-        uint32_t tasks = atomic_load(&sd_pool.tasks);
+        // The task count must be this ticket's: the next caller writes its job word before it
+        // publishes its claim, so a stale claim (this ticket, index == old count) read together
+        // with the next job's larger count would otherwise be claimable (seen as a task of the
+        // next job run before that job started, and `done` counted twice).
+        uint64_t job = atomic_load(&sd_pool.job);
+        if ((uint32_t)(job >> 32) != ticket) return;
+        uint32_t tasks = (uint32_t)job;
         if ((uint32_t)c >= tasks) return;
         if (!atomic_compare_exchange_weak(&sd_pool.claim, &c, c + 1)) continue;  // c reloaded
         // Claimed: the job stays current until this task is counted in `done`.
@@ -175,7 +181,7 @@ int sd_pool_run(int tasks, int threads, void (*fn)(void *ctx, int task), void *c
     if (ticket == 0) ticket = ++sd_pool.ticket;  // helpers start having seen ticket 0
     sd_pool.fn = fn;
     sd_pool.ctx = ctx;
-    atomic_store(&sd_pool.tasks, (uint32_t)tasks);
+    atomic_store(&sd_pool.job, (uint64_t)ticket << 32 | (uint32_t)tasks);
     atomic_store(&sd_pool.done, 0);
     atomic_store(&sd_pool.claim, (uint64_t)ticket << 32);
     for (int i = 1; i < threads; i++) {

@@ -19,6 +19,28 @@ final class ThreadPoolTests: XCTestCase {
         }
     }
 
+    /// Back-to-back jobs whose task counts change (a job with more tasks than the previous one
+    /// once let a late helper claim a task of the next job early and count it twice, so the
+    /// caller returned before every task had finished): right after each call every task of that
+    /// call has run exactly once, and no task ran outside its call.
+    func testChangingTaskCountsNeverReturnEarly() {
+        let ran = UnsafeMutablePointer<Atomic<Int>>.allocate(capacity: 8)
+        for i in 0..<8 { (ran + i).initialize(to: Atomic(0)) }
+        defer { ran.deallocate() }
+        var failures = 0
+        for call in 0..<30_000 {
+            let tasks = [2, 5, 3, 8, 2, 7, 4][call % 7]
+            for i in 0..<8 { ran[i].store(0, ordering: .sequentiallyConsistent) }
+            Threads.run(tasks: tasks, threads: 2) { i in
+                if i % 2 == 1 { for _ in 0..<50 { _ = ran[7].load(ordering: .relaxed) } }
+                ran[i].add(1, ordering: .sequentiallyConsistent)
+            }
+            let got = (0..<8).map { ran[$0].load(ordering: .sequentiallyConsistent) }
+            if got != (0..<8).map({ $0 < tasks ? 1 : 0 }) { failures += 1 }
+        }
+        XCTAssertEqual(failures, 0, "calls that returned before their tasks finished or ran a task twice")
+    }
+
     /// The helpers really run tasks on other threads: with two tasks that each wait (up to a
     /// second) for the other to start, both can only see the other if they run at the same time.
     func testTasksRunConcurrently() {
