@@ -31,10 +31,12 @@ public enum EvaluationCharts {
             return Series(name: m, points: points)
         }
         let gamma = Double(max(r.settings.draft.draftMax, 1))
-        return LineChart(title: "Acceptance by draft position (\(r.tasks.map(\.name).joined(separator: ", ")))",
-                         xLabel: "draft position i (1 = first drafted token of a round)",
-                         yLabel: "P(accept token i | tokens before accepted)", series: series,
-                         xRange: 1...max(gamma, 2), yRange: 0...1)
+        var chart = LineChart(title: "Acceptance by draft position (\(r.tasks.map(\.name).joined(separator: ", ")))",
+                              xLabel: "draft position i (1 = first drafted token of a round)",
+                              yLabel: "P(accept token i | tokens before accepted)", series: series,
+                              xRange: 1...max(gamma, 2), yRange: 0...1)
+        chart.integerX = true
+        return chart
     }
 
     /// Scatter: predicted speedup τ/(γc + 1) against the measured one, a point per (method, task).

@@ -26,6 +26,8 @@ public struct LineChart {
     public var series: [Series]
     /// Fixed axis ends; nil fits the data (the y axis of rates usually wants 0...1).
     public var xRange: ClosedRange<Double>?
+    /// Ticks on whole numbers only (counts, positions, steps).
+    public var integerX = false
     public var yRange: ClosedRange<Double>?
     /// Dots at the data points (useful for few points, noise for thousands).
     public var markers: Bool
@@ -40,9 +42,9 @@ public struct LineChart {
     private var finitePoints: [Series.Point] { series.flatMap(\.points).filter { $0.x.isFinite && $0.y.isFinite } }
 
     public var xTicks: Ticks {
-        if let r = xRange { return Ticks(lo: r.lowerBound, hi: r.upperBound) }
+        if let r = xRange { return Ticks(lo: r.lowerBound, hi: r.upperBound, minStep: integerX ? 1 : 0) }
         let xs = finitePoints.map(\.x)
-        return Ticks(lo: xs.min() ?? 0, hi: xs.max() ?? 1)
+        return Ticks(lo: xs.min() ?? 0, hi: xs.max() ?? 1, minStep: integerX ? 1 : 0)
     }
 
     public var yTicks: Ticks {

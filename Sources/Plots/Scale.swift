@@ -31,7 +31,8 @@ public struct Ticks: Equatable, Sendable {
     /// - Parameters:
     ///   - lo, hi: the data interval (lo ≤ hi; equal ends are widened to a unit interval around them).
     ///   - target: about how many intervals to draw (≥ 1).
-    public init(lo: Double, hi: Double, target: Int = 5) {
+    ///   - minStep: the smallest step allowed (1 for integer axes such as draft positions).
+    public init(lo: Double, hi: Double, target: Int = 5, minStep: Double = 0) {
         precondition(lo.isFinite && hi.isFinite && lo <= hi, "Ticks: invalid interval [\(lo), \(hi)]")
         var a = lo, b = hi
         if a == b { let w = a == 0 ? 1 : abs(a) * 0.1; a -= w; b += w }
@@ -39,7 +40,7 @@ public struct Ticks: Equatable, Sendable {
         let magnitude = pow(10, floor(log10(rough)))
         let f = rough / magnitude
         let nice: Double = f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10
-        step = nice * magnitude
+        step = max(nice * magnitude, minStep)
         // A small tolerance keeps ends that sit on a multiple (0.6 / 0.2 = 2.9999…) from widening.
         let eps = 1e-9
         let first = floor(a / step + eps) * step, last = ceil(b / step - eps) * step, s = step

@@ -12,9 +12,17 @@ public struct HelpConfiguration: Codable, Equatable, Sendable {
     /// the final fraction then never exceeds b.
     public var enforceBudget: Bool
     public var seed: UInt64
+    /// When set, `<help>` is taken exactly when the student gives it probability ≥ this value
+    /// (softmax at temperature 1 over the vocabulary and `<help>`), and otherwise the next token
+    /// is chosen among the vocabulary alone. nil: `<help>` competes like any token (taken under
+    /// greedy decoding only when it is the argmax). The threshold turns the student's learned
+    /// ask-probability into an operating point; the guard still applies. (This project's design.)
+    public var helpThreshold: Double?
 
-    public init(sampling: SamplingSettings = .greedy, budget: Double, enforceBudget: Bool = false, seed: UInt64 = 1) {
+    public init(sampling: SamplingSettings = .greedy, budget: Double, enforceBudget: Bool = false, seed: UInt64 = 1,
+                helpThreshold: Double? = nil) {
         self.sampling = sampling; self.budget = budget; self.enforceBudget = enforceBudget; self.seed = seed
+        self.helpThreshold = helpThreshold
     }
 }
 
@@ -97,13 +105,18 @@ public final class HelpDecoder {
             var t1 = now()
             stats.studentSeconds += t1 - t
             let allowHelp = !c.enforceBudget || Double(stats.teacherTokens + 1) <= c.budget * Double(out.count + 1) + 1e-9
+            var askByThreshold = false
+            if let threshold = c.helpThreshold, allowHelp {
+                askByThreshold = HelpDecoder.helpProbability(z.pointer, vocabularySize: vocabularySize, helpTokenID: helpTokenID) >= threshold
+            }
             var action = logits.withUnsafeMutableBufferPointer { lb -> Int in
                 let l = lb.baseAddress!
                 l.update(from: z.pointer, count: W)
                 for j in vocabularySize..<W where j != helpTokenID { l[j] = -.infinity }
-                if !allowHelp { l[helpTokenID] = -.infinity }
+                if !allowHelp || c.helpThreshold != nil { l[helpTokenID] = -.infinity }
                 return probs.withUnsafeMutableBufferPointer { sampler.sample(l, scratch: $0.baseAddress!, rng: &rng) }
             }
+            if askByThreshold { action = helpTokenID }
             if !allowHelp && Sampler.argmax(z.pointer, count: W) == helpTokenID { stats.guardedHelps += 1 }
             var origin = TokenOrigin.draft
             if action == helpTokenID {
@@ -129,5 +142,18 @@ public final class HelpDecoder {
         }
         stats.emitted = out.count
         return HelpOutput(tokens: out, origins: origins, stopReason: reason, statistics: stats)
+    }
+}
+
+extension HelpDecoder {
+    /// p(`<help>`) = exp(z_help) / (exp(z_help) + Σ_{j < V} exp(z_j)), computed stably (max
+    /// subtracted); logits past the vocabulary other than `<help>` (padding) are ignored.
+    public static func helpProbability(_ z: UnsafePointer<Float>, vocabularySize: Int, helpTokenID: Int) -> Double {
+        var m = Double(z[helpTokenID])
+        for j in 0..<vocabularySize { m = max(m, Double(z[j])) }
+        var sum = 0.0
+        for j in 0..<vocabularySize { sum += Foundation.exp(Double(z[j]) - m) }
+        let h = Foundation.exp(Double(z[helpTokenID]) - m)
+        return h / (sum + h)
     }
 }

@@ -25,7 +25,8 @@ extension DecodeCommand {
         let maxT = (encoded.map(\.count).max() ?? 1) + maxTokens + 1
         let student = SessionModel(model: studentBundle.model, maxT: maxT)
         let teacher = SessionModel(model: targetBundle.model, maxT: maxT)
-        let configuration = HelpConfiguration(sampling: sampling.settings, budget: b, enforceBudget: enforceBudget, seed: sampling.seed)
+        let configuration = HelpConfiguration(sampling: sampling.settings, budget: b, enforceBudget: enforceBudget, seed: sampling.seed,
+                                              helpThreshold: helpThreshold)
         let decoder = try HelpDecoder(student: student, teacher: teacher, helpTokenID: help, configuration: configuration, vocabularySize: V)
         let stops = stopTokens(tokenizer, targetBundle)
         let lines = try outputJSONL.map { try JSONLWriter(path: $0) }

@@ -59,6 +59,8 @@ struct DecodeCommand: ParsableCommand {
     var mode: Mode = .speculative
     @Option(help: "--mode help: the teacher budget in [0, 1] (fraction of teacher tokens), stated in the prompt.") var budget: Double?
     @Flag(name: .customLong("enforce-budget"), help: "--mode help: mask <help> once the budget is spent.") var enforceBudget = false
+    @Option(name: .customLong("help-threshold"), help: "--mode help: ask the teacher exactly when the student's p(<help>) ≥ this value (default: only when <help> is the sampled / argmax token).")
+    var helpThreshold: Double?
     @Option(name: .customLong("output-jsonl"), help: "Also write one JSON line per prompt: {prompt, output, tokens, ...}.")
     var outputJSONL: String?
     @Option(name: .customLong("draft-vocab"), help: "Trim the draft's output layer to the K most frequent tokens of --draft-vocab-data (plus end tokens): it reads K × C head weights instead of V × C. Lossless; only acceptance can drop.")

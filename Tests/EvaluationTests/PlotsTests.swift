@@ -18,6 +18,9 @@ final class PlotsTests: XCTestCase {
         let c = Ticks(lo: -0.3, hi: 0.7)
         XCTAssertEqual(c.lo, -0.4, accuracy: 1e-12); XCTAssertEqual(c.hi, 0.8, accuracy: 1e-12)
         XCTAssertEqual(c.label(c.values[2]), "0.0")  // -0.4 + 2·0.2 = 1e-17, printed as 0
+        // An integer axis (draft positions 1…2) keeps whole-number ticks instead of 0.2 steps.
+        let e = Ticks(lo: 1, hi: 2, minStep: 1)
+        XCTAssertEqual(e.values, [1, 2]); XCTAssertEqual(e.values.map { e.label($0) }, ["1", "2"])
         // A single value gets a non-empty axis around it.
         let d = Ticks(lo: 5, hi: 5)
         XCTAssertLessThan(d.lo, 5); XCTAssertGreaterThan(d.hi, 5)

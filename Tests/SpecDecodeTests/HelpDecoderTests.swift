@@ -1,3 +1,4 @@
+import Foundation
 import SpecDecode
 import Transformer
 import XCTest
@@ -24,6 +25,41 @@ final class HelpDecoderTests: XCTestCase {
         let d = try HelpDecoder(student: s, teacher: t, helpTokenID: V,
                                 configuration: HelpConfiguration(sampling: .greedy, budget: budget, enforceBudget: enforce), vocabularySize: V)
         return try d.decode(prompt: prompt, maxTokens: maxTokens, stopTokens: stops, onHelp: onHelp)
+    }
+
+    /// The help threshold: 0 asks at every position (the teacher's greedy text), above 1 never
+    /// asks (the student's greedy text over the vocabulary alone), and in between asks exactly
+    /// where the student's p(<help>) — recomputed here in Double from the table — reaches it.
+    func testHelpThresholdAsksExactlyWhereTheStudentIsUnsure() throws {
+        let s = student(seed: 9, helpShift: 0.5)
+        func run(_ threshold: Double, _ prompt: [Int]) throws -> HelpOutput {
+            let d = try HelpDecoder(student: s.fresh(), teacher: teacher(), helpTokenID: V,
+                                    configuration: HelpConfiguration(sampling: .greedy, budget: 1, helpThreshold: threshold), vocabularySize: V)
+            return try d.decode(prompt: prompt, maxTokens: 30)
+        }
+        var asked = 0, total = 0
+        for prompt in prompts {
+            let teacherGreedy = try PlainDecoder(model: teacher(), sampling: .greedy, seed: 1, vocabularySize: V).decode(prompt: prompt, maxTokens: 30)
+            XCTAssertEqual(try run(0, prompt).tokens, teacherGreedy.tokens)
+            let never = try run(1.01, prompt)
+            XCTAssertEqual(never.statistics.teacherTokens, 0)
+            // The middle: replay the path and check each decision against p(help) from the table.
+            let out = try run(0.2, prompt)
+            var context = prompt
+            for (i, token) in out.tokens.enumerated() {
+                // The order-2 table row after (previous, last) — TransitionModel.context(at:).
+                let n = context.count, ctx = (n > 1 ? context[n - 2] : 0) * (V + 1) + context[n - 1]
+                let row = Array(s.table[(ctx * (V + 1))..<((ctx + 1) * (V + 1))])
+                let m = row.map(Double.init).max()!
+                let e = row.map { Foundation.exp(Double($0) - m) }
+                let pHelp = e[V] / e.reduce(0, +)
+                XCTAssertEqual(out.origins[i] == .target, pHelp >= 0.2, "prompt \(prompt) token \(i)")
+                if pHelp < 0.2 { XCTAssertEqual(token, (0..<V).max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) }) }
+                asked += pHelp >= 0.2 ? 1 : 0; total += 1
+                context.append(token)
+            }
+        }
+        XCTAssertGreaterThan(asked, 0); XCTAssertLessThan(asked, total)
     }
 
     func testBudgetZeroWithGuardIsPlainStudent() throws {
