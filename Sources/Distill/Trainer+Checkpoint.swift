@@ -13,33 +13,14 @@ struct TrainerState: Codable {
     var objective: String
 }
 
-/// Checkpoints: `RUN/checkpoint/` holds a loadable model directory (config.json,
-/// model.safetensors) plus `optimizer.safetensors` (AdamW moments `m`, `v`, flat) and
-/// `trainer_state.json` (step, RNG state, settings). A new checkpoint is written to
-/// `checkpoint.tmp/`, the old one renamed to `checkpoint.old/`, the new one renamed into place,
-/// then the old one deleted — at every instant a complete checkpoint exists.
+/// Checkpoints in ``RunCheckpoint``'s layout; `trainer_state.json` holds step, RNG state,
+/// settings and the objective's name.
 extension Trainer {
-    var checkpointURL: URL? { runDirectory?.appendingPathComponent("checkpoint") }
-
     /// Writes a checkpoint of the current step (no-op without a run directory).
     public func saveCheckpoint() throws {
-        guard let dir = runDirectory, let final = checkpointURL else { return }
-        let fm = FileManager.default
-        let tmp = dir.appendingPathComponent("checkpoint.tmp"), old = dir.appendingPathComponent("checkpoint.old")
-        try? fm.removeItem(at: tmp)
-        try model.save(directory: tmp)
-        var writer = SafetensorsWriter()
-        try writer.add("m", shape: [optimizer.m.count], pointer: optimizer.m.flat.pointer)
-        try writer.add("v", shape: [optimizer.v.count], pointer: optimizer.v.flat.pointer)
-        try writer.write(to: tmp.appendingPathComponent("optimizer.safetensors"))
+        guard let dir = runDirectory else { return }
         let state = TrainerState(step: step, optimizerSteps: optimizer.stepCount, rng: rng, settings: settings, objective: objective.name)
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try e.encode(state).write(to: tmp.appendingPathComponent("trainer_state.json"), options: .atomic)
-        try? fm.removeItem(at: old)
-        if fm.fileExists(atPath: final.path) { try fm.moveItem(at: final, to: old) }
-        try fm.moveItem(at: tmp, to: final)
-        try? fm.removeItem(at: old)
+        let final = try RunCheckpoint.write(runDirectory: dir, model: model, optimizer: optimizer, state: state, prettyPrinted: true)
         onEvent(.checkpoint(step: step, path: final.path))
     }
 
@@ -48,42 +29,14 @@ extension Trainer {
     /// - Throws: when the checkpoint's settings differ from this run's (the message lists them).
     @discardableResult
     public func resume() throws -> Bool {
-        guard let dir = runDirectory, var url = checkpointURL else { return false }
-        let fm = FileManager.default
-        if !fm.fileExists(atPath: url.path) {
-            let old = dir.appendingPathComponent("checkpoint.old")
-            guard fm.fileExists(atPath: old.path) else { return false }
-            url = old
-        }
-        let stateURL = url.appendingPathComponent("trainer_state.json")
-        let state: TrainerState
-        do { state = try JSONDecoder().decode(TrainerState.self, from: Data(contentsOf: stateURL)) } catch {
-            throw DistillError.checkpoint("\(stateURL.path): unreadable trainer state (\(error)); delete the checkpoint directory to start over")
-        }
+        guard let dir = runDirectory, let url = RunCheckpoint.locate(runDirectory: dir) else { return false }
+        let state = try RunCheckpoint.readState(TrainerState.self, at: url, what: "trainer state")
         guard state.settings == settings else {
             throw DistillError.checkpoint("\(url.path) was written with different settings; resume with the same options or use a new --out directory.\n  checkpoint: \(state.settings)\n  now:        \(settings)")
         }
-        let weights = try SafetensorsFile(url: url.appendingPathComponent("model.safetensors"))
-        try model.loadWeights(from: weights, path: url.path)
-        let opt = try SafetensorsFile(url: url.appendingPathComponent("optimizer.safetensors"))
-        try opt.read("m", into: optimizer.m.flat.pointer, count: optimizer.m.count)
-        try opt.read("v", into: optimizer.v.flat.pointer, count: optimizer.v.count)
-        optimizer.restore(stepCount: state.optimizerSteps)
+        try RunCheckpoint.restore(model: model, optimizer: optimizer, from: url, optimizerSteps: state.optimizerSteps)
         restore(step: state.step, rng: state.rng)
-        try trimMetrics(after: state.step)
+        try RunCheckpoint.trimMetrics(in: runDirectory, after: state.step)
         return true
-    }
-
-    /// Drops metrics lines of steps after `step` (written after the checkpoint by an interrupted run).
-    private func trimMetrics(after step: Int) throws {
-        guard let dir = runDirectory else { return }
-        let url = dir.appendingPathComponent("metrics.jsonl")
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return }
-        struct StepOnly: Decodable { var step: Int }
-        let kept = text.split(separator: "\n").filter { line in
-            guard let s = try? JSONDecoder().decode(StepOnly.self, from: Data(line.utf8)) else { return false }
-            return s.step <= step
-        }
-        try (kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).write(to: url, atomically: true, encoding: .utf8)
     }
 }

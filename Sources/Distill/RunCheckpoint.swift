@@ -1,0 +1,77 @@
+import Foundation
+import Formats
+import Tensor
+import Transformer
+
+/// The checkpoint layout shared by ``Trainer`` and ``PCLTrainer``: `RUN/checkpoint/` holds a
+/// loadable model directory (config.json, model.safetensors), `optimizer.safetensors` (AdamW
+/// moments `m`, `v`, flat) and `trainer_state.json` (the trainer's own Codable state). A new
+/// checkpoint is written to `checkpoint.tmp/`, the old one renamed to `checkpoint.old/`, the new
+/// one renamed into place, then the old one deleted — at every instant a complete checkpoint exists.
+enum RunCheckpoint {
+    /// Writes a checkpoint of `model`, `optimizer` and `state` into `dir/checkpoint`; returns its URL.
+    static func write<State: Encodable>(runDirectory dir: URL, model: TransformerModel, optimizer: AdamW, state: State,
+                                        prettyPrinted: Bool) throws -> URL {
+        let fm = FileManager.default
+        let final = dir.appendingPathComponent("checkpoint")
+        let tmp = dir.appendingPathComponent("checkpoint.tmp"), old = dir.appendingPathComponent("checkpoint.old")
+        try? fm.removeItem(at: tmp)
+        try model.save(directory: tmp)
+        var writer = SafetensorsWriter()
+        try writer.add("m", shape: [optimizer.m.count], pointer: optimizer.m.flat.pointer)
+        try writer.add("v", shape: [optimizer.v.count], pointer: optimizer.v.flat.pointer)
+        try writer.write(to: tmp.appendingPathComponent("optimizer.safetensors"))
+        let e = JSONEncoder()
+        e.outputFormatting = prettyPrinted ? [.prettyPrinted, .sortedKeys] : [.sortedKeys]
+        try e.encode(state).write(to: tmp.appendingPathComponent("trainer_state.json"), options: .atomic)
+        try? fm.removeItem(at: old)
+        if fm.fileExists(atPath: final.path) { try fm.moveItem(at: final, to: old) }
+        try fm.moveItem(at: tmp, to: final)
+        try? fm.removeItem(at: old)
+        return final
+    }
+
+    /// The checkpoint to resume from: `dir/checkpoint`, else `dir/checkpoint.old` (a run stopped
+    /// between the two renames), else nil.
+    static func locate(runDirectory dir: URL) -> URL? {
+        let fm = FileManager.default
+        for name in ["checkpoint", "checkpoint.old"] {
+            let url = dir.appendingPathComponent(name)
+            if fm.fileExists(atPath: url.path) { return url }
+        }
+        return nil
+    }
+
+    /// Decodes `trainer_state.json` of the checkpoint at `url`.
+    /// - Throws: ``DistillError/checkpoint(_:)`` naming the file and the fix.
+    static func readState<State: Decodable>(_ type: State.Type, at url: URL, what: String) throws -> State {
+        let stateURL = url.appendingPathComponent("trainer_state.json")
+        do { return try JSONDecoder().decode(State.self, from: Data(contentsOf: stateURL)) } catch {
+            throw DistillError.checkpoint("\(stateURL.path): unreadable \(what) (\(error)); delete the checkpoint directory to start over")
+        }
+    }
+
+    /// Loads the weights and AdamW moments of the checkpoint at `url` into `model` and `optimizer`.
+    static func restore(model: TransformerModel, optimizer: AdamW, from url: URL, optimizerSteps: Int) throws {
+        let weights = try SafetensorsFile(url: url.appendingPathComponent("model.safetensors"))
+        try model.loadWeights(from: weights, path: url.path)
+        let opt = try SafetensorsFile(url: url.appendingPathComponent("optimizer.safetensors"))
+        try opt.read("m", into: optimizer.m.flat.pointer, count: optimizer.m.count)
+        try opt.read("v", into: optimizer.v.flat.pointer, count: optimizer.v.count)
+        optimizer.restore(stepCount: optimizerSteps)
+    }
+
+    /// Drops `dir/metrics.jsonl` lines of steps after `step` (written after the checkpoint by an
+    /// interrupted run).
+    static func trimMetrics(in dir: URL?, after step: Int) throws {
+        guard let dir else { return }
+        let url = dir.appendingPathComponent("metrics.jsonl")
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return }
+        struct StepOnly: Decodable { var step: Int }
+        let kept = text.split(separator: "\n").filter { line in
+            guard let s = try? JSONDecoder().decode(StepOnly.self, from: Data(line.utf8)) else { return false }
+            return s.step <= step
+        }
+        try (kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).write(to: url, atomically: true, encoding: .utf8)
+    }
+}
