@@ -3,7 +3,8 @@ import Formats
 import Tensor
 import Transformer
 
-/// The checkpoint layout shared by ``Trainer`` and ``PCLTrainer``: `RUN/checkpoint/` holds a
+/// The run-directory files shared by ``Trainer`` and ``PCLTrainer`` (checkpoints and
+/// `metrics.jsonl`). Checkpoint layout: `RUN/checkpoint/` holds a
 /// loadable model directory (config.json, model.safetensors), `optimizer.safetensors` (AdamW
 /// moments `m`, `v`, flat) and `trainer_state.json` (the trainer's own Codable state). A new
 /// checkpoint is written to `checkpoint.tmp/`, the old one renamed to `checkpoint.old/`, the new
@@ -59,6 +60,23 @@ enum RunCheckpoint {
         try opt.read("m", into: optimizer.m.flat.pointer, count: optimizer.m.count)
         try opt.read("v", into: optimizer.v.flat.pointer, count: optimizer.v.count)
         optimizer.restore(stepCount: optimizerSteps)
+    }
+
+    /// Appends one JSON line (sorted keys) to `dir/metrics.jsonl` (no-op without a run directory).
+    static func appendMetrics<M: Encodable>(_ m: M, in dir: URL?) throws {
+        guard let dir else { return }
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        var line = try e.encode(m)
+        line.append(0x0A)
+        let url = dir.appendingPathComponent("metrics.jsonl")
+        if let h = try? FileHandle(forWritingTo: url) {
+            defer { try? h.close() }
+            try h.seekToEnd()
+            try h.write(contentsOf: line)
+        } else {
+            try line.write(to: url)
+        }
     }
 
     /// Drops `dir/metrics.jsonl` lines of steps after `step` (written after the checkpoint by an

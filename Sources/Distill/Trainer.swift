@@ -183,19 +183,5 @@ public final class Trainer {
         self.rng = rng
     }
 
-    private func appendMetrics(_ m: StepMetrics) throws {
-        guard let dir = runDirectory else { return }
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        var line = try e.encode(m)
-        line.append(0x0A)
-        let url = dir.appendingPathComponent("metrics.jsonl")
-        if let h = try? FileHandle(forWritingTo: url) {
-            defer { try? h.close() }
-            try h.seekToEnd()
-            try h.write(contentsOf: line)
-        } else {
-            try line.write(to: url)
-        }
-    }
+    private func appendMetrics(_ m: StepMetrics) throws { try RunCheckpoint.appendMetrics(m, in: runDirectory) }
 }
