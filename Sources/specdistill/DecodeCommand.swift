@@ -19,7 +19,8 @@ struct DecodeCommand: ParsableCommand {
         --mode help decodes with a student trained by `train --method pcl --help-budgets` (-md): the \
         student writes every token and, when it picks <help>, the target emits its greedy token (its \
         cache caught up in one batched call). The prompt states --budget ("teacher budget: 20%"); \
-        --enforce-budget masks <help> whenever it would lift the running teacher fraction above it.
+        --enforce-budget masks <help> whenever it would lift the running teacher fraction above it; --help-threshold P makes the student ask \
+        exactly when its probability of <help> is at least P.
         """
     )
 
@@ -88,8 +89,13 @@ struct DecodeCommand: ParsableCommand {
             if modelDraft == nil { throw ValidationError("--mode help needs -md STUDENT (a model trained with --method pcl --help-budgets)") }
             guard let budget, budget >= 0, budget <= 1 else { throw ValidationError("--mode help needs --budget in [0, 1]") }
             if compare || color { throw ValidationError("--compare and --color apply to --mode speculative") }
-        } else if budget != nil || enforceBudget {
-            throw ValidationError("--budget and --enforce-budget apply to --mode help")
+            if draftVocab != nil { throw ValidationError("--draft-vocab applies to --mode speculative (a help student keeps its whole head)") }
+            if let t = helpThreshold, !(t >= 0) { throw ValidationError("--help-threshold must be ≥ 0, got \(t)") }
+        } else if budget != nil || enforceBudget || helpThreshold != nil {
+            throw ValidationError("--budget, --enforce-budget and --help-threshold apply to --mode help")
+        }
+        if draftVocab != nil && draftVocabData == nil {
+            throw ValidationError("--draft-vocab needs --draft-vocab-data FILE.jsonl (the draft's training data) to count token frequencies")
         }
         if maxTokens < 0 { throw ValidationError("--max-tokens must be ≥ 0, got \(maxTokens)") }
         if draftMax + 1 > InferenceSession.batchInvariantRows {
@@ -132,10 +138,7 @@ struct DecodeCommand: ParsableCommand {
         let maxT = (encoded.map(\.count).max() ?? 1) + maxTokens
         let target = SessionModel(model: targetBundle.model, maxT: maxT)
         var subset: OutputSubset?
-        if let k = draftVocab {
-            guard let file = draftVocabData else {
-                throw ValidationError("--draft-vocab needs --draft-vocab-data FILE.jsonl (the draft's training data) to count token frequencies")
-            }
+        if let k = draftVocab, let file = draftVocabData {   // validate() requires both together
             subset = try outputSubset(k, data: file, tokenizer: tokenizer, always: stopTokens(tokenizer, targetBundle), vocabularySize: V)
         }
         let draft = SessionModel(model: draftModel, maxT: maxT, outputSubset: subset)
