@@ -6,15 +6,16 @@
 // (the classic register-blocked small-M kernel) read at half of it. So the kernels walk the
 // weight rows one by one, contiguously, and multiply each chunk into all activation rows of a
 // group while it is in a register; further groups re-read the row from L1. (Tried and dropped:
-// software prefetch, and pairing rows n and n + N/2 so that two sequential streams share each
+// software prefetch on AVX-512, and pairing rows n and n + N/2 so that two sequential streams share each
 // activation load, which is 40% faster from L2 but measured slower from memory at M = 2...6.)
 //
 // Summation order (the same for every row count, group and thread split, so that a row's results
 // do not depend on how many rows are computed with it: batch invariance). With vector width VW
-// (16 for AVX-512, 8 for AVX2): four accumulators s0..s3 of VW lanes; over the chunks of 4·VW
-// floats in ascending order, s_j += a[k + j·VW ...] * w[k + j·VW ...] (one FMA per lane); then
-// the remaining whole VW-blocks in ascending order into s0, s1, s2; then (s0 + s1) + (s2 + s3),
-// a fixed horizontal sum, and the leftover k < K in ascending order one term at a time.
+// (16 for AVX-512, 8 for AVX2) and NA accumulators s_0..s_{NA-1} of VW lanes (4 for AVX-512, 2 for
+// AVX2): over the chunks of NA·VW floats in ascending order, s_j += a[k + j·VW ...] * w[k + j·VW ...]
+// (one FMA per lane); then the remaining whole VW-blocks in ascending order into s_0, s_1, …; then
+// the fixed pairwise sum ((s0 + s1) + (s2 + s3) for four, s0 + s1 for two), a fixed horizontal
+// sum, and the leftover k < K in ascending order one term at a time.
 #include "CKernels.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -52,35 +53,41 @@ __attribute__((target("avx512f,avx2,fma"))) static inline float sd_hsum16(__m512
     return sd_hsum8(_mm256_add_ps(lo, hi));
 }
 
-// One kernel per (ISA, R activation rows); R is a constant in each instantiation so the 4·R
-// accumulators stay in registers (AVX2: R <= 3 of 16 registers; AVX-512: R <= 6 of 32).
-// PREFIX: function-name prefix; VEC: vector type; VW: lanes; LOAD / FMA / ZERO / ADD / HSUM: ops.
-#define SD_DEFINE_ROWS(TARGET, PREFIX, VEC, VW, LOAD, FMA, ZERO, ADD, HSUM, R)                     \
+// One kernel per (ISA, R activation rows); R is a constant in each instantiation so the NA·R
+// accumulators stay in registers. NA accumulators per row: AVX-512 uses 4 (R <= 6 of 32
+// registers); AVX2 uses 2, so that up to 6 rows (12 accumulators + the weight vector of 16
+// registers) share one read of each weight vector — verifying gamma + 1 <= 6 draft tokens reads
+// every weight once, from memory, in one pass. (With 4 accumulators AVX2 fit only 3 rows, and a
+// 4-token verification paid a second pass over each L1 tile: 1.3x a single token instead of ~1.1x.)
+// PREFIX: function-name prefix; VEC: vector type; VW: lanes; NA: accumulators; LOAD / FMA / ZERO /
+// ADD / HSUM: ops; COMBINE(s): the fixed pairwise sum of a row's NA accumulators.
+#define SD_DEFINE_ROWS(TARGET, PREFIX, VEC, VW, NA, LOAD, FMA, ZERO, ADD, HSUM, COMBINE, PF, R)   \
 __attribute__((target(TARGET))) static void PREFIX##R(                                             \
     int N, int K, const float *A, int lda, const float *W, int ldw, float *C, int ldc,             \
     int accumulate) {                                                                              \
-    const int K4 = K - K % (4 * VW), K1 = K - K % VW;                                              \
+    const int KA = K - K % (NA * VW), K1 = K - K % VW;                                             \
     for (int n = 0; n < N; n++) {                                                                  \
         const float *w = W + (size_t)n * ldw;                                                      \
-        VEC s[R][4];                                                                               \
+        VEC s[R][NA];                                                                              \
         for (int m = 0; m < R; m++)                                                                \
-            for (int j = 0; j < 4; j++) s[m][j] = ZERO();                                          \
-        for (int k = 0; k < K4; k += 4 * VW) {                                                     \
-            for (int j = 0; j < 4; j++) {                                                          \
+            for (int j = 0; j < NA; j++) s[m][j] = ZERO();                                         \
+        for (int k = 0; k < KA; k += NA * VW) {                                                    \
+            if (PF(R)) _mm_prefetch((const char *)(w + k + PF(R)), _MM_HINT_T0);                   \
+            for (int j = 0; j < NA; j++) {                                                         \
                 VEC x = LOAD(w + k + j * VW);                                                      \
                 for (int m = 0; m < R; m++)                                                        \
                     s[m][j] = FMA(LOAD(A + (size_t)m * lda + k + j * VW), x, s[m][j]);             \
             }                                                                                      \
         }                                                                                          \
-        for (int j = 0; j < 3; j++) {                                                              \
-            const int k = K4 + j * VW;                                                             \
+        for (int j = 0; j < NA - 1; j++) {                                                         \
+            const int k = KA + j * VW;                                                             \
             if (k >= K1) break;                                                                    \
             VEC x = LOAD(w + k);                                                                   \
             for (int m = 0; m < R; m++) s[m][j] = FMA(LOAD(A + (size_t)m * lda + k), x, s[m][j]);  \
         }                                                                                          \
         for (int m = 0; m < R; m++) {                                                              \
             const float *a = A + (size_t)m * lda;                                                  \
-            float v = HSUM(ADD(ADD(s[m][0], s[m][1]), ADD(s[m][2], s[m][3])));                     \
+            float v = HSUM(COMBINE(s[m]));                                                         \
             for (int k = K1; k < K; k++) v = __builtin_fmaf(a[k], w[k], v);                        \
             float *c = C + (size_t)m * ldc + n;                                                    \
             *c = accumulate ? *c + v : v;                                                          \
@@ -88,15 +95,27 @@ __attribute__((target(TARGET))) static void PREFIX##R(                          
     }                                                                                              \
 }
 
-
-#define SD_AVX2_ROWS(R) SD_DEFINE_ROWS("avx2,fma", sd_rows_avx2_, __m256, 8, _mm256_loadu_ps,      \
-    _mm256_fmadd_ps, _mm256_setzero_ps, _mm256_add_ps, sd_hsum8, R)
-#define SD_AVX512_ROWS(R) SD_DEFINE_ROWS("avx512f,avx2,fma", sd_rows_avx512_, __m512, 16,          \
-    _mm512_loadu_ps, _mm512_fmadd_ps, _mm512_setzero_ps, _mm512_add_ps, sd_hsum16, R)
+#define SD_COMBINE2_256(s) _mm256_add_ps((s)[0], (s)[1])
+#define SD_COMBINE4_512(s) _mm512_add_ps(_mm512_add_ps((s)[0], (s)[1]), _mm512_add_ps((s)[2], (s)[3]))
+// Software prefetch distance in floats for a group of R rows (0: none). On an AVX2 host (AMD
+// EPYC, Zen 3) groups of 3+ rows spend enough cycles per weight vector that the hardware
+// prefetcher falls behind; 2 KB ahead brought 6 rows from 1.5x to 1.2x one row (two threads,
+// medians of 101 interleaved runs) and changed 1-2 rows by less than the noise. The AVX-512 host
+// measured prefetching slower, so it keeps none.
+#define SD_PF_AVX2(R) ((R) >= 3 ? 512 : 0)
+#define SD_PF_NONE(R) 0
+#define SD_AVX2_ROWS(R) SD_DEFINE_ROWS("avx2,fma", sd_rows_avx2_, __m256, 8, 2, _mm256_loadu_ps,   \
+    _mm256_fmadd_ps, _mm256_setzero_ps, _mm256_add_ps, sd_hsum8, SD_COMBINE2_256, SD_PF_AVX2, R)
+#define SD_AVX512_ROWS(R) SD_DEFINE_ROWS("avx512f,avx2,fma", sd_rows_avx512_, __m512, 16, 4,       \
+    _mm512_loadu_ps, _mm512_fmadd_ps, _mm512_setzero_ps, _mm512_add_ps, sd_hsum16, SD_COMBINE4_512, \
+    SD_PF_NONE, R)
 
 SD_AVX2_ROWS(1)
 SD_AVX2_ROWS(2)
 SD_AVX2_ROWS(3)
+SD_AVX2_ROWS(4)
+SD_AVX2_ROWS(5)
+SD_AVX2_ROWS(6)
 SD_AVX512_ROWS(1)
 SD_AVX512_ROWS(2)
 SD_AVX512_ROWS(3)
@@ -105,7 +124,8 @@ SD_AVX512_ROWS(5)
 SD_AVX512_ROWS(6)
 
 typedef void (*sd_rows_fn)(int, int, const float *, int, const float *, int, float *, int, int);
-static const sd_rows_fn sd_avx2_rows[4] = {0, sd_rows_avx2_1, sd_rows_avx2_2, sd_rows_avx2_3};
+static const sd_rows_fn sd_avx2_rows[7] = {0, sd_rows_avx2_1, sd_rows_avx2_2, sd_rows_avx2_3,
+                                           sd_rows_avx2_4, sd_rows_avx2_5, sd_rows_avx2_6};
 static const sd_rows_fn sd_avx512_rows[7] = {0, sd_rows_avx512_1, sd_rows_avx512_2, sd_rows_avx512_3,
                                              sd_rows_avx512_4, sd_rows_avx512_5, sd_rows_avx512_6};
 
@@ -149,7 +169,7 @@ void sd_rows_times_wt_with(int isa, int M, int N, int K, const float *A, int lda
 #ifdef SD_X86
     if (isa > sd_rows_times_wt_isa()) isa = sd_rows_times_wt_isa();
     if (isa == 2) { sd_rows_grouped(sd_avx512_rows, 6, M, N, K, A, lda, W, ldw, C, ldc, accumulate); return; }
-    if (isa == 1) { sd_rows_grouped(sd_avx2_rows, 3, M, N, K, A, lda, W, ldw, C, ldc, accumulate); return; }
+    if (isa == 1) { sd_rows_grouped(sd_avx2_rows, 6, M, N, K, A, lda, W, ldw, C, ldc, accumulate); return; }
 #else
     (void)isa;
 #endif

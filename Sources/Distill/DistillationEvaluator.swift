@@ -40,9 +40,13 @@ public final class DistillationEvaluator {
     }
 
     /// `acceptance_sampling`, `acceptance_greedy`, `fkl` (mean per supervised token) and `tokens`.
-    public func evaluate(_ draft: TransformerModel) -> [String: Double] {
+    /// - Parameter outputSubset: the draft's trimmed output layer (ascending token ids), evaluated
+    ///   as decoding uses it: the draft's q is 0 outside the subset, the target's p is complete.
+    public func evaluate(_ draft: TransformerModel, outputSubset: [Int]? = nil) -> [String: Double] {
         let wsDraft = TrainingWorkspace(config: draft.config, B: B, T: T)
         let wsTarget = TrainingWorkspace(config: target.config, B: B, T: T)
+        wsDraft.setOutputSubset(outputSubset)
+        let expanded = outputSubset.map { _ in Tensor(zeros: [B, T, draft.config.vocabSize]) }
         var acceptance = TeacherForcedAcceptance(temperature: temperature)
         var fkl = DistillationObjective(divergence: .forwardKL, temperature: temperature, normalization: .perToken)
         let V = draft.config.vocabSize
@@ -50,17 +54,24 @@ public final class DistillationEvaluator {
         let adapted = target.config.vocabSize == V ? nil : Tensor(zeros: [B, T, V])
         var klSum = 0.0, klTokens = 0
         for batch in batches {
+            wsDraft.setScoredRows(targets: batch.targets)
+            wsTarget.setScoredRows(targets: batch.targets)
             draft.forward(tokens: batch.tokens, workspace: wsDraft)
             target.forward(tokens: batch.tokens, workspace: wsTarget)
+            var student = UnsafePointer(wsDraft.logits.pointer)
+            if let expanded, let ids = wsDraft.headIDs {
+                Self.expand(student, ids: ids, into: expanded.pointer, V: V, rows: B * T)
+                student = UnsafePointer(expanded.pointer)
+            }
             var teacher = UnsafePointer(wsTarget.logits.pointer)
             if let adapted {
                 LogitWidth.adapt(teacher, fromWidth: target.config.vocabSize, into: adapted.pointer, toWidth: V, rows: B * T)
                 teacher = UnsafePointer(adapted.pointer)
             }
             batch.targets.withUnsafeBufferPointer { t in
-                acceptance.add(student: wsDraft.logits.pointer, teacher: teacher, targets: t.baseAddress!,
+                acceptance.add(student: student, teacher: teacher, targets: t.baseAddress!,
                                rows: B * T, V: draft.config.vocabSize)
-                let r = fkl.evaluate(ObjectiveInput(B: B, T: T, V: draft.config.vocabSize, studentLogits: wsDraft.logits.pointer,
+                let r = fkl.evaluate(ObjectiveInput(B: B, T: T, V: draft.config.vocabSize, studentLogits: student,
                                                     teacherLogits: teacher, targets: t.baseAddress!),
                                      dLogits: scratch.pointer, scale: 0)
                 klSum += r.loss * Double(r.tokens); klTokens += r.tokens
@@ -69,4 +80,20 @@ public final class DistillationEvaluator {
         return ["acceptance_sampling": acceptance.sampling, "acceptance_greedy": acceptance.greedy,
                 "fkl": klSum / Double(max(klTokens, 1)), "tokens": Double(acceptance.count)]
     }
+
+    /// Subset logits (rows, |S|) laid out at full width V, with ``excludedLogit`` outside S.
+    static func expand(_ source: UnsafePointer<Float>, ids: [Int32], into destination: UnsafeMutablePointer<Float>, V: Int, rows: Int) {
+        let K = ids.count
+        parallelFor(rows, minChunk: 8) { range in
+            for r in range {
+                let d = destination + r * V, s = source + r * K
+                d.update(repeating: excludedLogit, count: V)
+                for j in 0..<K { d[Int(ids[j])] = s[j] }
+            }
+        }
+    }
+
+    /// The logit of tokens outside a trimmed head: finite (0 · logit stays 0 in KL sums) and low
+    /// enough that its probability underflows to 0 (the value decoding uses, `OutputSubset.excludedLogit`).
+    static let excludedLogit: Float = -1e30
 }

@@ -20,6 +20,10 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     public var saveEvery: Int = 0
     /// Evaluate every N steps (0 = only before and after).
     public var evalEvery: Int = 0
+    /// The draft's trimmed output layer while training: token ids (ascending) whose logits the
+    /// draft computes; the objective compares the draft with the teacher conditioned on them
+    /// (``LogitWidth/gatherColumns(_:width:ids:into:targets:rows:)``). nil: the whole vocabulary.
+    public var outputSubset: [Int]? = nil
     public init() {}
 }
 
@@ -68,6 +72,8 @@ public final class Trainer {
     private let dLogits: Tensor
     /// The teacher's / reference's logits at the student's width, when the widths differ.
     private let teacherAdapted: Tensor?, referenceAdapted: Tensor?
+    /// The teacher's / reference's logits at the output subset's columns (B, T, |S|), with a subset.
+    private let teacherGathered: Tensor?, referenceGathered: Tensor?
 
     public init(model: TransformerModel, teacher: TransformerModel? = nil, reference: TransformerModel? = nil,
                 objective: any Objective, settings: TrainingSettings, runDirectory: URL?) throws {
@@ -94,12 +100,24 @@ public final class Trainer {
         self.optimizer = AdamW(parameters: model.parameters, settings: settings.optimizer)
         self.rng = RandomGenerator(seed: settings.seed)
         self.workspace = TrainingWorkspace(config: model.config, B: settings.batchSize, T: settings.context)
+        if let ids = settings.outputSubset {
+            guard !ids.isEmpty, zip(ids, ids.dropFirst()).allSatisfy({ $0 < $1 }), ids.first! >= 0,
+                  ids.last! < model.config.vocabSize else {
+                throw DistillError.settings("the output subset must be ascending unique token ids below \(model.config.vocabSize)")
+            }
+            guard objective.needsTeacher else {
+                throw DistillError.settings("an output subset needs a teacher-based objective ('\(objective.name)' scores target ids, not subset columns)")
+            }
+            workspace.setOutputSubset(ids)
+        }
         self.teacherWorkspace = teacher.map { TrainingWorkspace(config: $0.config, B: settings.batchSize, T: settings.context) }
         self.referenceWorkspace = reference.map { TrainingWorkspace(config: $0.config, B: settings.batchSize, T: settings.context) }
-        self.dLogits = Tensor(zeros: [settings.batchSize, settings.context, model.config.vocabSize])
-        let V = model.config.vocabSize
+        self.dLogits = Tensor(zeros: [settings.batchSize, settings.context, workspace.headWidth])
+        let V = model.config.vocabSize, subset = settings.outputSubset != nil
         self.teacherAdapted = teacher.flatMap { $0.config.vocabSize == V ? nil : Tensor(zeros: [settings.batchSize, settings.context, V]) }
         self.referenceAdapted = reference.flatMap { $0.config.vocabSize == V ? nil : Tensor(zeros: [settings.batchSize, settings.context, V]) }
+        self.teacherGathered = subset && teacher != nil ? Tensor(zeros: [settings.batchSize, settings.context, workspace.headWidth]) : nil
+        self.referenceGathered = subset && reference != nil ? Tensor(zeros: [settings.batchSize, settings.context, workspace.headWidth]) : nil
     }
 
     /// Runs one optimizer step (gradAccum micro-batches); returns its metrics.
@@ -109,6 +127,9 @@ public final class Trainer {
         var lossSum = 0.0, tokens = 0
         for _ in 0..<s.gradAccum {
             let batch = try source.nextBatch(B: s.batchSize, T: s.context, rng: &rng)
+            // Objectives give unsupervised rows no gradient, so every output layer runs only at
+            // the supervised rows (TransformerModel+TrainingHead).
+            for ws in [workspace, teacherWorkspace, referenceWorkspace] { ws?.setScoredRows(targets: batch.targets) }
             model.forward(tokens: batch.tokens, workspace: workspace)
             if let teacher, let tw = teacherWorkspace, objective.needsTeacher {
                 teacher.forward(tokens: batch.tokens, workspace: tw)
@@ -129,8 +150,18 @@ public final class Trainer {
                 referenceLogits = UnsafePointer(a.pointer)
             }
             let result = batch.targets.withUnsafeBufferPointer { targets in
-                objective.evaluate(
-                    ObjectiveInput(B: s.batchSize, T: s.context, V: model.config.vocabSize,
+                if let ids = workspace.headIDs {
+                    if let g = teacherGathered, let t = teacherLogits {
+                        LogitWidth.gatherColumns(t, width: V, ids: ids, into: g.pointer, targets: targets.baseAddress!, rows: rows)
+                        teacherLogits = UnsafePointer(g.pointer)
+                    }
+                    if let g = referenceGathered, let r = referenceLogits {
+                        LogitWidth.gatherColumns(r, width: V, ids: ids, into: g.pointer, targets: targets.baseAddress!, rows: rows)
+                        referenceLogits = UnsafePointer(g.pointer)
+                    }
+                }
+                return objective.evaluate(
+                    ObjectiveInput(B: s.batchSize, T: s.context, V: workspace.headWidth,
                                    studentLogits: workspace.logits.pointer,
                                    teacherLogits: objective.needsTeacher ? teacherLogits : nil,
                                    referenceLogits: objective.needsReference ? referenceLogits : nil,

@@ -14,6 +14,10 @@ import Tensor
 ///     up      (rows, F or 2F)                       MLP input projection (SwiGLU: gate | up)
 ///     act     (rows, F)                             activation output
 ///     out     (rows, C)    residual stream leaving the layer
+///
+/// The output layer can be restricted (``setOutputSubset(_:)``, ``setScoredRows(targets:)``):
+/// logits (B, T, Vh) with Vh = V or the size of a kept-token subset, computed only at the scored
+/// rows (the supervised positions); see `TransformerModel+TrainingHead.swift`.
 public final class TrainingWorkspace {
     public let B: Int, T: Int
     let rows: Int
@@ -24,8 +28,16 @@ public final class TrainingWorkspace {
     }
     var layers: [Layer]
     let normF: Tensor, meanF: Tensor, rstdF: Tensor   // (rows, C), (rows), (rows)
-    /// Logits of the last forward, (B, T, V).
-    public let logits: Tensor
+    /// Logits of the last forward, (B, T, Vh): Vh = V, or the size of the output subset (column j
+    /// scores token ``headIDs``[j]). Rows outside the scored rows are 0.
+    public private(set) var logits: Tensor
+    /// The output subset's token ids (ascending, unique), or nil for the whole vocabulary.
+    public private(set) var headIDs: [Int32]?
+    /// The runs of rows at which the output layer is evaluated (nil: all rows).
+    public private(set) var scoredRuns: [Range<Int>]?
+    let vocabSize: Int
+    /// Subset head scratch: gathered head rows and their gradient, (Vh, C).
+    var headRows = Tensor(zeros: [0]), dHeadRows = Tensor(zeros: [0])
     // Backward scratch.
     let dResA: Tensor, dResB: Tensor, dNorm: Tensor, dQKV: Tensor, dAttn: Tensor, dUp: Tensor, dAct: Tensor
 
@@ -48,10 +60,43 @@ public final class TrainingWorkspace {
         }
         normF = Tensor(zeros: [rows, C]); meanF = Tensor(zeros: [rows]); rstdF = Tensor(zeros: [rows])
         logits = Tensor(zeros: [B, T, c.vocabSize])
+        vocabSize = c.vocabSize
         dResA = Tensor(zeros: [rows, C]); dResB = Tensor(zeros: [rows, C]); dNorm = Tensor(zeros: [rows, C])
         dQKV = Tensor(zeros: [rows, c.qkvWidth]); dAttn = Tensor(zeros: [rows, A])
         dUp = Tensor(zeros: [rows, up]); dAct = Tensor(zeros: [rows, c.intermediateSize])
     }
 
     deinit { tokens.deallocate() }
+
+    /// Logit width of the output layer: V, or the subset's size.
+    public var headWidth: Int { headIDs?.count ?? vocabSize }
+
+    /// Restricts the output layer to the token ids `ids` (a trimmed draft head; nil: all V).
+    /// Logits become (B, T, ids.count), column j scoring `ids[j]`; the backward pass adds the
+    /// gradient of those head rows only.
+    /// - Precondition: ids are unique, ascending and inside the vocabulary.
+    public func setOutputSubset(_ ids: [Int]?) {
+        if let ids {
+            precondition(!ids.isEmpty && zip(ids, ids.dropFirst()).allSatisfy { $0 < $1 } && ids.first! >= 0 && ids.last! < vocabSize,
+                         "setOutputSubset: ids must be ascending, unique and inside the vocabulary of \(vocabSize)")
+            headIDs = ids.map(Int32.init)
+        } else {
+            headIDs = nil
+        }
+        logits = Tensor(zeros: [B, T, headWidth])
+    }
+
+    /// Evaluates the output layer only at rows with `targets[r] >= 0` (the positions a loss
+    /// supervises); other rows' logits are 0 and get no gradient. nil: every row.
+    public func setScoredRows(targets: [Int32]?) {
+        guard let targets else { scoredRuns = nil; return }
+        precondition(targets.count == rows, "setScoredRows: \(targets.count) targets for \(rows) rows")
+        var runs: [Range<Int>] = [], start = -1
+        for r in 0...rows {
+            let scored = r < rows && targets[r] >= 0
+            if scored && start < 0 { start = r }
+            if !scored && start >= 0 { runs.append(start..<r); start = -1 }
+        }
+        scoredRuns = runs
+    }
 }

@@ -69,7 +69,7 @@ extension TransformerModel {
 
     // MARK: Forward
 
-    /// Forward over `tokens` (B·T ids, row-major (B, T)); fills `ws.logits` (B, T, V) and the saved
+    /// Forward over `tokens` (B·T ids, row-major (B, T)); fills `ws.logits` (B, T, Vh) and the saved
     /// activations the backward needs. Token ids must be in 0..<V.
     public func forward(tokens: [Int32], workspace ws: TrainingWorkspace) {
         let c = config, B = ws.B, T = ws.T, rows = ws.rows, C = c.hiddenSize
@@ -116,12 +116,12 @@ extension TransformerModel {
             input = a.out.pointer
         }
         normForward(ws.normF.pointer, ws.meanF.pointer, ws.rstdF.pointer, input, w.finalNormW, w.finalNormB, rows: rows)
-        linearForward(ws.logits.pointer, ws.normF.pointer, w.lmHead, nil, rows: rows, inDim: C, outDim: c.vocabSize)
+        headForward(ws)
     }
 
     // MARK: Backward
 
-    /// Backward from `dLogits` (B, T, V) through the activations of the last ``forward(tokens:workspace:)``;
+    /// Backward from `dLogits` (B, T, Vh) through the activations of the last ``forward(tokens:workspace:)``;
     /// accumulates (+=) into ``gradients`` (zero them first with `gradients.zero()`).
     public func backward(dLogits: UnsafePointer<Float>, workspace ws: TrainingWorkspace) {
         let c = config, B = ws.B, T = ws.T, rows = ws.rows, C = c.hiddenSize
@@ -131,8 +131,7 @@ extension TransformerModel {
         let scale = 1 / Float(HS).squareRoot()
         let lastOut = c.numLayers > 0 ? ws.layers[c.numLayers - 1].out.pointer : ws.x0.pointer
         // Output projection and final norm.
-        linearBackward(ws.dNorm.pointer, g.lmHead, nil, dLogits, ws.normF.pointer, w.lmHead,
-                       rows: rows, inDim: C, outDim: c.vocabSize, accumulateInput: false)
+        headBackward(dLogits, ws)
         var dRes = ws.dResA, dNext = ws.dResB
         dRes.fill(0)
         normBackward(dRes.pointer, g.finalNormW, g.finalNormB, ws.dNorm.pointer, lastOut, w.finalNormW,

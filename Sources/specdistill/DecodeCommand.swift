@@ -140,6 +140,8 @@ struct DecodeCommand: ParsableCommand {
         var subset: OutputSubset?
         if let k = draftVocab, let file = draftVocabData {   // validate() requires both together
             subset = try outputSubset(k, data: file, tokenizer: tokenizer, always: stopTokens(tokenizer, targetBundle), vocabularySize: V)
+        } else if let path = modelDraft {
+            subset = try DraftVocabularyFile.read(modelPath: path, vocabularySize: V)
         }
         let draft = SessionModel(model: draftModel, maxT: maxT, outputSubset: subset)
         let configuration = SpeculativeConfiguration(sampling: sampling.settings, acceptance: acceptanceRule,

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Distill
 import Foundation
 import SpecDecode
@@ -18,4 +19,30 @@ func outputSubset(_ k: Int, data: String, tokenizer: Tokenizer, always: Set<Int>
     printErr(String(format: "draft head trimmed to %d of %d tokens (%.2f%% of the %d tokens of %@)", subset.ids.count, vocabularySize,
                     100 * subset.coverage(of: streams), tokens, data))
     return subset
+}
+
+/// `draft_vocab.json` in a draft's model directory: the token ids of the output layer the draft
+/// was trained with (`train --draft-vocab`), `{"ids": [...]}`. `decode` and `eval` trim the draft's
+/// head to them when no `--draft-vocab` is given, so a draft is decoded the way it was trained.
+enum DraftVocabularyFile {
+    static let name = "draft_vocab.json"
+
+    static func write(_ ids: [Int], modelDirectory: URL) throws {
+        let data = try JSONSerialization.data(withJSONObject: ["ids": ids])
+        try data.write(to: modelDirectory.appendingPathComponent(name), options: .atomic)
+    }
+
+    /// The saved subset of the draft at `path` (a model directory), or nil when it has none.
+    /// - Throws: when the file exists but is malformed or names ids outside the vocabulary.
+    static func read(modelPath path: String, vocabularySize: Int) throws -> OutputSubset? {
+        let url = URL(fileURLWithPath: path).appendingPathComponent(name)
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        guard let object = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any],
+              let ids = object["ids"] as? [Int] else {
+            throw ValidationError("\(url.path) is not {\"ids\": [token ids]}; delete it or retrain with --draft-vocab")
+        }
+        let subset = try OutputSubset(ids: ids, vocabularySize: vocabularySize)
+        printErr("draft head trimmed to the \(subset.ids.count) tokens it was trained with (\(url.path))")
+        return subset
+    }
 }

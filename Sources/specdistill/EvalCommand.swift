@@ -97,7 +97,9 @@ struct EvalCommand: ParsableCommand {
         var named: [NamedDraft] = []
         for (name, path) in try namedPairs(drafts, option: "--drafts", what: "MODEL") {
             let b = try loadBundle(path)
-            named.append(NamedDraft(name: name, model: b.model, tokenizer: b.tokenizer, source: path))
+            var d = NamedDraft(name: name, model: b.model, tokenizer: b.tokenizer, source: path)
+            d.outputSubset = try DraftVocabularyFile.read(modelPath: path, vocabularySize: b.model.config.vocabSize)
+            named.append(d)
         }
         if let spec = draftFromTarget {
             let layers = try DraftLayers.parse(spec, of: targetBundle.model)

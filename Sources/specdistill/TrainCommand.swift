@@ -54,6 +54,10 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("eval-examples"), help: "Held-out examples evaluated.") var evalExamples = 32
     @Option(name: .customLong("save-every"), help: "Checkpoint every N steps (0 = at the end).") var saveEvery = 50
     @Option(help: "Seed (initialisation, data order, sampling).") var seed: UInt64 = 1
+    @Option(name: .customLong("draft-vocab"), help: "Train the draft with its output layer trimmed to the K most frequent tokens of --draft-vocab-data (plus end tokens), against the target conditioned on them; the kept ids are saved as OUT/model/draft_vocab.json, which decode and eval then use. 0: the whole vocabulary.")
+    var draftVocab = 0
+    @Option(name: .customLong("draft-vocab-data"), help: "JSONL text whose token counts choose the --draft-vocab tokens (default: --data).")
+    var draftVocabData: String?
     @Option(help: "Output directory.") var out: String
     @Flag(help: "Continue from the checkpoints in OUT.") var resume = false
     @OptionGroup var pclOptions: PCLOptions
@@ -73,6 +77,8 @@ struct TrainCommand: ParsableCommand {
         if temperature <= 0 { throw ValidationError("--temperature must be > 0") }
         if steps != nil && epochs != nil { throw ValidationError("give --steps or --epochs, not both") }
         if LearningRateSchedule(rawValue: schedule) == nil { throw ValidationError("--schedule must be constant or cosine") }
+        if draftVocab < 0 { throw ValidationError("--draft-vocab must be ≥ 0 (0: the whole vocabulary), got \(draftVocab)") }
+        if draftVocab > 0 && method == "pcl" { throw ValidationError("--draft-vocab does not apply to pcl (the help action needs the whole head)") }
     }
 
     func run() throws {
@@ -92,6 +98,11 @@ struct TrainCommand: ParsableCommand {
         let evaluator = try DistillationEvaluator(target: targetBundle.model, dataset: evalSet, tokenizer: tokenizer,
                                                   examples: evalExamples, B: batchSize, T: context, temperature: temperature)
         let norm: LossNormalization = normalization == "per-token" ? .perToken : .perSequence
+        var outputIDs: [Int]? = nil
+        if draftVocab > 0 {
+            outputIDs = try outputSubset(draftVocab, data: draftVocabData ?? data, tokenizer: tokenizer,
+                                         always: stopTokens(tokenizer, targetBundle), vocabularySize: base.model.config.vocabSize).ids
+        }
         let finalModel: TransformerModel
         if method == "pcl" {
             finalModel = try runPCL(base: base.model, trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer,
@@ -104,23 +115,26 @@ struct TrainCommand: ParsableCommand {
                 let r = try base.model.truncatedCopy(layers: Array(0..<base.model.config.numLayers))
                 try runStage("reference (fkl, fixed data)", model: r, objective: DistillationObjective(divergence: .forwardKL, temperature: temperature, normalization: norm),
                              source: .fixed, trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer, reference: nil,
-                             steps: stepCount, dir: outURL.appendingPathComponent("reference"), evaluator: evaluator)
+                             steps: stepCount, dir: outURL.appendingPathComponent("reference"), evaluator: evaluator,
+                             outputIDs: outputIDs)
                 referenceModel = r
             }
             let d = try base.model.truncatedCopy(layers: Array(0..<base.model.config.numLayers))
             try runStage("draft (adaspec k=\(filterFraction))", model: d, objective: AdaSPECObjective(keepFraction: filterFraction, temperature: temperature),
                          source: kind, trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer, reference: referenceModel,
-                         steps: stepCount, dir: outURL.appendingPathComponent("draft"), evaluator: evaluator)
+                         steps: stepCount, dir: outURL.appendingPathComponent("draft"), evaluator: evaluator,
+                         outputIDs: outputIDs)
             finalModel = d
         } else {
             let objective = DistillationObjective(divergence: Divergence(name: method, beta: beta)!, temperature: temperature, normalization: norm)
             try runStage("draft (\(objective.divergence), \(kind.rawValue) data)", model: base.model, objective: objective, source: kind,
                          trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer, reference: nil, steps: stepCount,
-                         dir: outURL, evaluator: evaluator)
+                         dir: outURL, evaluator: evaluator, outputIDs: outputIDs)
             finalModel = base.model
         }
         let modelURL = outURL.appendingPathComponent("model")
         try ModelBundle(model: finalModel, tokenizer: tokenizer, path: modelURL.path, format: "hf").save(directory: modelURL)
+        if let outputIDs { try DraftVocabularyFile.write(outputIDs, modelDirectory: modelURL) }
         print("draft written to \(modelURL.path)")
     }
 
@@ -146,7 +160,7 @@ struct TrainCommand: ParsableCommand {
 
     func runStage(_ label: String, model: TransformerModel, objective: any Objective, source kind: DataSourceKind,
                   trainSet: PromptDataset, targetBundle: ModelBundle, tokenizer: Tokenizer, reference: TransformerModel?,
-                  steps: Int, dir: URL, evaluator: DistillationEvaluator) throws {
+                  steps: Int, dir: URL, evaluator: DistillationEvaluator, outputIDs: [Int]? = nil) throws {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         var settings = TrainingSettings()
         settings.steps = steps; settings.batchSize = batchSize; settings.gradAccum = gradAccum; settings.context = context
@@ -154,6 +168,7 @@ struct TrainCommand: ParsableCommand {
         settings.schedule = LearningRateSchedule(rawValue: schedule)!
         settings.warmup = warmup; settings.clip = clip; settings.seed = seed
         settings.saveEvery = saveEvery; settings.evalEvery = evalEvery
+        settings.outputSubset = outputIDs
         let trainer = try Trainer(model: model, teacher: targetBundle.model, reference: reference, objective: objective,
                                   settings: settings, runDirectory: dir)
         if resume, try trainer.resume() { printErr("\(label): resumed at step \(trainer.step)") }
@@ -187,7 +202,8 @@ struct TrainCommand: ParsableCommand {
             }
         }
         var src = source
-        try trainer.run(source: &src) { evaluator.evaluate($0) }
+        let ids = outputIDs
+        try trainer.run(source: &src) { evaluator.evaluate($0, outputSubset: ids) }
     }
 }
 
