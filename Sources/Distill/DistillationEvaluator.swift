@@ -39,7 +39,8 @@ public final class DistillationEvaluator {
         }
     }
 
-    /// `acceptance_sampling`, `acceptance_greedy`, `fkl` (mean per supervised token) and `tokens`.
+    /// `acceptance_sampling`, `acceptance_greedy`, `fkl` (mean per supervised token; with a trimmed
+    /// head, against the target conditioned on the subset) and `tokens`.
     /// - Parameter outputSubset: the draft's trimmed output layer (ascending token ids), evaluated
     ///   as decoding uses it: the draft's q is 0 outside the subset, the target's p is complete.
     public func evaluate(_ draft: TransformerModel, outputSubset: [Int]? = nil) -> [String: Double] {
@@ -47,6 +48,7 @@ public final class DistillationEvaluator {
         let wsTarget = TrainingWorkspace(config: target.config, B: B, T: T)
         wsDraft.setOutputSubset(outputSubset)
         let expanded = outputSubset.map { _ in Tensor(zeros: [B, T, draft.config.vocabSize]) }
+        let gathered = outputSubset.map { Tensor(zeros: [B, T, $0.count]) }
         var acceptance = TeacherForcedAcceptance(temperature: temperature)
         var fkl = DistillationObjective(divergence: .forwardKL, temperature: temperature, normalization: .perToken)
         let V = draft.config.vocabSize
@@ -71,8 +73,17 @@ public final class DistillationEvaluator {
             batch.targets.withUnsafeBufferPointer { t in
                 acceptance.add(student: student, teacher: teacher, targets: t.baseAddress!,
                                rows: B * T, V: draft.config.vocabSize)
-                let r = fkl.evaluate(ObjectiveInput(B: B, T: T, V: draft.config.vocabSize, studentLogits: student,
-                                                    teacherLogits: teacher, targets: t.baseAddress!),
+                // With a trimmed head the forward KL is the training objective's: against the target
+                // conditioned on the subset (the unconditioned one is infinite).
+                var klTeacher = teacher, klStudent = UnsafePointer(wsDraft.logits.pointer), width = wsDraft.headWidth
+                if let gathered, let ids = wsDraft.headIDs {
+                    LogitWidth.gatherColumns(teacher, width: V, ids: ids, into: gathered.pointer, targets: t.baseAddress!, rows: B * T)
+                    klTeacher = UnsafePointer(gathered.pointer)
+                } else {
+                    klStudent = student; width = V
+                }
+                let r = fkl.evaluate(ObjectiveInput(B: B, T: T, V: width, studentLogits: klStudent,
+                                                    teacherLogits: klTeacher, targets: t.baseAddress!),
                                      dLogits: scratch.pointer, scale: 0)
                 klSum += r.loss * Double(r.tokens); klTokens += r.tokens
             }

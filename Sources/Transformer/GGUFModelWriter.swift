@@ -1,0 +1,111 @@
+import Foundation
+import Formats
+
+/// Writing a runtime model as a GGUF file that llama.cpp loads (`specdistill quantize`): the
+/// inverse of ``GGUFModelLoader/load(_:)`` — llama.cpp tensor names (``GGUFModelLoader/sources(of:config:)``
+/// read backwards: fused q|k|v and gate|up split again), the `llama` Q/K rows permuted back to
+/// llama.cpp's adjacent-pair RoPE layout, the architecture's metadata keys, and the tokenizer keys
+/// (`tokenizer.*`) copied from a GGUF of the same tokenizer (the target the draft was distilled from).
+///
+/// Types: every matrix whose rows are a whole number of blocks is stored as `type`; norms and
+/// biases (1-D) as F32, as llama.cpp's quantiser does; a matrix whose row length is not a block
+/// multiple falls back to Q4_0 (rows of whole 32-blocks, e.g. SmolLM2's C = 576 under Q4_K) or
+/// F16 (reported in the returned notes).
+public enum GGUFModelWriter {
+    /// llama.cpp's `general.file_type` (enum llama_ftype) for a whole-file type.
+    static func fileType(_ t: GGMLType) -> UInt32 {
+        switch t {
+        case .f32: return 0
+        case .f16: return 1
+        case .q4_0: return 2
+        case .q8_0: return 7
+        case .q4_K: return 15   // LLAMA_FTYPE_MOSTLY_Q4_K_M (the common Q4_K file type)
+        default: return 0
+        }
+    }
+
+    /// Writes `model` to `url` (through a temporary file renamed into place).
+    /// - Parameters:
+    ///   - type: the matrices' type, one of `GGMLType.quantizable`.
+    ///   - tokenizerSource: a GGUF file whose `tokenizer.*` keys (vocabulary, merges, special ids,
+    ///     chat template) are copied; nil writes no tokenizer (llama.cpp then refuses the file for text).
+    ///   - name: `general.name`.
+    /// - Returns: notes on tensors stored in another type than `type`.
+    /// - Throws: ``ModelError`` for an architecture the writer does not handle, a tokenizer source
+    ///   whose vocabulary size differs from the model's, or a write error naming the file.
+    @discardableResult
+    public static func write(_ model: TransformerModel, to url: URL, type: GGMLType, tokenizerSource: GGUFFile?,
+                             name: String = "specdistill draft") throws -> [String] {
+        let c = model.config
+        guard GGMLType.quantizable.contains(type) else {
+            throw ModelError.invalidConfig("GGUF type \(type) cannot be written; choose one of \(GGMLType.quantizable.map(\.description).sorted().joined(separator: ", "))")
+        }
+        let arch: String
+        switch c.architecture {
+        case .llama: arch = "llama"
+        case .qwen2: arch = "qwen2"
+        default:
+            throw ModelError.invalidConfig("writing GGUF supports the llama and qwen2 architectures, not \(c.architecture.rawValue)")
+        }
+        if let source = tokenizerSource, let tokens = source["tokenizer.ggml.tokens"]?.array, tokens.count > c.vocabSize {
+            throw ModelError.file("\(source.url.path): its tokenizer has \(tokens.count) tokens but the model's logit width is \(c.vocabSize); copy the tokenizer of the model's own target")
+        }
+        var w = GGUFWriter()
+        try w.add(key: "general.architecture", .string(arch))
+        try w.add(key: "general.name", .string(name))
+        try w.add(key: "general.file_type", .uint32(fileType(type)))
+        try w.add(key: "general.quantization_version", .uint32(2))
+        func u32(_ k: String, _ v: Int) throws { try w.add(key: "\(arch).\(k)", .uint32(UInt32(v))) }
+        try u32("context_length", c.maxPositions)
+        try u32("embedding_length", c.hiddenSize)
+        try u32("block_count", c.numLayers)
+        try u32("feed_forward_length", c.intermediateSize)
+        try u32("attention.head_count", c.numHeads)
+        try u32("attention.head_count_kv", c.numKVHeads)
+        try u32("rope.dimension_count", c.headSize)
+        try u32("vocab_size", c.vocabSize)
+        try w.add(key: "\(arch).attention.layer_norm_rms_epsilon", .float32(c.normEps))
+        try w.add(key: "\(arch).rope.freq_base", .float32(c.ropeTheta))
+        if let source = tokenizerSource {
+            for key in source.metadataKeys where key.hasPrefix("tokenizer.") { try w.add(key: key, source[key]!) }
+        }
+        var notes: [String] = []
+        for info in model.parameters.infos {
+            let cols = info.shape.dropFirst().reduce(1, *)
+            let values = model.parameters[info.name].pointer
+            var row = 0
+            for src in GGUFModelLoader.sources(of: info, config: c) {
+                var slice = Array(UnsafeBufferPointer(start: values + row * cols, count: src.rows * cols))
+                row += src.rows
+                let isQ = src.name.hasSuffix("attn_q.weight") || src.name.hasSuffix("attn_q.bias")
+                let isK = src.name.hasSuffix("attn_k.weight") || src.name.hasSuffix("attn_k.bias")
+                if arch == "llama" && (isQ || isK) {
+                    slice = GGUFModelLoader.permuteRoPE(slice, heads: isQ ? c.numHeads : c.numKVHeads, HS: c.headSize,
+                                                        cols: src.name.hasSuffix("bias") ? 1 : cols)
+                }
+                let matrix = info.shape.count == 2
+                var t: GGMLType = matrix ? type : .f32
+                if matrix && cols % t.blockSize != 0 {
+                    // llama.cpp's own fallback for K-quant rows that are not whole super-blocks: a
+                    // legacy type of blocks of 32; F16 when not even that fits.
+                    let fallback: GGMLType = cols % 32 == 0 ? .q4_0 : .f16
+                    notes.append("\(src.name): rows of \(cols) are not a multiple of \(t.blockSize); stored as \(fallback)")
+                    t = fallback
+                }
+                let shape = matrix ? [src.rows, cols] : [src.rows]
+                let bytes = slice.withUnsafeBufferPointer { t.quantize($0.baseAddress!, count: $0.count) }
+                try w.addRaw(tensor: src.name, shape: shape, type: t, bytes: bytes)
+            }
+        }
+        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial")
+        do {
+            try w.write(to: tmp)
+            if FileManager.default.fileExists(atPath: url.path) { try FileManager.default.removeItem(at: url) }
+            try FileManager.default.moveItem(at: tmp, to: url)
+        } catch {
+            try? FileManager.default.removeItem(at: tmp)
+            throw ModelError.file("\(url.path): could not write the GGUF file: \(error)")
+        }
+        return notes
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import Formats
+import Tensor
+import TestSupport
+import Transformer
+import XCTest
+
+/// `specdistill quantize` (GGUFModelWriter, GGMLType.quantize): the files it writes must be the
+/// ones llama.cpp's own converter writes. The oracle is the fixtures gguf-py wrote from the golden
+/// models (Scripts/make-gguf-model-fixtures): writing the same model must give the same tensors,
+/// byte for byte — names, shapes, the llama RoPE row permutation and gguf-py's Q8_0 rounding.
+final class GGUFWriterTests: XCTestCase {
+    func tempFile(_ name: String) -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("gguf-writer-\(UUID().uuidString)-\(name)")
+    }
+
+    func assertSameTensors(_ ours: GGUFFile, _ reference: GGUFFile, _ label: String) throws {
+        XCTAssertEqual(Set(ours.tensorInfos.map(\.name)), Set(reference.tensorInfos.map(\.name)), label)
+        for info in reference.tensorInfos {
+            let mine = try ours.tensorInfo(info.name)
+            XCTAssertEqual(mine.shape, info.shape, "\(label) \(info.name)")
+            XCTAssertEqual(mine.type, info.type, "\(label) \(info.name)")
+            let a = try ours.withRawBytes(info.name) { Array($0) }, b = try reference.withRawBytes(info.name) { Array($0) }
+            XCTAssertEqual(a.count, b.count, "\(label) \(info.name)")
+            let differing = zip(a, b).filter { $0 != $1 }.count
+            XCTAssertEqual(differing, 0, "\(label) \(info.name): \(differing) of \(b.count) bytes differ from gguf-py's")
+        }
+    }
+
+    /// F32: the model loaded from gguf-py's llama and qwen2 files writes back identical tensors,
+    /// and the architecture keys the loader reads.
+    func testFloatFilesEqualTheConvertersFiles() throws {
+        for name in ["llama", "qwen2"] {
+            let reference = try GGUFFile(url: GGUFFixtures.url("\(name).gguf"))
+            let (model, _) = try GGUFModelLoader.load(reference.url)
+            let out = tempFile("\(name).gguf")
+            defer { try? FileManager.default.removeItem(at: out) }
+            try GGUFModelWriter.write(model, to: out, type: .f32, tokenizerSource: nil)
+            let ours = try GGUFFile(url: out)
+            try assertSameTensors(ours, reference, name)
+            for key in ["block_count", "embedding_length", "feed_forward_length", "attention.head_count", "attention.head_count_kv"] {
+                XCTAssertEqual(ours["\(name).\(key)"]?.int, reference["\(name).\(key)"]?.int, "\(name).\(key)")
+            }
+            let back = try GGUFModelLoader.load(out).0
+            XCTAssertEqual(back.config, model.config)
+            XCTAssertEqual(back.parameters.flat.array.map(\.bitPattern), model.parameters.flat.array.map(\.bitPattern), name)
+        }
+    }
+
+    /// Q8_0: the golden llama_tied model quantised by our writer equals gguf-py's Q8_0 file byte
+    /// for byte (d = max|x|/127 as f16, q = roundf(x/d), half away from zero), F32 norms included.
+    func testQ8FileEqualsGGUFPy() throws {
+        let reference = try GGUFFile(url: GGUFFixtures.url("llama_tied-q8_0.gguf"))
+        let f = try Golden.load("llama_tied")
+        let out = tempFile("llama_tied-q8_0.gguf")
+        defer { try? FileManager.default.removeItem(at: out) }
+        try GGUFModelWriter.write(f.model, to: out, type: .q8_0, tokenizerSource: nil)
+        try assertSameTensors(try GGUFFile(url: out), reference, "llama_tied q8_0")
+    }
+
+    /// Quantisers against the element-wise bounds in GGMLQuantize.swift's documentation, through
+    /// the independent dequantisers (checked against gguf-py in FormatsTests), on values with a
+    /// wide dynamic range; and the bound is tight enough to fail a wrong rounding (1.5 steps).
+    func testQuantisersStayWithinHalfAStep() {
+        var rng = RandomGenerator(seed: 11)
+        let n = 256 * 8
+        let x = (0..<n).map { i in rng.normal() * (i % 256 < 128 ? 0.05 : 2) }
+        for type in [GGMLType.q8_0, .q4_0, .q4_K] {
+            let bytes = x.withUnsafeBufferPointer { type.quantize($0.baseAddress!, count: n) }
+            XCTAssertEqual(bytes.count, n / type.blockSize * type.blockBytes)
+            var y = [Float](repeating: 0, count: n)
+            bytes.withUnsafeBytes { b in y.withUnsafeMutableBufferPointer { type.dequantize(b.baseAddress!, into: $0.baseAddress!, count: n) } }
+            for b in 0..<(n / 32) {
+                let block = x[(32 * b)..<(32 * b + 32)]
+                let amax = block.map { abs($0) }.max()!
+                // The bounds of GGMLQuantize.swift's documentation. f16 rounding of d (relative
+                // 2^-11) moves the element of largest |q| by |q|·d·2^-11 (Q8_0: 127/2048 of a step).
+                let bound: Float
+                switch type {
+                case .q8_0: bound = amax / 127 * (0.5 + 127.0 / 2048)
+                case .q4_0: bound = amax / 8 * (1 + 8.0 / 2048)
+                default:
+                    let sb = x[(256 * (b / 8))..<(256 * (b / 8) + 256)]
+                    let subs = stride(from: 0, to: 256, by: 32).map { o -> (scale: Float, offset: Float) in
+                        let s = sb[(sb.startIndex + o)..<(sb.startIndex + o + 32)]
+                        return ((s.max()! - min(s.min()!, 0)) / 15, -min(s.min()!, 0))
+                    }
+                    let dq = subs.map(\.scale).max()! / 63, dmq = subs.map(\.offset).max()! / 63
+                    let scale = (block.max()! - min(block.min()!, 0)) / 15
+                    bound = (0.5 * (scale + 0.5 * dq) + 7.5 * dq + 0.5 * dmq) * (1 + 1.0 / 1024)
+                }
+                for i in (32 * b)..<(32 * b + 32) {
+                    XCTAssertLessThanOrEqual(abs(x[i] - y[i]), bound + 1e-7, "\(type) element \(i)")
+                }
+            }
+            XCTAssertGreaterThan(zip(x, y).map { abs($0 - $1) }.max()!, 0, "\(type): lossless? the test would not see a bug")
+        }
+    }
+}
