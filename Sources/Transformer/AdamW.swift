@@ -45,7 +45,30 @@ public final class AdamW {
         for (range, decayed) in ranges {
             let d = decayed ? decay : 1
             parallelFor(range.count, minChunk: 1 << 15) { r in
-                for j in r {
+                // Eight lanes at a time, then the tail: the same IEEE operations in the same order
+                // per element as the scalar formula (no contraction, no reassociation), so the
+                // result is bitwise the scalar loop's, at a fraction of its time.
+                let b1 = SIMD8<Float>(repeating: s.beta1), b2 = SIMD8<Float>(repeating: s.beta2)
+                let c1 = SIMD8<Float>(repeating: 1 - s.beta1), c2 = SIMD8<Float>(repeating: 1 - s.beta2)
+                let dv = SIMD8<Float>(repeating: d), step = SIMD8<Float>(repeating: stepSize)
+                let bc = SIMD8<Float>(repeating: bc2Sqrt), eps = SIMD8<Float>(repeating: s.eps)
+                var j = r.lowerBound
+                while j + 8 <= r.upperBound {
+                    let i = range.lowerBound + j
+                    var pv = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
+                    let gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self)
+                    var mv = UnsafeRawPointer(mp + i).loadUnaligned(as: SIMD8<Float>.self)
+                    var vv = UnsafeRawPointer(vp + i).loadUnaligned(as: SIMD8<Float>.self)
+                    pv = pv * dv
+                    mv = b1 * mv + c1 * gv
+                    vv = b2 * vv + c2 * gv * gv
+                    pv = pv - step * mv / (vv.squareRoot() / bc + eps)
+                    UnsafeMutableRawPointer(p + i).storeBytes(of: pv, as: SIMD8<Float>.self)
+                    UnsafeMutableRawPointer(mp + i).storeBytes(of: mv, as: SIMD8<Float>.self)
+                    UnsafeMutableRawPointer(vp + i).storeBytes(of: vv, as: SIMD8<Float>.self)
+                    j += 8
+                }
+                for j in j..<r.upperBound {
                     let i = range.lowerBound + j
                     p[i] *= d
                     let gi = g[i]
@@ -57,7 +80,6 @@ public final class AdamW {
         }
     }
 
-    /// Restores the step count (with `m` and `v` loaded from a checkpoint).
     public func restore(stepCount: Int) { self.stepCount = stepCount }
 }
 
@@ -65,14 +87,36 @@ public final class AdamW {
 public enum GradientClipping {
     /// The L2 norm of all gradients, accumulated in Double.
     public static func globalNorm(_ g: ParameterSet) -> Double {
-        let p = g.flat.pointer
-        var s = 0.0
-        for i in 0..<g.count { s += Double(p[i]) * Double(p[i]) }
-        return s.squareRoot()
+        // Fixed chunks of `normChunk` elements, each summed in Double with four interleaved
+        // accumulators, the chunk sums then added in chunk order: the result does not depend on
+        // the thread count (resumed runs stay bitwise), and the adds are not one serial chain.
+        let p = g.flat.pointer, n = g.count
+        let chunks = (n + normChunk - 1) / normChunk
+        var partial = [Double](repeating: 0, count: chunks)
+        partial.withUnsafeMutableBufferPointer { out in
+            let o = out.baseAddress!
+            parallelFor(chunks, minChunk: 4) { r in
+                for c in r {
+                    let lo = c * normChunk, hi = min(n, lo + normChunk)
+                    var a = SIMD4<Double>(repeating: 0)
+                    var i = lo
+                    while i + 4 <= hi {
+                        let x = SIMD4<Double>(Double(p[i]), Double(p[i + 1]), Double(p[i + 2]), Double(p[i + 3]))
+                        a += x * x
+                        i += 4
+                    }
+                    var t = (a[0] + a[1]) + (a[2] + a[3])
+                    while i < hi { t += Double(p[i]) * Double(p[i]); i += 1 }
+                    o[c] = t
+                }
+            }
+        }
+        return partial.reduce(0, +).squareRoot()
     }
 
-    /// Scales the gradients by `maxNorm / (norm + 1e-6)` when the norm exceeds `maxNorm`;
-    /// returns the norm before clipping.
+    /// Elements per partial sum of ``globalNorm(_:)``.
+    static let normChunk = 1 << 16
+
     @discardableResult
     public static func clip(_ g: ParameterSet, maxNorm: Double) -> Double {
         let norm = globalNorm(g)
