@@ -8,6 +8,7 @@ extension TransformerModel {
         guard !layers.isEmpty, layers.allSatisfy({ $0 >= 0 && $0 < config.numLayers }) else {
             throw ModelError.invalidConfig("layers \(layers) must be non-empty indices below \(config.numLayers)")
         }
+        materializeFloatWeights()
         var c = config
         c.numLayers = layers.count
         let copy = try TransformerModel(config: c)
