@@ -4,9 +4,9 @@ import Tensor
 import XCTest
 
 /// Random ggml blocks: every quantised bit random, the f16 scale fields set to sane values
-/// (d in [0.002, 0.02], mins in [−0.1, 0.1]). Any bit pattern is a valid block, so this covers the
+/// (d in [0.002, 0.02] · scale, mins in [−0.1, 0.1] · scale). Any bit pattern is a valid block, so this covers the
 /// layouts without a quantiser; the reference is GGMLDequantize's value of the same bytes.
-func randomQuantRows(_ type: GGMLType, rows: Int, cols: Int, rng: inout RandomGenerator) -> [UInt8] {
+func randomQuantRows(_ type: GGMLType, rows: Int, cols: Int, scale: Float = 1, rng: inout RandomGenerator) -> [UInt8] {
     let nb = cols / type.blockSize, bb = type.blockBytes
     var out = [UInt8](repeating: 0, count: rows * nb * bb)
     for i in out.indices { out[i] = UInt8(truncatingIfNeeded: rng.next()) }
@@ -15,7 +15,7 @@ func randomQuantRows(_ type: GGMLType, rows: Int, cols: Int, rng: inout RandomGe
         out[at] = UInt8(h & 0xFF); out[at + 1] = UInt8(h >> 8)
     }
     for b in 0..<(rows * nb) {
-        let p = b * bb, d = 0.002 + 0.018 * rng.uniform(), m = 0.2 * rng.uniform() - 0.1
+        let p = b * bb, d = scale * (0.002 + 0.018 * rng.uniform()), m = scale * (0.2 * rng.uniform() - 0.1)
         switch type {
         case .q6_K: put(d, p + 208)
         case .q4_1, .q5_1, .q4_K, .q5_K: put(d, p); put(type == .q4_K || type == .q5_K ? 0.01 * d * 10 : m, p + 2)
