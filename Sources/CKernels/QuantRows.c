@@ -152,7 +152,7 @@ int sd_quant_isa(void) {
     static int state = -1;
     if (state < 0) {
         __builtin_cpu_init();
-        state = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+        state = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") ? 1 : 0;
     }
     return state;
 #else

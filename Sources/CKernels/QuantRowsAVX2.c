@@ -15,7 +15,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-__attribute__((target("avx2,fma"))) static inline float sd_q_hsum8(__m256 v) {
+__attribute__((target("avx2,fma,f16c"))) static inline float sd_q_hsum8(__m256 v) {
     __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
     lo = _mm_add_ps(lo, hi);
     __m128 sh = _mm_movehdup_ps(lo);
@@ -25,7 +25,14 @@ __attribute__((target("avx2,fma"))) static inline float sd_q_hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-__attribute__((target("avx2,fma"))) static inline int sd_q_hsum_i32(__m256i v) {
+// IEEE half → float with F16C (exact, so the same value as sd_f16).
+__attribute__((target("avx2,fma,f16c"))) static inline float sd_q_f16(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+__attribute__((target("avx2,fma,f16c"))) static inline int sd_q_hsum_i32(__m256i v) {
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
@@ -33,7 +40,7 @@ __attribute__((target("avx2,fma"))) static inline int sd_q_hsum_i32(__m256i v) {
 }
 
 // Q8_0, Q4_0, Q4_1 for R rows (type and R are constants in each instantiation).
-__attribute__((target("avx2,fma"), always_inline)) static inline void sd_legacy_body(
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void sd_legacy_body(
     const int type, const int R, int N, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, size_t ldw,
     float *C, int ldc, int accumulate) {
     const int bytes = sd_block_bytes(type);
@@ -44,7 +51,7 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void sd_legacy_
         float summ[8];
         for (int r = 0; r < R; r++) { acc[r] = _mm256_setzero_ps(); summ[r] = 0; }
         for (int b = 0; b < nb; b++, w += bytes) {
-            const float d = sd_f16(w);
+            const float d = sd_q_f16(w);
             float mw = 0;
             __m256i wq;
             if (type == SD_Q8_0) {
@@ -54,7 +61,7 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void sd_legacy_
                 __m128i t = _mm_loadu_si128((const __m128i *)qs);
                 wq = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), low4);   // elements 0…15, 16…31
                 if (type == SD_Q4_0) wq = _mm256_sub_epi8(wq, eight);
-                else mw = sd_f16(w + 2);
+                else mw = sd_q_f16(w + 2);
             }
             const __m256i wabs = type == SD_Q4_1 ? wq : _mm256_sign_epi8(wq, wq);
             for (int r = 0; r < R; r++) {
@@ -75,7 +82,7 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void sd_legacy_
 }
 
 // Q4_K and Q6_K for R rows.
-__attribute__((target("avx2,fma"), always_inline)) static inline void sd_k_body(
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void sd_k_body(
     const int type, const int R, int N, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, size_t ldw,
     float *C, int ldc, int accumulate) {
     const int bytes = sd_block_bytes(type);
@@ -88,7 +95,7 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void sd_k_body(
             __m256i isum[8];
             for (int r = 0; r < R; r++) isum[r] = _mm256_setzero_si256();
             if (type == SD_Q4_K) {
-                const float d = sd_f16(w), dmin = sd_f16(w + 2);
+                const float d = sd_q_f16(w), dmin = sd_q_f16(w + 2);
                 int sc[8], mn[8];
                 for (int j = 0; j < 8; j++) sd_scale_min_k4(w + 4, j, &sc[j], &mn[j]);
                 for (int c = 0; c < 4; c++) {
@@ -113,7 +120,7 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void sd_k_body(
             } else {
                 const uint8_t *ql = w, *qh = w + 128;
                 const int8_t *sc = (const int8_t *)(w + 192);
-                const float d = sd_f16(w + 208);
+                const float d = sd_q_f16(w + 208);
                 for (int h = 0; h < 2; h++) {
                     const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(ql + 64 * h));
                     const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(ql + 64 * h + 32));
@@ -150,7 +157,7 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void sd_k_body(
 typedef void (*sd_q_fn)(int, int, const uint8_t *, size_t, const uint8_t *, size_t, float *, int, int);
 
 #define SD_Q_FN(BODY, T, R)                                                                          \
-    __attribute__((target("avx2,fma"))) static void sd_q_##T##_##R(int N, int nb, const uint8_t *QA,   \
+    __attribute__((target("avx2,fma,f16c"))) static void sd_q_##T##_##R(int N, int nb, const uint8_t *QA,   \
         size_t ldqa, const uint8_t *W, size_t ldw, float *C, int ldc, int accumulate) {                \
         BODY(T, R, N, nb, QA, ldqa, W, ldw, C, ldc, accumulate);                                     \
     }

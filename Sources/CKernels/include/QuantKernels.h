@@ -36,7 +36,7 @@ size_t sd_quant_act_row_bytes(int type, int K);
 void sd_quant_act(int type, int M, int K, const float *A, int lda, void *QA);
 
 /// C[m, n] (+)= W_n · A_m from activations already quantised by sd_quant_act (same type and K),
-/// with a chosen instruction set: 1 AVX2+FMA, 0 the portable loop (lowered to what the CPU has).
+/// with a chosen instruction set: 1 AVX2+FMA+F16C, 0 the portable loop (lowered to what the CPU has).
 /// `W` points at weight row 0 of this call; ldw is the row stride in bytes.
 void sd_quant_rows_times_wt_q(int isa, int type, int M, int N, int K, const void *QA, const void *W,
                               size_t ldw, float *C, int ldc, int accumulate);
@@ -49,7 +49,7 @@ void sd_quant_rows_times_wt_with(int isa, int type, int M, int N, int K, const f
 void sd_quant_rows_times_wt(int type, int M, int N, int K, const float *A, int lda, const void *W,
                             size_t ldw, float *C, int ldc, int accumulate);
 
-/// The instruction set the quantised kernels use here: 1 AVX2+FMA, 0 portable (no AVX-512 path).
+/// The instruction set the quantised kernels use here: 1 AVX2+FMA+F16C, 0 portable (no AVX-512 path).
 int sd_quant_isa(void);
 
 #endif
