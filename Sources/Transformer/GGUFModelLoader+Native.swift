@@ -30,7 +30,8 @@ public final class NativeWeights: @unchecked Sendable {
     /// Every native matrix with the runtime parameter name it stands for.
     public let matrices: [(name: String, matrix: QuantizedMatrix)]
     private let lock = NSLock()
-    private var floatReady = false
+    /// Names of the matrices already dequantised into the model's parameters.
+    private var materialized = Set<String>()
 
     init(config c: ModelConfig, matrices: [String: QuantizedMatrix]) {
         self.matrices = matrices.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
@@ -46,15 +47,15 @@ public final class NativeWeights: @unchecked Sendable {
     /// Bytes of all native matrices.
     public var byteCount: Int { matrices.reduce(0) { $0 + $1.matrix.byteCount } }
 
-    /// Dequantises every native matrix into `model`'s float32 parameters, once.
-    func materialize(into model: TransformerModel) {
+    /// Dequantises the native matrices named in `names` (all when nil) into `model`'s float32
+    /// parameters, each once.
+    func materialize(into model: TransformerModel, names: Set<String>? = nil) {
         lock.lock(); defer { lock.unlock() }
-        if floatReady { return }
-        for (name, m) in matrices {
+        for (name, m) in matrices where !materialized.contains(name) && names?.contains(name) != false {
             let dst = model.parameters[name].pointer
             for r in 0..<m.rows { m.dequantizeRow(r, into: dst + r * m.cols) }
+            materialized.insert(name)
         }
-        floatReady = true
     }
 }
 
@@ -62,7 +63,8 @@ extension TransformerModel {
     /// Fills the float32 parameters of matrices held natively (a no-op for float32 models):
     /// training, copies and saving call this, so they see the same numbers a float32 load gives.
     /// Inference keeps reading the native matrices.
-    public func materializeFloatWeights() { native?.materialize(into: self) }
+    /// - Parameter names: only these parameters (default: all).
+    public func materializeFloatWeights(_ names: Set<String>? = nil) { native?.materialize(into: self, names: names) }
 }
 
 extension GGUFModelLoader {

@@ -8,17 +8,18 @@ extension TransformerModel {
         guard !layers.isEmpty, layers.allSatisfy({ $0 >= 0 && $0 < config.numLayers }) else {
             throw ModelError.invalidConfig("layers \(layers) must be non-empty indices below \(config.numLayers)")
         }
-        materializeFloatWeights()
         var c = config
         c.numLayers = layers.count
         let copy = try TransformerModel(config: c)
+        func source(_ name: String) -> String {
+            guard name.hasPrefix("layers.") else { return name }
+            let parts = name.split(separator: ".", maxSplits: 2)
+            return "layers.\(layers[Int(parts[1])!]).\(parts[2])"
+        }
+        // A native model dequantises only the matrices the copy takes.
+        materializeFloatWeights(Set(copy.parameters.infos.map { source($0.name) }))
         for info in copy.parameters.infos {
-            var source = info.name
-            if info.name.hasPrefix("layers.") {
-                let parts = info.name.split(separator: ".", maxSplits: 2)
-                source = "layers.\(layers[Int(parts[1])!]).\(parts[2])"
-            }
-            try copy.parameters[info.name].assign(parameters[source])
+            try copy.parameters[info.name].assign(parameters[source(info.name)])
         }
         return copy
     }
