@@ -39,12 +39,15 @@ __attribute__((target("avx2,fma,f16c"))) static inline int sd_q_hsum_i32(__m256i
     return _mm_cvtsi128_si32(s);
 }
 
-// Q8_0, Q4_0, Q4_1 for R rows (type and R are constants in each instantiation).
+// Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 for R rows (type and R are constants in each instantiation).
 __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void sd_legacy_body(
     const int type, const int R, int N, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, size_t ldw,
     float *C, int ldc, int accumulate) {
     const int bytes = sd_block_bytes(type);
     const __m256i ones = _mm256_set1_epi16(1), low4 = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8);
+    const __m256i sixteen = _mm256_set1_epi8(16), bits = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    const __m256i pick = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                          2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
     for (int n = 0; n < N; n++) {
         const uint8_t *w = W + (size_t)n * ldw;
         __m256 acc[8];
@@ -57,20 +60,31 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void sd_le
             if (type == SD_Q8_0) {
                 wq = _mm256_loadu_si256((const __m256i *)(w + 2));
             } else {
-                const uint8_t *qs = w + (type == SD_Q4_1 ? 4 : 2);
+                const uint8_t *qs = w + (type == SD_Q4_0 ? 2 : type == SD_Q4_1 ? 4 : type == SD_Q5_0 ? 6 : 8);   // after d (m) (qh)
                 __m128i t = _mm_loadu_si128((const __m128i *)qs);
                 wq = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), low4);   // elements 0…15, 16…31
+                if (type == SD_Q5_0 || type == SD_Q5_1) {
+                    // Bit j of qh is the 5th bit of element j: byte j of `spread` is byte j/8 of qh,
+                    // tested against 1 << (j mod 8).
+                    uint32_t qh;
+                    memcpy(&qh, w + (type == SD_Q5_0 ? 2 : 4), 4);
+                    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), pick);
+                    const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bits), bits);
+                    wq = _mm256_or_si256(wq, _mm256_and_si256(set, sixteen));
+                }
                 if (type == SD_Q4_0) wq = _mm256_sub_epi8(wq, eight);
+                else if (type == SD_Q5_0) wq = _mm256_sub_epi8(wq, sixteen);
                 else mw = sd_q_f16(w + 2);
             }
-            const __m256i wabs = type == SD_Q4_1 ? wq : _mm256_sign_epi8(wq, wq);
+            const int unsig = type == SD_Q4_1 || type == SD_Q5_1;
+            const __m256i wabs = unsig ? wq : _mm256_sign_epi8(wq, wq);
             for (int r = 0; r < R; r++) {
                 const sd_qa32 *a = (const sd_qa32 *)(QA + r * ldqa) + b;
                 __m256i qa = _mm256_loadu_si256((const __m256i *)a->q);
-                if (type != SD_Q4_1) qa = _mm256_sign_epi8(qa, wq);
+                if (!unsig) qa = _mm256_sign_epi8(qa, wq);
                 const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs, qa), ones);
                 acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * a->d), _mm256_cvtepi32_ps(p), acc[r]);
-                if (type == SD_Q4_1) summ[r] += mw * a->s;
+                if (unsig) summ[r] += mw * a->s;
             }
         }
         for (int r = 0; r < R; r++) {
@@ -169,6 +183,8 @@ typedef void (*sd_q_fn)(int, int, const uint8_t *, size_t, const uint8_t *, size
 SD_Q_TYPE(sd_legacy_body, 8)
 SD_Q_TYPE(sd_legacy_body, 2)
 SD_Q_TYPE(sd_legacy_body, 3)
+SD_Q_TYPE(sd_legacy_body, 6)
+SD_Q_TYPE(sd_legacy_body, 7)
 SD_Q_TYPE(sd_k_body, 12)
 SD_Q_TYPE(sd_k_body, 14)
 
@@ -177,6 +193,8 @@ static const sd_q_fn *sd_q_table(int type) {
     case SD_Q8_0: return sd_q_table_8;
     case SD_Q4_0: return sd_q_table_2;
     case SD_Q4_1: return sd_q_table_3;
+    case SD_Q5_0: return sd_q_table_6;
+    case SD_Q5_1: return sd_q_table_7;
     case SD_Q4_K: return sd_q_table_12;
     case SD_Q6_K: return sd_q_table_14;
     default: return 0;
