@@ -27,7 +27,7 @@ let package = Package(
         // tokenizer.json BPE (byte-level and sentencepiece-style), GGUF vocabularies, trainer.
         .target(name: "Tokenizers", dependencies: ["Formats"]),
         // Decoder models, training forward/backward, KV-cache inference, sampling, AdamW, model files.
-        .target(name: "Transformer", dependencies: ["Tensor", "Formats", "Tokenizers"]),
+        .target(name: "Transformer", dependencies: ["Tensor", "CKernels", "Formats", "Tokenizers"]),
         // Objectives (cross-entropy, distillation divergences), the trainer, datasets.
         .target(name: "Distill", dependencies: ["Transformer"]),
         // Plain and speculative decoding: acceptance rules, draft-length schedules, statistics.

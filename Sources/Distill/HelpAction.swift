@@ -24,6 +24,7 @@ public enum HelpAction {
         c.vocabSize = V + 1
         c.helpTokenID = V
         let copy = try TransformerModel(config: c)
+        model.materializeFloatWeights()
         for info in copy.parameters.infos {
             let dst = copy.parameters[info.name], src = model.parameters[info.name]
             if info.name == "embed.weight" || info.name == "lm_head.weight" {

@@ -155,7 +155,8 @@ public enum ModelBenchmark {
         public var tokensPerSecond: Double
         /// Median tokens/s of the single-token appends only (prefill excluded).
         public var appendTokensPerSecond: Double
-        /// Float32 weight bytes read per decoded token: every parameter except the embedding
+        /// Weight bytes read per decoded token (float32 at 4 bytes, native GGUF matrices at their
+        /// file bytes): every parameter except the embedding
         /// table, which only gives one row (unless it is tied to the lm head, which reads it all).
         public var weightBytesPerToken: Double
         /// weightBytesPerToken × appendTokensPerSecond, in GB/s (10⁹ bytes).
@@ -170,11 +171,19 @@ public enum ModelBenchmark {
         public var tokens: [Int]
     }
 
-    /// Float32 weight bytes a batch-1 decoding step reads (see ``DecodeResult/weightBytesPerToken``).
+    /// Weight bytes a batch-1 decoding step reads (see ``DecodeResult/weightBytesPerToken``):
+    /// float32 parameters at 4 bytes, matrices held natively (``TransformerModel/native``) at
+    /// their file bytes.
     public static func weightBytesPerToken(_ model: TransformerModel) -> Double {
         let c = model.config
         let embed = c.vocabSize * c.hiddenSize
-        return 4 * Double(model.parameterCount - (c.tieWordEmbeddings ? 0 : embed) + c.hiddenSize)
+        var floats = model.parameterCount - (c.tieWordEmbeddings ? 0 : embed) + c.hiddenSize, native = 0
+        for (name, m) in model.native?.matrices ?? [] {
+            if name == "embed.weight" && !c.tieWordEmbeddings { continue }   // looked up, not streamed
+            floats -= m.rows * m.cols
+            native += m.byteCount
+        }
+        return 4 * Double(floats) + Double(native)
     }
 
     /// Greedy batch-1 decoding of `model`: `repetitions` runs of `newTokens` tokens after `prompt`.

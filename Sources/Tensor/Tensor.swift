@@ -12,6 +12,8 @@ public final class TensorStorage: @unchecked Sendable {
     public let count: Int
     private let owned: Bool
     private let owner: AnyObject?
+    /// Bytes mapped with mmap by ``init(untouchedZeros:)`` (0 when not mapped).
+    private let mappedBytes: Int
 
     /// Allocates `count` zero-initialised elements.
     public init(count: Int) {
@@ -23,6 +25,29 @@ public final class TensorStorage: @unchecked Sendable {
         self.count = count
         self.owned = true
         self.owner = nil
+        self.mappedBytes = 0
+    }
+
+    /// Allocates `count` zero elements as fresh anonymous pages that the OS maps on first touch:
+    /// parts never written or read take no physical memory (a model whose big matrices stay in
+    /// their GGUF type keeps its unused float32 parameter buffer this way). Falls back to
+    /// ``init(count:)`` when mmap fails.
+    public convenience init(untouchedZeros count: Int) {
+        precondition(count >= 0, "TensorStorage: negative element count \(count)")
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        guard let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
+            self.init(count: count)
+            return
+        }
+        self.init(mapped: p.assumingMemoryBound(to: Float.self), count: count, bytes: bytes)
+    }
+
+    private init(mapped base: UnsafeMutablePointer<Float>, count: Int, bytes: Int) {
+        self.base = base
+        self.count = count
+        self.owned = false
+        self.owner = nil
+        self.mappedBytes = bytes
     }
 
     /// Wraps memory owned by `owner` (kept alive as long as this storage lives).
@@ -31,10 +56,12 @@ public final class TensorStorage: @unchecked Sendable {
         self.count = count
         self.owned = false
         self.owner = owner
+        self.mappedBytes = 0
     }
 
     deinit {
         if owned { UnsafeMutableRawPointer(base).deallocate() }
+        if mappedBytes > 0 { munmap(UnsafeMutableRawPointer(base), mappedBytes) }
     }
 }
 

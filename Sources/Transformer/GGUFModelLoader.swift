@@ -153,62 +153,81 @@ public enum GGUFModelLoader {
         return out
     }
 
-    /// Loads the model and its embedded tokenizer (nil when the file has no `tokenizer.ggml.model`).
+    /// Loads the model with every tensor dequantised to float32, and its embedded tokenizer (nil
+    /// when the file has no `tokenizer.ggml.model`). See ``load(_:weights:)`` for native weights.
     ///
     /// Each tensor is dequantised straight into the model's parameter buffer; the `llama` Q/K
     /// rows go through one scratch buffer to undo the RoPE permutation. The file is memory-mapped
     /// and unmapped when this returns.
     /// - Throws: ``ModelError`` naming the file: unsupported architecture, inconsistent metadata,
     ///   a missing tensor, a tensor whose shape disagrees with the metadata, an unsupported tensor
-    ///   type, or a malformed embedded tokenizer; `FormatError` for a malformed GGUF file.
+    ///   type, a model larger than the available memory, or a malformed embedded tokenizer;
+    ///   `FormatError` for a malformed GGUF file (truncated tensor, row not a whole number of blocks).
     public static func load(_ url: URL) throws -> (TransformerModel, Tokenizer?) {
-        let file = try GGUFFile(url: url)
-        let config = try config(of: file)
-        let model = try TransformerModel(config: config)
-        let permuted = file["general.architecture"]?.string == "llama"
-        var scratch: [Float] = []
-        for info in model.parameters.infos {
-            let cols = info.shape.dropFirst().reduce(1, *)
-            var row = 0
-            for src in sources(of: info, config: config) {
-                let t: GGUFTensorInfo
-                do { t = try file.tensorInfo(src.name) } catch {
-                    throw ModelError.file("\(url.path): tensor '\(src.name)' is missing (needed for \(config.architecture.rawValue) with the file's metadata); \(error)")
-                }
-                let expected = [src.rows] + Array(info.shape.dropFirst())
-                guard t.shape == expected || (t.count == src.rows * cols && expected.count == 1) else {
-                    throw ModelError.file("\(url.path): tensor '\(src.name)' has shape \(t.shape), expected \(expected) from the metadata")
-                }
-                let dst = model.parameters[info.name].pointer + row * cols
-                let isQ = src.name.hasSuffix("attn_q.weight") || src.name.hasSuffix("attn_q.bias")
-                let isK = src.name.hasSuffix("attn_k.weight") || src.name.hasSuffix("attn_k.bias")
-                do {
-                    if permuted && (isQ || isK) {
-                        if scratch.count < t.count { scratch = [Float](repeating: 0, count: t.count) }
-                        try scratch.withUnsafeMutableBufferPointer { buf in
-                            try file.read(src.name, into: buf.baseAddress!, count: t.count)
-                            unpermuteRoPE(from: buf.baseAddress!, into: dst, heads: isQ ? config.numHeads : config.numKVHeads,
-                                          HS: config.headSize, cols: src.name.hasSuffix("bias") ? 1 : cols)
-                        }
-                    } else {
-                        try file.read(src.name, into: dst, count: t.count)
+        let r = try load(url, weights: .f32)
+        return (r.model, r.tokenizer)
+    }
+
+    /// The llama.cpp tensors of `info`, checked against the metadata's shape.
+    static func checkedSources(_ info: ParameterInfo, _ file: GGUFFile, _ config: ModelConfig) throws
+        -> [(name: String, rows: Int, info: GGUFTensorInfo)] {
+        let cols = info.shape.dropFirst().reduce(1, *)
+        return try sources(of: info, config: config).map { src in
+            let t: GGUFTensorInfo
+            do { t = try file.tensorInfo(src.name) } catch {
+                throw ModelError.file("\(file.url.path): tensor '\(src.name)' is missing (needed for \(config.architecture.rawValue) with the file's metadata); \(error)")
+            }
+            let expected = [src.rows] + Array(info.shape.dropFirst())
+            guard t.shape == expected || (t.count == src.rows * cols && expected.count == 1) else {
+                throw ModelError.file("\(file.url.path): tensor '\(src.name)' has shape \(t.shape), expected \(expected) from the metadata")
+            }
+            return (src.name, src.rows, t)
+        }
+    }
+
+    /// Whether the file stores `llama` Q/K rows in llama.cpp's RoPE order (see type docs).
+    static func isPermutedQK(_ name: String, _ file: GGUFFile) -> Bool {
+        file["general.architecture"]?.string == "llama"
+            && (name.hasSuffix("attn_q.weight") || name.hasSuffix("attn_q.bias") || name.hasSuffix("attn_k.weight") || name.hasSuffix("attn_k.bias"))
+    }
+
+    /// Dequantises parameter `info` from its GGUF tensors into the model's float32 buffer.
+    static func readFloat(_ info: ParameterInfo, _ file: GGUFFile, _ config: ModelConfig, into model: TransformerModel,
+                          scratch: inout [Float]) throws {
+        let cols = info.shape.dropFirst().reduce(1, *)
+        var row = 0
+        for src in try checkedSources(info, file, config) {
+            let t = src.info, dst = model.parameters[info.name].pointer + row * cols
+            do {
+                if isPermutedQK(src.name, file) {
+                    if scratch.count < t.count { scratch = [Float](repeating: 0, count: t.count) }
+                    try scratch.withUnsafeMutableBufferPointer { buf in
+                        try file.read(src.name, into: buf.baseAddress!, count: t.count)
+                        unpermuteRoPE(from: buf.baseAddress!, into: dst, heads: src.name.contains("attn_q") ? config.numHeads : config.numKVHeads,
+                                      HS: config.headSize, cols: src.name.hasSuffix("bias") ? 1 : cols)
                     }
-                } catch let e as FormatError {
-                    throw ModelError.file("\(e)")
+                } else {
+                    try file.read(src.name, into: dst, count: t.count)
                 }
-                row += src.rows
+            } catch let e as FormatError {
+                throw ModelError.file("\(e)")
             }
+            row += src.rows
         }
-        var tokenizer: Tokenizer?
-        if file["tokenizer.ggml.model"] != nil {
-            do { tokenizer = try Tokenizer(gguf: file.metadata) } catch {
-                throw ModelError.file("\(url.path): the embedded tokenizer is malformed: \(error). Use a tokenizer.json of the model's family instead (convert the GGUF with `specdistill convert` and copy it in)")
-            }
-            if let tokenizer, tokenizer.vocabularySize > config.vocabSize {
-                throw ModelError.file("\(url.path): the embedded tokenizer has \(tokenizer.vocabularySize) tokens but token_embd has \(config.vocabSize) rows; the file is inconsistent")
-            }
+    }
+
+    /// The tokenizer embedded in the file (nil without `tokenizer.ggml.model`).
+    static func embeddedTokenizer(_ file: GGUFFile, _ config: ModelConfig) throws -> Tokenizer? {
+        guard file["tokenizer.ggml.model"] != nil else { return nil }
+        let url = file.url
+        let tokenizer: Tokenizer
+        do { tokenizer = try Tokenizer(gguf: file.metadata) } catch {
+            throw ModelError.file("\(url.path): the embedded tokenizer is malformed: \(error). Use a tokenizer.json of the model's family instead (convert the GGUF with `specdistill convert` and copy it in)")
         }
-        return (model, tokenizer)
+        if tokenizer.vocabularySize > config.vocabSize {
+            throw ModelError.file("\(url.path): the embedded tokenizer has \(tokenizer.vocabularySize) tokens but token_embd has \(config.vocabSize) rows; the file is inconsistent")
+        }
+        return tokenizer
     }
 }
 

@@ -12,6 +12,11 @@ import Tensor
 /// the number of rows or threads), norms and attention row by row. So appending k tokens at once
 /// gives bitwise the same logits as k single appends, and speculative verification can never
 /// disagree with plain decoding through float rounding.
+///
+/// **Native weights.** When the model holds matrices in their GGUF types (``TransformerModel/native``),
+/// those linears use the quantised row kernels (``QuantizedMatrix/apply(m:input:lda:out:ldc:accumulate:scratch:)``)
+/// for every append size — they are batch-invariant for any row count — and the token embedding
+/// dequantises the looked-up rows.
 public final class InferenceSession {
     public let model: TransformerModel
     /// Capacity in positions.
@@ -31,6 +36,10 @@ public final class InferenceSession {
     /// A trimmed output layer (see ``restrictOutput(to:excludedLogit:)``): the kept rows of the
     /// head gathered into one (K, C) matrix, their ids, and the scores of the last append (n, K).
     private var headRows: Tensor?, headIDs: [Int32] = [], headLogits = Tensor(zeros: [0])
+    /// The trimmed head of a native model: the kept rows' bytes in their file type.
+    private var headQuant: QuantizedMatrix?
+    /// Quantised activations of the native linears (reused).
+    private var activationScratch: [UInt8] = []
     private var excludedLogit: Float = 0
 
     /// A session with room for `maxT` positions (default: the model's context).
@@ -49,13 +58,19 @@ public final class InferenceSession {
     /// the full head. The gathered rows are a copy (K × C floats).
     /// - Precondition: ids are unique and inside the vocabulary.
     public func restrictOutput(to ids: [Int]?, excludedLogit: Float = -1e30) {
-        guard let ids else { headRows = nil; headIDs = []; return }
+        guard let ids else { headRows = nil; headQuant = nil; headIDs = []; return }
         let c = model.config, C = c.hiddenSize
         precondition(!ids.isEmpty && Set(ids).count == ids.count && ids.allSatisfy { $0 >= 0 && $0 < c.vocabSize },
                      "restrictOutput: ids must be unique and inside the vocabulary of \(c.vocabSize)")
-        let rows = Tensor(zeros: [ids.count, C])
-        for (i, id) in ids.enumerated() { (rows.pointer + i * C).update(from: model.weights.lmHead + id * C, count: C) }
-        headRows = rows; headIDs = ids.map(Int32.init); self.excludedLogit = excludedLogit
+        if let head = model.native?.head {
+            headQuant = head.gathering(rows: ids)
+            headRows = Tensor(zeros: [0])
+        } else {
+            let rows = Tensor(zeros: [ids.count, C])
+            for (i, id) in ids.enumerated() { (rows.pointer + i * C).update(from: model.weights.lmHead + id * C, count: C) }
+            headRows = rows; headQuant = nil
+        }
+         headIDs = ids.map(Int32.init); self.excludedLogit = excludedLogit
         headLogits = Tensor(zeros: [0])
     }
 
@@ -116,8 +131,11 @@ public final class InferenceSession {
     /// `out (n, N) = input (n, K) · Wᵀ (+ bias)` through the batch-invariant row kernel when n is small.
     @inline(__always)
     private func linear(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-                        _ bias: UnsafePointer<Float>?, n: Int, inDim: Int, outDim: Int, accumulate: Bool) {
-        if n <= InferenceSession.batchInvariantRows {
+                        _ bias: UnsafePointer<Float>?, n: Int, inDim: Int, outDim: Int, accumulate: Bool,
+                        native: QuantizedMatrix? = nil) {
+        if let native {
+            native.apply(m: n, input: input, lda: inDim, out: out, ldc: outDim, accumulate: accumulate, scratch: &activationScratch)
+        } else if n <= InferenceSession.batchInvariantRows {
             Matmul.smallRows(m: n, n: outDim, k: inDim, a: input, lda: inDim, w: w, ldw: inDim,
                              accumulate: accumulate, c: out, ldc: outDim)
         } else {
@@ -133,15 +151,20 @@ public final class InferenceSession {
         let F = c.intermediateSize, upW = c.usesSwiGLU ? 2 * F : F
         let past = length
         let xp = x.pointer, np = norm.pointer, qp = qkv.pointer, ap = attn.pointer
-        ids.withUnsafeBufferPointer { Embedding.forward(out: xp, ids: $0.baseAddress!, table: w.embed, rows: n, C: C) }
+        let nw = m.native
+        if let embed = nw?.embed {
+            for i in 0..<n { embed.dequantizeRow(Int(ids[i]), into: xp + i * C) }
+        } else {
+            ids.withUnsafeBufferPointer { Embedding.forward(out: xp, ids: $0.baseAddress!, table: w.embed, rows: n, C: C) }
+        }
         if let pos = w.posEmbed {
             Elementwise.add(out: xp, a: xp, b: pos + past * C, count: n * C)
         }
         let scale = 1 / Float(HS).squareRoot()
         for l in 0..<c.numLayers {
-            let lw = w.layers[l]
+            let lw = w.layers[l], nl = nw?.layers[l]
             m.normForward(np, normStat.pointer, normStat2.pointer, xp, lw.norm1W, lw.norm1B, rows: n)
-            linear(qp, np, lw.qkvW, lw.qkvB, n: n, inDim: C, outDim: QKV, accumulate: false)
+            linear(qp, np, lw.qkvW, lw.qkvB, n: n, inDim: C, outDim: QKV, accumulate: false, native: nl?.qkv)
             let q = qp, k = qp + A, v = k + KV
             if let rope = m.rope {
                 Rope.forward(q, stride: QKV, rows: n, start: past, period: n, heads: NH, HS: HS, table: rope)
@@ -158,27 +181,27 @@ public final class InferenceSession {
                 // x ← x + attn·Woᵀ + mlp(norm2(x)): the MLP reads norm2 of the layer input, so
                 // normalise before x changes.
                 m.normForward(np, normStat.pointer, normStat2.pointer, xp, lw.norm2W, lw.norm2B, rows: n)
-                linear(xp, ap, lw.outW, lw.outB, n: n, inDim: A, outDim: C, accumulate: true)
+                linear(xp, ap, lw.outW, lw.outB, n: n, inDim: A, outDim: C, accumulate: true, native: nl?.attnOut)
             } else {
-                linear(xp, ap, lw.outW, lw.outB, n: n, inDim: A, outDim: C, accumulate: true)
+                linear(xp, ap, lw.outW, lw.outB, n: n, inDim: A, outDim: C, accumulate: true, native: nl?.attnOut)
                 m.normForward(np, normStat.pointer, normStat2.pointer, xp, lw.norm2W, lw.norm2B, rows: n)
             }
-            linear(up.pointer, np, lw.upW, lw.upB, n: n, inDim: C, outDim: upW, accumulate: false)
+            linear(up.pointer, np, lw.upW, lw.upB, n: n, inDim: C, outDim: upW, accumulate: false, native: nl?.mlpUp)
             m.activationForward(act.pointer, up.pointer, rows: n)
-            linear(xp, act.pointer, lw.downW, lw.downB, n: n, inDim: F, outDim: C, accumulate: true)
+            linear(xp, act.pointer, lw.downW, lw.downB, n: n, inDim: F, outDim: C, accumulate: true, native: nl?.mlpDown)
         }
         m.normForward(np, normStat.pointer, normStat2.pointer, xp, w.finalNormW, w.finalNormB, rows: n)
         if let headRows {
             let K = headIDs.count, V = c.vocabSize
             if headLogits.count < n * K { headLogits = Tensor(zeros: [max(n, 16) * K]) }
-            linear(headLogits.pointer, np, headRows.pointer, nil, n: n, inDim: C, outDim: K, accumulate: false)
+            linear(headLogits.pointer, np, headRows.pointer, nil, n: n, inDim: C, outDim: K, accumulate: false, native: headQuant)
             for r in 0..<n {
                 let row = logitBuffer.pointer + r * V, src = headLogits.pointer + r * K
                 row.update(repeating: excludedLogit, count: V)
                 for j in 0..<K { row[Int(headIDs[j])] = src[j] }
             }
         } else {
-            linear(logitBuffer.pointer, np, w.lmHead, nil, n: n, inDim: C, outDim: c.vocabSize, accumulate: false)
+            linear(logitBuffer.pointer, np, w.lmHead, nil, n: n, inDim: C, outDim: c.vocabSize, accumulate: false, native: nw?.head)
         }
     }
 }

@@ -11,13 +11,21 @@ public struct ModelBundle {
     public let path: String
     /// "hf" or "gguf".
     public let format: String
+    /// Lines the loader wants shown (e.g. a tensor type without a native kernel kept as float32).
+    public var notes: [String] = []
 
     public init(model: TransformerModel, tokenizer: Tokenizer?, path: String, format: String) {
         self.model = model; self.tokenizer = tokenizer; self.path = path; self.format = format
     }
 
+    /// Loads a model directory or a GGUF file (float32); errors name the path and what is wrong.
+    public static func load(_ path: String) throws -> ModelBundle { try load(path, weights: .f32) }
+
     /// Loads a model directory or a GGUF file; errors name the path and what is wrong.
-    public static func load(_ path: String) throws -> ModelBundle {
+    /// - Parameter weights: for GGUF files, keep the big matrices in their file types (`.native`,
+    ///   for inference) or dequantise them (`.f32`, the default; training needs it). Model
+    ///   directories are always float32.
+    public static func load(_ path: String, weights: WeightStorage) throws -> ModelBundle {
         let url = URL(fileURLWithPath: (path as NSString).expandingTildeInPath)
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else {
@@ -30,8 +38,10 @@ public struct ModelBundle {
             return ModelBundle(model: model, tokenizer: tokenizer, path: url.path, format: "hf")
         }
         if url.pathExtension.lowercased() == "gguf" || GGUFModelLoader.looksLikeGGUF(url) {
-            let (model, tokenizer) = try GGUFModelLoader.load(url)
-            return ModelBundle(model: model, tokenizer: tokenizer, path: url.path, format: "gguf")
+            let r = try GGUFModelLoader.load(url, weights: weights)
+            var bundle = ModelBundle(model: r.model, tokenizer: r.tokenizer, path: url.path, format: "gguf")
+            bundle.notes = r.notes
+            return bundle
         }
         throw ModelError.file("\(path): not a model directory or a GGUF file (a directory needs config.json and model.safetensors)")
     }

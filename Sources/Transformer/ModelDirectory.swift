@@ -66,6 +66,7 @@ extension TransformerModel {
     /// Writes `config.json` and `model.safetensors` (F32) into `url` (created if needed); both
     /// files are written to temporary names and renamed.
     public func save(directory url: URL) throws {
+        materializeFloatWeights()
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         try config.save(url.appendingPathComponent("config.json"))
         var writer = SafetensorsWriter(metadata: ["format": "pt"])

@@ -22,9 +22,12 @@ public final class ParameterSet: @unchecked Sendable {
     private let index: [String: Int]
 
     /// Allocates a zeroed buffer for the layout `infos` (offsets must be consecutive from 0).
-    public init(layout infos: [ParameterInfo]) {
+    /// - Parameter untouched: allocate the zeros as untouched anonymous pages
+    ///   (``TensorStorage/init(untouchedZeros:)``): parameters never written take no memory.
+    public init(layout infos: [ParameterInfo], untouched: Bool = false) {
         let total = infos.last.map { $0.offset + $0.count } ?? 0
-        self.flat = Tensor(zeros: [total])
+        self.flat = untouched ? Tensor(storage: TensorStorage(untouchedZeros: total), offset: 0, shape: [total])
+                              : Tensor(zeros: [total])
         self.infos = infos
         var idx: [String: Int] = [:]
         for (i, p) in infos.enumerated() { idx[p.name] = i }

@@ -11,13 +11,15 @@ extension TransformerModel {
         var c = config
         c.numLayers = layers.count
         let copy = try TransformerModel(config: c)
+        func source(_ name: String) -> String {
+            guard name.hasPrefix("layers.") else { return name }
+            let parts = name.split(separator: ".", maxSplits: 2)
+            return "layers.\(layers[Int(parts[1])!]).\(parts[2])"
+        }
+        // A native model dequantises only the matrices the copy takes.
+        materializeFloatWeights(Set(copy.parameters.infos.map { source($0.name) }))
         for info in copy.parameters.infos {
-            var source = info.name
-            if info.name.hasPrefix("layers.") {
-                let parts = info.name.split(separator: ".", maxSplits: 2)
-                source = "layers.\(layers[Int(parts[1])!]).\(parts[2])"
-            }
-            try copy.parameters[info.name].assign(parameters[source])
+            try copy.parameters[info.name].assign(parameters[source(info.name)])
         }
         return copy
     }

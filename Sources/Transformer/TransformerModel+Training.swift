@@ -72,6 +72,7 @@ extension TransformerModel {
     /// Forward over `tokens` (B·T ids, row-major (B, T)); fills `ws.logits` (B, T, Vh) and the saved
     /// activations the backward needs. Token ids must be in 0..<V.
     public func forward(tokens: [Int32], workspace ws: TrainingWorkspace) {
+        materializeFloatWeights()
         let c = config, B = ws.B, T = ws.T, rows = ws.rows, C = c.hiddenSize
         precondition(tokens.count == rows, "forward: \(tokens.count) tokens for a (\(B), \(T)) workspace")
         let NH = c.numHeads, NKV = c.numKVHeads, HS = c.headSize, QKV = c.qkvWidth, A = NH * HS

@@ -15,12 +15,22 @@ public final class TransformerModel: @unchecked Sendable {
     public let weights: ModelPointers
     /// RoPE cos/sin for positions 0..<maxPositions (nil for GPT-2).
     public let rope: RopeTable?
+    /// The big matrices kept in their GGUF types for inference (``GGUFModelLoader/load(_:weights:)``
+    /// with `.native`); nil for a float32 model. While set, ``InferenceSession`` reads these, and
+    /// the float32 copies in `parameters` of those matrices are zero, untouched pages until
+    /// ``materializeFloatWeights()`` fills them (training and copies call it).
+    public internal(set) var native: NativeWeights?
 
     /// A model with zeroed parameters (load or initialise them afterwards).
-    public init(config: ModelConfig) throws {
+    public convenience init(config: ModelConfig) throws { try self.init(config: config, untouchedParameters: false) }
+
+    /// A model with zeroed parameters.
+    /// - Parameter untouchedParameters: allocate the parameter buffer as untouched pages that take
+    ///   no memory until written (``ParameterSet/init(layout:untouched:)``).
+    public init(config: ModelConfig, untouchedParameters: Bool) throws {
         try config.validate()
         self.config = config
-        self.parameters = ParameterSet(layout: ModelLayout.infos(for: config))
+        self.parameters = ParameterSet(layout: ModelLayout.infos(for: config), untouched: untouchedParameters)
         self.weights = ModelPointers(parameters, config: config)
         self.rope = config.usesRoPE
             ? RopeTable(maxPositions: config.maxPositions, rotaryDim: config.rotaryDim, theta: config.ropeTheta) : nil

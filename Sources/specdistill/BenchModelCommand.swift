@@ -67,7 +67,7 @@ struct BenchDecode: ParsableCommand {
         discussion: """
         Loads the model (reporting load time and resident memory), decodes --tokens greedy tokens \
         after the prompt --runs times, and prints tokens/s, the float32 weight bytes read per \
-        token, the achieved GB/s and the fraction of the bandwidth limit (same-run streaming read \
+        token (file bytes for native GGUF matrices), the achieved GB/s and the fraction of the bandwidth limit (same-run streaming read \
         bandwidth ÷ bytes per token). Append tokens/s exclude the prefill; total tokens/s include it.
         """
     )
@@ -82,6 +82,7 @@ struct BenchDecode: ParsableCommand {
     var appendReps = 15
     @Option(help: "Write the results as JSON to this file.") var json: String?
     @OptionGroup var threadOptions: ThreadOptions
+    @OptionGroup var weightOptions: WeightOptions
 
     func validate() throws {
         if tokens < 2 || runs < 1 { throw ValidationError("--tokens must be at least 2 and --runs at least 1") }
@@ -112,7 +113,7 @@ struct BenchDecode: ParsableCommand {
     func run() throws {
         threadOptions.apply()
         let t0 = Date()
-        let bundle = try loadBundle(model, quiet: true)
+        let bundle = try loadBundle(model, quiet: true, weights: weightOptions.weights)
         let loadSeconds = Date().timeIntervalSince(t0)
         let rss = ModelBenchmark.residentBytes()
         let ids = try bundle.requireTokenizer().encode(prompt)

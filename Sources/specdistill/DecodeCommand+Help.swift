@@ -5,9 +5,9 @@ import SpecDistill
 extension DecodeCommand {
     /// `--mode help`: the student decodes and asks the target for tokens (algorithms.md §5.4).
     func runHelp() throws {
-        let targetBundle = try loadBundle(model)
+        let targetBundle = try loadBundle(model, weights: weightOptions.weights)
         let tokenizer = try targetBundle.requireTokenizer()
-        let studentBundle = try loadBundle(modelDraft!)
+        let studentBundle = try loadBundle(modelDraft!, weights: weightOptions.weights)
         guard let help = studentBundle.model.config.helpTokenID else {
             throw ValidationError("\(modelDraft!): config.json has no help_token_id; train the student with `train --method pcl --help-budgets ...`")
         }

@@ -69,6 +69,7 @@ struct DecodeCommand: ParsableCommand {
     @Option(name: .customLong("draft-vocab-data"), help: "JSONL {\"prompt\", \"response\"} text whose token counts choose the --draft-vocab tokens (use the draft's training data).")
     var draftVocabData: String?
     @OptionGroup var threadOptions: ThreadOptions
+    @OptionGroup var weightOptions: WeightOptions
 
     var acceptanceRule: AcceptanceRule {
         switch accept ?? (sampling.temperature == 0 ? .greedy : .rejection) {
@@ -118,7 +119,7 @@ struct DecodeCommand: ParsableCommand {
     func run() throws {
         threadOptions.apply()
         if mode == .help { return try runHelp() }
-        let targetBundle = try loadBundle(model)
+        let targetBundle = try loadBundle(model, weights: weightOptions.weights)
         let tokenizer = try targetBundle.requireTokenizer()
         let draftModel: TransformerModel, draftTokenizer: Tokenizer?
         if let spec = draftFromTarget {
@@ -127,7 +128,7 @@ struct DecodeCommand: ParsableCommand {
             draftTokenizer = tokenizer
             printErr("draft: the target's embeddings, layers \(layers) and head (\(String(format: "%.1fM", Double(draftModel.parameterCount) / 1e6)) parameters)")
         } else {
-            let bundle = try loadBundle(modelDraft!)
+            let bundle = try loadBundle(modelDraft!, weights: weightOptions.weights)
             draftModel = bundle.model
             draftTokenizer = bundle.tokenizer
         }

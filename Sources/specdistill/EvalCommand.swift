@@ -60,6 +60,7 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .customLong("draft-vocab-data"), help: "JSONL {\"prompt\", \"response\"} text whose token counts choose the --draft-vocab tokens (use the drafts' training data).")
     var draftVocabData: String?
     @OptionGroup var threadOptions: ThreadOptions
+    @OptionGroup var weightOptions: WeightOptions
 
     var settings: EvaluationSettings {
         var s = EvaluationSettings()
@@ -92,11 +93,11 @@ struct EvalCommand: ParsableCommand {
         threadOptions.apply()
         let tasks = try data.map { try loadTask($0, limit: limit) }
         let curveRuns = try namedPairs(curves, option: "--curves", what: "RUN_DIR").map { try TrainingCurves.load(name: $0.name, directory: $0.value) }
-        let targetBundle = try loadBundle(model)
+        let targetBundle = try loadBundle(model, weights: weightOptions.weights)
         let tokenizer = try targetBundle.requireTokenizer()
         var named: [NamedDraft] = []
         for (name, path) in try namedPairs(drafts, option: "--drafts", what: "MODEL") {
-            let b = try loadBundle(path)
+            let b = try loadBundle(path, weights: weightOptions.weights)
             var d = NamedDraft(name: name, model: b.model, tokenizer: b.tokenizer, source: path)
             d.outputSubset = try DraftVocabularyFile.read(modelPath: path, vocabularySize: b.model.config.vocabSize)
             named.append(d)

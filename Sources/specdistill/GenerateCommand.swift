@@ -14,10 +14,11 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .customLong("max-tokens"), help: "Maximum new tokens.") var maxTokens = 64
     @OptionGroup var sampling: SamplingOptions
     @OptionGroup var threadOptions: ThreadOptions
+    @OptionGroup var weightOptions: WeightOptions
 
     func run() throws {
         threadOptions.apply()
-        let bundle = try loadBundle(model)
+        let bundle = try loadBundle(model, weights: weightOptions.weights)
         let tokenizer = try bundle.requireTokenizer()
         let text = chat ? chatPrompt(prompt, template: try ChatTemplate.find(forModelAt: model) ?? .chatML) : prompt
         let ids = tokenizer.encode(text)

@@ -22,10 +22,20 @@ struct SamplingOptions: ParsableArguments {
     }
 }
 
-/// Loads a model path (HF directory or GGUF file), printing what was loaded to stderr.
-func loadBundle(_ path: String, quiet: Bool = false) throws -> ModelBundle {
+extension WeightStorage: ExpressibleByArgument {}
+
+/// `--weights` of the inference commands.
+struct WeightOptions: ParsableArguments {
+    @Option(help: "GGUF weights: native (matrices stay in their file types, e.g. Q4_1: less memory and fewer bytes per token) or f32 (dequantised at load). Model directories are always f32.")
+    var weights: WeightStorage = .native
+}
+
+/// Loads a model path (HF directory or GGUF file), printing what was loaded to stderr, and the
+/// loader's notes (a tensor type without a native kernel) even when quiet.
+func loadBundle(_ path: String, quiet: Bool = false, weights: WeightStorage = .f32) throws -> ModelBundle {
     let t0 = Date()
-    let bundle = try ModelBundle.load(path)
+    let bundle = try ModelBundle.load(path, weights: weights)
+    for note in bundle.notes { printErr(note) }
     if !quiet {
         let c = bundle.model.config
         printErr(String(format: "loaded %@ (%@, %@, %.1fM parameters, V %d, C %d, L %d) in %.2f s", path, bundle.format,

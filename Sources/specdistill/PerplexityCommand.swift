@@ -17,10 +17,11 @@ struct PerplexityCommand: ParsableCommand {
     @Option(help: "Window step in tokens (default: context / 2).") var stride: Int?
     @Option(name: .customLong("max-tokens"), help: "Score at most this many tokens of the file (0 = all).") var maxTokens = 0
     @OptionGroup var threadOptions: ThreadOptions
+    @OptionGroup var weightOptions: WeightOptions
 
     func run() throws {
         threadOptions.apply()
-        let bundle = try loadBundle(model)
+        let bundle = try loadBundle(model, weights: weightOptions.weights)
         let tok = try bundle.requireTokenizer()
         let docs = try TextCorpus.documents(URL(fileURLWithPath: data))
         var ids = tok.encode(docs.joined(separator: "\n\n"))

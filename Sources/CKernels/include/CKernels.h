@@ -43,4 +43,6 @@ void sd_rows_times_w(int M, int N, int K, const float *A, int lda, const float *
 /// then runs the loop another way.
 int sd_pool_run(int tasks, int threads, void (*fn)(void *ctx, int task), void *ctx);
 
+#include "QuantKernels.h"
+
 #endif

@@ -1,0 +1,55 @@
+// Shared by QuantRows.c (portable path, activation quantisation, dispatch) and QuantRowsAVX2.c.
+#ifndef SPECDISTILL_QUANT_INTERNAL_H
+#define SPECDISTILL_QUANT_INTERNAL_H
+#include <stdint.h>
+#include <string.h>
+#include "QuantKernels.h"
+
+enum { SD_Q4_0 = 2, SD_Q4_1 = 3, SD_Q5_0 = 6, SD_Q5_1 = 7, SD_Q8_0 = 8, SD_Q4_K = 12, SD_Q6_K = 14 };
+
+/// Activations for the legacy types: one block of 32 quantised values; s = d · Σ q.
+typedef struct { float d, s; int8_t q[32]; } sd_qa32;
+/// Activations for the K-quants: one super-block of 256; bsums[g] = Σ q over elements 16g…16g+15.
+typedef struct { float d; int16_t bsums[16]; int8_t q[256]; } sd_qa256;
+
+static inline float sd_f16(const uint8_t *p) {
+    uint32_t h = (uint32_t)p[0] | (uint32_t)p[1] << 8;
+    uint32_t sign = (h & 0x8000u) << 16, e = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+    if (e == 0) {
+        float f = (float)man * (1.0f / 16777216.0f);   // subnormal: man · 2^-24, exact
+        return sign ? -f : f;
+    }
+    bits = e == 31 ? (sign | 0x7f800000u | man << 13) : (sign | (e + 112) << 23 | man << 13);
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+/// Bytes per weight block and elements per block of a supported type (0 otherwise).
+static inline int sd_block_bytes(int type) {
+    switch (type) {
+    case SD_Q8_0: return 34;
+    case SD_Q4_0: return 18;
+    case SD_Q4_1: return 20;
+    case SD_Q5_0: return 22;
+    case SD_Q5_1: return 24;
+    case SD_Q4_K: return 144;
+    case SD_Q6_K: return 210;
+    default: return 0;
+    }
+}
+static inline int sd_block_elems(int type) { return type == SD_Q4_K || type == SD_Q6_K ? 256 : 32; }
+
+/// The 6-bit scale and min of sub-block j (0…7) of a Q4_K / Q5_K super-block (ggml's get_scale_min_k4).
+static inline void sd_scale_min_k4(const uint8_t *s, int j, int *sc, int *m) {
+    if (j < 4) { *sc = s[j] & 63; *m = s[j + 4] & 63; }
+    else { *sc = (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4); *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4); }
+}
+
+/// AVX2 kernels (QuantRowsAVX2.c): rows [0, R) of a group, R ≤ 8; returns 0 when the type has no
+/// AVX2 kernel (the caller then runs the portable path).
+int sd_quant_avx2_group(int type, int R, int N, int nb, const void *QA, size_t ldqa, const uint8_t *W,
+                        size_t ldw, float *C, int ldc, int accumulate);
+int sd_quant_avx2_has(int type);
+
+#endif

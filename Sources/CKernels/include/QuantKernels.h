@@ -1,0 +1,55 @@
+#ifndef SPECDISTILL_QUANT_KERNELS_H
+#define SPECDISTILL_QUANT_KERNELS_H
+#include <stddef.h>
+
+/// Few activation rows times a weight matrix whose rows stay in their ggml block type:
+///
+///     C[m, n] (+)= Σ_k A[m, k] · W_n[k]      m < M (1…16), n < N
+///
+/// where W_n is weight row n, `ldw` bytes after row n − 1, stored as ggml blocks (type codes are
+/// ggml's: 8 Q8_0, 2 Q4_0, 3 Q4_1, 6 Q5_0, 7 Q5_1, 12 Q4_K, 14 Q6_K).
+///
+/// **Activation quantisation.** Row m of A is first quantised on its own, per block of 32
+/// (legacy types) or 256 (K-quants) values: d = max|a| / 127, q = round(a / d) ∈ [−127, 127],
+/// so |a − d·q| ≤ d / 2 = max|a| / 254. The block products are then exact integer sums of
+/// q_w · q_a, scaled in float: legacy `d_w·d_a·Σ q_w q_a (+ m_w · d_a·Σ q_a)`, Q4_K
+/// `d_a·(d·Σ_j sc_j Σ q_w q_a − dmin·Σ_j m_j Σ q_a)`, Q6_K `d·d_a·Σ_j sc_j Σ (q_w − 32) q_a`.
+///
+/// **Summation order (batch and thread invariance).** Each output is computed from its own
+/// quantised activation row and its own weight row, block by block in ascending order, with
+/// per-row accumulators whose operations do not depend on M, on the group a row falls in, or on
+/// the caller's split of N. So a row's result is bitwise the same alone or with other rows, on
+/// any number of threads. The portable and AVX2 paths sum in different orders (AVX2 keeps eight
+/// float lanes per legacy accumulator); each path is invariant on its own.
+///
+/// Each weight block is decoded once and multiplied into every row of a group (≤ 8 rows on
+/// AVX2); for M > 8 the weight rows go in tiles of about 16 KB so later groups re-read L1.
+
+/// 1 when `type` has a native kernel for rows of K elements (K a multiple of the block size).
+int sd_quant_supported(int type, int K);
+
+/// Bytes of one quantised activation row of K elements for weights of `type`.
+size_t sd_quant_act_row_bytes(int type, int K);
+
+/// Quantises M rows of K activations (row stride lda floats) into QA (M rows of
+/// sd_quant_act_row_bytes(type, K) bytes). Row m depends only on A's row m.
+void sd_quant_act(int type, int M, int K, const float *A, int lda, void *QA);
+
+/// C[m, n] (+)= W_n · A_m from activations already quantised by sd_quant_act (same type and K),
+/// with a chosen instruction set: 1 AVX2+FMA+F16C, 0 the portable loop (lowered to what the CPU has).
+/// `W` points at weight row 0 of this call; ldw is the row stride in bytes.
+void sd_quant_rows_times_wt_q(int isa, int type, int M, int N, int K, const void *QA, const void *W,
+                              size_t ldw, float *C, int ldc, int accumulate);
+
+/// Quantises A (allocating scratch) and calls sd_quant_rows_times_wt_q with `isa`.
+void sd_quant_rows_times_wt_with(int isa, int type, int M, int N, int K, const float *A, int lda,
+                                 const void *W, size_t ldw, float *C, int ldc, int accumulate);
+
+/// sd_quant_rows_times_wt_with on the best instruction set of this CPU.
+void sd_quant_rows_times_wt(int type, int M, int N, int K, const float *A, int lda, const void *W,
+                            size_t ldw, float *C, int ldc, int accumulate);
+
+/// The instruction set the quantised kernels use here: 1 AVX2+FMA+F16C, 0 portable (no AVX-512 path).
+int sd_quant_isa(void);
+
+#endif
