@@ -33,7 +33,7 @@ public struct DraftCostMeasurement: Codable, Equatable, Sendable {
 /// Progress of ``DraftCost/measure(draft:target:draftOutputIDs:context:repetitions:maxGamma:onEvent:)``
 /// (the library prints nothing).
 public enum DraftCostEvent: Sendable {
-    /// About to time `what` ("draft step", "target step", "verify gamma 3").
+    /// About to time `what` (one event per repetition).
     case timing(String)
     case finished(DraftCostMeasurement)
 }
@@ -46,15 +46,17 @@ public enum DraftCostEvent: Sendable {
 public enum DraftCost {
     /// Times the draft's and the target's single-token steps and the target's appends of
     /// gamma + 1 tokens at cache length `context`, each the median of `repetitions` runs after one
-    /// warm-up (each call rolled back by truncation, so every run sees the same cache length).
+    /// warm-up pass, interleaved (each call rolled back by truncation, so every run sees the same
+    /// cache length).
     /// - Parameters:
     ///   - draftOutputIDs: the draft's trimmed head (an ``InferenceSession/restrictOutput(to:excludedLogit:)``
     ///     subset, e.g. SpecDecode's `OutputSubset.ids`): c is then the cost of the draft as it decodes.
     ///   - context: cache length of the timed steps (clamped to both models' context).
     /// - Throws: model errors (a context that does not fit).
     public static func measure(draft: TransformerModel, target: TransformerModel, draftOutputIDs: [Int]? = nil,
-                               context: Int = 128, repetitions: Int = 7, maxGamma: Int = 8,
+                               context: Int = 128, repetitions: Int = 9, maxGamma: Int = 8,
                                onEvent: (DraftCostEvent) -> Void = { _ in }) throws -> DraftCostMeasurement {
+        precondition(maxGamma >= 1 && repetitions >= 1, "DraftCost.measure: maxGamma and repetitions must be ≥ 1")
         let maxT = min(draft.config.maxPositions, target.config.maxPositions)
         let n = max(1, min(context, maxT - maxGamma - 2))
         let V = min(draft.config.vocabSize, target.config.vocabSize)
@@ -66,27 +68,25 @@ public enum DraftCost {
         let targetSession = InferenceSession(model: target, maxT: n + maxGamma + 2)
         _ = try draftSession.prefill(prompt)
         _ = try targetSession.prefill(prompt)
+        // Every repetition times all of them in turn (draft step, target step, verify gamma = 1…maxGamma),
+        // so that a busy second core or a frequency change affects all alike; the first pass warms up.
+        var samples = [[Double]](repeating: [], count: maxGamma + 2)
         func time(_ session: InferenceSession, _ tokens: [Int]) throws -> Double {
-            var times: [Double] = []
-            for r in 0...repetitions {
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                _ = try session.append(tokens)
-                let t1 = DispatchTime.now().uptimeNanoseconds
-                session.truncate(to: n)
-                if r > 0 { times.append(Double(t1 - t0) * 1e-9) }   // the first run warms up
-            }
-            times.sort()
-            return times[times.count / 2]
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            _ = try session.append(tokens)
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            session.truncate(to: n)
+            return Double(t1 - t0) * 1e-9
         }
-        onEvent(.timing("draft step"))
-        let d = try time(draftSession, [next[0]])
-        onEvent(.timing("target step"))
-        let t = try time(targetSession, [next[0]])
-        var verify: [Double] = []
-        for g in 1...max(1, maxGamma) {
-            onEvent(.timing("verify gamma \(g)"))
-            verify.append(try time(targetSession, Array(next[0...g])))
+        for r in 0...repetitions {
+            onEvent(.timing("repetition \(r) of \(repetitions): draft step, target step, verify gamma 1…\(maxGamma)"))
+            let row = [try time(draftSession, [next[0]]), try time(targetSession, [next[0]])]
+                + (try (1...maxGamma).map { try time(targetSession, Array(next[0...$0])) })
+            if r > 0 { for i in row.indices { samples[i].append(row[i]) } }
         }
+        func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[s.count / 2] }
+        let d = median(samples[0]), t = median(samples[1])
+        let verify = samples[2...].map(median)
         let m = DraftCostMeasurement(draftStepSeconds: d, targetStepSeconds: t, verifySeconds: verify,
                                      draftOutputRows: draftSession.outputRows, context: n)
         onEvent(.finished(m))

@@ -233,7 +233,7 @@ extension TrainCommand {
                                    vocabularySize: min(draft.config.vocabSize, targetBundle.model.config.vocabSize)).ids
         }
         let m = try DraftCost.measure(draft: draft, target: targetBundle.model, draftOutputIDs: ids, context: min(context, 128))
-        printErr(String(format: "costs on this machine (cache length %d, medians of 7): draft step %.2f ms (%d head rows), target step %.2f ms: c = %.3f; verification v(gamma) = %@",
+        printErr(String(format: "costs on this machine (cache length %d, medians of 9, interleaved): draft step %.2f ms (%d head rows), target step %.2f ms: c = %.3f; verification v(gamma) = %@",
                         m.context, m.draftStepSeconds * 1e3, m.draftOutputRows, m.targetStepSeconds * 1e3, m.costRatio,
                         (1...m.maxGamma).map { String(format: "%.2f", m.verifyCost(gamma: $0)) }.joined(separator: " ")))
         let e = JSONEncoder()

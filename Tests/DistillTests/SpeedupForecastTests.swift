@@ -75,7 +75,7 @@ final class SpeedupForecastTests: XCTestCase {
         }
         XCTAssertEqual(costs.draftOutputRows, 50)
         XCTAssertEqual(costs.maxGamma, 8)
-        XCTAssertEqual(events.count, 10)
+        XCTAssertEqual(events.count, 4, "one event per pass: warm-up + 3 repetitions")
         XCTAssertGreaterThan(costs.draftStepSeconds, 0)
         XCTAssertGreaterThan(costs.targetStepSeconds, 0)
         XCTAssertTrue(costs.verifySeconds.allSatisfy { $0 > 0 })
