@@ -190,6 +190,7 @@ struct TrainCommand: ParsableCommand {
         let teacherSampler = (kind == .teacher) ? ResponseSampler(model: targetBundle.model, settings: gen, maxNewTokens: maxNewTokens, stopTokens: stops, maxT: maxT) : nil
         let studentSampler = (kind == .student || kind == .mixed) ? ResponseSampler(model: model, settings: gen, maxNewTokens: maxNewTokens, stopTokens: stops, maxT: maxT) : nil
         let schedule = lambdaSchedule(steps: steps)
+        if resume, kind == .mixed { try checkResumedSchedule(schedule, dir: dir) }
         let source = try DistillationSource(dataset: trainSet, tokenizer: tokenizer, kind: kind, schedule: schedule, gradAccum: gradAccum,
                                             startStep: trainer.step, teacher: teacherSampler, student: studentSampler)
         try writeRunRecord(dir: dir, label: label, objective: objective, source: kind, settings: settings,
@@ -240,6 +241,23 @@ extension TrainCommand {
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
         try e.encode(m).write(to: dir.appendingPathComponent("draft_cost.json"), options: .atomic)
         return m
+    }
+
+    /// On --resume: the λ schedule must be the one the run started with (run.json), or the batches
+    /// after the checkpoint would differ from an uninterrupted run.
+    func checkResumedSchedule(_ schedule: LambdaSchedule, dir: URL) throws {
+        guard let data = try? Data(contentsOf: dir.appendingPathComponent("run.json")),
+              let record = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { return }
+        let old = record["lambdaSchedule"] as? [String: Any]
+        let start = old?["start"] as? Double ?? record["lambda"] as? Double
+        let end = old?["end"] as? Double ?? record["lambda"] as? Double
+        let warmup = old?["warmupSteps"] as? Int ?? 0
+        let ramp = old?["rampSteps"] as? Int ?? schedule.rampSteps
+        if start != schedule.start || end != schedule.end || warmup != schedule.warmupSteps || ramp != schedule.rampSteps {
+            throw ValidationError("\(dir.path)/run.json was written with lambda start \(start ?? -1), end \(end ?? -1), warm-up \(warmup), "
+                                  + "ramp \(ramp) steps; resume with the same --lambda / --lambda-start / --lambda-end / "
+                                  + "--lambda-warmup-steps / --lambda-ramp-steps, or use a new --out directory")
+        }
     }
 
     /// λ by step for --data-source mixed: constant --lambda unless a schedule flag is given.
