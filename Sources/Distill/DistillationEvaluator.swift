@@ -14,6 +14,9 @@ public final class DistillationEvaluator {
     public let tokenizer: Tokenizer
     public let B: Int, T: Int
     public let temperature: Float
+    /// The pair's measured costs (``DraftCost/measure(draft:target:draftOutputIDs:context:repetitions:maxGamma:onEvent:)``):
+    /// when set, ``evaluate(_:)`` also predicts the speedup.
+    public var costs: DraftCostMeasurement?
     private var batches: [TrainingBatch] = []
 
     public init(target: TransformerModel, dataset: PromptDataset, tokenizer: Tokenizer, examples: Int, B: Int, T: Int,
@@ -40,7 +43,10 @@ public final class DistillationEvaluator {
     }
 
     /// `acceptance_sampling`, `acceptance_greedy`, `fkl` (mean per supervised token; with a trimmed
-    /// head, against the target conditioned on the subset) and `tokens`.
+    /// head, against the target conditioned on the subset) and `tokens`; then "will this draft
+    /// pay?" (``DraftCost/forecast(greedyAlpha:samplingAlpha:costs:maxGamma:)``): expected tokens
+    /// per target call for gamma = 1…8 under both forms of alpha and, with ``costs``, the
+    /// predicted speedup at the best gamma.
     /// - Parameter outputSubset: the draft's trimmed output layer (ascending token ids), evaluated
     ///   as decoding uses it: the draft's q is 0 outside the subset, the target's p is complete.
     public func evaluate(_ draft: TransformerModel, outputSubset: [Int]? = nil) -> [String: Double] {
@@ -88,8 +94,10 @@ public final class DistillationEvaluator {
                 klSum += r.loss * Double(r.tokens); klTokens += r.tokens
             }
         }
-        return ["acceptance_sampling": acceptance.sampling, "acceptance_greedy": acceptance.greedy,
-                "fkl": klSum / Double(max(klTokens, 1)), "tokens": Double(acceptance.count)]
+        var metrics = ["acceptance_sampling": acceptance.sampling, "acceptance_greedy": acceptance.greedy,
+                       "fkl": klSum / Double(max(klTokens, 1)), "tokens": Double(acceptance.count)]
+        metrics.merge(DraftCost.forecast(greedyAlpha: acceptance.greedy, samplingAlpha: acceptance.sampling, costs: costs)) { a, _ in a }
+        return metrics
     }
 
     /// Subset logits (rows, |S|) laid out at full width V, with ``excludedLogit`` outside S.

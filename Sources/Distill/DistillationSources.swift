@@ -42,6 +42,43 @@ public final class ResponseSampler {
     }
 }
 
+/// The on-policy fraction λ of `--data-source mixed` as a function of the optimizer step (a warm
+/// start: DistillSpec and GKD train on fixed data first and on the student's own samples later).
+///
+/// `λ(s) = start` for `s < warmupSteps`, then linear from `start` to `end` over `rampSteps` steps,
+/// then `end`: `λ(s) = start + (end − start) · min(1, (s − warmupSteps) / rampSteps)` (`rampSteps`
+/// = 0 jumps to `end` after the warm-up). A constant λ is `start == end`.
+public struct LambdaSchedule: Codable, Equatable, Sendable {
+    public var start: Double
+    public var end: Double
+    public var warmupSteps: Int
+    public var rampSteps: Int
+
+    public init(start: Double, end: Double, warmupSteps: Int = 0, rampSteps: Int = 0) {
+        self.start = start; self.end = end; self.warmupSteps = warmupSteps; self.rampSteps = rampSteps
+    }
+
+    /// A constant λ.
+    public static func constant(_ lambda: Double) -> LambdaSchedule { LambdaSchedule(start: lambda, end: lambda) }
+
+    /// λ at optimizer step `step` (0-based: the step about to run).
+    public func lambda(atStep step: Int) -> Double {
+        if step < warmupSteps { return start }
+        if rampSteps <= 0 { return end }
+        return start + (end - start) * min(1, Double(step - warmupSteps) / Double(rampSteps))
+    }
+
+    /// - Throws: ``DistillError/settings(_:)`` naming the offending value.
+    public func validate() throws {
+        guard start >= 0 && start <= 1 && end >= 0 && end <= 1 else {
+            throw DistillError.settings("on-policy fractions must be in [0, 1], got start \(start), end \(end)")
+        }
+        guard warmupSteps >= 0 && rampSteps >= 0 else {
+            throw DistillError.settings("lambda warm-up and ramp steps must be ≥ 0, got \(warmupSteps) and \(rampSteps)")
+        }
+    }
+}
+
 /// Batches for distillation from a prompt dataset. Every random choice (which examples, the
 /// mixture coin, sampled tokens) comes from the trainer's generator, so `--resume` replays the
 /// same batches.
@@ -49,8 +86,17 @@ public final class DistillationSource: BatchSource {
     public let dataset: PromptDataset
     public let tokenizer: Tokenizer
     public let kind: DataSourceKind
-    /// Probability of student-generated data per batch for `.mixed` (GKD's lmbda).
-    public let lambda: Double
+    /// Probability of student-generated data per batch for `.mixed` (GKD's lmbda) at the first step.
+    public var lambda: Double { schedule.start }
+    /// λ by optimizer step for `.mixed`.
+    public let schedule: LambdaSchedule
+    /// Micro-batches per optimizer step (maps the batch count to the step of the schedule).
+    public let gradAccum: Int
+    /// Batches drawn so far; a resumed run sets it to `step × gradAccum` (see ``init(dataset:tokenizer:kind:schedule:gradAccum:startStep:teacher:student:)``)
+    /// so that λ, like every random choice, replays exactly.
+    public private(set) var batchesDrawn: Int
+    /// The kind the last batch was drawn from.
+    public private(set) var lastKind: DataSourceKind?
     let teacherSampler: ResponseSampler?
     let studentSampler: ResponseSampler?
     /// Teacher samples are drawn once per prompt and reused (the teacher does not change).
@@ -62,9 +108,20 @@ public final class DistillationSource: BatchSource {
     /// Batches drawn from each kind so far (for the run log).
     public private(set) var counts: [String: Int] = [:]
 
-    public init(dataset: PromptDataset, tokenizer: Tokenizer, kind: DataSourceKind, lambda: Double,
-                teacher: ResponseSampler?, student: ResponseSampler?) throws {
-        self.dataset = dataset; self.tokenizer = tokenizer; self.kind = kind; self.lambda = lambda
+    public convenience init(dataset: PromptDataset, tokenizer: Tokenizer, kind: DataSourceKind, lambda: Double,
+                            teacher: ResponseSampler?, student: ResponseSampler?) throws {
+        try self.init(dataset: dataset, tokenizer: tokenizer, kind: kind, schedule: .constant(lambda), teacher: teacher, student: student)
+    }
+
+    /// - Parameters:
+    ///   - schedule: λ by optimizer step for `.mixed`.
+    ///   - gradAccum: micro-batches (``nextBatch(B:T:rng:)`` calls) per optimizer step.
+    ///   - startStep: the optimizer step of the first batch (the resumed step; 0 for a new run).
+    public init(dataset: PromptDataset, tokenizer: Tokenizer, kind: DataSourceKind, schedule: LambdaSchedule,
+                gradAccum: Int = 1, startStep: Int = 0, teacher: ResponseSampler?, student: ResponseSampler?) throws {
+        try schedule.validate()
+        self.dataset = dataset; self.tokenizer = tokenizer; self.kind = kind; self.schedule = schedule
+        self.gradAccum = max(1, gradAccum); self.batchesDrawn = startStep * max(1, gradAccum)
         self.teacherSampler = teacher; self.studentSampler = student
         self.pad = tokenizer.padTokenID ?? tokenizer.eosTokenID ?? 0
         if kind == .fixed || (kind == .mixed && teacher == nil) {
@@ -85,7 +142,12 @@ public final class DistillationSource: BatchSource {
 
     public func nextBatch(B: Int, T: Int, rng: inout RandomGenerator) throws -> TrainingBatch {
         var which = kind
-        if kind == .mixed { which = rng.uniformDouble() < lambda ? .student : (teacherSampler != nil ? .teacher : .fixed) }
+        if kind == .mixed {
+            let lambda = schedule.lambda(atStep: batchesDrawn / gradAccum)
+            which = rng.uniformDouble() < lambda ? .student : (teacherSampler != nil ? .teacher : .fixed)
+        }
+        batchesDrawn += 1
+        lastKind = which
         counts[which.rawValue, default: 0] += 1
         var tokens = [Int32](repeating: Int32(pad), count: B * T), targets = [Int32](repeating: -1, count: B * T)
         for b in 0..<B {

@@ -22,12 +22,16 @@ public struct EvaluationSettings: Codable, Equatable, Sendable {
     public var runCode = false
     /// Seconds per HumanEval program.
     public var codeTimeLimit = 10.0
+    /// Plain fallback while speculation does not pay (``SpeculationSwitch``); nil = off (and in
+    /// results written before the rule existed).
+    public var autoOff: AutoOffSettings?
 
     public init() {}
 
     /// The speculative decoder's configuration.
     public var configuration: SpeculativeConfiguration {
-        SpeculativeConfiguration(sampling: sampling, acceptance: acceptance, draft: draft, seed: seed)
+        SpeculativeConfiguration(sampling: sampling, acceptance: acceptance, draft: draft, seed: seed,
+                                 autoOff: autoOff ?? .off)
     }
 
     /// - Throws: ``EvaluationError/settings(_:)`` naming the offending value.
@@ -39,6 +43,7 @@ public struct EvaluationSettings: Codable, Equatable, Sendable {
         if !(codeTimeLimit > 0) { throw EvaluationError.settings("the code time limit must be positive, got \(codeTimeLimit)") }
         do {
             try draft.validate()
+            try autoOff?.validate()
             try configuration.acceptance.validate(temperature: sampling.temperature)
         } catch let e as SpecDecodeError {
             throw EvaluationError.settings("\(e)")

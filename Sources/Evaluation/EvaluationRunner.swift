@@ -154,7 +154,8 @@ public final class EvaluationRunner {
                 draftResults[d].statistics.add(out.statistics)
                 draftResults[d].outputs.append(outText); draftResults[d].scores.append(score)
                 done += 1
-                let alpha = draftResults[d].statistics.derived.alphaPerJudged.map { String(format: "α %.3f", $0) } ?? ""
+                let alpha = (draftResults[d].statistics.derived.alphaPerJudged.map { String(format: "α %.3f", $0) } ?? "")
+                    + (draftResults[d].statistics.derived.fallbackFraction.map { String(format: ", plain %.0f%%", 100 * $0) } ?? "")
                 onEvent(.progress(done: done, detail: "\(drafts[d].name) \(alpha)"))
             }
         }

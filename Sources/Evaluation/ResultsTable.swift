@@ -64,8 +64,18 @@ public enum ResultsTables {
         }
         let tokensPerSecond = t.plain.statistics.secondsPerToken.map { String(format: "%.1f tok/s", 1 / $0) } ?? "-"
         rows.append(["target alone", "", "", "", "1.00", "", "", tokensPerSecond, num(t.plain.metric, 3), ""])
-        return TextTable(header: ["method", "TF greedy", "TF sampling", "α decode", "tokens/call", "c", "predicted S",
-                                  "measured S", metric, "= plain"], rows: rows)
+        var header = ["method", "TF greedy", "TF sampling", "α decode", "tokens/call", "c", "predicted S", "measured S", metric, "= plain"]
+        // Auto-off: the share of tokens from plain fallback steps and the switches off / on.
+        if t.drafts.contains(where: { $0.statistics.fallback != nil }) {
+            header.append("plain fallback")
+            for i in t.drafts.indices {
+                let s = t.drafts[i].statistics
+                rows[i].append(s.fallback == nil ? "off" : num(t.drafts[i].derived.fallbackFraction.map { $0 * 100 }, 0)
+                               + "% (\(s.switchesOff) off, \(s.switchesOn) on)")
+            }
+            rows[rows.count - 1].append("")
+        }
+        return TextTable(header: header, rows: rows)
     }
 
     /// One line describing the settings (under the summary's title).
@@ -73,7 +83,7 @@ public enum ResultsTables {
         let s = r.settings
         let sampling = s.sampling.isGreedy ? "greedy (temperature 0)" : "temperature \(s.sampling.temperature)"
         return "target \(r.target); \(sampling), \(s.configuration.acceptance.label) acceptance, draft-max \(s.draft.draftMax) "
-            + "(\(s.draft.schedule.rawValue)), \(s.maxTokens) new tokens, template \(s.template.rawValue), \(r.threads) threads; \(r.date)"
+            + "(\(s.draft.schedule.rawValue)\(s.autoOff?.enabled == true ? ", auto-off" : "")), \(s.maxTokens) new tokens, template \(s.template.rawValue), \(r.threads) threads; \(r.date)"
     }
 
     /// Everything as plain text: the summary, then per-task details, then any mismatches.

@@ -11,7 +11,7 @@ public enum TokenOrigin: String, Codable, Sendable {
     case resampled
     /// The target's token after every draft of a round was accepted (or a round without drafts).
     case bonus
-    /// Plain decoding: the target alone.
+    /// Plain decoding: the target alone (also the auto-off rule's plain fallback steps).
     case target
 }
 
@@ -46,6 +46,8 @@ public struct RoundEvent: Equatable, Sendable {
     /// Cache lengths after the rollback.
     public var targetLength: Int
     public var draftLength: Int
+    /// A drafted round, a probe round of the auto-off rule, or a plain fallback step.
+    public var kind: SpeculationSwitch.Step = .speculative
 }
 
 /// The result of ``PlainDecoder/decode(prompt:maxTokens:stopTokens:onToken:)``.

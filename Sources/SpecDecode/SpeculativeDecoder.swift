@@ -12,13 +12,17 @@ public struct SpeculativeConfiguration: Codable, Equatable, Sendable {
     public var draft: DraftSettings
     /// Seed of the one random stream used for drafting, acceptance draws, residual and bonus samples.
     public var seed: UInt64
+    /// Plain fallback while speculation does not pay (``SpeculationSwitch``); off by default in
+    /// the library (every step drafts), on by default in the CLI.
+    public var autoOff: AutoOffSettings
 
     public init(sampling: SamplingSettings = .greedy, acceptance: AcceptanceRule? = nil,
-                draft: DraftSettings = DraftSettings(), seed: UInt64 = 1) {
+                draft: DraftSettings = DraftSettings(), seed: UInt64 = 1, autoOff: AutoOffSettings = .off) {
         self.sampling = sampling
         self.acceptance = acceptance ?? (sampling.isGreedy ? .greedy : .rejection)
         self.draft = draft
         self.seed = seed
+        self.autoOff = autoOff
     }
 }
 
@@ -51,6 +55,14 @@ public struct SpeculativeConfiguration: Codable, Equatable, Sendable {
 /// the bonus token is a sample of the next p. Every random draw comes from one seeded
 /// ``RandomGenerator`` in a fixed order, so a seed reproduces a run bit for bit (with the
 /// adaptive schedule only when its cost ratio is ``CostRatioSource/fixed(_:)``).
+///
+/// **Auto-off.** With ``SpeculativeConfiguration/autoOff`` enabled, a ``SpeculationSwitch`` decides
+/// before each step whether to run a round, a probe round, or a plain step (one single-token target
+/// append, the target's token emitted with origin ``TokenOrigin/target``; the draft's cache is left
+/// behind and catches up in one append at the next drafted round). After a plain step
+/// `target.length == sequence.count − 1` and the draft cache is unchanged. The switch's state (its
+/// estimates and mode) carries over from one ``decode(prompt:maxTokens:stopTokens:onToken:onRound:)``
+/// call to the next, like the draft-length controller's.
 public final class SpeculativeDecoder {
     public let target: DecodingModel
     public let draft: DecodingModel
@@ -58,6 +70,8 @@ public final class SpeculativeDecoder {
     /// Tokens that may be emitted (V); logits past it (padding) are masked.
     public let vocabularySize: Int
     public private(set) var controller: DraftLengthController
+    /// The auto-off rule's state.
+    public private(set) var speculationSwitch: SpeculationSwitch
     public var rng: RandomGenerator
     /// The sampler both models share.
     public let sampler: Sampler
@@ -76,6 +90,7 @@ public final class SpeculativeDecoder {
     public init(target: DecodingModel, draft: DecodingModel, configuration: SpeculativeConfiguration,
                 vocabularySize: Int? = nil, costSource: CostRatioSource = .measured) throws {
         try configuration.draft.validate()
+        try configuration.autoOff.validate()
         try configuration.acceptance.validate(temperature: configuration.sampling.temperature)
         let s = configuration.sampling
         if s.temperature < 0 || s.topK < 0 || !(s.topP > 0 && s.topP <= 1) {
@@ -110,6 +125,7 @@ public final class SpeculativeDecoder {
         rng = RandomGenerator(seed: configuration.seed)
         let prior = Double(draft.weightBytesPerStep) / Double(max(target.weightBytesPerStep, 1))
         controller = DraftLengthController(settings: configuration.draft, costSource: costSource, priorCostRatio: prior)
+        speculationSwitch = SpeculationSwitch(settings: configuration.autoOff, gammaRange: configuration.draft.scheduleRange)
         q = [Float](repeating: 0, count: (greedy ? 1 : dMax) * V)
         p = [Float](repeating: 0, count: V)
         residual = [Float](repeating: 0, count: V)
@@ -129,6 +145,7 @@ public final class SpeculativeDecoder {
         var stats = SpeculativeStatistics()
         stats.prompts = 1; stats.promptTokens = prompt.count
         stats.targetWeightBytes = target.weightBytesPerStep; stats.draftWeightBytes = draft.weightBytesPerStep
+        var fb = FallbackStatistics()
         let t0 = now()
         try DecodingSupport.prefillAllButLast(target, prompt)
         try DecodingSupport.prefillAllButLast(draft, prompt)
@@ -142,15 +159,48 @@ public final class SpeculativeDecoder {
         while out.count < maxTokens {
             // The target must take the last token s: length (= seq.count − 1) + 1 ≤ capacity.
             if seq.count > target.capacity { reason = .contextLimit; break }
-            let gamma = max(0, min(controller.current, maxTokens - out.count - 1, target.capacity - seq.count,
+            var stopped = false
+            let roundStart = out.count
+            func emit(_ token: Int, _ origin: TokenOrigin) {
+                seq.append(token); out.append(token); origins.append(origin)
+                onToken(DecodedToken(id: token, origin: origin))
+                if stopTokens.contains(token) { reason = .endOfSequence; stopped = true }
+                else if out.count >= maxTokens { reason = .maxTokens; stopped = true }
+            }
+            let step = speculationSwitch.next
+            if step == .plain {
+                // 0. Plain fallback: one target step, exactly as PlainDecoder takes it.
+                let tp0 = now()
+                let logits = try target.append([seq[seq.count - 1]])
+                let token = sampleTarget(logits.row(0).pointer)
+                let tp1 = now()
+                fb.plainSteps += 1; fb.plainSeconds += tp1 - tp0
+                speculationSwitch.recordPlain(seconds: tp1 - tp0)
+                emit(token, .target)
+                onRound?(RoundEvent(drafted: 0, accepted: 0, rejected: false, emitted: [token], targetLength: target.length,
+                                    draftLength: draft.length, kind: .plain))
+                if stopped { break }
+                continue
+            }
+            let wanted = step == .probe ? settings.draftMax : controller.current
+            let gamma = max(0, min(wanted, maxTokens - out.count - 1, target.capacity - seq.count,
                                    draft.capacity - seq.count + 1))
 
             // 1. Draft up to gamma tokens.
-            let td0 = now()
+            var td0 = now()
+            let roundStartTime = td0
             drafts.removeAll(keepingCapacity: true)
             var calls = 0
             if gamma > 0 {
                 var feed = Array(seq[draft.length...])
+                if feed.count > 2 {
+                    // Catching up after plain steps: timed apart so that c stays the cost of a draft step.
+                    _ = try draft.append(Array(feed.dropLast()))
+                    let tc = now()
+                    fb.catchUpTokens += feed.count - 1; fb.catchUpSeconds += tc - td0
+                    td0 = tc
+                    feed = [feed[feed.count - 1]]
+                }
                 for i in 0..<gamma {
                     let logits = try draft.append(feed)
                     calls += 1
@@ -170,14 +220,7 @@ public final class SpeculativeDecoder {
             for i in drafts.indices { stats.count(\.draftedAtPosition, at: i) }
 
             // 3. Judge left to right; emit the accepted prefix and one target token.
-            var accepted = 0, rejected = false, stopped = false
-            let roundStart = out.count
-            func emit(_ token: Int, _ origin: TokenOrigin) {
-                seq.append(token); out.append(token); origins.append(origin)
-                onToken(DecodedToken(id: token, origin: origin))
-                if stopTokens.contains(token) { reason = .endOfSequence; stopped = true }
-                else if out.count >= maxTokens { reason = .maxTokens; stopped = true }
-            }
+            var accepted = 0, rejected = false
             for i in drafts.indices {
                 stats.count(\.judgedAtPosition, at: i)
                 let row = logits.row(i).pointer
@@ -204,12 +247,24 @@ public final class SpeculativeDecoder {
             draft.truncate(to: min(draft.length, seq.count - 1))
             controller.record(drafted: drafts.count, accepted: accepted, rejected: rejected, draftSeconds: td1 - td0,
                               draftCalls: calls, verifySeconds: td2 - td1)
+            if step == .probe {
+                fb.probeRounds += 1; fb.probeTokens += out.count - roundStart; fb.probeSeconds += now() - roundStartTime
+            }
+            switch speculationSwitch.recordRound(drafted: drafts.count, accepted: accepted, rejected: rejected,
+                                                 draftSeconds: td1 - td0, draftCalls: calls, verifySeconds: td2 - td1) {
+            case false?: fb.switchesOff += 1
+            case true?: fb.switchesOn += 1
+            case nil: break
+            }
             onRound?(RoundEvent(drafted: drafts.count, accepted: accepted, rejected: rejected,
-                                emitted: Array(out[roundStart...]), targetLength: target.length, draftLength: draft.length))
+                                emitted: Array(out[roundStart...]), targetLength: target.length, draftLength: draft.length,
+                                kind: step == .probe ? .probe : .speculative))
             if stopped { break }
         }
         stats.emitted = out.count
-        stats.otherSeconds = max(0, now() - loopStart - stats.draftSeconds - stats.verifySeconds)
+        if configuration.autoOff.enabled { stats.fallback = fb }
+        stats.otherSeconds = max(0, now() - loopStart - stats.draftSeconds - stats.verifySeconds - stats.plainSeconds
+                                    - stats.catchUpSeconds)
         return SpeculativeOutput(tokens: out, origins: origins, stopReason: reason, statistics: stats)
     }
 

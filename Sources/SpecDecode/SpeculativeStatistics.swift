@@ -27,7 +27,9 @@ public struct SpeculativeStatistics: Codable, Equatable, Sendable {
     public var acceptedAtPosition: [Int] = []
     /// Index k: rounds with exactly k accepted drafts.
     public var acceptanceHistogram: [Int] = []
-    /// Target calls in the decoding loop (one per round; prefill not counted) and draft calls
+    /// Auto-off counters (nil when the rule was off; optional so results written before it still decode).
+    public var fallback: FallbackStatistics?
+    /// Verification calls in the decoding loop (one per round; prefill and plain steps not counted) and draft calls
     /// (one per drafted token; the first of a round also feeds the tokens the draft has not seen).
     public var targetCalls = 0
     public var draftCalls = 0
@@ -46,7 +48,7 @@ public struct SpeculativeStatistics: Codable, Equatable, Sendable {
     public init() {}
 
     /// Seconds of the decoding loop (without prefill).
-    public var decodeSeconds: Double { draftSeconds + verifySeconds + otherSeconds }
+    public var decodeSeconds: Double { draftSeconds + verifySeconds + otherSeconds + plainSeconds + catchUpSeconds }
 
     /// Adds the counters and timings of another run (for several prompts).
     public mutating func add(_ o: SpeculativeStatistics) {
@@ -57,6 +59,10 @@ public struct SpeculativeStatistics: Codable, Equatable, Sendable {
         SpeculativeStatistics.addArrays(&acceptedAtPosition, o.acceptedAtPosition)
         SpeculativeStatistics.addArrays(&acceptanceHistogram, o.acceptanceHistogram)
         targetCalls += o.targetCalls; draftCalls += o.draftCalls
+        if let f = o.fallback {
+            if fallback == nil { fallback = FallbackStatistics() }
+            fallback!.add(f)
+        }
         prefillSeconds += o.prefillSeconds; draftSeconds += o.draftSeconds
         verifySeconds += o.verifySeconds; otherSeconds += o.otherSeconds
         targetWeightBytes = o.targetWeightBytes; draftWeightBytes = o.draftWeightBytes
@@ -81,6 +87,40 @@ public struct SpeculativeStatistics: Codable, Equatable, Sendable {
 
     /// The derived rates.
     public var derived: DerivedStatistics { DerivedStatistics(self) }
+
+    /// Auto-off counters (0 when the rule was off): see ``FallbackStatistics``.
+    public var plainSteps: Int { fallback?.plainSteps ?? 0 }
+    public var plainSeconds: Double { fallback?.plainSeconds ?? 0 }
+    public var probeRounds: Int { fallback?.probeRounds ?? 0 }
+    public var switchesOff: Int { fallback?.switchesOff ?? 0 }
+    public var switchesOn: Int { fallback?.switchesOn ?? 0 }
+    public var catchUpTokens: Int { fallback?.catchUpTokens ?? 0 }
+    public var catchUpSeconds: Double { fallback?.catchUpSeconds ?? 0 }
+}
+
+/// What the auto-off rule (``SpeculationSwitch``) did: plain fallback steps (one target call and
+/// one emitted token each, counted neither in ``SpeculativeStatistics/rounds`` nor in
+/// ``SpeculativeStatistics/targetCalls``) and their seconds; probe rounds (counted in `rounds`
+/// too), the tokens they emitted and their seconds (drafting, catch-up and verification); switches
+/// off and back on; the draft's batched catch-up on the tokens it missed (tokens, seconds; not in
+/// ``SpeculativeStatistics/draftSeconds``).
+public struct FallbackStatistics: Codable, Equatable, Sendable {
+    public var plainSteps = 0
+    public var plainSeconds = 0.0
+    public var probeRounds = 0
+    public var probeTokens = 0
+    public var probeSeconds = 0.0
+    public var switchesOff = 0
+    public var switchesOn = 0
+    public var catchUpTokens = 0
+    public var catchUpSeconds = 0.0
+    public init() {}
+
+    public mutating func add(_ o: FallbackStatistics) {
+        plainSteps += o.plainSteps; plainSeconds += o.plainSeconds; probeRounds += o.probeRounds; probeTokens += o.probeTokens
+        probeSeconds += o.probeSeconds; switchesOff += o.switchesOff; switchesOn += o.switchesOn
+        catchUpTokens += o.catchUpTokens; catchUpSeconds += o.catchUpSeconds
+    }
 }
 
 /// Counters and timings of plain decoding (one target call per token).
@@ -122,10 +162,14 @@ public struct DerivedStatistics: Codable, Equatable, Sendable {
     public var acceptanceAtPosition: [Double?]
     /// Mean gamma: drafted / rounds.
     public var meanDraftLength: Double?
-    /// Measured tau: emitted / target calls (includes the bonus and replacement tokens).
+    /// Measured tau: tokens emitted by rounds / verification calls (includes the bonus and
+    /// replacement tokens; plain fallback steps excluded).
     public var tokensPerTargetCall: Double?
     /// tau(alpha, mean gamma) from ``alphaPerJudged``: the i.i.d. prediction of tokensPerTargetCall.
     public var predictedTokensPerTargetCall: Double?
+    /// Auto-off: the fraction of emitted tokens from plain fallback steps, and seconds per such step.
+    public var fallbackFraction: Double?
+    public var plainStepSeconds: Double?
     /// Seconds per draft call and per target (verification) call.
     public var draftStepSeconds: Double?
     public var targetCallSeconds: Double?
@@ -163,7 +207,9 @@ public struct DerivedStatistics: Codable, Equatable, Sendable {
             ratio(Double($0 < s.acceptedAtPosition.count ? s.acceptedAtPosition[$0] : 0), Double(s.judgedAtPosition[$0]))
         }
         meanDraftLength = ratio(Double(s.drafted), Double(s.rounds))
-        tokensPerTargetCall = ratio(Double(s.emitted), Double(s.targetCalls))
+        tokensPerTargetCall = ratio(Double(s.emitted - s.plainSteps), Double(s.targetCalls))
+        fallbackFraction = ratio(Double(s.plainSteps), Double(s.emitted))
+        plainStepSeconds = ratio(s.plainSeconds, Double(s.plainSteps))
         if let a = alphaPerJudged, let g = meanDraftLength {
             predictedTokensPerTargetCall = SpeedupModel.tau(alpha: a, gamma: g)
         }

@@ -33,3 +33,24 @@ public enum SpeedupModel {
         return best
     }
 }
+
+extension SpeedupModel {
+    /// The full cost model `S = tau(alpha, gamma) / (gamma·c + v)` with both costs in plain target
+    /// steps: c = draft step / plain target step, v = one verification call of gamma + 1
+    /// positions / plain target step (v = 1 is the textbook model above).
+    public static func speedup(alpha: Double, gamma: Double, costRatio c: Double, verifyCost v: Double) -> Double {
+        tau(alpha: alpha, gamma: gamma) / (gamma * c + v)
+    }
+
+    /// The integer gamma in `range` with the largest `tau / (gamma·c + v(gamma))` and that speedup
+    /// (the smallest such gamma on ties).
+    public static func best(alpha: Double, costRatio c: Double, verifyCost v: (Int) -> Double,
+                            in range: ClosedRange<Int>) -> (gamma: Int, speedup: Double) {
+        var best = (gamma: range.lowerBound, speedup: -Double.infinity)
+        for g in range {
+            let s = speedup(alpha: alpha, gamma: Double(g), costRatio: c, verifyCost: v(g))
+            if s > best.speedup { best = (g, s) }
+        }
+        return best
+    }
+}

@@ -68,6 +68,7 @@ struct DecodeCommand: ParsableCommand {
     var draftVocab: Int?
     @Option(name: .customLong("draft-vocab-data"), help: "JSONL {\"prompt\", \"response\"} text whose token counts choose the --draft-vocab tokens (use the draft's training data).")
     var draftVocabData: String?
+    @OptionGroup var autoOffOptions: AutoOffOptions
     @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var weightOptions: WeightOptions
 
@@ -146,7 +147,7 @@ struct DecodeCommand: ParsableCommand {
         }
         let draft = SessionModel(model: draftModel, maxT: maxT, outputSubset: subset)
         let configuration = SpeculativeConfiguration(sampling: sampling.settings, acceptance: acceptanceRule,
-                                                     draft: draftSettings, seed: sampling.seed)
+                                                     draft: draftSettings, seed: sampling.seed, autoOff: autoOffOptions.settings)
         let decoder = try SpeculativeDecoder(target: target, draft: draft, configuration: configuration, vocabularySize: V)
         let plain = PlainDecoder(model: target, sampling: sampling.settings, seed: sampling.seed, vocabularySize: V)
         let stops = stopTokens(tokenizer, targetBundle)
@@ -161,7 +162,7 @@ struct DecodeCommand: ParsableCommand {
             var stream = StreamingDecoder(tokenizer: tokenizer)
             var out = try decoder.decode(prompt: ids, maxTokens: maxTokens, stopTokens: stops) { token in
                 let text = stream.add(token.id)
-                if color && !text.isEmpty && token.origin != .bonus {
+                if color && !text.isEmpty && (token.origin == .draft || token.origin == .resampled) {
                     print((token.origin == .draft ? "\u{1B}[32m" : "\u{1B}[31m") + text + "\u{1B}[0m", terminator: "")
                 } else {
                     print(text, terminator: "")
@@ -271,6 +272,12 @@ extension DecodeCommand {
             "  predicted speedup tau / (gamma c + 1) \(x(d.predictedSpeedup, 2)) (with tau from alpha \(x(d.predictedSpeedupFromAlpha, 2)));  "
                 + "MBSU \(x(d.memoryBoundSpeedup, 2))",
         ]
+        if let fb = s.fallback {
+            lines.append("  auto-off: \(fb.plainSteps) tokens (\(x(d.fallbackFraction.map { $0 * 100 }, 1))%) from plain fallback steps "
+                + "(\(ms(d.plainStepSeconds))/step), switched off \(fb.switchesOff)×, back on \(fb.switchesOn)×; \(fb.probeRounds) probe rounds "
+                + "emitted \(fb.probeTokens) tokens in \(f(fb.probeSeconds, 3)) s, incl. the draft catching up on \(fb.catchUpTokens) tokens in "
+                + "\(f(fb.catchUpSeconds, 3)) s")
+        }
         if let b = s.baseline {
             lines += [
                 "compare (the target alone, same prompts and settings): \(b.emitted) tokens in \(f(b.decodeSeconds, 2)) s, "

@@ -59,6 +59,7 @@ struct EvalCommand: ParsableCommand {
     var draftVocab: Int?
     @Option(name: .customLong("draft-vocab-data"), help: "JSONL {\"prompt\", \"response\"} text whose token counts choose the --draft-vocab tokens (use the drafts' training data).")
     var draftVocabData: String?
+    @OptionGroup var autoOffOptions: AutoOffOptions
     @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var weightOptions: WeightOptions
 
@@ -73,6 +74,7 @@ struct EvalCommand: ParsableCommand {
         s.teacherForcedBatch = tfBatch
         s.runCode = runCode
         s.codeTimeLimit = codeTimeLimit
+        s.autoOff = autoOffOptions.settings
         return s
     }
 

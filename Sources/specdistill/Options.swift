@@ -59,3 +59,24 @@ func chatPrompt(_ user: String, system: String? = nil, template: ChatTemplate = 
     messages.append(ChatMessage(role: "user", content: user))
     return template.render(messages)
 }
+
+/// Speculation that turns itself off (decode, eval): ``SpeculationSwitch``.
+struct AutoOffOptions: ParsableArguments {
+    @Flag(name: .customLong("auto-off"), inversion: .prefixedNo,
+          help: "Fall back to plain target steps while the running estimates of alpha, c and v predict a speedup below 1× for every draft length, probing the draft now and then to switch back on (default on; --no-auto-off always drafts).")
+    var autoOff = true
+    @Option(name: .customLong("auto-off-probe"),
+            help: "Plain steps before the first probe round after speculation turns off; doubled after each probe that does not switch it back on, up to 16×.")
+    var probeInterval = 16
+    @Option(name: .customLong("auto-off-min-rounds"), help: "Drafted rounds after speculation (re)starts before it may turn off.")
+    var minRounds = 8
+
+    var settings: AutoOffSettings {
+        autoOff ? AutoOffSettings(minRounds: minRounds, probeInterval: probeInterval, maxProbeInterval: 16 * probeInterval) : .off
+    }
+
+    func validate() throws {
+        if probeInterval < 1 { throw ValidationError("--auto-off-probe must be ≥ 1, got \(probeInterval)") }
+        if minRounds < 1 { throw ValidationError("--auto-off-min-rounds must be ≥ 1, got \(minRounds)") }
+    }
+}

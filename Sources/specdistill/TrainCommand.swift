@@ -13,7 +13,9 @@ struct TrainCommand: ParsableCommand {
         distilled with fkl on fixed data from the draft's initialisation (OUT/reference), then the \
         draft from the same initialisation with the token filter (OUT/draft). Data sources: fixed \
         (dataset responses), teacher (sampled once per prompt from the target), student (sampled from \
-        the current draft, on-policy), mixed (per batch: student with probability --lambda, else fixed). \
+        the current draft, on-policy), mixed (per batch: student with probability λ, else fixed; λ is --lambda, \
+        or a warm start: --lambda-start for --lambda-warmup-steps, then linear to --lambda-end over \
+        --lambda-ramp-steps, by default the rest of the run; e.g. --lambda-start 0 --lambda-end 0.5). \
         Every run evaluates teacher-forced acceptance on --eval-data before, every --eval-every steps \
         and after. The final draft is written to OUT/model (a Hugging Face directory). \
         pcl = Path Consistency Learning (logits as soft Q-values, teacher log-probabilities as rewards; \
@@ -35,7 +37,15 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Distillation temperature (applied to both models).") var temperature: Float = 1
     @Option(help: "Loss normalisation: per-sequence (DistillSpec) or per-token (GKD).") var normalization: String = "per-sequence"
     @Option(name: .customLong("data-source"), help: "fixed, teacher, student or mixed.") var dataSource: String = "fixed"
-    @Option(help: "Probability of on-policy (student) data per batch for --data-source mixed.") var lambda: Double = 0.5
+    @Option(help: "Probability of on-policy (student) data per batch for --data-source mixed (constant; see --lambda-start/--lambda-end for a schedule).") var lambda: Double = 0.5
+    @Option(name: .customLong("lambda-start"), help: "--data-source mixed: on-policy fraction at the first step of a schedule that rises to --lambda-end (a warm start on fixed data; default: --lambda).")
+    var lambdaStart: Double?
+    @Option(name: .customLong("lambda-end"), help: "--data-source mixed: on-policy fraction after the ramp (default: --lambda).")
+    var lambdaEnd: Double?
+    @Option(name: .customLong("lambda-warmup-steps"), help: "Steps held at --lambda-start before the ramp.")
+    var lambdaWarmupSteps = 0
+    @Option(name: .customLong("lambda-ramp-steps"), help: "Steps of the linear ramp from --lambda-start to --lambda-end (default: the rest of the run after the warm-up; 0 = jump).")
+    var lambdaRampSteps: Int?
     @Option(name: .customLong("gen-temperature"), help: "Sampling temperature for generated responses.") var genTemperature: Float = 1
     @Option(name: .customLong("max-new-tokens"), help: "Longest generated response.") var maxNewTokens = 128
     @Option(help: "AdaSPEC reference model (skips stage 1).") var reference: String?
@@ -54,7 +64,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("eval-examples"), help: "Held-out examples evaluated.") var evalExamples = 32
     @Option(name: .customLong("save-every"), help: "Checkpoint every N steps (0 = at the end).") var saveEvery = 50
     @Option(help: "Seed (initialisation, data order, sampling).") var seed: UInt64 = 1
-    @Option(name: .customLong("draft-vocab"), help: "Train the draft with its output layer trimmed to the K most frequent tokens of --draft-vocab-data (plus end tokens), against the target conditioned on them; the kept ids are saved as OUT/model/draft_vocab.json, which decode and eval then use. 0: the whole vocabulary.")
+    @Option(name: .customLong("draft-vocab"), help: "Train the draft with its output layer trimmed to the K most frequent tokens of --draft-vocab-data (plus end tokens), against the target conditioned on them; the kept ids are saved as OUT/model/draft_vocab.json, which decode and eval then use, and the draft's cost c is timed with that head. 0: the whole vocabulary.")
     var draftVocab = 0
     @Option(name: .customLong("draft-vocab-data"), help: "JSONL text whose token counts choose the --draft-vocab tokens (default: --data).")
     var draftVocabData: String?
@@ -74,8 +84,15 @@ struct TrainCommand: ParsableCommand {
         if !["per-sequence", "per-token"].contains(normalization) { throw ValidationError("--normalization must be per-sequence or per-token") }
         if !(filterFraction > 0 && filterFraction <= 1) { throw ValidationError("--filter-fraction must be in (0, 1]") }
         if !(lambda >= 0 && lambda <= 1) { throw ValidationError("--lambda must be in [0, 1]") }
+        for (name, v) in [("--lambda-start", lambdaStart), ("--lambda-end", lambdaEnd)] {
+            if let v, !(v >= 0 && v <= 1) { throw ValidationError("\(name) must be in [0, 1], got \(v)") }
+        }
+        if lambdaWarmupSteps < 0 || (lambdaRampSteps ?? 0) < 0 { throw ValidationError("--lambda-warmup-steps and --lambda-ramp-steps must be ≥ 0") }
+        let scheduled = lambdaStart != nil || lambdaEnd != nil || lambdaWarmupSteps != 0 || lambdaRampSteps != nil
+        if scheduled && dataSource != "mixed" { throw ValidationError("--lambda-start, --lambda-end, --lambda-warmup-steps and --lambda-ramp-steps apply to --data-source mixed") }
         if temperature <= 0 { throw ValidationError("--temperature must be > 0") }
         if steps != nil && epochs != nil { throw ValidationError("give --steps or --epochs, not both") }
+        if draftVocabData != nil && draftVocab == 0 { throw ValidationError("--draft-vocab-data needs --draft-vocab K") }
         if LearningRateSchedule(rawValue: schedule) == nil { throw ValidationError("--schedule must be constant or cosine") }
         if draftVocab < 0 { throw ValidationError("--draft-vocab must be ≥ 0 (0: the whole vocabulary), got \(draftVocab)") }
         if draftVocab > 0 && method == "pcl" { throw ValidationError("--draft-vocab does not apply to pcl (the help action needs the whole head)") }
@@ -103,6 +120,7 @@ struct TrainCommand: ParsableCommand {
             outputIDs = try outputSubset(draftVocab, data: draftVocabData ?? data, tokenizer: tokenizer,
                                          always: stopTokens(tokenizer, targetBundle), vocabularySize: base.model.config.vocabSize).ids
         }
+        evaluator.costs = try measureCosts(draft: base.model, draftOutputIDs: outputIDs, targetBundle: targetBundle, dir: outURL)
         let finalModel: TransformerModel
         if method == "pcl" {
             finalModel = try runPCL(base: base.model, trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer,
@@ -181,9 +199,12 @@ struct TrainCommand: ParsableCommand {
         let maxT = min(model.config.maxPositions, targetBundle.model.config.maxPositions, context + 1 + maxNewTokens)
         let teacherSampler = (kind == .teacher) ? ResponseSampler(model: targetBundle.model, settings: gen, maxNewTokens: maxNewTokens, stopTokens: stops, maxT: maxT) : nil
         let studentSampler = (kind == .student || kind == .mixed) ? ResponseSampler(model: model, settings: gen, maxNewTokens: maxNewTokens, stopTokens: stops, maxT: maxT) : nil
-        let source = try DistillationSource(dataset: trainSet, tokenizer: tokenizer, kind: kind, lambda: lambda,
-                                            teacher: teacherSampler, student: studentSampler)
-        try writeRunRecord(dir: dir, label: label, objective: objective, source: kind, settings: settings)
+        let schedule = lambdaSchedule(steps: steps)
+        if resume, kind == .mixed { try checkResumedSchedule(schedule, dir: dir) }
+        let source = try DistillationSource(dataset: trainSet, tokenizer: tokenizer, kind: kind, schedule: schedule, gradAccum: gradAccum,
+                                            startStep: trainer.step, teacher: teacherSampler, student: studentSampler)
+        try writeRunRecord(dir: dir, label: label, objective: objective, source: kind, settings: settings,
+                           schedule: kind == .mixed ? schedule : nil)
         let bar = ProgressBar(total: steps, label: label)
         var lastAcceptance = ""
         trainer.onEvent = { event in
@@ -192,10 +213,15 @@ struct TrainCommand: ParsableCommand {
             case .step(let m):
                 bar.update(m.step, String(format: "loss %.4f %.0f tok/s%@", m.loss, m.tokensPerSecond, lastAcceptance))
             case .evaluation(let step, let metrics):
-                lastAcceptance = String(format: " | acc %.3f/%.3f", metrics["acceptance_greedy"] ?? 0, metrics["acceptance_sampling"] ?? 0)
-                bar.message(String(format: "%@ step %d: teacher-forced acceptance greedy %.4f, sampling %.4f; forward KL %.4f (%d tokens)",
+                lastAcceptance = String(format: " | acc %.3f/%.3f | S %.2f×/%.2f×", metrics["acceptance_greedy"] ?? 0,
+                                        metrics["acceptance_sampling"] ?? 0, metrics["predicted_speedup_greedy"] ?? 0,
+                                        metrics["predicted_speedup_sampling"] ?? 0)
+                bar.message(String(format: "%@ step %d: teacher-forced acceptance greedy %.4f, sampling %.4f; forward KL %.4f (%d tokens); "
+                                   + "predicted speedup greedy %.2f× (gamma %d), sampling %.2f× (gamma %d)",
                                    label, step, metrics["acceptance_greedy"] ?? 0, metrics["acceptance_sampling"] ?? 0,
-                                   metrics["fkl"] ?? 0, Int(metrics["tokens"] ?? 0)))
+                                   metrics["fkl"] ?? 0, Int(metrics["tokens"] ?? 0),
+                                   metrics["predicted_speedup_greedy"] ?? 0, Int(metrics["best_gamma_greedy"] ?? 0),
+                                   metrics["predicted_speedup_sampling"] ?? 0, Int(metrics["best_gamma_sampling"] ?? 0)))
                 try? appendEvaluation(dir: dir, step: step, metrics: metrics)
             case .checkpoint: break
             case .finished(let step, let seconds): bar.finish(); printErr(String(format: "%@: %d steps in %.1f s", label, step, seconds))
@@ -210,20 +236,63 @@ struct TrainCommand: ParsableCommand {
 extension TrainCommand {
     /// DIR/run.json: what this stage ran — objective (with its normalisation, temperature, beta),
     /// data source and template, models, and the training settings.
+    /// c and v(gamma) of this draft shape on this machine, timed once (DraftCost), for the
+    /// evaluations' predicted speedup; also written to OUT/draft_cost.json.
+    /// The target is timed as decoding loads it: a GGUF target with its weights in the file's
+    /// types (`--weights native`, the inference default), whatever training dequantises.
+    func measureCosts(draft: TransformerModel, draftOutputIDs ids: [Int]?, targetBundle: ModelBundle, dir: URL) throws -> DraftCostMeasurement {
+        let decodingTarget = targetBundle.format == "gguf" ? try loadBundle(target, quiet: true, weights: .native).model : targetBundle.model
+        let m = try DraftCost.measure(draft: draft, target: decodingTarget, draftOutputIDs: ids, context: min(context, 128))
+        printErr(String(format: "costs on this machine (cache length %d, medians of 9, interleaved): draft step %.2f ms (%d head rows), target step %.2f ms: c = %.3f; verification v(gamma) = %@",
+                        m.context, m.draftStepSeconds * 1e3, m.draftOutputRows, m.targetStepSeconds * 1e3, m.costRatio,
+                        (1...m.maxGamma).map { String(format: "%.2f", m.verifyCost(gamma: $0)) }.joined(separator: " ")))
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try e.encode(m).write(to: dir.appendingPathComponent("draft_cost.json"), options: .atomic)
+        return m
+    }
+
+    /// On --resume: the λ schedule must be the one the run started with (run.json), or the batches
+    /// after the checkpoint would differ from an uninterrupted run.
+    func checkResumedSchedule(_ schedule: LambdaSchedule, dir: URL) throws {
+        guard let data = try? Data(contentsOf: dir.appendingPathComponent("run.json")),
+              let record = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { return }
+        let old = record["lambdaSchedule"] as? [String: Any]
+        let start = old?["start"] as? Double ?? record["lambda"] as? Double
+        let end = old?["end"] as? Double ?? record["lambda"] as? Double
+        let warmup = old?["warmupSteps"] as? Int ?? 0
+        let ramp = old?["rampSteps"] as? Int ?? schedule.rampSteps
+        if start != schedule.start || end != schedule.end || warmup != schedule.warmupSteps || ramp != schedule.rampSteps {
+            throw ValidationError("\(dir.path)/run.json was written with lambda start \(start ?? -1), end \(end ?? -1), warm-up \(warmup), "
+                                  + "ramp \(ramp) steps; resume with the same --lambda / --lambda-start / --lambda-end / "
+                                  + "--lambda-warmup-steps / --lambda-ramp-steps, or use a new --out directory")
+        }
+    }
+
+    /// λ by step for --data-source mixed: constant --lambda unless a schedule flag is given.
+    func lambdaSchedule(steps: Int) -> LambdaSchedule {
+        LambdaSchedule(start: lambdaStart ?? lambda, end: lambdaEnd ?? lambda, warmupSteps: lambdaWarmupSteps,
+                       rampSteps: lambdaRampSteps ?? max(0, steps - lambdaWarmupSteps))
+    }
+
     func writeRunRecord(dir: URL, label: String, objective: any Objective, source: DataSourceKind,
-                        settings: TrainingSettings) throws {
+                        settings: TrainingSettings, schedule: LambdaSchedule? = nil) throws {
         var objectiveRecord: [String: String] = ["objective": objective.name]
         if let o = objective as? DistillationObjective { objectiveRecord = o.metadata }
         if let o = objective as? AdaSPECObjective { objectiveRecord = o.metadata }
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         let settingsJSON = try JSONSerialization.jsonObject(with: e.encode(settings))
-        let record: [String: Any] = [
+        var record: [String: Any] = [
             "stage": label, "objective": objectiveRecord, "dataSource": source.rawValue, "lambda": lambda,
             "genTemperature": genTemperature, "maxNewTokens": maxNewTokens, "template": template,
             "target": target, "draft": draft ?? "from-target:\(draftFromTarget ?? "")", "data": data, "evalData": evalData,
             "settings": settingsJSON,
         ]
+        if let schedule {
+            record["lambdaSchedule"] = ["start": schedule.start, "end": schedule.end, "warmupSteps": schedule.warmupSteps,
+                                        "rampSteps": schedule.rampSteps]
+        }
         try JSONSerialization.data(withJSONObject: record, options: [.prettyPrinted, .sortedKeys])
             .write(to: dir.appendingPathComponent("run.json"), options: .atomic)
     }
