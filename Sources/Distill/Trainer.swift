@@ -69,15 +69,17 @@ public final class Trainer {
     /// The teacher's / reference's logits at the student's width, when the widths differ.
     private let teacherAdapted: Tensor?, referenceAdapted: Tensor?
 
+    /// - Parameter teacherFromCache: batches carry the teacher (``TrainingBatch/cachedTeacher``), so
+    ///   no teacher model is needed and no teacher forward runs.
     public init(model: TransformerModel, teacher: TransformerModel? = nil, reference: TransformerModel? = nil,
-                objective: any Objective, settings: TrainingSettings, runDirectory: URL?) throws {
+                objective: any Objective, settings: TrainingSettings, runDirectory: URL?, teacherFromCache: Bool = false) throws {
         guard settings.batchSize > 0, settings.context > 0, settings.steps >= 0, settings.gradAccum > 0 else {
             throw DistillError.settings("batch size, context and grad-accum must be positive and steps non-negative")
         }
         guard settings.context <= model.config.maxPositions else {
             throw DistillError.settings("--context \(settings.context) exceeds the model's maximum of \(model.config.maxPositions) positions")
         }
-        if objective.needsTeacher && teacher == nil {
+        if objective.needsTeacher && teacher == nil && !teacherFromCache {
             throw DistillError.settings("objective '\(objective.name)' needs a teacher model")
         }
         if objective.needsReference && reference == nil {
@@ -110,7 +112,11 @@ public final class Trainer {
         for _ in 0..<s.gradAccum {
             let batch = try source.nextBatch(B: s.batchSize, T: s.context, rng: &rng)
             model.forward(tokens: batch.tokens, workspace: workspace)
-            if let teacher, let tw = teacherWorkspace, objective.needsTeacher {
+            let cached = batch.cachedTeacher
+            if objective.needsTeacher && cached == nil && teacher == nil {
+                throw DistillError.settings("objective '\(objective.name)' needs a teacher: the batch has no cached teacher and no teacher model was given")
+            }
+            if let teacher, let tw = teacherWorkspace, objective.needsTeacher, cached == nil {
                 teacher.forward(tokens: batch.tokens, workspace: tw)
             }
             if let reference, let rw = referenceWorkspace, objective.needsReference {
@@ -119,7 +125,7 @@ public final class Trainer {
             dLogits.fill(0)
             let V = model.config.vocabSize, rows = s.batchSize * s.context
             var teacherLogits = teacherWorkspace.map { UnsafePointer($0.logits.pointer) }
-            if let a = teacherAdapted, let tw = teacherWorkspace, let t = teacher, objective.needsTeacher {
+            if let a = teacherAdapted, let tw = teacherWorkspace, let t = teacher, objective.needsTeacher, cached == nil {
                 LogitWidth.adapt(tw.logits.pointer, fromWidth: t.config.vocabSize, into: a.pointer, toWidth: V, rows: rows)
                 teacherLogits = UnsafePointer(a.pointer)
             }
@@ -128,15 +134,18 @@ public final class Trainer {
                 LogitWidth.adapt(rw.logits.pointer, fromWidth: r.config.vocabSize, into: a.pointer, toWidth: V, rows: rows)
                 referenceLogits = UnsafePointer(a.pointer)
             }
-            let result = batch.targets.withUnsafeBufferPointer { targets in
-                objective.evaluate(
-                    ObjectiveInput(B: s.batchSize, T: s.context, V: model.config.vocabSize,
-                                   studentLogits: workspace.logits.pointer,
-                                   teacherLogits: objective.needsTeacher ? teacherLogits : nil,
-                                   referenceLogits: objective.needsReference ? referenceLogits : nil,
-                                   targets: targets.baseAddress!),
-                    dLogits: dLogits.pointer, scale: 1 / Float(s.gradAccum))
+            func evaluate(_ sparse: SparseTeacher?) -> ObjectiveResult {
+                batch.targets.withUnsafeBufferPointer { targets in
+                    objective.evaluate(
+                        ObjectiveInput(B: s.batchSize, T: s.context, V: model.config.vocabSize,
+                                       studentLogits: workspace.logits.pointer,
+                                       teacherLogits: objective.needsTeacher && sparse == nil ? teacherLogits : nil,
+                                       referenceLogits: objective.needsReference ? referenceLogits : nil,
+                                       targets: targets.baseAddress!, sparseTeacher: sparse),
+                        dLogits: dLogits.pointer, scale: 1 / Float(s.gradAccum))
+                }
             }
+            let result = if let cached, objective.needsTeacher { cached.withSparseTeacher { evaluate($0) } } else { evaluate(nil) }
             model.backward(dLogits: dLogits.pointer, workspace: workspace)
             lossSum += result.loss
             tokens += result.tokens
