@@ -56,6 +56,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seed (initialisation, data order, sampling).") var seed: UInt64 = 1
     @Option(help: "Output directory.") var out: String
     @Flag(help: "Continue from the checkpoints in OUT.") var resume = false
+    @Option(name: .customLong("teacher-cache"), help: "Teacher cache directory for fixed data: built on first use (same --template, --context, --temperature; K from --top-k), reused afterwards; the teacher forward is skipped.") var teacherCache: String?
+    @Option(name: .customLong("top-k"), help: "K of a teacher cache built by --teacher-cache.") var topK = 64
     @OptionGroup var pclOptions: PCLOptions
     @OptionGroup var threadOptions: ThreadOptions
 
@@ -92,6 +94,12 @@ struct TrainCommand: ParsableCommand {
         let evaluator = try DistillationEvaluator(target: targetBundle.model, dataset: evalSet, tokenizer: tokenizer,
                                                   examples: evalExamples, B: batchSize, T: context, temperature: temperature)
         let norm: LossNormalization = normalization == "per-token" ? .perToken : .perSequence
+        var cache: TeacherCache?
+        if let teacherCache {
+            var o = TeacherCacheOptions()
+            o.topK = topK; o.temperature = temperature; o.template = template; o.context = context
+            cache = try openOrBuildTeacherCache(directory: teacherCache, target: target, bundle: targetBundle, data: data, options: o)
+        }
         let finalModel: TransformerModel
         if method == "pcl" {
             finalModel = try runPCL(base: base.model, trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer,
@@ -104,19 +112,19 @@ struct TrainCommand: ParsableCommand {
                 let r = try base.model.truncatedCopy(layers: Array(0..<base.model.config.numLayers))
                 try runStage("reference (fkl, fixed data)", model: r, objective: DistillationObjective(divergence: .forwardKL, temperature: temperature, normalization: norm),
                              source: .fixed, trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer, reference: nil,
-                             steps: stepCount, dir: outURL.appendingPathComponent("reference"), evaluator: evaluator)
+                             steps: stepCount, dir: outURL.appendingPathComponent("reference"), evaluator: evaluator, cache: cache)
                 referenceModel = r
             }
             let d = try base.model.truncatedCopy(layers: Array(0..<base.model.config.numLayers))
             try runStage("draft (adaspec k=\(filterFraction))", model: d, objective: AdaSPECObjective(keepFraction: filterFraction, temperature: temperature),
                          source: kind, trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer, reference: referenceModel,
-                         steps: stepCount, dir: outURL.appendingPathComponent("draft"), evaluator: evaluator)
+                         steps: stepCount, dir: outURL.appendingPathComponent("draft"), evaluator: evaluator, cache: cache)
             finalModel = d
         } else {
             let objective = DistillationObjective(divergence: Divergence(name: method, beta: beta)!, temperature: temperature, normalization: norm)
             try runStage("draft (\(objective.divergence), \(kind.rawValue) data)", model: base.model, objective: objective, source: kind,
                          trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer, reference: nil, steps: stepCount,
-                         dir: outURL, evaluator: evaluator)
+                         dir: outURL, evaluator: evaluator, cache: cache)
             finalModel = base.model
         }
         let modelURL = outURL.appendingPathComponent("model")
@@ -146,7 +154,7 @@ struct TrainCommand: ParsableCommand {
 
     func runStage(_ label: String, model: TransformerModel, objective: any Objective, source kind: DataSourceKind,
                   trainSet: PromptDataset, targetBundle: ModelBundle, tokenizer: Tokenizer, reference: TransformerModel?,
-                  steps: Int, dir: URL, evaluator: DistillationEvaluator) throws {
+                  steps: Int, dir: URL, evaluator: DistillationEvaluator, cache: TeacherCache? = nil) throws {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         var settings = TrainingSettings()
         settings.steps = steps; settings.batchSize = batchSize; settings.gradAccum = gradAccum; settings.context = context
@@ -154,8 +162,10 @@ struct TrainCommand: ParsableCommand {
         settings.schedule = LearningRateSchedule(rawValue: schedule)!
         settings.warmup = warmup; settings.clip = clip; settings.seed = seed
         settings.saveEvery = saveEvery; settings.evalEvery = evalEvery
-        let trainer = try Trainer(model: model, teacher: targetBundle.model, reference: reference, objective: objective,
-                                  settings: settings, runDirectory: dir)
+        // Fixed data with a teacher cache: the batches carry the teacher, no teacher forward runs.
+        let cached = (kind == .fixed && objective.needsTeacher) ? cache : nil
+        let trainer = try Trainer(model: model, teacher: cached == nil ? targetBundle.model : nil, reference: reference,
+                                  objective: objective, settings: settings, runDirectory: dir, teacherFromCache: cached != nil)
         if resume, try trainer.resume() { printErr("\(label): resumed at step \(trainer.step)") }
         else if !resume, FileManager.default.fileExists(atPath: dir.appendingPathComponent("checkpoint").path) {
             throw ValidationError("\(dir.path) already holds a checkpoint; pass --resume or choose another --out")
@@ -185,6 +195,12 @@ struct TrainCommand: ParsableCommand {
             case .checkpoint: break
             case .finished(let step, let seconds): bar.finish(); printErr(String(format: "%@: %d steps in %.1f s", label, step, seconds))
             }
+        }
+        if let cached {
+            printErr("\(label): teacher from the cache \(cached.directory.path) (K \(cached.K))")
+            var src = try TeacherCacheSource(dataset: trainSet, tokenizer: tokenizer, cache: cached)
+            try trainer.run(source: &src) { evaluator.evaluate($0) }
+            return
         }
         var src = source
         try trainer.run(source: &src) { evaluator.evaluate($0) }
