@@ -73,6 +73,10 @@ struct TrainCommand: ParsableCommand {
         if !(filterFraction > 0 && filterFraction <= 1) { throw ValidationError("--filter-fraction must be in (0, 1]") }
         if !(lambda >= 0 && lambda <= 1) { throw ValidationError("--lambda must be in [0, 1]") }
         if temperature <= 0 { throw ValidationError("--temperature must be > 0") }
+        if teacherCache != nil && (method == "pcl" || dataSource != "fixed") {
+            throw ValidationError("--teacher-cache serves fixed data only (--data-source fixed; fkl, rkl, jsd, tvd or adaspec)")
+        }
+        if topK < 1 { throw ValidationError("--top-k must be ≥ 1") }
         if steps != nil && epochs != nil { throw ValidationError("give --steps or --epochs, not both") }
         if LearningRateSchedule(rawValue: schedule) == nil { throw ValidationError("--schedule must be constant or cosine") }
     }
