@@ -16,6 +16,12 @@ import Tensor
 /// default denominator, equals ``DistillationObjective`` with forward KL and per-token
 /// normalisation bit for bit. The temperature is this project's addition (the paper uses T = 1).
 ///
+/// **From the teacher cache** (`input.sparseTeacher` set) every KL above is the bucketed forward
+/// KL of ``BucketedDivergences`` — `FKL̄ = Σ_{i∈S} p_i log(p_i/q_i) + r log(r/q_rest)` with the
+/// teacher's tail mass r as one bucket against the student's (or reference's) mass outside the
+/// top-K — for the draft and the reference alike, so the loss gap compares like with like; its
+/// gradient is `q_j − p̃_j` with `p̃_j = r q_j / q_rest` outside the top-K (algorithms.md §7).
+///
 /// ``ObjectiveResult/tokens`` reports N; ``lastKeptCount`` the tokens kept in the last call.
 public struct AdaSPECObjective: Objective {
     /// What the kept tokens' loss sum is divided by.
@@ -41,6 +47,7 @@ public struct AdaSPECObjective: Objective {
     public private(set) var lastThreshold = 0.0
 
     private var pool = DivergenceScratchPool()
+    private var bucketPool = BucketScratchPool()
     private var draftLoss: [Double] = []  // (B·T) L_draft
     private var delta: [Double] = []  // (B·T) L_draft − L_ref
     private var sorted: [Double] = []  // (N) the supervised deltas, ascending
@@ -74,7 +81,8 @@ public struct AdaSPECObjective: Objective {
     /// Loss of the batch and `scale · dL/dstudentLogits` added into `dLogits` (B, T, V).
     /// `input.teacherLogits` and `input.referenceLogits` must be set.
     public mutating func evaluate(_ input: ObjectiveInput, dLogits: UnsafeMutablePointer<Float>, scale: Float) -> ObjectiveResult {
-        guard let teacher = input.teacherLogits else {
+        let teacherLogits = input.teacherLogits
+        guard teacherLogits != nil || input.sparseTeacher != nil else {
             preconditionFailure("AdaSPECObjective needs teacher logits: run the target forward and pass them in ObjectiveInput")
         }
         guard let reference = input.referenceLogits else {
@@ -97,6 +105,24 @@ public struct AdaSPECObjective: Objective {
         draftLoss.withUnsafeMutableBufferPointer { draftBuffer in
             delta.withUnsafeMutableBufferPointer { deltaBuffer in
                 let draft = draftBuffer.baseAddress!, gap = deltaBuffer.baseAddress!
+                if let sparse = input.sparseTeacher {
+                    let K = sparse.K, subset = input.studentIDs
+                    bucketPool.forEachChunk(rows: rows, V: V, K: K) { range, scratch in
+                        for r in range {
+                            guard targets[r] >= 0 else { draft[r] = 0; gap[r] = 0; continue }
+                            func fkl(_ logits: UnsafePointer<Float>) -> Double {
+                                BucketedDivergences.evaluate(.forwardKL, ids: sparse.ids + r * K, logProbs: sparse.logProbs + r * K,
+                                                             logTail: sparse.logTail[r], K: K, student: logits + r * V, V: V,
+                                                             subset: subset, temperature: T, gradient: nil, scratch: scratch)
+                            }
+                            let lDraft = fkl(student)
+                            draft[r] = lDraft
+                            gap[r] = lDraft - fkl(reference)
+                        }
+                    }
+                    return
+                }
+                let teacher = teacherLogits!
                 pool.forEachChunk(rows: rows, V: V) { range, scratch in
                     for r in range {
                         guard targets[r] >= 0 else { draft[r] = 0; gap[r] = 0; continue }
@@ -133,6 +159,19 @@ public struct AdaSPECObjective: Objective {
         let weight = Float(Double(scale) * factor / Double(denominatorCount))
         delta.withUnsafeBufferPointer { deltaBuffer in
             let gap = deltaBuffer.baseAddress!
+            if let sparse = input.sparseTeacher {
+                let K = sparse.K, subset = input.studentIDs
+                bucketPool.forEachChunk(rows: rows, V: V, K: K) { range, scratch in
+                    for r in range where targets[r] >= 0 && gap[r] >= threshold {
+                        _ = BucketedDivergences.evaluate(.forwardKL, ids: sparse.ids + r * K, logProbs: sparse.logProbs + r * K,
+                                                         logTail: sparse.logTail[r], K: K, student: student + r * V, V: V,
+                                                         subset: subset, temperature: T, gradient: dLogits + r * V,
+                                                         weight: weight, scratch: scratch)
+                    }
+                }
+                return
+            }
+            let teacher = teacherLogits!
             pool.forEachChunk(rows: rows, V: V) { range, scratch in
                 for r in range where targets[r] >= 0 && gap[r] >= threshold {
                     _ = Divergences.forwardKL(teacher: teacher + r * V, student: student + r * V, V: V, temperature: T,

@@ -6,9 +6,35 @@ public struct TrainingBatch: Sendable {
     public var tokens: [Int32]
     /// `targets[r]` is the token after `tokens[r]`, or −1 where the position is not supervised.
     public var targets: [Int32]
-    public init(B: Int, T: Int, tokens: [Int32], targets: [Int32]) {
+    /// The teacher's top-K rows from a teacher cache, when the batch came from one: the trainer
+    /// then skips the teacher forward.
+    public var cachedTeacher: CachedTeacherRows?
+    public init(B: Int, T: Int, tokens: [Int32], targets: [Int32], cachedTeacher: CachedTeacherRows? = nil) {
         precondition(tokens.count == B * T && targets.count == B * T, "TrainingBatch: \(tokens.count)/\(targets.count) ids for (\(B), \(T))")
-        self.B = B; self.T = T; self.tokens = tokens; self.targets = targets
+        self.B = B; self.T = T; self.tokens = tokens; self.targets = targets; self.cachedTeacher = cachedTeacher
+    }
+}
+
+/// A batch's sparse teacher, (B·T) rows of which the supervised ones are filled.
+public struct CachedTeacherRows: Sendable {
+    public var K: Int
+    /// (B·T, K) ids, (B·T, K) log-probs, (B·T) log tail masses.
+    public var ids: [Int32], logProbs: [Float], logTail: [Float]
+    public init(rows: Int, K: Int) {
+        self.K = K
+        ids = [Int32](repeating: 0, count: rows * K); logProbs = [Float](repeating: 0, count: rows * K)
+        logTail = [Float](repeating: -.infinity, count: rows)
+    }
+
+    /// Runs `body` with the rows as a ``SparseTeacher``.
+    public func withSparseTeacher<R>(_ body: (SparseTeacher) throws -> R) rethrows -> R {
+        try ids.withUnsafeBufferPointer { i in
+            try logProbs.withUnsafeBufferPointer { l in
+                try logTail.withUnsafeBufferPointer { t in
+                    try body(SparseTeacher(K: K, ids: i.baseAddress!, logProbs: l.baseAddress!, logTail: t.baseAddress!))
+                }
+            }
+        }
     }
 }
 

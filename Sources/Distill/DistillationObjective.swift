@@ -19,6 +19,12 @@ public enum LossNormalization: String, Codable, Sendable, CaseIterable {
 /// loss carries the same factor `s`. Unsupervised rows (`targets[r] < 0`) get no gradient.
 /// Rows are processed in parallel with a fixed split, so results are bitwise independent of
 /// ``Threads/count``; nothing is allocated per call after the first (for a given B·T and V).
+///
+/// **From the teacher cache** (`input.sparseTeacher` set): `D_t` is the bucketed divergence
+/// `D(P̄_t ‖ Q̄_t)` of ``BucketedDivergences`` — the teacher's top-K ids are buckets of their own and
+/// the tail mass r enters as one more bucket "everything else" whose student mass is
+/// `1 − Σ_{top-K} q_i`; a lower bound of `D(p_t ‖ q_t)`, exact when K = V. The cached log-probs
+/// already carry the temperature (it must equal ``temperature``); the student's are divided by it.
 public struct DistillationObjective: Objective {
     /// The token-level divergence, teacher first.
     public var divergence: Divergence
@@ -30,6 +36,7 @@ public struct DistillationObjective: Objective {
     public var normalization: LossNormalization
 
     private var pool = DivergenceScratchPool()
+    private var bucketPool = BucketScratchPool()
     private var rowLoss: [Double] = []  // (B·T) D_t, 0 for unsupervised rows
     private var rowWeight: [Float] = []  // (B·T) gradient weight of each row
 
@@ -64,9 +71,11 @@ public struct DistillationObjective: Objective {
     /// Loss of the batch and `scale · dL/dstudentLogits` added into `dLogits` (B, T, V).
     /// `input.teacherLogits` must be set.
     public mutating func evaluate(_ input: ObjectiveInput, dLogits: UnsafeMutablePointer<Float>, scale: Float) -> ObjectiveResult {
-        guard let teacher = input.teacherLogits else {
+        let teacher = input.teacherLogits
+        guard teacher != nil || input.sparseTeacher != nil else {
             preconditionFailure("DistillationObjective (\(name)) needs teacher logits: run the teacher forward and pass them in ObjectiveInput")
         }
+        precondition(input.studentIDs == nil || input.sparseTeacher != nil, "DistillationObjective: a student subset needs the sparse (cached) teacher")
         let rows = input.rows, V = input.V
         if rowLoss.count < rows {
             rowLoss = [Double](repeating: 0, count: rows)
@@ -84,6 +93,20 @@ public struct DistillationObjective: Objective {
         rowLoss.withUnsafeMutableBufferPointer { lossBuffer in
             rowWeight.withUnsafeBufferPointer { weightBuffer in
                 let losses = lossBuffer.baseAddress!, weights = weightBuffer.baseAddress!
+                if let sparse = input.sparseTeacher {
+                    let K = sparse.K, subset = input.studentIDs
+                    bucketPool.forEachChunk(rows: rows, V: V, K: K) { range, scratch in
+                        for r in range {
+                            guard targets[r] >= 0 else { losses[r] = 0; continue }
+                            losses[r] = BucketedDivergences.evaluate(
+                                divergence, ids: sparse.ids + r * K, logProbs: sparse.logProbs + r * K, logTail: sparse.logTail[r],
+                                K: K, student: student + r * V, V: V, subset: subset, temperature: temperature,
+                                gradient: dLogits + r * V, weight: weights[r], scratch: scratch)
+                        }
+                    }
+                    return
+                }
+                let teacher = teacher!
                 pool.forEachChunk(rows: rows, V: V) { range, scratch in
                     for r in range {
                         guard targets[r] >= 0 else { losses[r] = 0; continue }

@@ -19,11 +19,19 @@ public struct ObjectiveInput {
     public var referenceLogits: UnsafePointer<Float>?
     /// Next-token ids, (B, T); negative = not supervised.
     public var targets: UnsafePointer<Int32>
+    /// The teacher as top-K ids, log-probabilities and log tail mass per row (the teacher cache),
+    /// used instead of `teacherLogits` when set; objectives then use ``BucketedDivergences``.
+    public var sparseTeacher: SparseTeacher?
+    /// Vocabulary id of each student logit column (length V = V_s; nil = identity). Only the
+    /// sparse-teacher path supports a subset: the teacher is conditioned on it (``BucketedDivergences``).
+    public var studentIDs: StudentIDs?
     public var rows: Int { B * T }
 
     public init(B: Int, T: Int, V: Int, studentLogits: UnsafePointer<Float>, teacherLogits: UnsafePointer<Float>? = nil,
-                referenceLogits: UnsafePointer<Float>? = nil, targets: UnsafePointer<Int32>) {
+                referenceLogits: UnsafePointer<Float>? = nil, targets: UnsafePointer<Int32>,
+                sparseTeacher: SparseTeacher? = nil, studentIDs: StudentIDs? = nil) {
         self.B = B; self.T = T; self.V = V
+        self.sparseTeacher = sparseTeacher; self.studentIDs = studentIDs
         self.studentLogits = studentLogits; self.teacherLogits = teacherLogits
         self.referenceLogits = referenceLogits; self.targets = targets
     }

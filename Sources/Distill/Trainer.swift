@@ -74,16 +74,20 @@ public final class Trainer {
     private let teacherAdapted: Tensor?, referenceAdapted: Tensor?
     /// The teacher's / reference's logits at the output subset's columns (B, T, |S|), with a subset.
     private let teacherGathered: Tensor?, referenceGathered: Tensor?
+    /// The trimmed head's vocabulary ids, for objectives against a sparse (cached) teacher.
+    private let studentIDs: StudentIDs?
 
+    /// - Parameter teacherFromCache: batches carry the teacher (``TrainingBatch/cachedTeacher``), so
+    ///   no teacher model is needed and no teacher forward runs.
     public init(model: TransformerModel, teacher: TransformerModel? = nil, reference: TransformerModel? = nil,
-                objective: any Objective, settings: TrainingSettings, runDirectory: URL?) throws {
+                objective: any Objective, settings: TrainingSettings, runDirectory: URL?, teacherFromCache: Bool = false) throws {
         guard settings.batchSize > 0, settings.context > 0, settings.steps >= 0, settings.gradAccum > 0 else {
             throw DistillError.settings("batch size, context and grad-accum must be positive and steps non-negative")
         }
         guard settings.context <= model.config.maxPositions else {
             throw DistillError.settings("--context \(settings.context) exceeds the model's maximum of \(model.config.maxPositions) positions")
         }
-        if objective.needsTeacher && teacher == nil {
+        if objective.needsTeacher && teacher == nil && !teacherFromCache {
             throw DistillError.settings("objective '\(objective.name)' needs a teacher model")
         }
         if objective.needsReference && reference == nil {
@@ -110,6 +114,7 @@ public final class Trainer {
             }
             workspace.setOutputSubset(ids)
         }
+        self.studentIDs = workspace.headIDs.map { StudentIDs($0) }
         self.teacherWorkspace = teacher.map { TrainingWorkspace(config: $0.config, B: settings.batchSize, T: settings.context) }
         self.referenceWorkspace = reference.map { TrainingWorkspace(config: $0.config, B: settings.batchSize, T: settings.context) }
         self.dLogits = Tensor(zeros: [settings.batchSize, settings.context, workspace.headWidth])
@@ -131,7 +136,11 @@ public final class Trainer {
             // the supervised rows (TransformerModel+TrainingHead).
             for ws in [workspace, teacherWorkspace, referenceWorkspace] { ws?.setScoredRows(targets: batch.targets) }
             model.forward(tokens: batch.tokens, workspace: workspace)
-            if let teacher, let tw = teacherWorkspace, objective.needsTeacher {
+            let cached = batch.cachedTeacher
+            if objective.needsTeacher && cached == nil && teacher == nil {
+                throw DistillError.settings("objective '\(objective.name)' needs a teacher: the batch has no cached teacher and no teacher model was given")
+            }
+            if let teacher, let tw = teacherWorkspace, objective.needsTeacher, cached == nil {
                 teacher.forward(tokens: batch.tokens, workspace: tw)
             }
             if let reference, let rw = referenceWorkspace, objective.needsReference {
@@ -140,7 +149,7 @@ public final class Trainer {
             dLogits.fill(0)
             let V = model.config.vocabSize, rows = s.batchSize * s.context
             var teacherLogits = teacherWorkspace.map { UnsafePointer($0.logits.pointer) }
-            if let a = teacherAdapted, let tw = teacherWorkspace, let t = teacher, objective.needsTeacher {
+            if let a = teacherAdapted, let tw = teacherWorkspace, let t = teacher, objective.needsTeacher, cached == nil {
                 LogitWidth.adapt(tw.logits.pointer, fromWidth: t.config.vocabSize, into: a.pointer, toWidth: V, rows: rows)
                 teacherLogits = UnsafePointer(a.pointer)
             }
@@ -149,9 +158,11 @@ public final class Trainer {
                 LogitWidth.adapt(rw.logits.pointer, fromWidth: r.config.vocabSize, into: a.pointer, toWidth: V, rows: rows)
                 referenceLogits = UnsafePointer(a.pointer)
             }
-            let result = batch.targets.withUnsafeBufferPointer { targets in
-                if let ids = workspace.headIDs {
-                    if let g = teacherGathered, let t = teacherLogits {
+            if let ids = workspace.headIDs {
+                // A trimmed head against a dense teacher (and reference): their distributions
+                // conditioned on the subset. A cached teacher is mapped by the objective instead.
+                batch.targets.withUnsafeBufferPointer { targets in
+                    if let g = teacherGathered, let t = teacherLogits, cached == nil {
                         LogitWidth.gatherColumns(t, width: V, ids: ids, into: g.pointer, targets: targets.baseAddress!, rows: rows)
                         teacherLogits = UnsafePointer(g.pointer)
                     }
@@ -160,14 +171,22 @@ public final class Trainer {
                         referenceLogits = UnsafePointer(g.pointer)
                     }
                 }
-                return objective.evaluate(
-                    ObjectiveInput(B: s.batchSize, T: s.context, V: workspace.headWidth,
-                                   studentLogits: workspace.logits.pointer,
-                                   teacherLogits: objective.needsTeacher ? teacherLogits : nil,
-                                   referenceLogits: objective.needsReference ? referenceLogits : nil,
-                                   targets: targets.baseAddress!),
-                    dLogits: dLogits.pointer, scale: 1 / Float(s.gradAccum))
             }
+            func evaluate(_ sparse: SparseTeacher?) -> ObjectiveResult {
+                batch.targets.withUnsafeBufferPointer { targets in
+                    objective.evaluate(
+                        ObjectiveInput(B: s.batchSize, T: s.context, V: workspace.headWidth,
+                                       studentLogits: workspace.logits.pointer,
+                                       teacherLogits: objective.needsTeacher && sparse == nil ? teacherLogits : nil,
+                                       referenceLogits: objective.needsReference ? referenceLogits : nil,
+                                       targets: targets.baseAddress!, sparseTeacher: sparse,
+                                       // A sparse teacher keeps vocabulary ids: the objective maps
+                                       // them to the trimmed head's columns (bucketed, conditioned on S).
+                                       studentIDs: sparse != nil ? studentIDs : nil),
+                        dLogits: dLogits.pointer, scale: 1 / Float(s.gradAccum))
+                }
+            }
+            let result = if let cached, objective.needsTeacher { cached.withSparseTeacher { evaluate($0) } } else { evaluate(nil) }
             model.backward(dLogits: dLogits.pointer, workspace: workspace)
             lossSum += result.loss
             tokens += result.tokens

@@ -8,13 +8,13 @@ import Darwin
 /// A read-only memory mapping of a whole file. Pages are loaded by the OS on first touch, so
 /// opening a large model costs nothing until tensors are read. The mapping lives as long as the
 /// object.
-final class MappedFile: @unchecked Sendable {
-    let path: String
+public final class MappedFile: @unchecked Sendable {
+    public let path: String
     /// The file's bytes; empty (and not mapped) for a zero-length file.
-    let bytes: UnsafeRawBufferPointer
+    public let bytes: UnsafeRawBufferPointer
     private let mapped: Bool
 
-    init(url: URL) throws {
+    public init(url: URL) throws {
         path = url.path
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else {
@@ -41,7 +41,7 @@ final class MappedFile: @unchecked Sendable {
         mapped = true
     }
 
-    var count: Int { bytes.count }
+    public var count: Int { bytes.count }
 
     deinit {
         if mapped, let base = bytes.baseAddress {

@@ -70,6 +70,8 @@ struct TrainCommand: ParsableCommand {
     var draftVocabData: String?
     @Option(help: "Output directory.") var out: String
     @Flag(help: "Continue from the checkpoints in OUT.") var resume = false
+    @Option(name: .customLong("teacher-cache"), help: "Teacher cache directory for fixed data: built on first use (same --template, --context, --temperature; K from --top-k), reused afterwards; the teacher forward is skipped.") var teacherCache: String?
+    @Option(name: .customLong("top-k"), help: "K of a teacher cache built by --teacher-cache.") var topK = 64
     @OptionGroup var pclOptions: PCLOptions
     @OptionGroup var threadOptions: ThreadOptions
 
@@ -91,6 +93,10 @@ struct TrainCommand: ParsableCommand {
         let scheduled = lambdaStart != nil || lambdaEnd != nil || lambdaWarmupSteps != 0 || lambdaRampSteps != nil
         if scheduled && dataSource != "mixed" { throw ValidationError("--lambda-start, --lambda-end, --lambda-warmup-steps and --lambda-ramp-steps apply to --data-source mixed") }
         if temperature <= 0 { throw ValidationError("--temperature must be > 0") }
+        if teacherCache != nil && (method == "pcl" || dataSource != "fixed") {
+            throw ValidationError("--teacher-cache serves fixed data only (--data-source fixed; fkl, rkl, jsd, tvd or adaspec)")
+        }
+        if topK < 1 { throw ValidationError("--top-k must be ≥ 1") }
         if steps != nil && epochs != nil { throw ValidationError("give --steps or --epochs, not both") }
         if draftVocabData != nil && draftVocab == 0 { throw ValidationError("--draft-vocab-data needs --draft-vocab K") }
         if LearningRateSchedule(rawValue: schedule) == nil { throw ValidationError("--schedule must be constant or cosine") }
@@ -121,6 +127,12 @@ struct TrainCommand: ParsableCommand {
                                          always: stopTokens(tokenizer, targetBundle), vocabularySize: base.model.config.vocabSize).ids
         }
         evaluator.costs = try measureCosts(draft: base.model, draftOutputIDs: outputIDs, targetBundle: targetBundle, dir: outURL)
+        var cache: TeacherCache?
+        if let teacherCache {
+            var o = TeacherCacheOptions()
+            o.topK = topK; o.temperature = temperature; o.template = template; o.context = context
+            cache = try openOrBuildTeacherCache(directory: teacherCache, target: target, bundle: targetBundle, data: data, options: o)
+        }
         let finalModel: TransformerModel
         if method == "pcl" {
             finalModel = try runPCL(base: base.model, trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer,
@@ -134,20 +146,20 @@ struct TrainCommand: ParsableCommand {
                 try runStage("reference (fkl, fixed data)", model: r, objective: DistillationObjective(divergence: .forwardKL, temperature: temperature, normalization: norm),
                              source: .fixed, trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer, reference: nil,
                              steps: stepCount, dir: outURL.appendingPathComponent("reference"), evaluator: evaluator,
-                             outputIDs: outputIDs)
+                             outputIDs: outputIDs, cache: cache)
                 referenceModel = r
             }
             let d = try base.model.truncatedCopy(layers: Array(0..<base.model.config.numLayers))
             try runStage("draft (adaspec k=\(filterFraction))", model: d, objective: AdaSPECObjective(keepFraction: filterFraction, temperature: temperature),
                          source: kind, trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer, reference: referenceModel,
                          steps: stepCount, dir: outURL.appendingPathComponent("draft"), evaluator: evaluator,
-                         outputIDs: outputIDs)
+                         outputIDs: outputIDs, cache: cache)
             finalModel = d
         } else {
             let objective = DistillationObjective(divergence: Divergence(name: method, beta: beta)!, temperature: temperature, normalization: norm)
             try runStage("draft (\(objective.divergence), \(kind.rawValue) data)", model: base.model, objective: objective, source: kind,
                          trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer, reference: nil, steps: stepCount,
-                         dir: outURL, evaluator: evaluator, outputIDs: outputIDs)
+                         dir: outURL, evaluator: evaluator, outputIDs: outputIDs, cache: cache)
             finalModel = base.model
         }
         let modelURL = outURL.appendingPathComponent("model")
@@ -178,7 +190,8 @@ struct TrainCommand: ParsableCommand {
 
     func runStage(_ label: String, model: TransformerModel, objective: any Objective, source kind: DataSourceKind,
                   trainSet: PromptDataset, targetBundle: ModelBundle, tokenizer: Tokenizer, reference: TransformerModel?,
-                  steps: Int, dir: URL, evaluator: DistillationEvaluator, outputIDs: [Int]? = nil) throws {
+                  steps: Int, dir: URL, evaluator: DistillationEvaluator, outputIDs: [Int]? = nil,
+                  cache: TeacherCache? = nil) throws {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         var settings = TrainingSettings()
         settings.steps = steps; settings.batchSize = batchSize; settings.gradAccum = gradAccum; settings.context = context
@@ -187,8 +200,10 @@ struct TrainCommand: ParsableCommand {
         settings.warmup = warmup; settings.clip = clip; settings.seed = seed
         settings.saveEvery = saveEvery; settings.evalEvery = evalEvery
         settings.outputSubset = outputIDs
-        let trainer = try Trainer(model: model, teacher: targetBundle.model, reference: reference, objective: objective,
-                                  settings: settings, runDirectory: dir)
+        // Fixed data with a teacher cache: the batches carry the teacher, no teacher forward runs.
+        let cached = (kind == .fixed && objective.needsTeacher) ? cache : nil
+        let trainer = try Trainer(model: model, teacher: cached == nil ? targetBundle.model : nil, reference: reference,
+                                  objective: objective, settings: settings, runDirectory: dir, teacherFromCache: cached != nil)
         if resume, try trainer.resume() { printErr("\(label): resumed at step \(trainer.step)") }
         else if !resume, FileManager.default.fileExists(atPath: dir.appendingPathComponent("checkpoint").path) {
             throw ValidationError("\(dir.path) already holds a checkpoint; pass --resume or choose another --out")
@@ -226,6 +241,12 @@ struct TrainCommand: ParsableCommand {
             case .checkpoint: break
             case .finished(let step, let seconds): bar.finish(); printErr(String(format: "%@: %d steps in %.1f s", label, step, seconds))
             }
+        }
+        if let cached {
+            printErr("\(label): teacher from the cache \(cached.directory.path) (K \(cached.K))")
+            var src = try TeacherCacheSource(dataset: trainSet, tokenizer: tokenizer, cache: cached)
+            try trainer.run(source: &src) { evaluator.evaluate($0) }
+            return
         }
         var src = source
         let ids = outputIDs

@@ -1,0 +1,165 @@
+import Formats
+import Foundation
+
+/// What a teacher cache was computed from; a cache is used only when every field matches.
+public struct TeacherCacheIdentity: Codable, Equatable, Sendable {
+    /// SHA-256 of the target model file (a directory: its files in name order).
+    public var targetSHA256: String
+    /// SHA-256 of the JSONL data file.
+    public var dataSHA256: String
+    /// The prompt template (``PromptTemplate`` raw value).
+    public var template: String
+    /// K, ids stored per position.
+    public var topK: Int
+    /// The distillation temperature of the stored log-probabilities.
+    public var temperature: Float
+    /// T, the context examples were packed (left-truncated) to.
+    public var context: Int
+    /// The tokenizer's vocabulary size.
+    public var vocabSize: Int
+
+    public init(targetSHA256: String, dataSHA256: String, template: String, topK: Int, temperature: Float, context: Int, vocabSize: Int) {
+        self.targetSHA256 = targetSHA256; self.dataSHA256 = dataSHA256; self.template = template
+        self.topK = topK; self.temperature = temperature; self.context = context; self.vocabSize = vocabSize
+    }
+
+    /// The first field that differs from `other`, as (name, cached, requested), or nil.
+    public func mismatch(_ other: TeacherCacheIdentity) -> (field: String, cached: String, requested: String)? {
+        let fields: [(String, String, String)] = [
+            ("target model (sha256)", targetSHA256, other.targetSHA256), ("data file (sha256)", dataSHA256, other.dataSHA256),
+            ("template", template, other.template), ("top-k", "\(topK)", "\(other.topK)"),
+            ("temperature", "\(temperature)", "\(other.temperature)"), ("context", "\(context)", "\(other.context)"),
+            ("vocabulary size", "\(vocabSize)", "\(other.vocabSize)"),
+        ]
+        return fields.first { $0.1 != $0.2 }
+    }
+}
+
+/// `manifest.json` of a teacher cache directory: the identity and the shards written so far.
+/// `complete` is false while a build is under way (an interrupted build resumes after its last shard).
+public struct TeacherCacheManifest: Codable, Equatable, Sendable {
+    public struct Shard: Codable, Equatable, Sendable {
+        /// File name inside the cache directory.
+        public var file: String
+        public var firstExample: Int, examples: Int, rows: Int, bytes: Int
+    }
+    public var format = "specdistill-teacher-cache"
+    public var version = 1
+    public var identity: TeacherCacheIdentity
+    /// Examples in the dataset and per shard (the last shard may hold fewer).
+    public var examples: Int, examplesPerShard: Int
+    public var complete: Bool
+    public var shards: [Shard]
+
+    public static let fileName = "manifest.json"
+
+    public static func load(_ directory: URL) throws -> TeacherCacheManifest? {
+        let url = directory.appendingPathComponent(fileName)
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        do { return try JSONDecoder().decode(TeacherCacheManifest.self, from: Data(contentsOf: url)) } catch {
+            throw DistillError.data("\(url.path): not a teacher-cache manifest (\(error)); delete the directory and rebuild it")
+        }
+    }
+
+    func write(_ directory: URL) throws {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try e.encode(self).write(to: directory.appendingPathComponent(Self.fileName), options: .atomic)
+    }
+
+    /// Throws unless `requested` equals the cache's identity, naming the field and the fix.
+    public func check(_ requested: TeacherCacheIdentity, directory: URL) throws {
+        if let m = identity.mismatch(requested) {
+            throw DistillError.data("teacher cache \(directory.path) was built for \(m.field) \(m.cached), this run asks for \(m.requested); rebuild it (specdistill cache build … --out a new directory, or delete this one) or pass the matching setting")
+        }
+    }
+}
+
+/// One shard file, little-endian:
+///
+///     header   "SDTC", version u32, K u32, examples u32, firstExample u64, rows u64   (32 bytes)
+///     offsets  (examples + 1) u64     row range of example i: offsets[i] ..< offsets[i + 1]
+///     position (rows) i32             t of the row in the packed (T) sequence (its target ≥ 0)
+///     ids      (rows, K) i32          the teacher's top-K ids, most probable first
+///     logProbs (rows, K) f32          log p_i at the cache's temperature
+///     logTail  (rows) f32             log(1 − Σ_{top-K} p_i), −∞ when K = V
+struct TeacherCacheShard {
+    static let magic: UInt32 = 0x4354_4453  // "SDTC"
+    static let headerBytes = 32
+    let file: MappedFile
+    let K: Int, examples: Int, firstExample: Int, rows: Int
+    let offsets: UnsafePointer<UInt64>, positions: UnsafePointer<Int32>, ids: UnsafePointer<Int32>
+    let logProbs: UnsafePointer<Float>, logTail: UnsafePointer<Float>
+
+    static func byteCount(examples: Int, rows: Int, K: Int) -> Int {
+        headerBytes + 8 * (examples + 1) + 4 * rows + 8 * rows * K + 4 * rows
+    }
+
+    init(url: URL, expected: TeacherCacheManifest.Shard, K expectedK: Int) throws {
+        file = try MappedFile(url: url)
+        let fail = { (why: String) in DistillError.data("teacher cache shard \(url.path): \(why); delete it (the build resumes and rewrites it)") }
+        guard file.count >= Self.headerBytes, let base = file.bytes.baseAddress else { throw fail("truncated (\(file.count) bytes, no header)") }
+        guard base.loadUnaligned(as: UInt32.self) == Self.magic else { throw fail("not a shard (bad magic)") }
+        K = Int(base.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+        examples = Int(base.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+        firstExample = Int(base.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+        rows = Int(base.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+        guard K == expectedK, examples == expected.examples, firstExample == expected.firstExample, rows == expected.rows else {
+            throw fail("header (K \(K), examples \(examples) from \(firstExample), rows \(rows)) disagrees with the manifest")
+        }
+        let size = Self.byteCount(examples: examples, rows: rows, K: K)
+        guard file.count == size else { throw fail("truncated or corrupt: \(file.count) bytes, expected \(size)") }
+        var at = Self.headerBytes
+        func take<T>(_ n: Int, _ type: T.Type) -> UnsafePointer<T> {
+            defer { at += n * MemoryLayout<T>.stride }
+            return (base + at).assumingMemoryBound(to: T.self)
+        }
+        offsets = take(examples + 1, UInt64.self); positions = take(rows, Int32.self)
+        ids = take(rows * K, Int32.self); logProbs = take(rows * K, Float.self); logTail = take(rows, Float.self)
+        guard offsets[0] == 0, Int(offsets[examples]) == rows else { throw fail("corrupt row offsets") }
+    }
+
+    /// Writes a shard atomically (temporary name, then rename).
+    static func write(to url: URL, K: Int, firstExample: Int, offsets: [UInt64], positions: [Int32], ids: [Int32],
+                      logProbs: [Float], logTail: [Float]) throws {
+        var data = Data(capacity: byteCount(examples: offsets.count - 1, rows: positions.count, K: K))
+        func append<T>(_ values: [T]) { values.withUnsafeBytes { data.append(contentsOf: $0) } }
+        append([magic, 1, UInt32(K), UInt32(offsets.count - 1)])
+        append([UInt64(firstExample), UInt64(positions.count)])
+        append(offsets); append(positions); append(ids); append(logProbs); append(logTail)
+        try data.write(to: url, options: .atomic)
+    }
+}
+
+/// A complete teacher cache opened for reading: shards memory-mapped, rows found by example index.
+public final class TeacherCache {
+    public let directory: URL
+    public let manifest: TeacherCacheManifest
+    let shards: [TeacherCacheShard]
+    public var K: Int { manifest.identity.topK }
+
+    /// Opens the cache in `directory`, checking it is complete, matches `identity` and every
+    /// shard's size. Errors name the mismatching field or the bad shard file.
+    public init(directory: URL, identity: TeacherCacheIdentity) throws {
+        guard let m = try TeacherCacheManifest.load(directory) else {
+            throw DistillError.data("\(directory.path): no teacher cache (manifest.json missing); build it with specdistill cache build")
+        }
+        try m.check(identity, directory: directory)
+        guard m.complete else {
+            throw DistillError.data("teacher cache \(directory.path) is incomplete (\(m.shards.count) shards); run the build again to resume it")
+        }
+        self.directory = directory; manifest = m
+        shards = try m.shards.map { try TeacherCacheShard(url: directory.appendingPathComponent($0.file), expected: $0, K: m.identity.topK) }
+    }
+
+    /// The stored rows of example `i`: their positions t and pointers to (count, K) ids,
+    /// (count, K) log-probs and (count) log tails.
+    public func rows(example i: Int) -> (positions: UnsafeBufferPointer<Int32>, ids: UnsafePointer<Int32>,
+                                          logProbs: UnsafePointer<Float>, logTail: UnsafePointer<Float>) {
+        precondition(i >= 0 && i < manifest.examples, "TeacherCache: example \(i) outside 0..<\(manifest.examples)")
+        let s = shards[i / manifest.examplesPerShard], local = i - s.firstExample
+        let start = Int(s.offsets[local]), end = Int(s.offsets[local + 1])
+        return (UnsafeBufferPointer(start: s.positions + start, count: end - start), s.ids + start * s.K,
+                s.logProbs + start * s.K, s.logTail + start)
+    }
+}

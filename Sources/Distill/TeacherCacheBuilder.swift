@@ -1,0 +1,190 @@
+import Foundation
+import Tensor
+import Tokenizers
+import Transformer
+
+/// Progress of a teacher-cache build (the library prints nothing; the CLI draws a bar).
+public enum TeacherCacheEvent: Sendable {
+    /// `shards` in all, of which `skipped` were complete from an earlier build.
+    case started(examples: Int, shards: Int, skipped: Int)
+    /// After each teacher batch: examples and supervised positions done (this build), seconds so far.
+    case progress(examples: Int, positions: Int, tokens: Int, seconds: Double)
+    /// A shard was written (renamed into place) and recorded in the manifest.
+    case shardWritten(index: Int, file: String)
+    case finished(positions: Int, seconds: Double)
+}
+
+/// Computes a teacher cache (``TeacherCache``) for a fixed dataset: every example is packed as the
+/// training batches pack it (``packExample`` at context T), the teacher runs forward over B
+/// sequences at once, and at each supervised position t (target ≥ 0) the top-K of
+/// `log softmax(u_t / temperature)` and `log r = log Σ_{i∉S} p_i` (summed directly, not as
+/// 1 − Σ_S, so small tails keep their relative accuracy) are stored.
+///
+/// Shards of ``examplesPerShard`` examples are written to a temporary name and renamed; the
+/// manifest lists them as they complete, so a build interrupted (killed, or a callback that
+/// throws) resumes after the last complete shard and produces byte-identical files.
+public struct TeacherCacheBuilder {
+    public let teacher: TransformerModel
+    public let tokenizer: Tokenizer
+    public let dataset: PromptDataset
+    public let identity: TeacherCacheIdentity
+    public var examplesPerShard = 2048
+    /// B, sequences per teacher forward.
+    public var batchSize = 8
+
+    public init(teacher: TransformerModel, tokenizer: Tokenizer, dataset: PromptDataset, identity: TeacherCacheIdentity) {
+        self.teacher = teacher; self.tokenizer = tokenizer; self.dataset = dataset; self.identity = identity
+    }
+
+    /// Builds (or resumes) the cache in `directory` and opens it.
+    /// - Throws: a mismatch with an existing manifest (naming the field), or what `onEvent` throws.
+    @discardableResult
+    public func build(into directory: URL, onEvent: (TeacherCacheEvent) throws -> Void = { _ in }) throws -> TeacherCache {
+        let fm = FileManager.default
+        try fm.createDirectory(at: directory, withIntermediateDirectories: true)
+        let count = dataset.examples.count, perShard = max(1, examplesPerShard)
+        guard identity.topK >= 1, identity.topK <= teacher.config.vocabSize else {
+            throw DistillError.settings("--top-k must be in 1…\(teacher.config.vocabSize) (the target's logit width), got \(identity.topK)")
+        }
+        if let i = dataset.examples.firstIndex(where: { $0.response == nil }) {
+            throw DistillError.data("example \(i + 1) has no response; a teacher cache is for fixed data (dataset responses)")
+        }
+        var manifest = TeacherCacheManifest(identity: identity, examples: count, examplesPerShard: perShard, complete: false, shards: [])
+        if let old = try TeacherCacheManifest.load(directory) {
+            try old.check(identity, directory: directory)
+            guard old.examples == count, old.examplesPerShard == perShard else {
+                throw DistillError.data("teacher cache \(directory.path) has \(old.examples) examples in shards of \(old.examplesPerShard); this build has \(count) in shards of \(perShard): delete the directory and rebuild")
+            }
+            manifest = old
+            // Keep only the leading shards whose files are intact.
+            var kept: [TeacherCacheManifest.Shard] = []
+            for s in old.shards {
+                guard (try? TeacherCacheShard(url: directory.appendingPathComponent(s.file), expected: s, K: identity.topK)) != nil else { break }
+                kept.append(s)
+            }
+            manifest.shards = kept
+        }
+        let shardCount = (count + perShard - 1) / perShard
+        try onEvent(.started(examples: count, shards: shardCount, skipped: manifest.shards.count))
+        let start = Date()
+        var positionsDone = 0, examplesDone = 0, tokensDone = 0
+        let B = batchSize, T = identity.context, K = identity.topK, V = teacher.config.vocabSize
+        let workspace = TrainingWorkspace(config: teacher.config, B: B, T: T)
+        let pad = tokenizer.padTokenID ?? tokenizer.eosTokenID ?? 0
+        let scratch = TopKScratchPool(V: V, K: K)
+        for shard in manifest.shards.count..<shardCount {
+            let first = shard * perShard, end = min(count, first + perShard)
+            var offsets: [UInt64] = [0], positions: [Int32] = [], ids: [Int32] = [], logProbs: [Float] = [], logTail: [Float] = []
+            for batchStart in stride(from: first, to: end, by: B) {
+                let n = min(B, end - batchStart)
+                var tokens = [Int32](repeating: Int32(pad), count: B * T), targets = [Int32](repeating: -1, count: B * T)
+                for b in 0..<n {
+                    let i = batchStart + b
+                    packExample(prompt: dataset.promptIDs(i, tokenizer: tokenizer),
+                                response: PromptDataset.responseIDs(dataset.examples[i].response ?? "", tokenizer: tokenizer),
+                                T: T, pad: pad, tokens: &tokens, targets: &targets, row: b)
+                }
+                // The output layer (V × C, the largest product) only at the supervised rows.
+                workspace.setScoredRows(targets: targets)
+                teacher.forward(tokens: tokens, workspace: workspace)
+                let rows = (0..<(n * T)).filter { targets[$0] >= 0 }
+                let base = ids.count / K
+                ids.append(contentsOf: repeatElement(0, count: rows.count * K))
+                logProbs.append(contentsOf: repeatElement(0, count: rows.count * K))
+                logTail.append(contentsOf: repeatElement(0, count: rows.count))
+                ids.withUnsafeMutableBufferPointer { idb in
+                    logProbs.withUnsafeMutableBufferPointer { lpb in
+                        logTail.withUnsafeMutableBufferPointer { ltb in
+                            let idp = idb.baseAddress! + base * K, lpp = lpb.baseAddress! + base * K, ltp = ltb.baseAddress! + base
+                            scratch.forEach(rows.count) { m, s in
+                                ltp[m] = s.topK(workspace.logits.pointer + rows[m] * V, V: V, K: K, temperature: identity.temperature,
+                                                ids: idp + m * K, logProbs: lpp + m * K)
+                            }
+                        }
+                    }
+                }
+                for b in 0..<n {
+                    for t in 0..<T where targets[b * T + t] >= 0 { positions.append(Int32(t)) }
+                    offsets.append(UInt64(positions.count))
+                }
+                examplesDone += n; positionsDone += rows.count; tokensDone += n * T
+                try onEvent(.progress(examples: examplesDone, positions: positionsDone, tokens: tokensDone,
+                                      seconds: Date().timeIntervalSince(start)))
+            }
+            let file = String(format: "shard-%05d.bin", shard)
+            try TeacherCacheShard.write(to: directory.appendingPathComponent(file), K: K, firstExample: first, offsets: offsets,
+                                        positions: positions, ids: ids, logProbs: logProbs, logTail: logTail)
+            manifest.shards.append(.init(file: file, firstExample: first, examples: end - first, rows: positions.count,
+                                         bytes: TeacherCacheShard.byteCount(examples: end - first, rows: positions.count, K: K)))
+            try manifest.write(directory)
+            try onEvent(.shardWritten(index: shard, file: file))
+        }
+        manifest.complete = true
+        try manifest.write(directory)
+        try onEvent(.finished(positions: positionsDone, seconds: Date().timeIntervalSince(start)))
+        return try TeacherCache(directory: directory, identity: identity)
+    }
+}
+
+/// Per-worker buffers for top-K selection over a row of V logits.
+final class TopKScratch: @unchecked Sendable {
+    var logP: [Float], p: [Float], inTop: [Bool], heap: [(Float, Int32)]
+    init(V: Int, K: Int) {
+        logP = [Float](repeating: 0, count: V); p = logP; inTop = [Bool](repeating: false, count: V)
+        heap = []; heap.reserveCapacity(K)
+    }
+
+    /// Writes the K largest `log softmax(u/T)` (descending; ties: lower id first) and their ids,
+    /// returns `log Σ_{i∉S} p_i` (−∞ when K = V or the tail underflows).
+    func topK(_ u: UnsafePointer<Float>, V: Int, K: Int, temperature: Float, ids: UnsafeMutablePointer<Int32>,
+              logProbs: UnsafeMutablePointer<Float>) -> Float {
+        logP.withUnsafeMutableBufferPointer { lb in
+            p.withUnsafeMutableBufferPointer { pb in
+                Divergences.distribution(u, V: V, temperature: temperature, log: lb.baseAddress!, prob: pb.baseAddress!, needLog: true)
+            }
+        }
+        // Min-heap of (logp, id) ordered so the root is the worst kept entry.
+        func worse(_ a: (Float, Int32), _ b: (Float, Int32)) -> Bool { a.0 < b.0 || (a.0 == b.0 && a.1 > b.1) }
+        heap.removeAll(keepingCapacity: true)
+        for j in 0..<V {
+            let e = (logP[j], Int32(j))
+            if heap.count < K {
+                heap.append(e)
+                var c = heap.count - 1
+                while c > 0 { let par = (c - 1) / 2; if worse(heap[c], heap[par]) { heap.swapAt(c, par); c = par } else { break } }
+            } else if worse(heap[0], e) {
+                heap[0] = e
+                var c = 0
+                while true {
+                    let l = 2 * c + 1, r = l + 1
+                    var m = c
+                    if l < K && worse(heap[l], heap[m]) { m = l }
+                    if r < K && worse(heap[r], heap[m]) { m = r }
+                    if m == c { break }
+                    heap.swapAt(c, m); c = m
+                }
+            }
+        }
+        heap.sort { worse($1, $0) }
+        for (k, e) in heap.enumerated() { ids[k] = e.1; logProbs[k] = e.0; inTop[Int(e.1)] = true }
+        var tail = 0.0
+        for j in 0..<V where !inTop[j] { tail += Double(p[j]) }
+        for e in heap { inTop[Int(e.1)] = false }
+        return tail > 0 ? Float(Foundation.log(tail)) : -.infinity
+    }
+}
+
+/// One ``TopKScratch`` per worker and a fixed contiguous split of rows (results do not depend on
+/// the thread count).
+final class TopKScratchPool: @unchecked Sendable {
+    let scratches: [TopKScratch]
+    init(V: Int, K: Int) { scratches = (0..<max(1, Threads.count)).map { _ in TopKScratch(V: V, K: K) } }
+
+    func forEach(_ rows: Int, _ body: (Int, TopKScratch) -> Void) {
+        let workers = min(scratches.count, max(1, rows))
+        let pool = scratches
+        parallelFor(workers) { range in
+            for w in range { for m in rows * w / workers ..< rows * (w + 1) / workers { body(m, pool[w]) } }
+        }
+    }
+}
