@@ -169,7 +169,7 @@ public final class EvaluationRunner {
     }
 
     /// Teacher-forced acceptance of each draft on the task's references (nil entries when the
-    /// task has none).
+    /// task has none), with each draft's trimmed output layer when it has one.
     func teacherForcedAcceptance(_ task: TaskData) throws -> [TeacherForcedResult?] {
         guard let dataset = task.referenceDataset(template: settings.template) else {
             onEvent(.note("\(task.name): no reference responses; teacher-forced acceptance skipped"))
@@ -184,7 +184,8 @@ public final class EvaluationRunner {
         onEvent(.stage(name: "\(task.name): teacher-forced acceptance", total: drafts.count))
         var out: [TeacherForcedResult?] = []
         for (d, draft) in drafts.enumerated() {
-            let m = evaluator.evaluate(draft.model)
+            // With a trimmed head the draft is judged as it decodes: q = 0 outside its subset.
+            let m = evaluator.evaluate(draft.model, outputSubset: draft.outputSubset?.ids)
             let r = TeacherForcedResult(sampling: m["acceptance_sampling"] ?? 0, greedy: m["acceptance_greedy"] ?? 0,
                                         forwardKL: m["fkl"] ?? 0, tokens: Int(m["tokens"] ?? 0), temperature: temperature)
             out.append(r)
