@@ -115,6 +115,23 @@ final class RunnerTests: XCTestCase {
         XCTAssertEqual(lines.elements("polyline", class: "series-line").count, 2)
     }
 
+    /// A draft with a trimmed head is judged teacher-forced as it decodes: its logits outside the
+    /// subset (here poisoned to win every argmax) must not count. Without the subset applied,
+    /// teacher-forced greedy acceptance would be 0.
+    func testTeacherForcedAcceptanceUsesTheDraftsSubset() throws {
+        let t = Self.target, V = t.config.vocabSize, C = t.config.hiddenSize
+        let poisoned = try t.truncatedCopy(layers: [0, 1, 2])
+        let head = poisoned.weights.lmHead, poison = Array((V - 8)..<V)
+        for id in poison { for j in 0..<C { head[id * C + j] = 1e3 } }
+        var d = NamedDraft(name: "trimmed", model: poisoned, tokenizer: nil, source: "copy, poisoned outside the subset")
+        d.outputSubset = try OutputSubset(ids: Array(0..<(V - 8)), vocabularySize: V)
+        let runner = try EvaluationRunner(target: t, tokenizer: Self.tokenizer, targetName: "tiny", drafts: [d],
+                                          settings: settings(maxTokens: 4), stopTokens: [])
+        let r = try runner.run(tasks: [task])
+        let tf = try XCTUnwrap(r.tasks.first?.draft("trimmed")?.teacherForced)
+        XCTAssertGreaterThan(tf.greedy, 0.5, "the poisoned rows outside the subset were counted")
+    }
+
     func testSamplingRunsWithoutIdentityCheck() throws {
         var s = settings(maxTokens: 6)
         s.sampling = SamplingSettings(temperature: 0.8)
