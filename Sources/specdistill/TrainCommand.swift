@@ -130,7 +130,9 @@ struct TrainCommand: ParsableCommand {
         var cache: TeacherCache?
         if let teacherCache {
             var o = TeacherCacheOptions()
+            // Every field set: an unparsed ParsableArguments traps on a property that was not.
             o.topK = topK; o.temperature = temperature; o.template = template; o.context = context
+            o.cacheBatchSize = 8; o.examplesPerShard = 2048
             cache = try openOrBuildTeacherCache(directory: teacherCache, target: target, bundle: targetBundle, data: data, options: o)
         }
         let finalModel: TransformerModel
