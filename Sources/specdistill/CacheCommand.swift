@@ -28,7 +28,7 @@ struct CacheBuild: ParsableCommand {
     func run() throws {
         threadOptions.apply()
         let bundle = try loadBundle(target)
-        let cache = try openOrBuildTeacherCache(directory: out, target: target, bundle: bundle, data: data, options: cacheOptions)
+        let cache = try openOrBuildTeacherCache(directory: out, target: target, bundle: bundle, data: data, options: cacheOptions.settings)
         print("teacher cache \(cache.directory.path): \(cache.manifest.examples) examples, \(cache.manifest.shards.reduce(0) { $0 + $1.rows }) positions, K \(cache.K)")
     }
 }
@@ -42,6 +42,12 @@ struct TeacherCacheOptions: ParsableArguments {
     @Option(name: .customLong("cache-batch-size"), help: "Sequences per teacher forward while building.") var cacheBatchSize = 8
     @Option(name: .customLong("examples-per-shard"), help: "Examples per shard file.") var examplesPerShard = 2048
 
+    /// The parsed values as plain settings (an option group read outside parsing traps).
+    var settings: TeacherCacheSettings {
+        TeacherCacheSettings(topK: topK, temperature: temperature, template: template, context: context,
+                             batchSize: cacheBatchSize, examplesPerShard: examplesPerShard)
+    }
+
     func validate() throws {
         if topK < 1 { throw ValidationError("--top-k must be ≥ 1") }
         if temperature <= 0 { throw ValidationError("--temperature must be > 0") }
@@ -49,10 +55,16 @@ struct TeacherCacheOptions: ParsableArguments {
     }
 }
 
+/// What `cache build` and `train --teacher-cache` build a cache with.
+struct TeacherCacheSettings {
+    var topK = 64, temperature: Float = 1, template = "plain", context = 256
+    var batchSize = 8, examplesPerShard = 2048
+}
+
 /// Opens the complete cache in `directory` when its manifest matches, otherwise builds (or resumes) it
 /// with a progress bar on stderr.
 func openOrBuildTeacherCache(directory: String, target: String, bundle: ModelBundle, data: String,
-                             options o: TeacherCacheOptions) throws -> TeacherCache {
+                             options o: TeacherCacheSettings) throws -> TeacherCache {
     let dir = URL(fileURLWithPath: directory)
     let tokenizer = try bundle.requireTokenizer()
     let t0 = Date()
@@ -67,7 +79,7 @@ func openOrBuildTeacherCache(directory: String, target: String, bundle: ModelBun
     }
     let dataset = try PromptDataset.load(URL(fileURLWithPath: data), template: PromptTemplate(rawValue: o.template)!, requireResponses: true)
     var builder = TeacherCacheBuilder(teacher: bundle.model, tokenizer: tokenizer, dataset: dataset, identity: identity)
-    builder.batchSize = o.cacheBatchSize
+    builder.batchSize = o.batchSize
     builder.examplesPerShard = o.examplesPerShard
     let bar = ProgressBar(total: dataset.examples.count, label: "teacher cache")
     var skippedExamples = 0

@@ -129,10 +129,7 @@ struct TrainCommand: ParsableCommand {
         evaluator.costs = try measureCosts(draft: base.model, draftOutputIDs: outputIDs, targetBundle: targetBundle, dir: outURL)
         var cache: TeacherCache?
         if let teacherCache {
-            var o = TeacherCacheOptions()
-            // Every field set: an unparsed ParsableArguments traps on a property that was not.
-            o.topK = topK; o.temperature = temperature; o.template = template; o.context = context
-            o.cacheBatchSize = 8; o.examplesPerShard = 2048
+            let o = TeacherCacheSettings(topK: topK, temperature: temperature, template: template, context: context)
             cache = try openOrBuildTeacherCache(directory: teacherCache, target: target, bundle: targetBundle, data: data, options: o)
         }
         let finalModel: TransformerModel
