@@ -14,16 +14,8 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "SimdInternal.h"
 
-__attribute__((target("avx2,fma,f16c"))) static inline float sd_q_hsum8(__m256 v) {
-    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-    lo = _mm_add_ps(lo, hi);
-    __m128 sh = _mm_movehdup_ps(lo);
-    __m128 s = _mm_add_ps(lo, sh);
-    sh = _mm_movehl_ps(sh, s);
-    s = _mm_add_ss(s, sh);
-    return _mm_cvtss_f32(s);
-}
 
 // IEEE half → float with F16C (exact, so the same value as sd_f16).
 __attribute__((target("avx2,fma,f16c"))) static inline float sd_q_f16(const uint8_t *p) {
@@ -88,7 +80,7 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void sd_le
             }
         }
         for (int r = 0; r < R; r++) {
-            float v = sd_q_hsum8(acc[r]) + summ[r];
+            float v = sd_hsum8(acc[r]) + summ[r];
             float *c = C + (size_t)r * ldc + n;
             *c = accumulate ? *c + v : v;
         }

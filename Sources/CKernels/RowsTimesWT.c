@@ -17,6 +17,7 @@
 // the fixed pairwise sum ((s0 + s1) + (s2 + s3) for four, s0 + s1 for two), a fixed horizontal
 // sum, and the leftover k < K in ascending order one term at a time.
 #include "CKernels.h"
+#include "SimdInternal.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -37,15 +38,6 @@ void sd_rows_times_wt_portable(int M, int N, int K, const float *A, int lda, con
 }
 
 #ifdef SD_X86
-__attribute__((target("avx2,fma"))) static inline float sd_hsum8(__m256 v) {
-    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-    lo = _mm_add_ps(lo, hi);
-    __m128 sh = _mm_movehdup_ps(lo);
-    __m128 s = _mm_add_ps(lo, sh);
-    sh = _mm_movehl_ps(sh, s);
-    s = _mm_add_ss(s, sh);
-    return _mm_cvtss_f32(s);
-}
 
 __attribute__((target("avx512f,avx2,fma"))) static inline float sd_hsum16(__m512 v) {
     __m256 lo = _mm512_castps512_ps256(v);
