@@ -40,23 +40,8 @@ final class DistillationDataTests: XCTestCase {
 
     // MARK: - A tiny teacher/student pair with a real tokenizer
 
-    static let corpus = ["the cat sat on the mat", "a dog ran in the park", "one two three four five six",
-                         "the quick brown fox jumps over the lazy dog", "seven eight nine ten"]
-
     func makePair() throws -> (Tokenizer, TransformerModel, TransformerModel, PromptDataset) {
-        let tok = try BPETrainer(vocabularySize: 280).train(Self.corpus)
-        let config = ModelConfig.preset("tiny", vocabSize: tok.vocabularySize, context: 32)!
-        let teacher = try TransformerModel(config: config)
-        teacher.initialize(seed: 1)
-        // Make the teacher's distributions peaked so that argmax agreement is informative.
-        Elementwise.scale(teacher.parameters["lm_head.weight"].pointer, by: 60, count: teacher.parameters["lm_head.weight"].count)
-        let student = try TransformerModel(config: config)
-        student.initialize(seed: 2)
-        let examples = Self.corpus.map { s -> PromptExample in
-            let w = s.split(separator: " ")
-            return PromptExample(prompt: w.prefix(2).joined(separator: " "), response: " " + w.dropFirst(2).joined(separator: " "))
-        }
-        return (tok, teacher, student, PromptDataset(examples: examples, template: .plain))
+        try TinyPair.make(peakedTeacher: true)
     }
 
     func testSourcesAreDeterministicAndMixAsAsked() throws {

@@ -8,8 +8,7 @@ import XCTest
 
 /// The help action, budgets, rewards, packing, rollouts and the PCL trainer on tiny models.
 final class HelpTrainingTests: XCTestCase {
-    static let corpus = ["the cat sat on the mat", "a dog ran in the park", "one two three four five six",
-                         "the quick brown fox jumps over the lazy dog", "seven eight nine ten"]
+    static let corpus = TinyPair.corpus
 
     func makePair(tied: Bool = false) throws -> (Tokenizer, TransformerModel, TransformerModel, PromptDataset) {
         let tok = try BPETrainer(vocabularySize: 280).train(Self.corpus)
@@ -21,11 +20,7 @@ final class HelpTrainingTests: XCTestCase {
         let base = try TransformerModel(config: config)
         base.initialize(seed: 2)
         let student = try HelpAction.adding(to: base)
-        let examples = Self.corpus.map { s -> PromptExample in
-            let w = s.split(separator: " ")
-            return PromptExample(prompt: w.prefix(2).joined(separator: " "), response: " " + w.dropFirst(2).joined(separator: " "))
-        }
-        return (tok, teacher, student, PromptDataset(examples: examples, template: .plain))
+        return (tok, teacher, student, TinyPair.dataset(Self.corpus))
     }
 
     func tempDir() throws -> URL {

@@ -47,21 +47,8 @@ final class SpeedupForecastTests: XCTestCase {
 
     // MARK: - On a tiny model
 
-    static let corpus = ["the cat sat on the mat", "a dog ran in the park", "one two three four five six",
-                         "the quick brown fox jumps over the lazy dog", "seven eight nine ten"]
-
     func tinyPair() throws -> (Tokenizer, TransformerModel, TransformerModel, PromptDataset) {
-        let tok = try BPETrainer(vocabularySize: 280).train(Self.corpus)
-        let config = ModelConfig.preset("tiny", vocabSize: tok.vocabularySize, context: 32)!
-        let teacher = try TransformerModel(config: config)
-        teacher.initialize(seed: 1)
-        let student = try TransformerModel(config: config)
-        student.initialize(seed: 2)
-        let examples = Self.corpus.map { s -> PromptExample in
-            let w = s.split(separator: " ")
-            return PromptExample(prompt: w.prefix(2).joined(separator: " "), response: " " + w.dropFirst(2).joined(separator: " "))
-        }
-        return (tok, teacher, student, PromptDataset(examples: examples, template: .plain))
+        try TinyPair.make(peakedTeacher: false)
     }
 
     /// Timing a tiny pair gives positive costs (with a trimmed head: its rows), and the evaluation's

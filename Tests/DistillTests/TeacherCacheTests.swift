@@ -18,13 +18,9 @@ final class TeacherCacheTests: XCTestCase {
         let teacher = try TransformerModel(config: config)
         teacher.initialize(seed: 1)
         Elementwise.scale(teacher.parameters["lm_head.weight"].pointer, by: 20, count: teacher.parameters["lm_head.weight"].count)
-        let examples = Self.corpus.map { s -> PromptExample in
-            let w = s.split(separator: " ")
-            return PromptExample(prompt: w.prefix(2).joined(separator: " "), response: " " + w.dropFirst(2).joined(separator: " "))
-        }
         let identity = TeacherCacheIdentity(targetSHA256: "aa", dataSHA256: "bb", template: "plain", topK: K ?? 8, temperature: 1.5,
                                             context: T, vocabSize: tok.vocabularySize)
-        return (tok, teacher, PromptDataset(examples: examples, template: .plain), identity)
+        return (tok, teacher, TinyPair.dataset(Self.corpus), identity)
     }
 
     func tempDir() throws -> URL {
