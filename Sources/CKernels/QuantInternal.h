@@ -51,5 +51,10 @@ static inline void sd_scale_min_k4(const uint8_t *s, int j, int *sc, int *m) {
 int sd_quant_avx2_group(int type, int R, int N, int nb, const void *QA, size_t ldqa, const uint8_t *W,
                         size_t ldw, float *C, int ldc, int accumulate);
 int sd_quant_avx2_has(int type);
+/// One block of 32 activations on AVX2, bit for bit as the portable sd_quant_block; returns max|a|.
+float sd_quant_block32_avx2(const float *a, int8_t *q, int *sum);
+/// AVX2 kernel of the interleaved layout (QuantX8AVX2.c): activation rows [0, R), R ≤ 4, G groups.
+void sd_x8_avx2(int type, int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc,
+                int accumulate);
 
 #endif

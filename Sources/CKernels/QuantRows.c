@@ -29,7 +29,12 @@ static float sd_quant_block(const float *a, int n, int8_t *q) {
 }
 
 void sd_quant_act(int type, int M, int K, const float *A, int lda, void *QA) {
+    sd_quant_act_with(sd_quant_isa(), type, M, K, A, lda, QA);
+}
+
+void sd_quant_act_with(int isa, int type, int M, int K, const float *A, int lda, void *QA) {
     const size_t rowBytes = sd_quant_act_row_bytes(type, K);
+    const int avx2 = isa >= 1 && sd_quant_isa() >= 1;
     for (int m = 0; m < M; m++) {
         const float *a = A + (size_t)m * lda;
         uint8_t *row = (uint8_t *)QA + (size_t)m * rowBytes;
@@ -46,6 +51,14 @@ void sd_quant_act(int type, int M, int K, const float *A, int lda, void *QA) {
         } else {
             sd_qa32 *blk = (sd_qa32 *)row;
             for (int b = 0; b < K / 32; b++) {
+#if defined(__x86_64__)
+                if (avx2) {
+                    int s;
+                    blk[b].d = sd_quant_block32_avx2(a + 32 * b, blk[b].q, &s) / 127.0f;
+                    blk[b].s = blk[b].d * (float)s;
+                    continue;
+                }
+#endif
                 blk[b].d = sd_quant_block(a + 32 * b, 32, blk[b].q);
                 int s = 0;
                 for (int i = 0; i < 32; i++) s += blk[b].q[i];

@@ -113,7 +113,7 @@ extension GGUFModelLoader {
         var scratch: [Float] = [], matrices: [String: QuantizedMatrix] = [:]
         for info in infos {
             if nativeNames.contains(info.name) {
-                matrices[info.name] = try nativeMatrix(info, file, config)
+                matrices[info.name] = interleavedReleasingPages(try nativeMatrix(info, file, config))
             } else {
                 try readFloat(info, file, config, into: model, scratch: &scratch)
             }
@@ -124,6 +124,17 @@ extension GGUFModelLoader {
             return "\(url.lastPathComponent): \(t) has no native kernel; \(names.count) tensor(s) dequantised to float32 (\(names.prefix(3).joined(separator: ", "))\(names.count > 3 ? ", …" : ""))"
         }
         return (model, try embeddedTokenizer(file, config), notes)
+    }
+
+    /// `m` repacked in interleaved groups (``QuantizedMatrix/interleaved(release:)``), dropping
+    /// the mapped file pages of the repacked rows (not the owned buffers: those are freed with
+    /// the old matrix).
+    static func interleavedReleasingPages(_ m: QuantizedMatrix) -> QuantizedMatrix {
+        let owned = m.owners.compactMap { ($0 as? OwnedBytes).map { (Int(bitPattern: $0.pointer), $0.count) } }
+        return m.interleaved { p, n in
+            let a = Int(bitPattern: p)
+            if !owned.contains(where: { a >= $0.0 && a < $0.0 + $0.1 }) { releasePages(p, byteCount: n) }
+        }
     }
 
     /// Drops the mapped file pages wholly inside `[p, p + byteCount)` from this process's resident

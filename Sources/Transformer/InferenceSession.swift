@@ -63,7 +63,7 @@ public final class InferenceSession {
         precondition(!ids.isEmpty && Set(ids).count == ids.count && ids.allSatisfy { $0 >= 0 && $0 < c.vocabSize },
                      "restrictOutput: ids must be unique and inside the vocabulary of \(c.vocabSize)")
         if let head = model.native?.head {
-            headQuant = head.gathering(rows: ids)
+            headQuant = head.gathering(rows: ids).interleaved()
             headRows = Tensor(zeros: [0])
         } else {
             let rows = Tensor(zeros: [ids.count, C])

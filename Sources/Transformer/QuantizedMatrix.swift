@@ -19,9 +19,17 @@ public struct QuantizedMatrix: @unchecked Sendable {
     public struct Segment: @unchecked Sendable {
         public var type: GGMLType
         public var rows: Int
-        /// Row 0 of the segment; row r starts `r · rowBytes` bytes later.
+        /// Row 0 of the segment; row r starts `r · rowBytes` bytes later (plain layout), or group
+        /// 0 of 8 interleaved rows, group g `g · 8 · rowBytes` bytes later (``interleaved``).
         public var base: UnsafeRawPointer
+        /// Bytes of one row in its ggml block layout (the same bytes per row in both layouts).
         public var rowBytes: Int
+        /// Rows repacked in interleaved groups of 8 (``sd_x8_pack``; see ``QuantizedMatrix/interleaved(release:)``).
+        public var interleaved: Bool
+
+        public init(type: GGMLType, rows: Int, base: UnsafeRawPointer, rowBytes: Int, interleaved: Bool = false) {
+            self.type = type; self.rows = rows; self.base = base; self.rowBytes = rowBytes; self.interleaved = interleaved
+        }
     }
 
     public let segments: [Segment]
@@ -42,20 +50,61 @@ public struct QuantizedMatrix: @unchecked Sendable {
         sd_quant_supported(Int32(type.rawValue), Int32(cols)) != 0
     }
 
-    /// The segment holding row `r` and the address of the row.
-    public func row(_ r: Int) -> (type: GGMLType, pointer: UnsafeRawPointer) {
+    /// The segment holding row `r` and the row's index in it.
+    func locate(_ r: Int) -> (segment: Segment, row: Int) {
         var r = r
         for s in segments {
-            if r < s.rows { return (s.type, s.base + r * s.rowBytes) }
+            if r < s.rows { return (s, r) }
             r -= s.rows
         }
-        preconditionFailure("QuantizedMatrix.row: \(r) past the last row")
+        preconditionFailure("QuantizedMatrix.locate: \(r) past the last row")
+    }
+
+    /// Calls `body` with row `r` in its ggml block layout (unpacked when interleaved).
+    public func withRow<R>(_ r: Int, _ body: (GGMLType, UnsafeRawPointer) throws -> R) rethrows -> R {
+        let (s, i) = locate(r)
+        guard s.interleaved else { return try body(s.type, s.base + i * s.rowBytes) }
+        return try withUnsafeTemporaryAllocation(byteCount: s.rowBytes, alignment: 16) { buf in
+            sd_x8_unpack_row(Int32(s.type.rawValue), Int32(cols), s.base + (i / 8) * 8 * s.rowBytes, Int32(i % 8),
+                             buf.baseAddress!)
+            return try body(s.type, UnsafeRawPointer(buf.baseAddress!))
+        }
     }
 
     /// Row `r` dequantised to float32 into `into[0..<cols]` (the embedding lookup).
     public func dequantizeRow(_ r: Int, into dst: UnsafeMutablePointer<Float>) {
-        let (t, p) = row(r)
-        t.dequantize(p, into: dst, count: cols)
+        withRow(r) { t, p in t.dequantize(p, into: dst, count: cols) }
+    }
+
+    /// The same matrix with every segment that allows it (Q4_0, Q4_1, Q8_0) repacked into
+    /// interleaved groups of 8 rows in owned buffers (a last partial group padded with zero
+    /// rows). Every output is then computed by ``sd_x8_rows_times_wt_q``: the same value for a
+    /// row whichever group or lane holds it, alone or batched, on any number of threads.
+    /// - Parameter release: called with each repacked source range (e.g. to drop mapped pages).
+    public func interleaved(release: (UnsafeRawPointer, Int) -> Void = { _, _ in }) -> QuantizedMatrix {
+        var segs: [Segment] = [], owners = self.owners
+        for s in segments {
+            let t = Int32(s.type.rawValue), K = Int32(cols)
+            guard !s.interleaved, sd_x8_supported(t, K) != 0 else { segs.append(s); continue }
+            let G = (s.rows + 7) / 8, gb = Int(sd_x8_group_bytes(t, K)), buf = OwnedBytes(count: G * gb)
+            var ok = true
+            for g in 0..<G where ok {
+                let src = s.base + g * 8 * s.rowBytes, n = min(8, s.rows - 8 * g)
+                if n == 8 { ok = sd_x8_pack(t, K, src, s.rowBytes, buf.pointer + g * gb) != 0; continue }
+                var pad = [UInt8](repeating: 0, count: 8 * s.rowBytes)   // zero rows: d = 0
+                ok = pad.withUnsafeMutableBytes { p -> Bool in
+                    p.baseAddress!.copyMemory(from: src, byteCount: n * s.rowBytes)
+                    return sd_x8_pack(t, K, p.baseAddress!, s.rowBytes, buf.pointer + g * gb) != 0
+                }
+            }
+            guard ok else { segs.append(s); continue }
+            release(s.base, s.rows * s.rowBytes)
+            var p = s
+            p.base = UnsafeRawPointer(buf.pointer); p.interleaved = true
+            segs.append(p)
+            owners.append(buf)
+        }
+        return QuantizedMatrix(segments: segs, cols: cols, owners: owners)
     }
 
     /// A new matrix of the rows `ids` (in that order) copied into one owned buffer per run of
@@ -65,12 +114,14 @@ public struct QuantizedMatrix: @unchecked Sendable {
         var segs: [Segment] = [], owners: [AnyObject] = []
         var i = 0
         while i < ids.count {
-            let t = row(ids[i]).type
+            let t = locate(ids[i]).segment.type
             var j = i
-            while j < ids.count && row(ids[j]).type == t { j += 1 }
+            while j < ids.count && locate(ids[j]).segment.type == t { j += 1 }
             let rb = cols / t.blockSize * t.blockBytes
             let buf = OwnedBytes(count: (j - i) * rb)
-            for (o, id) in ids[i..<j].enumerated() { (buf.pointer + o * rb).copyMemory(from: row(id).pointer, byteCount: rb) }
+            for (o, id) in ids[i..<j].enumerated() {
+                withRow(id) { _, p in (buf.pointer + o * rb).copyMemory(from: p, byteCount: rb) }
+            }
             segs.append(Segment(type: t, rows: j - i, base: UnsafeRawPointer(buf.pointer), rowBytes: rb))
             owners.append(buf)
             i = j
@@ -95,6 +146,7 @@ public struct QuantizedMatrix: @unchecked Sendable {
             scratch.withUnsafeMutableBytes { qa in
                 if family != quantisedFor { sd_quant_act(t, Int32(m), Int32(K), input, Int32(lda), qa.baseAddress!) }
                 let qp = UnsafeRawPointer(qa.baseAddress!), c = out + row0, base = s.base, rb = s.rowBytes
+                if s.interleaved { Self.applyInterleaved(s, m: m, K: K, qa: qp, out: c, ldc: ldc, accumulate: accumulate); return }
                 // As Matmul.smallRows: a chunk is worth a thread from ~32K multiply-adds.
                 parallelFor(s.rows, minChunk: max(16, 32_768 / max(1, m * K))) { r in
                     sd_quant_rows_times_wt_q(isa, t, Int32(m), Int32(r.count), Int32(K), qp, base + r.lowerBound * rb, rb,
@@ -103,6 +155,25 @@ public struct QuantizedMatrix: @unchecked Sendable {
             }
             quantisedFor = family
             row0 += s.rows
+        }
+    }
+
+    /// `out (m, rows) (+)= …` for one interleaved segment: whole groups split over threads, a
+    /// last partial group through an 8-column scratch.
+    static func applyInterleaved(_ s: Segment, m: Int, K: Int, qa: UnsafeRawPointer, out c: UnsafeMutablePointer<Float>,
+                                 ldc: Int, accumulate: Bool) {
+        let isa = sd_quant_isa(), t = Int32(s.type.rawValue), gb = 8 * s.rowBytes, full = s.rows / 8, tail = s.rows % 8
+        parallelFor(full, minChunk: max(2, 4_096 / max(1, m * K))) { g in
+            sd_x8_rows_times_wt_q(isa, t, Int32(m), Int32(g.count), Int32(K), qa, s.base + g.lowerBound * gb,
+                                  c + 8 * g.lowerBound, Int32(ldc), accumulate ? 1 : 0)
+        }
+        guard tail > 0 else { return }
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 8 * m) { tmp in
+            sd_x8_rows_times_wt_q(isa, t, Int32(m), 1, Int32(K), qa, s.base + full * gb, tmp.baseAddress!, 8, 0)
+            for r in 0..<m { for i in 0..<tail {
+                let o = c + r * ldc + 8 * full + i
+                o.pointee = accumulate ? o.pointee + tmp[8 * r + i] : tmp[8 * r + i]
+            } }
         }
     }
 

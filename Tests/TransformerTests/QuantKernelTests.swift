@@ -47,7 +47,7 @@ final class QuantKernelTests: XCTestCase {
     var paths: [Int32] { Array(0...sd_quant_isa()) }
 
     /// Per-output error bound of the activation quantisation (see ``activationQuantStep``).
-    func bound(_ w: [Float], _ a: [Float], n: Int, m: Int, K: Int, block: Int) -> Double {
+    static func bound(_ w: [Float], _ a: [Float], n: Int, m: Int, K: Int, block: Int) -> Double {
         var e = 0.0, mag = 0.0
         for b in stride(from: 0, to: K, by: block) {
             var amax = 0.0
@@ -84,7 +84,7 @@ final class QuantKernelTests: XCTestCase {
                     for m in 0..<M { for n in 0..<N {
                         var ref = 0.0
                         for k in 0..<K { ref += Double(wf[n * K + k]) * Double(a[m * K + k]) }
-                        let err = abs(Double(c[m * N + n]) - ref), tol = bound(wf, a, n: n, m: m, K: K, block: t.blockSize)
+                        let err = abs(Double(c[m * N + n]) - ref), tol = Self.bound(wf, a, n: n, m: m, K: K, block: t.blockSize)
                         worst = max(worst, err / tol)
                         if !(err <= tol) { XCTFail("\(t) isa \(isa) K \(K) m \(m) n \(n): \(c[m * N + n]) vs \(ref), tol \(tol)"); return }
                     } }

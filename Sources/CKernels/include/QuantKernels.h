@@ -35,6 +35,9 @@ size_t sd_quant_act_row_bytes(int type, int K);
 /// sd_quant_act_row_bytes(type, K) bytes). Row m depends only on A's row m.
 void sd_quant_act(int type, int M, int K, const float *A, int lda, void *QA);
 
+/// sd_quant_act with a chosen instruction set (1 AVX2, 0 portable); both give the same bytes.
+void sd_quant_act_with(int isa, int type, int M, int K, const float *A, int lda, void *QA);
+
 /// C[m, n] (+)= W_n · A_m from activations already quantised by sd_quant_act (same type and K),
 /// with a chosen instruction set: 1 AVX2+FMA+F16C, 0 the portable loop (lowered to what the CPU has).
 /// `W` points at weight row 0 of this call; ldw is the row stride in bytes.
@@ -51,5 +54,36 @@ void sd_quant_rows_times_wt(int type, int M, int N, int K, const float *A, int l
 
 /// The instruction set the quantised kernels use here: 1 AVX2+FMA+F16C, 0 portable (no AVX-512 path).
 int sd_quant_isa(void);
+
+/// **Interleaved groups of 8 weight rows ("x8")** for Q4_0, Q4_1 and Q8_0, repacked at load so
+/// that the 8 float lanes of one accumulator are 8 output columns: no horizontal sums, one
+/// activation-scale product per block for 8 outputs, and 4-bit products summed in int16.
+/// Per group and block of 32 elements (b ascending), the bytes of the 8 plain blocks reordered:
+///   Q4_1 (160 bytes): d[8] f16 · m[8] f16 · qs[4][8][4]; Q4_0 (144 bytes): d[8] f16 · qs[4][8][4]:
+///     register k holds bytes 4k…4k+3 of the 16 nibble bytes of each of the 8 rows (low nibble
+///     element j, high element j + 16); value = d·q + m with q ∈ 0…15 (Q4_0: m = −8d, exact).
+///   Q8_0 (272 bytes): d[8] f16 · q[8][8][4]: chunk j holds elements 4j…4j+3 of each row.
+/// Math per output (row n, activation row m), the same on every path, bit for bit:
+///     acc = 0;  for b: acc = fma((float)Σ q_w·q_a, d_w·d_a, acc) [; acc = fma(m_w, s_a, acc)]
+/// (the integer sum is exact; the bracket for Q4_0/Q4_1), so results are batch- and
+/// thread-invariant and the AVX2 path equals the portable loop exactly.
+
+/// 1 when `type` can be interleaved for rows of K elements (Q4_0, Q4_1, Q8_0; K % 32 == 0).
+int sd_x8_supported(int type, int K);
+
+/// Bytes of one interleaved group (8 rows of K elements).
+size_t sd_x8_group_bytes(int type, int K);
+
+/// Repacks 8 rows of `type` (row stride ldw bytes) into one group at dst (8 · row bytes);
+/// returns 1, or 0 for an unsupported type or K.
+int sd_x8_pack(int type, int K, const void *W, size_t ldw, void *dst);
+
+/// Row i (0…7) of an interleaved group back in its ggml block layout (exact inverse of pack).
+void sd_x8_unpack_row(int type, int K, const void *group, int i, void *dst);
+
+/// C[m, 8g + i] (+)= W_{8g+i} · A_m for groups g < G of interleaved weights at W (consecutive
+/// groups), activations quantised by sd_quant_act (same type and K). isa as above.
+void sd_x8_rows_times_wt_q(int isa, int type, int M, int G, int K, const void *QA, const void *W,
+                           float *C, int ldc, int accumulate);
 
 #endif

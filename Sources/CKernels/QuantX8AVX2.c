@@ -1,0 +1,107 @@
+// AVX2 path of the interleaved ("x8") quantised kernels: layout and math in QuantKernels.h.
+//
+// The 8 float lanes of an accumulator are 8 weight rows (output columns). Per block and
+// activation row: 4-byte chunks of the activation are broadcast to the 8 lanes and multiplied
+// into the 8 rows' chunks with _mm256_maddubs_epi16 (unsigned weight bytes × signed activation
+// bytes). 4-bit weights: eight products of pairs ≤ 2·15·127 are summed in int16 (≤ 30480, no
+// overflow) before one _mm256_madd_epi16; Q8_0 uses the sign trick |w| · (a · sign w) and sums in
+// int32. The int32 block sums are exact, so with lane-wise mul and fma in the stated order the
+// result equals the portable loop bit for bit.
+#pragma STDC FP_CONTRACT OFF
+#include "QuantInternal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+__attribute__((target("avx2,fma,f16c"))) static inline __m256i sd_x8_bcast4(const int8_t *p) {
+    int v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void sd_x8_body(
+    const int type, const int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc,
+    int accumulate) {
+    const __m256i ones = _mm256_set1_epi16(1), low4 = _mm256_set1_epi8(0x0F);
+    const int q8 = type == SD_Q8_0, q1 = type == SD_Q4_1, bb = 8 * sd_block_bytes(type), qs0 = q1 ? 32 : 16;
+    for (int g = 0; g < G; g++) {
+        const uint8_t *w = W + (size_t)g * nb * bb;
+        __m256 acc[4];
+        for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
+        for (int b = 0; b < nb; b++, w += bb) {
+            _mm_prefetch((const char *)w + 1024, _MM_HINT_T0);
+            _mm_prefetch((const char *)w + 1088, _MM_HINT_T0);
+            if (q8) {
+                _mm_prefetch((const char *)w + 1152, _MM_HINT_T0);
+                _mm_prefetch((const char *)w + 1216, _MM_HINT_T0);
+            }
+            const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w));
+            __m256i isum[4];
+            if (q8) {
+                for (int r = 0; r < R; r++) isum[r] = _mm256_setzero_si256();
+                _Pragma("clang loop unroll(full)") for (int j = 0; j < 8; j++) {
+                    const __m256i wq = _mm256_loadu_si256((const __m256i *)(w + 16 + 32 * j));
+                    const __m256i wabs = _mm256_abs_epi8(wq);
+                    for (int r = 0; r < R; r++) {
+                        const sd_qa32 *a = (const sd_qa32 *)(QA + r * ldqa) + b;
+                        const __m256i qa = _mm256_sign_epi8(sd_x8_bcast4(a->q + 4 * j), wq);
+                        isum[r] = _mm256_add_epi32(isum[r], _mm256_madd_epi16(_mm256_maddubs_epi16(wabs, qa), ones));
+                    }
+                }
+            } else {
+                __m256i s16[4];
+                for (int r = 0; r < R; r++) s16[r] = _mm256_setzero_si256();
+                _Pragma("clang loop unroll(full)") for (int k = 0; k < 4; k++) {
+                    const __m256i raw = _mm256_loadu_si256((const __m256i *)(w + qs0 + 32 * k));
+                    const __m256i lo = _mm256_and_si256(raw, low4);
+                    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+                    for (int r = 0; r < R; r++) {
+                        const sd_qa32 *a = (const sd_qa32 *)(QA + r * ldqa) + b;
+                        s16[r] = _mm256_add_epi16(s16[r], _mm256_maddubs_epi16(lo, sd_x8_bcast4(a->q + 4 * k)));
+                        s16[r] = _mm256_add_epi16(s16[r], _mm256_maddubs_epi16(hi, sd_x8_bcast4(a->q + 16 + 4 * k)));
+                    }
+                }
+                for (int r = 0; r < R; r++) isum[r] = _mm256_madd_epi16(s16[r], ones);
+            }
+            // Q4_0: value = d·(q − 8) = d·q + m with m = −8d (exact in float).
+            const __m256 mw = q1 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 16)))
+                                 : _mm256_mul_ps(dw, _mm256_set1_ps(-8.0f));
+            for (int r = 0; r < R; r++) {
+                const sd_qa32 *a = (const sd_qa32 *)(QA + r * ldqa) + b;
+                const __m256 scale = _mm256_mul_ps(dw, _mm256_broadcast_ss(&a->d));
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r]), scale, acc[r]);
+                if (!q8) acc[r] = _mm256_fmadd_ps(mw, _mm256_broadcast_ss(&a->s), acc[r]);
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            float *c = C + (size_t)r * ldc + 8 * g;
+            _mm256_storeu_ps(c, accumulate ? _mm256_add_ps(_mm256_loadu_ps(c), acc[r]) : acc[r]);
+        }
+    }
+}
+
+typedef void (*sd_x8_fn)(int, int, const uint8_t *, size_t, const uint8_t *, float *, int, int);
+
+#define SD_X8_FN(T, R)                                                                                   \
+    __attribute__((target("avx2,fma,f16c"))) static void sd_x8_##T##_##R(int G, int nb, const uint8_t *QA,   \
+        size_t ldqa, const uint8_t *W, float *C, int ldc, int accumulate) {                                \
+        sd_x8_body(T, R, G, nb, QA, ldqa, W, C, ldc, accumulate);                                          \
+    }
+#define SD_X8_TYPE(T) SD_X8_FN(T, 1) SD_X8_FN(T, 2) SD_X8_FN(T, 3) SD_X8_FN(T, 4)                          \
+    static const sd_x8_fn sd_x8_table_##T[5] = {0, sd_x8_##T##_1, sd_x8_##T##_2, sd_x8_##T##_3, sd_x8_##T##_4};
+SD_X8_TYPE(2)
+SD_X8_TYPE(3)
+SD_X8_TYPE(8)
+
+void sd_x8_avx2(int type, int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc,
+                int accumulate) {
+    if (R < 1 || R > 4) return;
+    (type == SD_Q8_0 ? sd_x8_table_8 : type == SD_Q4_1 ? sd_x8_table_3 : sd_x8_table_2)[R](G, nb, QA, ldqa, W, C, ldc,
+                                                                                       accumulate);
+}
+#else
+void sd_x8_avx2(int type, int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc,
+                int accumulate) {
+    (void)type; (void)R; (void)G; (void)nb; (void)QA; (void)ldqa; (void)W; (void)C; (void)ldc; (void)accumulate;
+}
+#endif

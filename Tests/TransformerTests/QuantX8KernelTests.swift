@@ -1,0 +1,138 @@
+import CKernels
+import Formats
+import Tensor
+import Transformer
+import XCTest
+
+/// The interleaved ("x8") kernels (``sd_x8_rows_times_wt_q``, ``QuantizedMatrix/interleaved(release:)``):
+/// exact repacking, the value against a Double reference on the dequantised weights (the same
+/// activation-quantisation bound as the plain kernels), AVX2 equal to the portable loop bit for
+/// bit, and batch, thread-split and lane invariance.
+final class QuantX8KernelTests: XCTestCase {
+    static let types: [GGMLType] = [.q4_0, .q4_1, .q8_0]
+    var paths: [Int32] { Array(0...sd_quant_isa()) }
+
+    func matrix(_ t: GGMLType, _ w: [UInt8], rows: Int, cols: Int) -> QuantizedMatrix {
+        let buf = OwnedBytes(count: w.count)
+        w.withUnsafeBytes { buf.pointer.copyMemory(from: $0.baseAddress!, byteCount: w.count) }
+        let seg = QuantizedMatrix.Segment(type: t, rows: rows, base: UnsafeRawPointer(buf.pointer),
+                                          rowBytes: cols / t.blockSize * t.blockBytes)
+        return QuantizedMatrix(segments: [seg], cols: cols, owners: [buf])
+    }
+
+    func testPackUnpackRoundTripIsExact() {
+        var rng = RandomGenerator(seed: 21)
+        for t in Self.types {
+            let K = 96, rb = K / 32 * t.blockBytes
+            let w = randomQuantRows(t, rows: 8, cols: K, rng: &rng)
+            var g = [UInt8](repeating: 0, count: Int(sd_x8_group_bytes(Int32(t.rawValue), Int32(K))))
+            XCTAssertEqual(g.count, 8 * rb, "\(t): an interleaved group has the bytes of its 8 rows")
+            w.withUnsafeBytes { wp in g.withUnsafeMutableBytes { XCTAssertEqual(sd_x8_pack(Int32(t.rawValue), Int32(K), wp.baseAddress!, rb, $0.baseAddress!), 1) } }
+            for i in 0..<8 {
+                var row = [UInt8](repeating: 0, count: rb)
+                g.withUnsafeBytes { gp in row.withUnsafeMutableBytes { sd_x8_unpack_row(Int32(t.rawValue), Int32(K), gp.baseAddress!, Int32(i), $0.baseAddress!) } }
+                XCTAssertEqual(row, Array(w[(i * rb)..<((i + 1) * rb)]), "\(t) row \(i)")
+            }
+        }
+    }
+
+    func testInterleavedMatrixMatchesReferenceAndPortableBitwise() {
+        var rng = RandomGenerator(seed: 22)
+        for t in Self.types {
+            let K = 96, N = 37, M = 9   // N: four groups and a partial one
+            let w = randomQuantRows(t, rows: N, cols: K, rng: &rng), wf = dequantRows(t, w, rows: N, cols: K)
+            let x8 = matrix(t, w, rows: N, cols: K).interleaved()
+            XCTAssertTrue(x8.segments.allSatisfy(\.interleaved), "\(t) was not interleaved")
+            let a = (0..<(M * K)).map { _ in rng.normal() * (rng.uniform() < 0.1 ? 4 : 1) }
+            var outs: [[Float]] = []
+            for isa in paths {
+                var qa = [UInt8](repeating: 0, count: M * sd_quant_act_row_bytes(Int32(t.rawValue), Int32(K)))
+                var c = [Float](repeating: 0, count: M * N)
+                a.withUnsafeBufferPointer { ap in qa.withUnsafeMutableBytes { sd_quant_act(Int32(t.rawValue), Int32(M), Int32(K), ap.baseAddress!, Int32(K), $0.baseAddress!) } }
+                // Four whole groups through the C entry, the partial one through the matrix below.
+                qa.withUnsafeBytes { q in c.withUnsafeMutableBufferPointer { cp in
+                    sd_x8_rows_times_wt_q(isa, Int32(t.rawValue), Int32(M), 4, Int32(K), q.baseAddress!, x8.segments[0].base, cp.baseAddress!, Int32(N), 0)
+                } }
+                outs.append(c)
+                var worst = 0.0
+                for m in 0..<M { for n in 0..<32 {
+                    var ref = 0.0
+                    for k in 0..<K { ref += Double(wf[n * K + k]) * Double(a[m * K + k]) }
+                    let err = abs(Double(c[m * N + n]) - ref), tol = QuantKernelTests.bound(wf, a, n: n, m: m, K: K, block: 32)
+                    worst = max(worst, err / tol)
+                    if !(err <= tol) { XCTFail("\(t) isa \(isa) m \(m) n \(n): \(c[m * N + n]) vs \(ref), tol \(tol)"); return }
+                } }
+                XCTAssertGreaterThan(worst, 0.01, "\(t) isa \(isa): error far below the bound; is the bound too loose?")
+            }
+            if outs.count == 2 { XCTAssertEqual(outs[0].map(\.bitPattern), outs[1].map(\.bitPattern), "\(t): AVX2 ≠ portable") }
+            // The whole matrix (partial group included) through apply, against the same rows of
+            // the plain layout's reference within the bound, and each row alone = all together.
+            var together = [Float](repeating: 0, count: M * N), scratch: [UInt8] = []
+            a.withUnsafeBufferPointer { ap in together.withUnsafeMutableBufferPointer {
+                x8.apply(m: M, input: ap.baseAddress!, lda: K, out: $0.baseAddress!, ldc: N, accumulate: false, scratch: &scratch)
+            } }
+            for m in 0..<M {
+                var alone = [Float](repeating: 0, count: N)
+                a.withUnsafeBufferPointer { ap in alone.withUnsafeMutableBufferPointer {
+                    x8.apply(m: 1, input: ap.baseAddress! + m * K, lda: K, out: $0.baseAddress!, ldc: N, accumulate: false, scratch: &scratch)
+                } }
+                XCTAssertEqual(alone.map(\.bitPattern), Array(together[(m * N)..<((m + 1) * N)]).map(\.bitPattern), "\(t) row \(m) alone ≠ batched")
+                for n in 32..<N {
+                    var ref = 0.0
+                    for k in 0..<K { ref += Double(wf[n * K + k]) * Double(a[m * K + k]) }
+                    XCTAssertLessThanOrEqual(abs(Double(together[m * N + n]) - ref), QuantKernelTests.bound(wf, a, n: n, m: m, K: K, block: 32), "\(t) tail row \(n)")
+                }
+            }
+            if t == .q4_1 {
+                // A row gives the same bits in any lane of any group: rows 3…34 gathered (a
+                // different grouping) equal the same rows of the full matrix.
+                let sub = x8.gathering(rows: Array(3..<35)).interleaved()
+                var c = [Float](repeating: 0, count: M * 32)
+                a.withUnsafeBufferPointer { ap in c.withUnsafeMutableBufferPointer {
+                    sub.apply(m: M, input: ap.baseAddress!, lda: K, out: $0.baseAddress!, ldc: 32, accumulate: false, scratch: &scratch)
+                } }
+                for m in 0..<M { for j in 0..<32 { XCTAssertEqual(c[m * 32 + j].bitPattern, together[m * N + 3 + j].bitPattern) } }
+                // accumulate adds to the output.
+                var acc = [Float](repeating: 1.5, count: N)
+                a.withUnsafeBufferPointer { ap in acc.withUnsafeMutableBufferPointer {
+                    x8.apply(m: 1, input: ap.baseAddress!, lda: K, out: $0.baseAddress!, ldc: N, accumulate: true, scratch: &scratch)
+                } }
+                for n in 0..<N { XCTAssertEqual(acc[n], 1.5 + together[n], "accumulate, row \(n)") }
+            }
+        }
+    }
+
+    func testDequantizedRowsOfInterleavedMatrixAreTheFileValues() {
+        var rng = RandomGenerator(seed: 23)
+        for t in Self.types {
+            let K = 64, N = 13
+            let w = randomQuantRows(t, rows: N, cols: K, rng: &rng), wf = dequantRows(t, w, rows: N, cols: K)
+            let x8 = matrix(t, w, rows: N, cols: K).interleaved()
+            var row = [Float](repeating: 0, count: K)
+            for r in 0..<N {
+                row.withUnsafeMutableBufferPointer { x8.dequantizeRow(r, into: $0.baseAddress!) }
+                XCTAssertEqual(row, Array(wf[(r * K)..<((r + 1) * K)]), "\(t) row \(r)")
+            }
+        }
+    }
+
+    /// The AVX2 activation quantisation gives the portable bytes, including rounding ties
+    /// (values whose a · 127/max|a| lands on k + ½), NaN (→ 0, ignored by max|a|), ±∞ and zeros.
+    func testActivationQuantisationPathsGiveTheSameBytes() throws {
+        guard sd_quant_isa() >= 1 else { throw XCTSkip("no AVX2 on this CPU") }
+        var rng = RandomGenerator(seed: 24)
+        let K = 256, M = 6
+        var a = (0..<(M * K)).map { _ in rng.normal() * (rng.uniform() < 0.1 ? 8 : 1) }
+        for k in 0..<32 { a[k] = Float(k) - 15.5 }          // block of ties: max 15.5, 127/15.5 · (k − 15.5)
+        a[40] = .nan; a[70] = .infinity; a[100] = -.infinity
+        for k in 128..<160 { a[k] = 0 }                      // an all-zero block
+        a[K + 5] = 127 * 2.5 / 127                           // a tie on another row
+        var qa0 = [UInt8](repeating: 0, count: M * sd_quant_act_row_bytes(3, Int32(K))), qa1 = qa0
+        a.withUnsafeBufferPointer { ap in
+            qa0.withUnsafeMutableBytes { sd_quant_act_with(0, 3, Int32(M), Int32(K), ap.baseAddress!, Int32(K), $0.baseAddress!) }
+            qa1.withUnsafeMutableBytes { sd_quant_act_with(1, 3, Int32(M), Int32(K), ap.baseAddress!, Int32(K), $0.baseAddress!) }
+        }
+        XCTAssertEqual(qa0, qa1)
+        XCTAssertNotEqual(qa0, [UInt8](repeating: 0, count: qa0.count), "the quantised rows are not all zero")
+    }
+}
