@@ -30,11 +30,11 @@ public final class DistillationEvaluator {
         while i < n {
             var tokens = [Int32](repeating: Int32(pad), count: B * T), targets = [Int32](repeating: -1, count: B * T)
             for b in 0..<B where i + b < n {
-                guard let r = dataset.examples[i + b].response else {
+                guard dataset.examples[i + b].response != nil else {
                     throw DistillError.data("evaluation example \(i + b + 1) has no response; held-out data needs responses")
                 }
                 packExample(prompt: dataset.promptIDs(i + b, tokenizer: tokenizer),
-                            response: PromptDataset.responseIDs(r, tokenizer: tokenizer),
+                            response: dataset.responseIDs(i + b, tokenizer: tokenizer),
                             T: T, pad: pad, tokens: &tokens, targets: &targets, row: b)
             }
             batches.append(TrainingBatch(B: B, T: T, tokens: tokens, targets: targets))

@@ -156,7 +156,7 @@ public final class DistillationSource: BatchSource {
             let response: [Int]
             switch which {
             case .fixed, .mixed:
-                response = PromptDataset.responseIDs(dataset.examples[i].response ?? "", tokenizer: tokenizer)
+                response = dataset.responseIDs(i, tokenizer: tokenizer)
             case .teacher:
                 if let r = teacherCache[i] { response = r } else {
                     // A generator per example (not the trainer's), so a resumed run that lost this

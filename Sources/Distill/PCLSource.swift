@@ -122,7 +122,7 @@ public final class PCLSource {
                 let path: HelpPath
                 switch kind {
                 case PCLDemonstration.dataset.rawValue:
-                    path = HelpPath(tokens: PromptDataset.responseIDs(dataset.examples[i].response ?? "", tokenizer: tokenizer), stopTokens: stopTokens)
+                    path = HelpPath(tokens: dataset.responseIDs(i, tokenizer: tokenizer), stopTokens: stopTokens)
                 case PCLDemonstration.teacher.rawValue:
                     let key = i * 64 + (k + 1)
                     if let r = teacherCache[key] { path = HelpPath(tokens: r, stopTokens: stopTokens) } else {

@@ -28,7 +28,12 @@ public enum PromptTemplate: String, Codable, CaseIterable, Sendable {
 public struct PromptExample: Codable, Equatable, Sendable {
     public var prompt: String
     public var response: String?
-    public init(prompt: String, response: String?) { self.prompt = prompt; self.response = response }
+    /// false when the response was cut before its end (e.g. a target response that reached the
+    /// token limit): no EOS is appended to it. nil means true.
+    public var finished: Bool?
+    public init(prompt: String, response: String?, finished: Bool? = nil) {
+        self.prompt = prompt; self.response = response; self.finished = finished
+    }
 }
 
 /// A JSONL prompt/response dataset. Loss and acceptance are measured on response tokens only.
@@ -60,7 +65,7 @@ public struct PromptDataset: Sendable {
             if requireResponses && response == nil {
                 throw DistillError.data("\(url.path):\(i + 1): missing string field \"response\" (needed for fixed data; use --data-source teacher or student to generate responses)")
             }
-            examples.append(PromptExample(prompt: prompt, response: response))
+            examples.append(PromptExample(prompt: prompt, response: response, finished: obj["finished"] as? Bool))
         }
         guard !examples.isEmpty else { throw DistillError.data("\(url.path): no examples") }
         return PromptDataset(examples: examples, template: template)
@@ -71,11 +76,17 @@ public struct PromptDataset: Sendable {
         tokenizer.encode(template.render(examples[i].prompt), addSpecialTokens: true)
     }
 
-    /// Token ids of a response followed by EOS (when the tokenizer has one).
-    public static func responseIDs(_ response: String, tokenizer: Tokenizer) -> [Int] {
+    /// Token ids of a response followed by EOS (when the tokenizer has one and `finished`).
+    public static func responseIDs(_ response: String, tokenizer: Tokenizer, finished: Bool = true) -> [Int] {
         var ids = tokenizer.encode(response, addSpecialTokens: false)
-        if let eos = tokenizer.eosTokenID { ids.append(eos) }
+        if finished, let eos = tokenizer.eosTokenID { ids.append(eos) }
         return ids
+    }
+
+    /// Token ids of example `i`'s response (empty when it has none), with EOS unless the example
+    /// is marked unfinished.
+    public func responseIDs(_ i: Int, tokenizer: Tokenizer) -> [Int] {
+        Self.responseIDs(examples[i].response ?? "", tokenizer: tokenizer, finished: examples[i].finished ?? true)
     }
 }
 

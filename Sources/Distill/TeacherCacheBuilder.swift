@@ -81,7 +81,7 @@ public struct TeacherCacheBuilder {
                 for b in 0..<n {
                     let i = batchStart + b
                     packExample(prompt: dataset.promptIDs(i, tokenizer: tokenizer),
-                                response: PromptDataset.responseIDs(dataset.examples[i].response ?? "", tokenizer: tokenizer),
+                                response: dataset.responseIDs(i, tokenizer: tokenizer),
                                 T: T, pad: pad, tokens: &tokens, targets: &targets, row: b)
                 }
                 // The output layer (V × C, the largest product) only at the supervised rows.

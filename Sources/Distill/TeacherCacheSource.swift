@@ -33,7 +33,7 @@ public final class TeacherCacheSource: BatchSource {
         for b in 0..<B {
             let i = Int(rng.next() % UInt64(dataset.examples.count))
             let pair = ids[i] ?? (dataset.promptIDs(i, tokenizer: tokenizer),
-                                  PromptDataset.responseIDs(dataset.examples[i].response ?? "", tokenizer: tokenizer))
+                                  dataset.responseIDs(i, tokenizer: tokenizer))
             ids[i] = pair
             packExample(prompt: pair.prompt, response: pair.response, T: T, pad: pad, tokens: &tokens, targets: &targets, row: b)
             let stored = cache.rows(example: i)

@@ -37,7 +37,7 @@ public enum GGUFModelWriter {
     ///   whose vocabulary size differs from the model's, or a write error naming the file.
     @discardableResult
     public static func write(_ model: TransformerModel, to url: URL, type: GGMLType, tokenizerSource: GGUFFile?,
-                             name: String = "specdistill draft") throws -> [String] {
+                             name: String = "specdistill draft", extraMetadata: [(String, GGUFValue)] = []) throws -> [String] {
         let c = model.config
         guard GGMLType.quantizable.contains(type) else {
             throw ModelError.invalidConfig("GGUF type \(type) cannot be written; choose one of \(GGMLType.quantizable.map(\.description).sorted().joined(separator: ", "))")
@@ -71,6 +71,7 @@ public enum GGUFModelWriter {
         if let source = tokenizerSource {
             for key in source.metadataKeys where key.hasPrefix("tokenizer.") { try w.add(key: key, source[key]!) }
         }
+        for (key, value) in extraMetadata { try w.add(key: key, value) }
         var notes: [String] = []
         for info in model.parameters.infos {
             let cols = info.shape.dropFirst().reduce(1, *)

@@ -6,7 +6,51 @@ struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data",
         abstract: "Prepare datasets as JSONL {\"prompt\", \"response\"} files.",
-        subcommands: [DataGSM8K.self])
+        subcommands: [DataGSM8K.self, DataGenerate.self])
+}
+
+extension PromptTemplate: ExpressibleByArgument {}
+
+struct DataGenerate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Replace a dataset's responses with the target's own greedy responses (sequence-level distillation data).",
+        discussion: """
+        A draft is judged on the text the target writes, not on human references, so it should \
+        learn from that text (DistillSpec's teacher-generated data). Renders each prompt with \
+        --template (use the same template for train and eval: eval --chat renders chatml), \
+        decodes greedily up to --max-tokens and appends {"prompt", "response", "source_index", \
+        "finished"} lines to --out. Responses without a stop token are dropped unless \
+        --keep-unfinished. Interrupted runs resume where they stopped (run the same command).
+        """)
+    @Option(name: [.short, .long], help: "Target model: a Hugging Face directory or a .gguf file.") var model: String
+    @Option(help: "JSONL file with a \"prompt\" field per line (responses, if any, are ignored).") var prompts: String
+    @Option(help: "Output JSONL file (appended to when it exists: the run resumes).") var out: String
+    @Option(help: "Prompt template: plain, chatml, gsm8k or gsm8k-chat.") var template: PromptTemplate = .chatml
+    @Option(name: [.customShort("n"), .customLong("max-tokens")], help: "Maximum new tokens per response.") var maxTokens = 256
+    @Option(help: "Use only the first N prompts (0: all).") var limit = 0
+    @Flag(help: "Keep responses that reached --max-tokens without a stop token.") var keepUnfinished = false
+    @OptionGroup var threadOptions: ThreadOptions
+    @OptionGroup var weightOptions: WeightOptions
+
+    func run() throws {
+        threadOptions.apply()
+        guard limit >= 0 else { throw ValidationError("--limit must be ≥ 0") }
+        let bundle = try loadBundle(model, weights: weightOptions.weights)
+        let tokenizer = try bundle.requireTokenizer()
+        var all = try PromptDataset.load(URL(fileURLWithPath: prompts), template: template, requireResponses: false).examples.map(\.prompt)
+        if limit > 0 { all = Array(all.prefix(limit)) }
+        let bar = ProgressBar(total: all.count, label: "target responses")
+        let started = Date()
+        let s = try TargetResponses.generate(
+            model: bundle.model, tokenizer: tokenizer, prompts: all, template: template, maxTokens: maxTokens,
+            stopTokens: stopTokens(tokenizer, bundle), output: URL(fileURLWithPath: out), keepUnfinished: keepUnfinished
+        ) { done, _, tokens in
+            bar.update(done, String(format: "%d tokens, %.0f tok/s", tokens, Double(tokens) / max(Date().timeIntervalSince(started), 1e-9)))
+        }
+        bar.finish()
+        print("\(s.written) responses written to \(out) (\(s.droppedUnfinished) unfinished dropped\(s.resumedAfter > 0 ? ", resumed after prompt \(s.resumedAfter)" : "")); \(s.generatedTokens) tokens in \(String(format: "%.0f", s.seconds)) s")
+    }
 }
 
 struct DataGSM8K: ParsableCommand {

@@ -46,8 +46,15 @@ struct QuantizeCommand: ParsableCommand {
         let bundle = try loadBundle(input)
         let t0 = Date()
         let outURL = URL(fileURLWithPath: (output as NSString).expandingTildeInPath)
+        // A draft trained with a trimmed head keeps its token ids (decode and eval apply them).
+        var extra: [(String, GGUFValue)] = []
+        if !isGGUF, let ids = try DraftVocabularyFile.ids(modelDirectory: inURL) {
+            extra.append((DraftVocabularyFile.ggufKey, .array(ids.map { .int32(Int32($0)) })))
+        } else if isGGUF, let v = try GGUFFile(url: inURL)[DraftVocabularyFile.ggufKey] {
+            extra.append((DraftVocabularyFile.ggufKey, v))
+        }
         let notes = try GGUFModelWriter.write(bundle.model, to: outURL, type: Self.types[type.lowercased()]!, tokenizerSource: source,
-                                              name: inURL.deletingPathExtension().lastPathComponent)
+                                              name: inURL.deletingPathExtension().lastPathComponent, extraMetadata: extra)
         for n in notes { printErr("note: \(n)") }
         let size = (try? FileManager.default.attributesOfItem(atPath: outURL.path)[.size] as? Int) ?? 0
         printErr(String(format: "wrote %@ (%@, %.1f MB) in %.2f s", output, type.uppercased(), Double(size) / 1e6, Date().timeIntervalSince(t0)))

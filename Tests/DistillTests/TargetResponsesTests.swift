@@ -1,0 +1,71 @@
+import Distill
+import Foundation
+import Tensor
+import Tokenizers
+import Transformer
+import XCTest
+
+/// `data generate` (``TargetResponses``): the file holds the target's greedy continuations
+/// (oracle: ``Generator``, itself tested against the full forward), unfinished responses are
+/// dropped or marked, and an interrupted run — even one torn mid-line — resumes to the same file.
+final class TargetResponsesTests: XCTestCase {
+    func tempFile(_ name: String) -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("target-responses-\(getpid())-\(name).jsonl")
+    }
+
+    func testResponsesAreTheGreedyContinuationsAndResumeAfterATornLine() throws {
+        let (tok, teacher, _, data) = try TinyPair.make(peakedTeacher: true)
+        let prompts = data.examples.map(\.prompt)
+        // Stop at the token the teacher emits first after prompt 0, so some responses finish.
+        let g0 = Generator(model: teacher, settings: .greedy, seed: 1)
+        var first: [Int] = []
+        try g0.generate(prompt: tok.encode(prompts[0], addSpecialTokens: true), maxTokens: 1) { first.append($0) }
+        let stops: Set<Int> = [first[0]]
+        let full = tempFile("full"), torn = tempFile("torn")
+        defer { try? FileManager.default.removeItem(at: full); try? FileManager.default.removeItem(at: torn) }
+        try? FileManager.default.removeItem(at: full); try? FileManager.default.removeItem(at: torn)
+        let s = try TargetResponses.generate(model: teacher, tokenizer: tok, prompts: prompts, template: .plain, maxTokens: 5,
+                                             stopTokens: stops, output: full, keepUnfinished: true)
+        XCTAssertEqual(s.written, prompts.count)
+        let lines = try String(contentsOf: full, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, prompts.count)
+        for (i, line) in lines.enumerated() {
+            let l = try JSONDecoder().decode(TargetResponses.Line.self, from: Data(line.utf8))
+            let g = Generator(model: teacher, settings: .greedy, seed: 1)
+            var ids: [Int] = []
+            let st = try g.generate(prompt: tok.encode(prompts[i], addSpecialTokens: true), maxTokens: 5, stopTokens: stops) { ids.append($0) }
+            if st.stoppedAtEOS { ids.removeLast() }
+            XCTAssertEqual(l.prompt, prompts[i]); XCTAssertEqual(l.source_index, i)
+            XCTAssertEqual(l.response, tok.decode(ids)); XCTAssertEqual(l.finished, st.stoppedAtEOS)
+        }
+        XCTAssertTrue(lines.first.map { $0.contains("\"finished\":true") } ?? false, "prompt 0 stops at its first token")
+        // Two whole lines and half of the third, as a kill would leave it; the rerun completes the file.
+        let bytes = try Data(contentsOf: full)
+        let cut = bytes.indices.filter { bytes[$0] == 0x0A }[1] + 1 + 7
+        try bytes.prefix(cut).write(to: torn)
+        let r = try TargetResponses.generate(model: teacher, tokenizer: tok, prompts: prompts, template: .plain, maxTokens: 5,
+                                             stopTokens: stops, output: torn, keepUnfinished: true)
+        XCTAssertEqual(r.resumedAfter, 2)
+        XCTAssertEqual(r.written, prompts.count - 2)
+        XCTAssertEqual(try Data(contentsOf: torn), bytes)
+        // The loader keeps the marks: unfinished responses get no EOS.
+        let loaded = try PromptDataset.load(full, template: .plain, requireResponses: true)
+        XCTAssertEqual(loaded.examples.map(\.finished), lines.map { $0.contains("\"finished\":true") })
+    }
+
+    func testUnfinishedResponsesAreDroppedByDefaultAndAForeignFileIsRefused() throws {
+        let (tok, teacher, _, data) = try TinyPair.make(peakedTeacher: true)
+        let out = tempFile("dropped")
+        defer { try? FileManager.default.removeItem(at: out) }
+        try? FileManager.default.removeItem(at: out)
+        let s = try TargetResponses.generate(model: teacher, tokenizer: tok, prompts: data.examples.map(\.prompt), template: .plain,
+                                             maxTokens: 3, stopTokens: [], output: out)
+        XCTAssertEqual(s.written, 0)
+        XCTAssertEqual(s.droppedUnfinished, data.examples.count)
+        try Data("{\"prompt\": \"x\", \"response\": \"y\"}\n".utf8).write(to: out)
+        XCTAssertThrowsError(try TargetResponses.generate(model: teacher, tokenizer: tok, prompts: ["a"], template: .plain, maxTokens: 3,
+                                                          stopTokens: [], output: out)) { e in
+            XCTAssertTrue("\(e)".contains("not a line of target responses"), "\(e)")
+        }
+    }
+}
