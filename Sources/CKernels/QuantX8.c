@@ -10,21 +10,62 @@
 #endif
 
 int sd_x8_supported(int type, int K) {
+    if (type == SD_Q4_K) return K > 0 && K % 256 == 0;
     return (type == SD_Q4_0 || type == SD_Q4_1 || type == SD_Q8_0) && K > 0 && K % 32 == 0;
 }
 
-// 8 plain blocks: Q4_0 144, Q4_1 160, Q8_0 272 bytes.
-static int sd_x8_block_bytes(int type) { return 8 * sd_block_bytes(type); }
+// Bytes of 8 rows' blocks: Q4_0 144, Q4_1 160, Q8_0 272 (8 plain blocks); Q4_K 1184 (8 × 144
+// plus the scales and mins decoded to bytes).
+static int sd_x8_block_bytes(int type) { return type == SD_Q4_K ? 1184 : 8 * sd_block_bytes(type); }
 
 size_t sd_x8_group_bytes(int type, int K) {
-    return sd_x8_supported(type, K) ? (size_t)(K / 32) * (size_t)sd_x8_block_bytes(type) : 0;
+    return sd_x8_supported(type, K) ? (size_t)(K / sd_block_elems(type)) * (size_t)sd_x8_block_bytes(type) : 0;
+}
+
+// Q4_K's 12 scale bytes from the 8 sub-block scales and mins (0…63): the inverse of sd_scale_min_k4.
+static void sd_pack_scale_min_k4(const int sc[8], const int mn[8], uint8_t s[12]) {
+    for (int j = 0; j < 4; j++) {
+        s[j] = (uint8_t)((sc[j] & 63) | (sc[j + 4] >> 4) << 6);
+        s[j + 4] = (uint8_t)((mn[j] & 63) | (mn[j + 4] >> 4) << 6);
+        s[j + 8] = (uint8_t)((sc[j + 4] & 0x0F) | (mn[j + 4] & 0x0F) << 4);
+    }
+}
+
+// Q4_K group block: d[8] f16 · dmin[8] f16 · sc[8 sub-blocks][8 rows] u8 · m[8][8] u8 ·
+// qs[4 chunks c][8 k][8 rows][4]: bytes 32c + 4k … + 3 of each row's qs (low nibbles: sub-block
+// 2c, high: 2c + 1).
+static void sd_x8_pack_q4k(const uint8_t *W, size_t ldw, int b, uint8_t *o) {
+    for (int i = 0; i < 8; i++) {
+        const uint8_t *p = W + (size_t)i * ldw + (size_t)b * 144;
+        memcpy(o + 2 * i, p, 2);
+        memcpy(o + 16 + 2 * i, p + 2, 2);
+        for (int j = 0; j < 8; j++) {
+            int sc, mn;
+            sd_scale_min_k4(p + 4, j, &sc, &mn);
+            o[32 + 8 * j + i] = (uint8_t)sc;
+            o[96 + 8 * j + i] = (uint8_t)mn;
+        }
+        for (int c = 0; c < 4; c++)
+            for (int k = 0; k < 8; k++) memcpy(o + 160 + 256 * c + 32 * k + 4 * i, p + 16 + 32 * c + 4 * k, 4);
+    }
+}
+
+static void sd_x8_unpack_q4k(const uint8_t *g, int i, uint8_t *p) {
+    memcpy(p, g + 2 * i, 2);
+    memcpy(p + 2, g + 16 + 2 * i, 2);
+    int sc[8], mn[8];
+    for (int j = 0; j < 8; j++) { sc[j] = g[32 + 8 * j + i]; mn[j] = g[96 + 8 * j + i]; }
+    sd_pack_scale_min_k4(sc, mn, p + 4);
+    for (int c = 0; c < 4; c++)
+        for (int k = 0; k < 8; k++) memcpy(p + 16 + 32 * c + 4 * k, g + 160 + 256 * c + 32 * k + 4 * i, 4);
 }
 
 int sd_x8_pack(int type, int K, const void *W, size_t ldw, void *dst) {
     if (!sd_x8_supported(type, K)) return 0;
-    const int nb = K / 32, src = sd_block_bytes(type), bb = sd_x8_block_bytes(type);
+    const int nb = K / sd_block_elems(type), src = sd_block_bytes(type), bb = sd_x8_block_bytes(type);
     for (int b = 0; b < nb; b++) {
         uint8_t *o = (uint8_t *)dst + (size_t)b * bb;
+        if (type == SD_Q4_K) { sd_x8_pack_q4k((const uint8_t *)W, ldw, b, o); continue; }
         for (int i = 0; i < 8; i++) {
             const uint8_t *p = (const uint8_t *)W + (size_t)i * ldw + (size_t)b * src;
             memcpy(o + 2 * i, p, 2);   // d
@@ -41,10 +82,11 @@ int sd_x8_pack(int type, int K, const void *W, size_t ldw, void *dst) {
 }
 
 void sd_x8_unpack_row(int type, int K, const void *group, int i, void *dst) {
-    const int nb = K / 32, src = sd_block_bytes(type), bb = sd_x8_block_bytes(type);
+    const int nb = K / sd_block_elems(type), src = sd_block_bytes(type), bb = sd_x8_block_bytes(type);
     for (int b = 0; b < nb; b++) {
         const uint8_t *g = (const uint8_t *)group + (size_t)b * bb;
         uint8_t *p = (uint8_t *)dst + (size_t)b * src;
+        if (type == SD_Q4_K) { sd_x8_unpack_q4k(g, i, p); continue; }
         memcpy(p, g + 2 * i, 2);
         if (type == SD_Q8_0) {
             for (int j = 0; j < 8; j++) memcpy(p + 2 + 4 * j, g + 16 + 32 * j + 4 * i, 4);
@@ -59,10 +101,39 @@ void sd_x8_unpack_row(int type, int K, const void *group, int i, void *dst) {
 // The reference: each output in the stated operations, plain loops.
 static void sd_x8_portable(int type, int M, int G, int K, const uint8_t *QA, size_t ldqa, const uint8_t *W,
                            float *C, int ldc, int accumulate) {
-    const int nb = K / 32, bb = sd_x8_block_bytes(type);
+    const int nb = K / sd_block_elems(type), bb = sd_x8_block_bytes(type);
     const size_t gb = (size_t)nb * bb;
     for (int g = 0; g < G; g++) {
         const uint8_t *w = W + g * gb;
+        if (type == SD_Q4_K) {
+            // acc = fma(d_a, d·Σ_j sc_j Σ q_w q_a − dmin·Σ_j m_j Σ q_a, acc), integer sums exact.
+            for (int m = 0; m < M; m++) {
+                const sd_qa256 *a = (const sd_qa256 *)(QA + m * ldqa);
+                for (int i = 0; i < 8; i++) {
+                    float acc = 0;
+                    for (int b = 0; b < nb; b++) {
+                        const uint8_t *blk = w + (size_t)b * bb;
+                        int isum = 0, msum = 0;
+                        for (int j = 0; j < 8; j++) {
+                            const int c = j / 2, hi = j % 2;
+                            int s = 0;
+                            for (int k = 0; k < 8; k++)
+                                for (int e = 0; e < 4; e++) {
+                                    const uint8_t byte = blk[160 + 256 * c + 32 * k + 4 * i + e];
+                                    s += (hi ? byte >> 4 : byte & 0x0F) * a[b].q[64 * c + 32 * hi + 4 * k + e];
+                                }
+                            isum += blk[32 + 8 * j + i] * s;
+                            msum += blk[96 + 8 * j + i] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+                        }
+                        const float t = sd_f16(blk + 2 * i) * (float)isum, u = sd_f16(blk + 16 + 2 * i) * (float)msum;
+                        acc = fmaf(a[b].d, t - u, acc);
+                    }
+                    float *c = C + (size_t)m * ldc + 8 * g + i;
+                    *c = accumulate ? *c + acc : acc;
+                }
+            }
+            continue;
+        }
         for (int m = 0; m < M; m++) {
             const sd_qa32 *a = (const sd_qa32 *)(QA + m * ldqa);
             for (int i = 0; i < 8; i++) {
@@ -97,6 +168,7 @@ void sd_x8_rows_times_wt_q(int isa, int type, int M, int G, int K, const void *Q
                            int ldc, int accumulate) {
     if (M <= 0 || G <= 0 || !sd_x8_supported(type, K)) return;
     const size_t ldqa = sd_quant_act_row_bytes(type, K), gb = sd_x8_group_bytes(type, K);
+    const int nb = K / sd_block_elems(type);
     const uint8_t *qa = (const uint8_t *)QA, *w = (const uint8_t *)W;
     if (isa >= 1 && sd_quant_isa() >= 1) {
         // Passes of ≤ SD_X8_ROWS activation rows (their accumulators stay in registers);
@@ -109,7 +181,7 @@ void sd_x8_rows_times_wt_q(int isa, int type, int M, int G, int K, const void *Q
             const int passes = (M + SD_X8_ROWS - 1) / SD_X8_ROWS;
             for (int p = 0, m = 0; p < passes; p++) {
                 const int r = (M - m) / (passes - p);
-                sd_x8_avx2(type, r, gt, K / 32, qa + m * ldqa, ldqa, w + g * gb, C + (size_t)m * ldc + 8 * g, ldc,
+                sd_x8_avx2(type, r, gt, nb, qa + m * ldqa, ldqa, w + g * gb, C + (size_t)m * ldc + 8 * g, ldc,
                            accumulate);
                 m += r;
             }

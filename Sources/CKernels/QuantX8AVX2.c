@@ -80,6 +80,60 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void sd_x8
     }
 }
 
+// Q4_K (layout in QuantX8.c): per sub-block, eight maddubs of 4-bit weights summed in int16
+// (≤ 30480), then one madd with the 8 rows' scales (each in both int16 halves of its lane) into
+// an exact int32 sum; the mins against the activation's sub-block sums the same way.
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void sd_x8_q4k_body(
+    const int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc, int accumulate) {
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    const int bb = 1184;
+    for (int g = 0; g < G; g++) {
+        const uint8_t *w = W + (size_t)g * nb * bb;
+        __m256 acc[4];
+        for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
+        for (int b = 0; b < nb; b++, w += bb) {
+            _mm_prefetch((const char *)w + 1184, _MM_HINT_T0);
+            _mm_prefetch((const char *)w + 1248, _MM_HINT_T0);
+            __m256i isum[4], msum[4];
+            for (int r = 0; r < R; r++) { isum[r] = _mm256_setzero_si256(); msum[r] = _mm256_setzero_si256(); }
+            _Pragma("clang loop unroll(full)") for (int j = 0; j < 8; j++) {
+                const int c = j / 2, hi = j % 2;
+                __m256i s16[4];
+                for (int r = 0; r < R; r++) s16[r] = _mm256_setzero_si256();
+                _Pragma("clang loop unroll(full)") for (int k = 0; k < 8; k++) {
+                    const __m256i raw = _mm256_loadu_si256((const __m256i *)(w + 160 + 256 * c + 32 * k));
+                    const __m256i q = hi ? _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4) : _mm256_and_si256(raw, low4);
+                    for (int r = 0; r < R; r++) {
+                        const sd_qa256 *a = (const sd_qa256 *)(QA + r * ldqa) + b;
+                        s16[r] = _mm256_add_epi16(s16[r], _mm256_maddubs_epi16(q, sd_x8_bcast4(a->q + 64 * c + 32 * hi + 4 * k)));
+                    }
+                }
+                const __m256i sc32 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(w + 32 + 8 * j)));
+                const __m256i sc = _mm256_or_si256(sc32, _mm256_slli_epi32(sc32, 16));
+                const __m256i mn = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(w + 96 + 8 * j)));
+                for (int r = 0; r < R; r++) {
+                    const sd_qa256 *a = (const sd_qa256 *)(QA + r * ldqa) + b;
+                    isum[r] = _mm256_add_epi32(isum[r], _mm256_madd_epi16(s16[r], sc));
+                    const int bs = a->bsums[2 * j] + a->bsums[2 * j + 1];   // |bs| ≤ 32 · 127: one int16
+                    msum[r] = _mm256_add_epi32(msum[r], _mm256_madd_epi16(mn, _mm256_set1_epi32(bs & 0xFFFF)));
+                }
+            }
+            const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w));
+            const __m256 dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 16)));
+            for (int r = 0; r < R; r++) {
+                const sd_qa256 *a = (const sd_qa256 *)(QA + r * ldqa) + b;
+                const __m256 t = _mm256_mul_ps(dw, _mm256_cvtepi32_ps(isum[r]));
+                const __m256 u = _mm256_mul_ps(dm, _mm256_cvtepi32_ps(msum[r]));
+                acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&a->d), _mm256_sub_ps(t, u), acc[r]);
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            float *c = C + (size_t)r * ldc + 8 * g;
+            _mm256_storeu_ps(c, accumulate ? _mm256_add_ps(_mm256_loadu_ps(c), acc[r]) : acc[r]);
+        }
+    }
+}
+
 typedef void (*sd_x8_fn)(int, int, const uint8_t *, size_t, const uint8_t *, float *, int, int);
 
 #define SD_X8_FN(T, R)                                                                                   \
@@ -93,11 +147,20 @@ SD_X8_TYPE(2)
 SD_X8_TYPE(3)
 SD_X8_TYPE(8)
 
+#define SD_X8_K_FN(R)                                                                                    \
+    __attribute__((target("avx2,fma,f16c"))) static void sd_x8_12_##R(int G, int nb, const uint8_t *QA,      \
+        size_t ldqa, const uint8_t *W, float *C, int ldc, int accumulate) {                                \
+        sd_x8_q4k_body(R, G, nb, QA, ldqa, W, C, ldc, accumulate);                                         \
+    }
+SD_X8_K_FN(1) SD_X8_K_FN(2) SD_X8_K_FN(3) SD_X8_K_FN(4)
+static const sd_x8_fn sd_x8_table_12[5] = {0, sd_x8_12_1, sd_x8_12_2, sd_x8_12_3, sd_x8_12_4};
+
 void sd_x8_avx2(int type, int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc,
                 int accumulate) {
     if (R < 1 || R > 4) return;
-    (type == SD_Q8_0 ? sd_x8_table_8 : type == SD_Q4_1 ? sd_x8_table_3 : sd_x8_table_2)[R](G, nb, QA, ldqa, W, C, ldc,
-                                                                                       accumulate);
+    const sd_x8_fn *t = type == SD_Q8_0 ? sd_x8_table_8 : type == SD_Q4_1 ? sd_x8_table_3
+                       : type == SD_Q4_K ? sd_x8_table_12 : sd_x8_table_2;
+    t[R](G, nb, QA, ldqa, W, C, ldc, accumulate);
 }
 #else
 void sd_x8_avx2(int type, int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc,

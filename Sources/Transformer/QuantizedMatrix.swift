@@ -27,6 +27,9 @@ public struct QuantizedMatrix: @unchecked Sendable {
         /// Rows repacked in interleaved groups of 8 (``sd_x8_pack``; see ``QuantizedMatrix/interleaved(release:)``).
         public var interleaved: Bool
 
+        /// Bytes of one interleaved group of 8 rows (of `cols` elements).
+        func groupBytes(cols: Int) -> Int { Int(sd_x8_group_bytes(Int32(type.rawValue), Int32(cols))) }
+
         public init(type: GGMLType, rows: Int, base: UnsafeRawPointer, rowBytes: Int, interleaved: Bool = false) {
             self.type = type; self.rows = rows; self.base = base; self.rowBytes = rowBytes; self.interleaved = interleaved
         }
@@ -65,7 +68,7 @@ public struct QuantizedMatrix: @unchecked Sendable {
         let (s, i) = locate(r)
         guard s.interleaved else { return try body(s.type, s.base + i * s.rowBytes) }
         return try withUnsafeTemporaryAllocation(byteCount: s.rowBytes, alignment: 16) { buf in
-            sd_x8_unpack_row(Int32(s.type.rawValue), Int32(cols), s.base + (i / 8) * 8 * s.rowBytes, Int32(i % 8),
+            sd_x8_unpack_row(Int32(s.type.rawValue), Int32(cols), s.base + (i / 8) * s.groupBytes(cols: cols), Int32(i % 8),
                              buf.baseAddress!)
             return try body(s.type, UnsafeRawPointer(buf.baseAddress!))
         }
@@ -76,7 +79,7 @@ public struct QuantizedMatrix: @unchecked Sendable {
         withRow(r) { t, p in t.dequantize(p, into: dst, count: cols) }
     }
 
-    /// The same matrix with every segment that allows it (Q4_0, Q4_1, Q8_0) repacked into
+    /// The same matrix with every segment that allows it (Q4_0, Q4_1, Q8_0, Q4_K) repacked into
     /// interleaved groups of 8 rows in owned buffers (a last partial group padded with zero
     /// rows). Every output is then computed by ``sd_x8_rows_times_wt_q``: the same value for a
     /// row whichever group or lane holds it, alone or batched, on any number of threads.
@@ -162,7 +165,7 @@ public struct QuantizedMatrix: @unchecked Sendable {
     /// last partial group through an 8-column scratch.
     static func applyInterleaved(_ s: Segment, m: Int, K: Int, qa: UnsafeRawPointer, out c: UnsafeMutablePointer<Float>,
                                  ldc: Int, accumulate: Bool) {
-        let isa = sd_quant_isa(), t = Int32(s.type.rawValue), gb = 8 * s.rowBytes, full = s.rows / 8, tail = s.rows % 8
+        let isa = sd_quant_isa(), t = Int32(s.type.rawValue), gb = s.groupBytes(cols: K), full = s.rows / 8, tail = s.rows % 8
         parallelFor(full, minChunk: max(2, 4_096 / max(1, m * K))) { g in
             sd_x8_rows_times_wt_q(isa, t, Int32(m), Int32(g.count), Int32(K), qa, s.base + g.lowerBound * gb,
                                   c + 8 * g.lowerBound, Int32(ldc), accumulate ? 1 : 0)
@@ -178,7 +181,9 @@ public struct QuantizedMatrix: @unchecked Sendable {
     }
 
     /// Bytes of weights one product reads (for bandwidth estimates).
-    public var byteCount: Int { segments.reduce(0) { $0 + $1.rows * $1.rowBytes } }
+    public var byteCount: Int {
+        segments.reduce(0) { $0 + ($1.interleaved ? ($1.rows + 7) / 8 * $1.groupBytes(cols: cols) : $1.rows * $1.rowBytes) }
+    }
 }
 
 /// An owned, 64-byte aligned byte buffer (freed with the object).

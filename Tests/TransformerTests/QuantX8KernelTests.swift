@@ -9,7 +9,7 @@ import XCTest
 /// activation-quantisation bound as the plain kernels), AVX2 equal to the portable loop bit for
 /// bit, and batch, thread-split and lane invariance.
 final class QuantX8KernelTests: XCTestCase {
-    static let types: [GGMLType] = [.q4_0, .q4_1, .q8_0]
+    static let types: [GGMLType] = [.q4_0, .q4_1, .q8_0, .q4_K]
     var paths: [Int32] { Array(0...sd_quant_isa()) }
 
     func matrix(_ t: GGMLType, _ w: [UInt8], rows: Int, cols: Int) -> QuantizedMatrix {
@@ -23,10 +23,10 @@ final class QuantX8KernelTests: XCTestCase {
     func testPackUnpackRoundTripIsExact() {
         var rng = RandomGenerator(seed: 21)
         for t in Self.types {
-            let K = 96, rb = K / 32 * t.blockBytes
+            let K = t == .q4_K ? 512 : 96, rb = K / t.blockSize * t.blockBytes
             let w = randomQuantRows(t, rows: 8, cols: K, rng: &rng)
             var g = [UInt8](repeating: 0, count: Int(sd_x8_group_bytes(Int32(t.rawValue), Int32(K))))
-            XCTAssertEqual(g.count, 8 * rb, "\(t): an interleaved group has the bytes of its 8 rows")
+            XCTAssertGreaterThanOrEqual(g.count, 8 * rb, "\(t): an interleaved group holds its 8 rows")
             w.withUnsafeBytes { wp in g.withUnsafeMutableBytes { XCTAssertEqual(sd_x8_pack(Int32(t.rawValue), Int32(K), wp.baseAddress!, rb, $0.baseAddress!), 1) } }
             for i in 0..<8 {
                 var row = [UInt8](repeating: 0, count: rb)
@@ -39,7 +39,7 @@ final class QuantX8KernelTests: XCTestCase {
     func testInterleavedMatrixMatchesReferenceAndPortableBitwise() {
         var rng = RandomGenerator(seed: 22)
         for t in Self.types {
-            let K = 96, N = 37, M = 9   // N: four groups and a partial one
+            let K = t == .q4_K ? 512 : 96, N = 37, M = 9   // N: four groups and a partial one
             let w = randomQuantRows(t, rows: N, cols: K, rng: &rng), wf = dequantRows(t, w, rows: N, cols: K)
             let x8 = matrix(t, w, rows: N, cols: K).interleaved()
             XCTAssertTrue(x8.segments.allSatisfy(\.interleaved), "\(t) was not interleaved")
@@ -58,7 +58,7 @@ final class QuantX8KernelTests: XCTestCase {
                 for m in 0..<M { for n in 0..<32 {
                     var ref = 0.0
                     for k in 0..<K { ref += Double(wf[n * K + k]) * Double(a[m * K + k]) }
-                    let err = abs(Double(c[m * N + n]) - ref), tol = QuantKernelTests.bound(wf, a, n: n, m: m, K: K, block: 32)
+                    let err = abs(Double(c[m * N + n]) - ref), tol = QuantKernelTests.bound(wf, a, n: n, m: m, K: K, block: t.blockSize)
                     worst = max(worst, err / tol)
                     if !(err <= tol) { XCTFail("\(t) isa \(isa) m \(m) n \(n): \(c[m * N + n]) vs \(ref), tol \(tol)"); return }
                 } }
@@ -80,7 +80,7 @@ final class QuantX8KernelTests: XCTestCase {
                 for n in 32..<N {
                     var ref = 0.0
                     for k in 0..<K { ref += Double(wf[n * K + k]) * Double(a[m * K + k]) }
-                    XCTAssertLessThanOrEqual(abs(Double(together[m * N + n]) - ref), QuantKernelTests.bound(wf, a, n: n, m: m, K: K, block: 32), "\(t) tail row \(n)")
+                    XCTAssertLessThanOrEqual(abs(Double(together[m * N + n]) - ref), QuantKernelTests.bound(wf, a, n: n, m: m, K: K, block: t.blockSize), "\(t) tail row \(n)")
                 }
             }
             if t == .q4_1 {
@@ -105,7 +105,7 @@ final class QuantX8KernelTests: XCTestCase {
     func testDequantizedRowsOfInterleavedMatrixAreTheFileValues() {
         var rng = RandomGenerator(seed: 23)
         for t in Self.types {
-            let K = 64, N = 13
+            let K = t == .q4_K ? 256 : 64, N = 13
             let w = randomQuantRows(t, rows: N, cols: K, rng: &rng), wf = dequantRows(t, w, rows: N, cols: K)
             let x8 = matrix(t, w, rows: N, cols: K).interleaved()
             var row = [Float](repeating: 0, count: K)

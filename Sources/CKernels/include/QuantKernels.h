@@ -63,18 +63,23 @@ int sd_quant_isa(void);
 ///     register k holds bytes 4k…4k+3 of the 16 nibble bytes of each of the 8 rows (low nibble
 ///     element j, high element j + 16); value = d·q + m with q ∈ 0…15 (Q4_0: m = −8d, exact).
 ///   Q8_0 (272 bytes): d[8] f16 · q[8][8][4]: chunk j holds elements 4j…4j+3 of each row.
+///   Q4_K (per super-block of 256, 1184 bytes): d[8] · dmin[8] f16 · sc[8][8] · m[8][8] (the
+///     6-bit scales and mins of sub-block j for the 8 rows, as bytes) · qs[4][8][8][4] (chunk c of
+///     64 elements, bytes 4k…4k+3; low nibbles sub-block 2c, high 2c + 1); per output
+///     acc = fma(d_a, d·Σ_j sc_j·Σ q_w q_a − dmin·Σ_j m_j·Σ q_a, acc).
 /// Math per output (row n, activation row m), the same on every path, bit for bit:
 ///     acc = 0;  for b: acc = fma((float)Σ q_w·q_a, d_w·d_a, acc) [; acc = fma(m_w, s_a, acc)]
 /// (the integer sum is exact; the bracket for Q4_0/Q4_1), so results are batch- and
 /// thread-invariant and the AVX2 path equals the portable loop exactly.
 
-/// 1 when `type` can be interleaved for rows of K elements (Q4_0, Q4_1, Q8_0; K % 32 == 0).
+/// 1 when `type` can be interleaved for rows of K elements (Q4_0, Q4_1, Q8_0 with K % 32 == 0;
+/// Q4_K with K % 256 == 0).
 int sd_x8_supported(int type, int K);
 
 /// Bytes of one interleaved group (8 rows of K elements).
 size_t sd_x8_group_bytes(int type, int K);
 
-/// Repacks 8 rows of `type` (row stride ldw bytes) into one group at dst (8 · row bytes);
+/// Repacks 8 rows of `type` (row stride ldw bytes) into one group at dst (sd_x8_group_bytes);
 /// returns 1, or 0 for an unsupported type or K.
 int sd_x8_pack(int type, int K, const void *W, size_t ldw, void *dst);
 
