@@ -10,12 +10,12 @@
 #endif
 
 int sd_x8_supported(int type, int K) {
-    if (type == SD_Q4_K) return K > 0 && K % 256 == 0;
+    if (type == SD_Q4_K || type == SD_Q6_K) return K > 0 && K % 256 == 0;
     return (type == SD_Q4_0 || type == SD_Q4_1 || type == SD_Q8_0) && K > 0 && K % 32 == 0;
 }
 
-// Bytes of 8 rows' blocks: Q4_0 144, Q4_1 160, Q8_0 272 (8 plain blocks); Q4_K 1184 (8 × 144
-// plus the scales and mins decoded to bytes).
+// Bytes of 8 rows' blocks: Q4_0 144, Q4_1 160, Q8_0 272, Q6_K 1680 (8 plain blocks reordered);
+// Q4_K 1184 (8 × 144 plus the scales and mins decoded to bytes).
 static int sd_x8_block_bytes(int type) { return type == SD_Q4_K ? 1184 : 8 * sd_block_bytes(type); }
 
 size_t sd_x8_group_bytes(int type, int K) {
@@ -50,6 +50,35 @@ static void sd_x8_pack_q4k(const uint8_t *W, size_t ldw, int b, uint8_t *o) {
     }
 }
 
+// Q6_K group block: d[8] f16 · sc[16 groups][8 rows] i8 · ql[2 halves h][2 parts][8 k][8 rows][4]
+// (part p: bytes 64h + 32p + 4k … + 3 of the row's ql) · qh[2 h][8 k][8 rows][4] (bytes 32h + 4k …).
+// Element 128h + 32j + 4k + e has low 4 bits from ql part j % 2 (low nibble for j < 2, high
+// otherwise) and high 2 bits from qh bits 2j…2j + 1; value = d·sc_g·(q − 32), g = its 16-group.
+static void sd_x8_pack_q6k(const uint8_t *W, size_t ldw, int b, uint8_t *o) {
+    for (int i = 0; i < 8; i++) {
+        const uint8_t *p = W + (size_t)i * ldw + (size_t)b * 210;
+        memcpy(o + 2 * i, p + 208, 2);
+        for (int g = 0; g < 16; g++) o[16 + 8 * g + i] = p[192 + g];
+        for (int h = 0; h < 2; h++)
+            for (int k = 0; k < 8; k++) {
+                for (int part = 0; part < 2; part++)
+                    memcpy(o + 144 + 512 * h + 256 * part + 32 * k + 4 * i, p + 64 * h + 32 * part + 4 * k, 4);
+                memcpy(o + 1168 + 256 * h + 32 * k + 4 * i, p + 128 + 32 * h + 4 * k, 4);
+            }
+    }
+}
+
+static void sd_x8_unpack_q6k(const uint8_t *g, int i, uint8_t *p) {
+    memcpy(p + 208, g + 2 * i, 2);
+    for (int s = 0; s < 16; s++) p[192 + s] = g[16 + 8 * s + i];
+    for (int h = 0; h < 2; h++)
+        for (int k = 0; k < 8; k++) {
+            for (int part = 0; part < 2; part++)
+                memcpy(p + 64 * h + 32 * part + 4 * k, g + 144 + 512 * h + 256 * part + 32 * k + 4 * i, 4);
+            memcpy(p + 128 + 32 * h + 4 * k, g + 1168 + 256 * h + 32 * k + 4 * i, 4);
+        }
+}
+
 static void sd_x8_unpack_q4k(const uint8_t *g, int i, uint8_t *p) {
     memcpy(p, g + 2 * i, 2);
     memcpy(p + 2, g + 16 + 2 * i, 2);
@@ -66,6 +95,7 @@ int sd_x8_pack(int type, int K, const void *W, size_t ldw, void *dst) {
     for (int b = 0; b < nb; b++) {
         uint8_t *o = (uint8_t *)dst + (size_t)b * bb;
         if (type == SD_Q4_K) { sd_x8_pack_q4k((const uint8_t *)W, ldw, b, o); continue; }
+        if (type == SD_Q6_K) { sd_x8_pack_q6k((const uint8_t *)W, ldw, b, o); continue; }
         for (int i = 0; i < 8; i++) {
             const uint8_t *p = (const uint8_t *)W + (size_t)i * ldw + (size_t)b * src;
             memcpy(o + 2 * i, p, 2);   // d
@@ -87,6 +117,7 @@ void sd_x8_unpack_row(int type, int K, const void *group, int i, void *dst) {
         const uint8_t *g = (const uint8_t *)group + (size_t)b * bb;
         uint8_t *p = (uint8_t *)dst + (size_t)b * src;
         if (type == SD_Q4_K) { sd_x8_unpack_q4k(g, i, p); continue; }
+        if (type == SD_Q6_K) { sd_x8_unpack_q6k(g, i, p); continue; }
         memcpy(p, g + 2 * i, 2);
         if (type == SD_Q8_0) {
             for (int j = 0; j < 8; j++) memcpy(p + 2 + 4 * j, g + 16 + 32 * j + 4 * i, 4);
@@ -105,6 +136,37 @@ static void sd_x8_portable(int type, int M, int G, int K, const uint8_t *QA, siz
     const size_t gb = (size_t)nb * bb;
     for (int g = 0; g < G; g++) {
         const uint8_t *w = W + g * gb;
+        if (type == SD_Q6_K) {
+            // acc = fma(d·d_a, (float)(Σ_g sc_g Σ q_w q_a − 32·Σ_g sc_g Σ q_a), acc), integer sums exact.
+            for (int m = 0; m < M; m++) {
+                const sd_qa256 *a = (const sd_qa256 *)(QA + m * ldqa);
+                for (int i = 0; i < 8; i++) {
+                    float acc = 0;
+                    for (int b = 0; b < nb; b++) {
+                        const uint8_t *blk = w + (size_t)b * bb;
+                        int isum = 0, msum = 0;
+                        for (int h = 0; h < 2; h++)
+                            for (int j = 0; j < 4; j++)
+                                for (int k = 0; k < 8; k++) {
+                                    const int grp = 8 * h + 2 * j + k / 4, sc = (int8_t)blk[16 + 8 * grp + i];
+                                    int s = 0;
+                                    for (int e = 0; e < 4; e++) {
+                                        const uint8_t lb = blk[144 + 512 * h + 256 * (j % 2) + 32 * k + 4 * i + e];
+                                        const uint8_t hb = blk[1168 + 256 * h + 32 * k + 4 * i + e];
+                                        const int q = (j < 2 ? lb & 0x0F : lb >> 4) | ((hb >> (2 * j)) & 3) << 4;
+                                        s += q * a[b].q[128 * h + 32 * j + 4 * k + e];
+                                    }
+                                    isum += sc * s;
+                                }
+                        for (int grp = 0; grp < 16; grp++) msum += (int8_t)blk[16 + 8 * grp + i] * a[b].bsums[grp];
+                        acc = fmaf(sd_f16(blk + 2 * i) * a[b].d, (float)(isum - 32 * msum), acc);
+                    }
+                    float *c = C + (size_t)m * ldc + 8 * g + i;
+                    *c = accumulate ? *c + acc : acc;
+                }
+            }
+            continue;
+        }
         if (type == SD_Q4_K) {
             // acc = fma(d_a, d·Σ_j sc_j Σ q_w q_a − dmin·Σ_j m_j Σ q_a, acc), integer sums exact.
             for (int m = 0; m < M; m++) {

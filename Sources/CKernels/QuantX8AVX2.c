@@ -134,6 +134,65 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void sd_x8
     }
 }
 
+// Q6_K (layout in QuantX8.c): the 6-bit values are assembled from the ql nibble and the qh bit
+// pair once per chunk for all rows; products of pairs ≤ 2·63·127, so two maddubs are summed in
+// int16 (≤ 32004) before each madd with the 8 rows' group scales (in both int16 halves).
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void sd_x8_q6k_body(
+    const int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc, int accumulate) {
+    const __m256i low4 = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
+    const int bb = 1680;
+    for (int g = 0; g < G; g++) {
+        const uint8_t *w = W + (size_t)g * nb * bb;
+        __m256 acc[4];
+        for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
+        for (int b = 0; b < nb; b++, w += bb) {
+            _mm_prefetch((const char *)w + 1680, _MM_HINT_T0);
+            _mm_prefetch((const char *)w + 1744, _MM_HINT_T0);
+            __m256i isum[4];
+            for (int r = 0; r < R; r++) isum[r] = _mm256_setzero_si256();
+            _Pragma("clang loop unroll(full)") for (int h = 0; h < 2; h++) {
+                _Pragma("clang loop unroll(full)") for (int j = 0; j < 4; j++) {
+                    _Pragma("clang loop unroll(full)") for (int half = 0; half < 2; half++) {   // k 0…3, 4…7: one 16-group
+                        const int grp = 8 * h + 2 * j + half;
+                        const __m256i sc32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w + 16 + 8 * grp)));
+                        const __m256i sc = _mm256_or_si256(_mm256_and_si256(sc32, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(sc32, 16));
+                        __m256i s16[4];
+                        _Pragma("clang loop unroll(full)") for (int kk = 0; kk < 4; kk++) {
+                            const int k = 4 * half + kk;
+                            const __m256i lb = _mm256_loadu_si256((const __m256i *)(w + 144 + 512 * h + 256 * (j % 2) + 32 * k));
+                            const __m256i hb = _mm256_loadu_si256((const __m256i *)(w + 1168 + 256 * h + 32 * k));
+                            const __m256i lo = j < 2 ? _mm256_and_si256(lb, low4) : _mm256_and_si256(_mm256_srli_epi16(lb, 4), low4);
+                            const __m256i up = _mm256_and_si256(j == 0 ? hb : _mm256_srli_epi16(hb, 2 * j), three);
+                            const __m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(up, 4));
+                            for (int r = 0; r < R; r++) {
+                                const sd_qa256 *a = (const sd_qa256 *)(QA + r * ldqa) + b;
+                                const __m256i p = _mm256_maddubs_epi16(q, sd_x8_bcast4(a->q + 128 * h + 32 * j + 4 * k));
+                                if (kk % 2 == 0) s16[r] = p;
+                                else isum[r] = _mm256_add_epi32(isum[r], _mm256_madd_epi16(_mm256_add_epi16(s16[r], p), sc));
+                            }
+                        }
+                    }
+                }
+            }
+            const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w));
+            for (int r = 0; r < R; r++) {
+                const sd_qa256 *a = (const sd_qa256 *)(QA + r * ldqa) + b;
+                __m256i msum = _mm256_setzero_si256();
+                for (int grp = 0; grp < 16; grp++) {
+                    const __m256i sc32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w + 16 + 8 * grp)));
+                    msum = _mm256_add_epi32(msum, _mm256_mullo_epi32(sc32, _mm256_set1_epi32(a->bsums[grp])));
+                }
+                const __m256i t = _mm256_sub_epi32(isum[r], _mm256_slli_epi32(msum, 5));   // − 32·msum
+                acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(&a->d)), _mm256_cvtepi32_ps(t), acc[r]);
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            float *c = C + (size_t)r * ldc + 8 * g;
+            _mm256_storeu_ps(c, accumulate ? _mm256_add_ps(_mm256_loadu_ps(c), acc[r]) : acc[r]);
+        }
+    }
+}
+
 typedef void (*sd_x8_fn)(int, int, const uint8_t *, size_t, const uint8_t *, float *, int, int);
 
 #define SD_X8_FN(T, R)                                                                                   \
@@ -155,11 +214,19 @@ SD_X8_TYPE(8)
 SD_X8_K_FN(1) SD_X8_K_FN(2) SD_X8_K_FN(3) SD_X8_K_FN(4)
 static const sd_x8_fn sd_x8_table_12[5] = {0, sd_x8_12_1, sd_x8_12_2, sd_x8_12_3, sd_x8_12_4};
 
+#define SD_X8_K6_FN(R)                                                                                   \
+    __attribute__((target("avx2,fma,f16c"))) static void sd_x8_14_##R(int G, int nb, const uint8_t *QA,      \
+        size_t ldqa, const uint8_t *W, float *C, int ldc, int accumulate) {                                \
+        sd_x8_q6k_body(R, G, nb, QA, ldqa, W, C, ldc, accumulate);                                         \
+    }
+SD_X8_K6_FN(1) SD_X8_K6_FN(2) SD_X8_K6_FN(3) SD_X8_K6_FN(4)
+static const sd_x8_fn sd_x8_table_14[5] = {0, sd_x8_14_1, sd_x8_14_2, sd_x8_14_3, sd_x8_14_4};
+
 void sd_x8_avx2(int type, int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc,
                 int accumulate) {
     if (R < 1 || R > 4) return;
     const sd_x8_fn *t = type == SD_Q8_0 ? sd_x8_table_8 : type == SD_Q4_1 ? sd_x8_table_3
-                       : type == SD_Q4_K ? sd_x8_table_12 : sd_x8_table_2;
+                       : type == SD_Q4_K ? sd_x8_table_12 : type == SD_Q6_K ? sd_x8_table_14 : sd_x8_table_2;
     t[R](G, nb, QA, ldqa, W, C, ldc, accumulate);
 }
 #else

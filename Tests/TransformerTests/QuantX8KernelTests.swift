@@ -9,7 +9,7 @@ import XCTest
 /// activation-quantisation bound as the plain kernels), AVX2 equal to the portable loop bit for
 /// bit, and batch, thread-split and lane invariance.
 final class QuantX8KernelTests: XCTestCase {
-    static let types: [GGMLType] = [.q4_0, .q4_1, .q8_0, .q4_K]
+    static let types: [GGMLType] = [.q4_0, .q4_1, .q8_0, .q4_K, .q6_K]
     var paths: [Int32] { Array(0...sd_quant_isa()) }
 
     func matrix(_ t: GGMLType, _ w: [UInt8], rows: Int, cols: Int) -> QuantizedMatrix {
@@ -23,7 +23,7 @@ final class QuantX8KernelTests: XCTestCase {
     func testPackUnpackRoundTripIsExact() {
         var rng = RandomGenerator(seed: 21)
         for t in Self.types {
-            let K = t == .q4_K ? 512 : 96, rb = K / t.blockSize * t.blockBytes
+            let K = t.blockSize == 256 ? 512 : 96, rb = K / t.blockSize * t.blockBytes
             let w = randomQuantRows(t, rows: 8, cols: K, rng: &rng)
             var g = [UInt8](repeating: 0, count: Int(sd_x8_group_bytes(Int32(t.rawValue), Int32(K))))
             XCTAssertGreaterThanOrEqual(g.count, 8 * rb, "\(t): an interleaved group holds its 8 rows")
@@ -39,7 +39,7 @@ final class QuantX8KernelTests: XCTestCase {
     func testInterleavedMatrixMatchesReferenceAndPortableBitwise() {
         var rng = RandomGenerator(seed: 22)
         for t in Self.types {
-            let K = t == .q4_K ? 512 : 96, N = 37, M = 9   // N: four groups and a partial one
+            let K = t.blockSize == 256 ? 512 : 96, N = 37, M = 9   // N: four groups and a partial one
             let w = randomQuantRows(t, rows: N, cols: K, rng: &rng), wf = dequantRows(t, w, rows: N, cols: K)
             let x8 = matrix(t, w, rows: N, cols: K).interleaved()
             XCTAssertTrue(x8.segments.allSatisfy(\.interleaved), "\(t) was not interleaved")
@@ -105,7 +105,7 @@ final class QuantX8KernelTests: XCTestCase {
     func testDequantizedRowsOfInterleavedMatrixAreTheFileValues() {
         var rng = RandomGenerator(seed: 23)
         for t in Self.types {
-            let K = t == .q4_K ? 256 : 64, N = 13
+            let K = t.blockSize == 256 ? 256 : 64, N = 13
             let w = randomQuantRows(t, rows: N, cols: K, rng: &rng), wf = dequantRows(t, w, rows: N, cols: K)
             let x8 = matrix(t, w, rows: N, cols: K).interleaved()
             var row = [Float](repeating: 0, count: K)

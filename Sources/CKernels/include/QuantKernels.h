@@ -67,13 +67,15 @@ int sd_quant_isa(void);
 ///     6-bit scales and mins of sub-block j for the 8 rows, as bytes) · qs[4][8][8][4] (chunk c of
 ///     64 elements, bytes 4k…4k+3; low nibbles sub-block 2c, high 2c + 1); per output
 ///     acc = fma(d_a, d·Σ_j sc_j·Σ q_w q_a − dmin·Σ_j m_j·Σ q_a, acc).
+///   Q6_K (1680 bytes): d[8] f16 · sc[16][8] i8 · ql and qh of the 8 rows in 4-byte chunks (see
+///     QuantX8.c); acc = fma(d·d_a, (float)(Σ_g sc_g Σ q_w q_a − 32·Σ_g sc_g Σ q_a), acc).
 /// Math per output (row n, activation row m), the same on every path, bit for bit:
 ///     acc = 0;  for b: acc = fma((float)Σ q_w·q_a, d_w·d_a, acc) [; acc = fma(m_w, s_a, acc)]
 /// (the integer sum is exact; the bracket for Q4_0/Q4_1), so results are batch- and
 /// thread-invariant and the AVX2 path equals the portable loop exactly.
 
 /// 1 when `type` can be interleaved for rows of K elements (Q4_0, Q4_1, Q8_0 with K % 32 == 0;
-/// Q4_K with K % 256 == 0).
+/// Q4_K, Q6_K with K % 256 == 0).
 int sd_x8_supported(int type, int K);
 
 /// Bytes of one interleaved group (8 rows of K elements).
