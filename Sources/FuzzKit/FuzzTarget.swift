@@ -17,6 +17,11 @@ public enum FuzzTarget {
         }
     }
 
+    /// What the loader says about the input (for replaying a saved input): "accepted" or the error.
+    public static func report(_ format: FuzzFormat, input dir: URL) -> String {
+        do { try load(format, dir); return "accepted" } catch { return "\(error)" }
+    }
+
     static func load(_ format: FuzzFormat, _ dir: URL) throws {
         switch format {
         case .gguf:

@@ -21,6 +21,7 @@ struct Options {
     var work = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("specdistill-fuzz-\(getpid())")
     var crashes = URL(fileURLWithPath: "fuzz-crashes")
     var child: (first: Int, count: Int)? = nil
+    var replay: URL? = nil
 }
 
 func fail(_ message: String) -> Never {
@@ -51,8 +52,9 @@ func parse() -> Options {
         case "--work": o.work = URL(fileURLWithPath: value(a))
         case "--crashes": o.crashes = URL(fileURLWithPath: value(a))
         case "--child": o.child = (int(a), int(a))
+        case "--replay": o.replay = URL(fileURLWithPath: value(a))
         case "-h", "--help":
-            print("usage: specdistill-fuzz FORMAT|all [--count N] [--seed S] [--batch B] [--time-limit SEC] [--memory-limit MB] [--work DIR] [--crashes DIR]")
+            print("usage: specdistill-fuzz FORMAT|all [--replay INPUT_DIR] [--count N] [--seed S] [--batch B] [--time-limit SEC] [--memory-limit MB] [--work DIR] [--crashes DIR]")
             print("formats: \(FuzzFormat.allCases.map(\.rawValue).joined(separator: ", "))")
             exit(0)
         default:
@@ -133,7 +135,7 @@ func runParent(_ o: Options) throws -> Tally {
             let stderr = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
             let kind: String
             if p.terminationReason == .uncaughtSignal && p.terminationStatus == SIGALRM { kind = "hang"; tally.hangs += 1 }
-            else if stderr.contains("alloc") || stderr.contains("memory") { kind = "over-memory"; tally.overMemory += 1 }
+            else if stderr.contains("failed to allocate") || stderr.contains("could not allocate") { kind = "over-memory"; tally.overMemory += 1 }
             else { kind = "crash"; tally.crashes += 1 }
             tally.inputs += 1
             save(o, seeds, index: i, kind: kind, log: String(stderr.prefix(4000)))
@@ -163,6 +165,11 @@ func save(_ o: Options, _ seeds: [FuzzSeed], index: Int, kind: String, log: Stri
 
 var options = parse()
 if let c = options.child { runChild(options, first: c.first, count: c.count) }
+if let dir = options.replay {
+    let message = FuzzTarget.report(options.format, input: dir)
+    print(message.count > 2000 ? "\(message.prefix(2000))… (\(message.count) characters)" : message)
+    exit(0)
+}
 print("| format | inputs | clean errors | accepted | crashes | hangs | over memory | long messages | seed | wall time |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 var failed = false
