@@ -42,6 +42,10 @@ public enum FuzzCampaign {
         try fm.copyItem(at: s.directory, to: dir)
         let file = dir.appendingPathComponent(s.target)
         let original = try Data(contentsOf: file)
+        if s.target.hasSuffix(".gguf"), r.chance(0.5), let d = GGUFMutator.mutate(s.directory.appendingPathComponent(s.target), rng: &r) {
+            try (r.chance(0.2) ? BinaryMutator.mutate(d, headerEnd: s.headerEnd ?? d.count, rng: &r) : d).write(to: file)
+            return (dir, file)
+        }
         try mutate(original, name: s.target, headerEnd: s.headerEnd, rng: &r).write(to: file)
         return (dir, file)
     }
