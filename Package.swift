@@ -60,7 +60,7 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "DistillTests", dependencies: ["Distill", "TestSupport"]),
         .testTarget(name: "SpecDecodeTests", dependencies: ["SpecDecode", "Transformer", "TestSupport"]),
-        .testTarget(name: "FuzzTests", dependencies: ["FuzzKit"]),
+        .testTarget(name: "FuzzTests", dependencies: ["FuzzKit", "Formats", "Tensor", "Tokenizers", "Transformer", "Distill"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Plots", "Transformer", "TestSupport"],
                     exclude: ["Fixtures"]),
     ],
