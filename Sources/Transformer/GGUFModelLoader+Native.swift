@@ -102,7 +102,7 @@ extension GGUFModelLoader {
                 for s in bad { fallback["\(s.info.type)", default: []].append(s.name) }
             }
         }
-        var needed = infos.filter { !nativeNames.contains($0.name) }.reduce(0) { $0 + 4 * $1.count }
+        var needed = infos.filter { !nativeNames.contains($0.name) }.reduce(config.checkedRopeTableBytes ?? 0) { $0 + 4 * $1.count }
         for info in infos where nativeNames.contains(info.name) {
             needed += try checkedSources(info, file, config).reduce(0) { $0 + $1.info.byteCount }
         }

@@ -35,14 +35,20 @@ extension ModelConfig {
         return total
     }
 
-    /// Bytes a float32 model of this configuration allocates: parameters and the RoPE table
-    /// (maxPositions × rotaryDim/2 cosines and sines), or nil when that overflows.
+    /// Bytes of the RoPE table every model allocates (maxPositions × rotaryDim/2 cosines and
+    /// sines, float32), or nil when that overflows.
+    public var checkedRopeTableBytes: Int? {
+        let (rope, o) = maxPositions.multipliedReportingOverflow(by: usesRoPE ? 4 * max(rotaryDim, 0) : 0)
+        return o ? nil : rope
+    }
+
+    /// Bytes a float32 model of this configuration allocates: parameters and the RoPE table,
+    /// or nil when that overflows.
     public var checkedModelBytes: Int? {
-        guard let p = checkedParameterCount else { return nil }
+        guard let p = checkedParameterCount, let rope = checkedRopeTableBytes else { return nil }
         let (bytes, o1) = p.multipliedReportingOverflow(by: 4)
-        let (rope, o2) = maxPositions.multipliedReportingOverflow(by: usesRoPE ? 4 * max(rotaryDim, 0) : 0)
-        let (total, o3) = bytes.addingReportingOverflow(rope)
-        return o1 || o2 || o3 ? nil : total
+        let (total, o2) = bytes.addingReportingOverflow(rope)
+        return o1 || o2 ? nil : total
     }
 
     /// Checks sizes, relations, floats and ids; throws ``ModelError/invalidConfig(_:)`` naming the
