@@ -71,12 +71,9 @@ public enum FuzzTarget {
         let model = try TransformerModel(config: FuzzSeeds.config(.llama, vocab: tok.vocabularySize))
         let out = dir.appendingPathComponent("out")
         let trainer = try Trainer(model: model, objective: CrossEntropyObjective(), settings: FuzzSeeds.runSettings, runDirectory: out)
-        var steps: [Int] = []
-        trainer.onEvent = { if case .started(let total, let at) = $0 { steps = [total, at] } }
         guard try trainer.resume() else { return }
         var source = TokenStreamSource(tokens: FuzzSeeds.corpus.flatMap { tok.encode($0) }.map(Int32.init))
         if trainer.step < trainer.settings.steps { _ = try trainer.trainStep(source: &source) }
-        _ = steps
         // The checkpoint is also a model directory (what `eval` and `decode` load).
         try use(try ModelBundle.load(out.appendingPathComponent("checkpoint").path))
     }
