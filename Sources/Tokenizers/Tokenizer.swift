@@ -160,12 +160,16 @@ public final class Tokenizer: @unchecked Sendable {
         }
     }
 
-    /// The text of `ids`: token strings through the decoder steps, concatenated.
+    /// The text of `ids`: token strings through the decoder steps, concatenated. Ids without a
+    /// token (outside the vocabulary: a model's padded output rows, as in Qwen2.5's 151,936 rows
+    /// for 151,665 tokens) contribute nothing, as in Hugging Face `tokenizers`.
     /// - Parameter skipSpecialTokens: leave out special tokens (BOS, EOS, chat markers).
     public func decode(_ ids: [Int], skipSpecialTokens: Bool = false) -> String {
         var tokens: [String] = []
         tokens.reserveCapacity(ids.count)
-        for id in ids where !(skipSpecialTokens && specialTokenIDs.contains(id)) { tokens.append(piece(id)) }
+        for id in ids where id >= 0 && id < vocabularySize && !(skipSpecialTokens && specialTokenIDs.contains(id)) {
+            tokens.append(piece(id))
+        }
         if decoders.isEmpty { return tokens.joined(separator: " ") }
         for step in decoders { tokens = step.apply(tokens) }
         return tokens.joined()

@@ -180,6 +180,14 @@ final class LoaderRegressionTests: XCTestCase {
         XCTAssertEqual(try good.withUnsafeBufferPointer { try rng.checkedCategorical($0.baseAddress!, count: 3) }, 1)
     }
 
+    /// A model may have more output rows than its tokenizer has tokens (padding); decoding such
+    /// an id used to trap in `Tokenizer.piece`. Like HF `tokenizers`, it now contributes nothing.
+    func testDecodingIdsOutsideTheVocabularyDoesNotTrap() throws {
+        let tok = try BPETrainer(vocabularySize: 280).train(["the cat sat on the mat"])
+        let ids = tok.encode("the cat", addSpecialTokens: false)
+        XCTAssertEqual(tok.decode(ids + [tok.vocabularySize, tok.vocabularySize + 100, -1]), tok.decode(ids))
+    }
+
     func testErrorMessagesAreBounded() {
         let long = String(repeating: "a", count: 100_000)
         XCTAssertLessThan(ErrorText.clip(long).count, ErrorText.maxMessage + 100)
