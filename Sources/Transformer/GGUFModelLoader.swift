@@ -79,13 +79,13 @@ public enum GGUFModelLoader {
                             mlpBias: false, hiddenAct: "silu", bosTokenID: bos, eosTokenID: eos)
         case .gpt2:
             c = ModelConfig(architecture: .gpt2, vocabSize: V, hiddenSize: C, numLayers: try int("block_count"), numHeads: NH,
-                            intermediateSize: optInt("feed_forward_length") ?? 4 * C, maxPositions: optInt("context_length") ?? 1024,
+                            intermediateSize: optInt("feed_forward_length"), maxPositions: optInt("context_length") ?? 1024,
                             normEps: optFloat("attention.layer_norm_epsilon") ?? 1e-5, tieWordEmbeddings: tied,
                             hiddenAct: "gelu_new", bosTokenID: bos, eosTokenID: eos)
         case .gptNeoX:
             let rot = optInt("rope.dimension_count") ?? HS / 4
             c = ModelConfig(architecture: .gptNeoX, vocabSize: V, hiddenSize: C, numLayers: try int("block_count"), numHeads: NH,
-                            intermediateSize: optInt("feed_forward_length") ?? 4 * C, maxPositions: optInt("context_length") ?? 2048,
+                            intermediateSize: optInt("feed_forward_length"), maxPositions: optInt("context_length") ?? 2048,
                             normEps: optFloat("attention.layer_norm_epsilon") ?? 1e-5, ropeTheta: optFloat("rope.freq_base") ?? 10000,
                             rotaryFraction: Float(rot) / Float(HS), tieWordEmbeddings: tied,
                             parallelResidual: file["\(archName).use_parallel_residual"]?.bool ?? true,

@@ -39,7 +39,7 @@ extension ModelConfig: Codable {
         case .gpt2:
             let C: Int = try req("n_embd")
             self.init(architecture: .gpt2, vocabSize: try req("vocab_size"), hiddenSize: C, numLayers: try req("n_layer"),
-                      numHeads: try req("n_head"), intermediateSize: try opt("n_inner") ?? 4 * C,
+                      numHeads: try req("n_head"), intermediateSize: try opt("n_inner"),
                       maxPositions: try opt("n_positions") ?? 1024, normEps: try opt("layer_norm_epsilon") ?? 1e-5,
                       tieWordEmbeddings: try opt("tie_word_embeddings") ?? true,
                       hiddenAct: try opt("activation_function") ?? "gelu_new", bosTokenID: bos, eosTokenID: eos)

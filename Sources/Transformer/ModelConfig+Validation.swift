@@ -19,20 +19,20 @@ extension ModelConfig {
             for x in xs { let (r, o) = p.multipliedReportingOverflow(by: x); if o { return nil }; p = r }
             return p
         }
+        func add(_ xs: [Int]) -> Int? {
+            var s = 0
+            for x in xs { let (r, o) = s.addingReportingOverflow(x); if o { return nil }; s = r }
+            return s
+        }
         let C = hiddenSize, F = intermediateSize, ln = !usesRMSNorm
-        guard let qkvW = mul(numHeads + 2 * numKVHeads, headSize), let attn = mul(qkvW, C), let out = mul(C, numHeads, headSize),
+        guard let kv2 = mul(2, numKVHeads), let heads = add([numHeads, kv2]), let qkvW = mul(heads, headSize),
+              let attn = mul(qkvW, C), let out = mul(C, numHeads, headSize), let norms = mul(2, C, ln ? 2 : 1),
+              let upRows = mul(usesSwiGLU ? 2 : 1, F), let mlpBiases = add([mlpBias ? upRows : 0, mlpBias ? C : 0]),
               let up = mul(usesSwiGLU ? 2 : 1, F, C), let down = mul(C, F), let embed = mul(vocabSize, C),
               let pos = mul(architecture == .gpt2 ? maxPositions : 0, C) else { return nil }
-        let perLayer = [2 * C * (ln ? 2 : 1), attn, qkvBias ? qkvW : 0, out, outputBias ? C : 0, up, down,
-                        mlpBias ? (usesSwiGLU ? 2 : 1) * F + C : 0]
-        var layer = 0
-        for x in perLayer { let (r, o) = layer.addingReportingOverflow(x); if o { return nil }; layer = r }
-        guard let layers = mul(layer, numLayers) else { return nil }
-        var total = 0
-        for x in [embed, tieWordEmbeddings ? 0 : embed, pos, layers, C * (ln ? 2 : 1)] {
-            let (r, o) = total.addingReportingOverflow(x); if o { return nil }; total = r
-        }
-        return total
+        guard let layer = add([norms, attn, qkvBias ? qkvW : 0, out, outputBias ? C : 0, up, down, mlpBiases]),
+              let layers = mul(layer, numLayers), let finalNorm = mul(C, ln ? 2 : 1) else { return nil }
+        return add([embed, tieWordEmbeddings ? 0 : embed, pos, layers, finalNorm])
     }
 
     /// Bytes of the RoPE table every model allocates (maxPositions × rotaryDim/2 cosines and

@@ -92,7 +92,9 @@ public struct ModelConfig: Equatable, Sendable {
         self.numKVHeads = numKVHeads ?? numHeads
         self.headSize = headSize ?? (numHeads > 0 ? hiddenSize / numHeads : 0)
         let swiglu = architecture == .llama || architecture == .qwen2
-        self.intermediateSize = intermediateSize ?? (swiglu ? (8 * hiddenSize / 3 + 63) / 64 * 64 : 4 * hiddenSize)
+        // Defaults from a width read from a file: clamped, never trapping (validate() refuses the size).
+        let C = min(max(hiddenSize, 0), Self.limits.hidden + 1)
+        self.intermediateSize = intermediateSize ?? (swiglu ? (8 * C / 3 + 63) / 64 * 64 : 4 * C)
         self.maxPositions = maxPositions
         self.normEps = normEps ?? (swiglu ? 1e-6 : 1e-5)
         self.ropeTheta = ropeTheta

@@ -87,6 +87,11 @@ final class ConfigRefusalTests: XCTestCase {
 
     func testAbsurdValuesAreRefusedBeforeAllocation() throws {
         assertRefused(llama, ["vocab_size": 1 << 62], mentioning: ["vocab_size", "larger than"])
+        // Found by the fuzzer (seed 2, input 5646): the default n_inner = 4 × n_embd overflowed.
+        assertRefused(gpt2, ["n_embd": Int.max], mentioning: ["hidden size", "larger than"])
+        assertRefused(llama, ["hidden_size": Int.max, "intermediate_size": 24], mentioning: ["hidden size"])
+        XCTAssertNil(ModelConfig(architecture: .llama, vocabSize: Int.max, hiddenSize: Int.max, numLayers: Int.max,
+                                 numHeads: 1, intermediateSize: Int.max).checkedParameterCount)
         assertRefused(llama, ["num_hidden_layers": 1_000_000], mentioning: ["layer count"])
         assertRefused(llama, ["head_dim": 0], mentioning: ["head"])
         assertRefused(llama, ["head_dim": -8], mentioning: ["head"])
