@@ -4,12 +4,12 @@ import XCTest
 
 /// A few hundred fuzzed inputs per format through the public loaders, in this process: a crash
 /// or trap ends the test run (a failure), a hang shows as an input over the time bound, and
-/// every refusal must be a bounded error message. The campaigns of `Scripts/fuzz` run the same
-/// inputs (same seeds and indices) in child processes, at 10,000 per format.
+/// every refusal must be a bounded error message. `Scripts/fuzz FORMAT --seed 42` runs the same
+/// inputs (same seed, same indices) in child processes; campaigns run 10,000 per format.
 final class FuzzInProcessTests: XCTestCase {
     /// Inputs per format: enough to reach every mutation kind, cheap enough (≈ 2–5 ms each) for
-    /// the whole test to stay well under a minute on two busy cores.
-    static let inputsPerFormat = 300
+    /// the whole test to stay well under a minute on two busy cores (8–20 s here).
+    static let inputsPerFormat = 200
     /// An input that takes longer than this is a hang (the slowest valid input takes ≈ 50 ms).
     static let timeBound = 5.0
 
