@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "SpecDistill", targets: ["SpecDistill"]),
         .executable(name: "specdistill", targets: ["specdistill"]),
+        .executable(name: "specdistill-fuzz", targets: ["specdistill-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -46,15 +47,20 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Structure-aware fuzzing of every loader (seeds written in-process, mutations, targets).
+        .target(name: "FuzzKit", dependencies: ["Formats", "Tensor", "Tokenizers", "Transformer", "Distill"]),
+        // The fuzzing campaign: children run batches of inputs under time and memory limits.
+        .executableTarget(name: "specdistill-fuzz", dependencies: ["FuzzKit"]),
         .executableTarget(name: "BasicUsage", dependencies: ["SpecDistill"], path: "Examples/BasicUsage"),
         .target(name: "TestSupport", dependencies: ["Tensor"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats", "Tensor"], exclude: ["Fixtures"]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats", "Tensor", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "Formats", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "DistillTests", dependencies: ["Distill", "TestSupport"]),
         .testTarget(name: "SpecDecodeTests", dependencies: ["SpecDecode", "Transformer", "TestSupport"]),
+        .testTarget(name: "FuzzTests", dependencies: ["FuzzKit", "Formats", "Tensor", "Tokenizers", "Transformer", "Distill"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Plots", "Transformer", "TestSupport"],
                     exclude: ["Fixtures"]),
     ],

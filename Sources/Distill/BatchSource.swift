@@ -1,3 +1,4 @@
+import Formats
 import Tensor
 
 /// One (micro-)batch of token ids and next-token targets, both (B, T) row-major.
@@ -72,7 +73,7 @@ public enum DistillError: Error, CustomStringConvertible {
     case vocabulary(String)
     public var description: String {
         switch self {
-        case .data(let m), .settings(let m), .checkpoint(let m), .vocabulary(let m): return m
+        case .data(let m), .settings(let m), .checkpoint(let m), .vocabulary(let m): return ErrorText.clip(m)
         }
     }
 }

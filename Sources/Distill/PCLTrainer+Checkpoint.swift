@@ -39,6 +39,8 @@ extension PCLTrainer {
         guard state.settings == settings, state.run == run else {
             throw DistillError.checkpoint("\(url.path) was written with different settings; resume with the same options or use a new --out directory.\n  checkpoint: \(state.settings) \(state.run)\n  now:        \(settings) \(run)")
         }
+        try RunCheckpoint.checkCounters(version: state.formatVersion, step: state.step, optimizerSteps: state.optimizerSteps,
+                                        settings: state.settings, at: url)
         try RunCheckpoint.restore(model: model, optimizer: optimizer, from: url, optimizerSteps: state.optimizerSteps)
         step = state.step
         rng = state.rng

@@ -52,18 +52,16 @@ public struct PromptDataset: Sendable {
             throw DistillError.data("\(url.path): cannot read the dataset (missing or not UTF-8)")
         }
         var examples: [PromptExample] = []
-        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let s = line.trimmingCharacters(in: .whitespaces)
-            if s.isEmpty { continue }
-            guard let obj = try? JSONSerialization.jsonObject(with: Data(s.utf8)) as? [String: Any] else {
-                throw DistillError.data("\(url.path):\(i + 1): not a JSON object; each line must be {\"prompt\": ..., \"response\": ...}")
+        for (n, s) in JSONLines.lines(text) {
+            guard let obj = JSONLines.object(s) else {
+                throw DistillError.data("\(url.path):\(n): not a JSON object; each line must be {\"prompt\": ..., \"response\": ...}")
             }
             guard let prompt = obj["prompt"] as? String else {
-                throw DistillError.data("\(url.path):\(i + 1): missing string field \"prompt\" (keys: \(obj.keys.sorted()))")
+                throw DistillError.data("\(url.path):\(n): missing string field \"prompt\" (keys: \(obj.keys.sorted().prefix(8)))")
             }
             let response = obj["response"] as? String
             if requireResponses && response == nil {
-                throw DistillError.data("\(url.path):\(i + 1): missing string field \"response\" (needed for fixed data; use --data-source teacher or student to generate responses)")
+                throw DistillError.data("\(url.path):\(n): missing string field \"response\" (needed for fixed data; use --data-source teacher or student to generate responses)")
             }
             examples.append(PromptExample(prompt: prompt, response: response, finished: obj["finished"] as? Bool))
         }
@@ -134,10 +132,9 @@ public enum GSM8K {
             throw DistillError.data("\(url.path): cannot read the GSM8K file (JSONL with \"question\" and \"answer\"); pass --in PATH — the project keeps it in ../shared/data/gsm8k/train.jsonl")
         }
         var all: [PromptExample] = []
-        for (i, line) in text.split(separator: "\n").enumerated() {
-            guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let q = obj["question"] as? String, let a = obj["answer"] as? String else {
-                throw DistillError.data("\(url.path):\(i + 1): expected {\"question\": ..., \"answer\": ...}")
+        for (n, line) in JSONLines.lines(text) {
+            guard let obj = JSONLines.object(line), let q = obj["question"] as? String, let a = obj["answer"] as? String else {
+                throw DistillError.data("\(url.path):\(n): expected {\"question\": ..., \"answer\": ...}")
             }
             all.append(PromptExample(prompt: q, response: convert(answer: a)))
         }

@@ -52,13 +52,38 @@ enum RunCheckpoint {
         }
     }
 
+    /// Throws unless the counters of a decoded trainer state can be true of a run of `settings`:
+    /// format version 1, 0 ≤ step ≤ the run's steps, 0 ≤ optimizer steps ≤ step × grad-accum
+    /// (a negative or huge step would reach the progress display and the schedules unchecked).
+    static func checkCounters(version: Int, step: Int, optimizerSteps: Int, settings: TrainingSettings, at url: URL) throws {
+        let file = url.appendingPathComponent("trainer_state.json").path
+        guard version == 1 else {
+            throw DistillError.checkpoint("\(file): formatVersion \(version) is not 1 (written by another version of specdistill?); delete the checkpoint directory to start over")
+        }
+        guard step >= 0, step <= settings.steps else {
+            throw DistillError.checkpoint("\(file): step \(step) is outside 0...\(settings.steps) (the run's steps); the file is corrupt — delete the checkpoint directory to start over")
+        }
+        guard optimizerSteps >= 0, optimizerSteps <= step else {
+            throw DistillError.checkpoint("\(file): optimizerSteps \(optimizerSteps) is outside 0...\(step) (the step); the file is corrupt — delete the checkpoint directory to start over")
+        }
+    }
+
     /// Loads the weights and AdamW moments of the checkpoint at `url` into `model` and `optimizer`.
     static func restore(model: TransformerModel, optimizer: AdamW, from url: URL, optimizerSteps: Int) throws {
         let weights = try SafetensorsFile(url: url.appendingPathComponent("model.safetensors"))
         try model.loadWeights(from: weights, path: url.path)
-        let opt = try SafetensorsFile(url: url.appendingPathComponent("optimizer.safetensors"))
+        try model.checkFinite(path: url.path)
+        let optURL = url.appendingPathComponent("optimizer.safetensors")
+        let opt = try SafetensorsFile(url: optURL)
         try opt.read("m", into: optimizer.m.flat.pointer, count: optimizer.m.count)
         try opt.read("v", into: optimizer.v.flat.pointer, count: optimizer.v.count)
+        // AdamW divides by sqrt(v): a negative or non-finite moment turns every weight into NaN.
+        for (name, t) in [("m", optimizer.m.flat), ("v", optimizer.v.flat)] {
+            let p = t.pointer
+            for i in 0..<t.count where !p[i].isFinite || (name == "v" && p[i] < 0) {
+                throw DistillError.checkpoint("\(optURL.path): AdamW moment \(name) holds \(p[i]) at element \(i); the checkpoint is corrupt — delete the checkpoint directory to start over")
+            }
+        }
         optimizer.restore(stepCount: optimizerSteps)
     }
 
@@ -86,7 +111,7 @@ enum RunCheckpoint {
         let url = dir.appendingPathComponent("metrics.jsonl")
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { return }
         struct StepOnly: Decodable { var step: Int }
-        let kept = text.split(separator: "\n").filter { line in
+        let kept = JSONLines.lines(text).map(\.text).filter { line in
             guard let s = try? JSONDecoder().decode(StepOnly.self, from: Data(line.utf8)) else { return false }
             return s.step <= step
         }

@@ -67,6 +67,28 @@ public struct TeacherCacheManifest: Codable, Equatable, Sendable {
         try e.encode(self).write(to: directory.appendingPathComponent(Self.fileName), options: .atomic)
     }
 
+    /// Throws unless the shards tile the examples: `examplesPerShard` ≥ 1, shard k starting at
+    /// example k·examplesPerShard with min(examplesPerShard, what is left) examples, plain file
+    /// names inside the directory, and a sensible identity (K ≥ 1, context ≥ 1).
+    func checkLayout(directory: URL) throws {
+        let fail = { (why: String) in DistillError.data("teacher cache \(directory.path)/\(Self.fileName): \(why); delete the directory and rebuild it") }
+        guard identity.topK >= 1, identity.context >= 1, identity.vocabSize >= 1 else {
+            throw fail("top-k \(identity.topK), context \(identity.context) and vocabulary size \(identity.vocabSize) must be positive")
+        }
+        guard examples >= 0, examplesPerShard >= 1 else { throw fail("examples \(examples) / examples per shard \(examplesPerShard) are not positive") }
+        let needed = examples / examplesPerShard + (examples % examplesPerShard == 0 ? 0 : 1)
+        guard shards.count == needed else { throw fail("\(shards.count) shards for \(examples) examples at \(examplesPerShard) per shard (expected \(needed))") }
+        for (k, sh) in shards.enumerated() {
+            let first = k * examplesPerShard
+            guard sh.firstExample == first, sh.examples == min(examplesPerShard, examples - first), sh.rows >= 0 else {
+                throw fail("shard \(k) holds examples \(sh.firstExample)..<\(sh.firstExample &+ sh.examples) with \(sh.rows) rows, expected \(first)..<\(first + min(examplesPerShard, examples - first))")
+            }
+            guard !sh.file.isEmpty, sh.file.utf8.count <= 255, !sh.file.contains("/"), sh.file != ".", sh.file != ".." else {
+                throw fail("shard \(k) file name \(ErrorText.name(sh.file).debugDescription) is not a plain file name")
+            }
+        }
+    }
+
     /// Throws unless `requested` equals the cache's identity, naming the field and the fix.
     public func check(_ requested: TeacherCacheIdentity, directory: URL) throws {
         if let m = identity.mismatch(requested) {
@@ -95,17 +117,27 @@ struct TeacherCacheShard {
         headerBytes + 8 * (examples + 1) + 4 * rows + 8 * rows * K + 4 * rows
     }
 
-    init(url: URL, expected: TeacherCacheManifest.Shard, K expectedK: Int) throws {
+    /// Maps and validates one shard against its manifest entry: header fields, the exact file
+    /// size (computed without overflow), row offsets ascending from 0 to `rows`, positions inside
+    /// the context, ids inside the vocabulary, no NaN log-probabilities. After this, every row
+    /// range ``TeacherCache/rows(example:)`` hands out lies inside the file.
+    init(url: URL, expected: TeacherCacheManifest.Shard, identity: TeacherCacheIdentity) throws {
         file = try MappedFile(url: url)
         let fail = { (why: String) in DistillError.data("teacher cache shard \(url.path): \(why); delete it (the build resumes and rewrites it)") }
         guard file.count >= Self.headerBytes, let base = file.bytes.baseAddress else { throw fail("truncated (\(file.count) bytes, no header)") }
         guard base.loadUnaligned(as: UInt32.self) == Self.magic else { throw fail("not a shard (bad magic)") }
         K = Int(base.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
         examples = Int(base.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
-        firstExample = Int(base.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
-        rows = Int(base.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
-        guard K == expectedK, examples == expected.examples, firstExample == expected.firstExample, rows == expected.rows else {
-            throw fail("header (K \(K), examples \(examples) from \(firstExample), rows \(rows)) disagrees with the manifest")
+        let first = base.loadUnaligned(fromByteOffset: 16, as: UInt64.self), rowCount = base.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+        guard K == identity.topK, examples == expected.examples, first == UInt64(max(0, expected.firstExample)), expected.firstExample >= 0,
+              rowCount == UInt64(max(0, expected.rows)), expected.rows >= 0 else {
+            throw fail("header (K \(K), examples \(examples) from \(first), rows \(rowCount)) disagrees with the manifest")
+        }
+        firstExample = expected.firstExample
+        rows = expected.rows
+        // Each row takes 8 + 8K bytes and each example 8: bound both by the file before multiplying.
+        guard K >= 1, rows <= file.count / (8 + 8 * K), examples <= file.count / 8 else {
+            throw fail("\(rows) rows of K = \(K) and \(examples) examples cannot fit in \(file.count) bytes")
         }
         let size = Self.byteCount(examples: examples, rows: rows, K: K)
         guard file.count == size else { throw fail("truncated or corrupt: \(file.count) bytes, expected \(size)") }
@@ -116,7 +148,16 @@ struct TeacherCacheShard {
         }
         offsets = take(examples + 1, UInt64.self); positions = take(rows, Int32.self)
         ids = take(rows * K, Int32.self); logProbs = take(rows * K, Float.self); logTail = take(rows, Float.self)
-        guard offsets[0] == 0, Int(offsets[examples]) == rows else { throw fail("corrupt row offsets") }
+        guard offsets[0] == 0, offsets[examples] == UInt64(rows) else { throw fail("corrupt row offsets (not from 0 to \(rows))") }
+        for i in 0..<examples where offsets[i + 1] < offsets[i] {
+            throw fail("row offsets decrease at example \(firstExample + i) (\(offsets[i]) then \(offsets[i + 1]))")
+        }
+        for r in 0..<rows where positions[r] < 0 || Int(positions[r]) >= identity.context || logTail[r].isNaN {
+            throw fail("row \(r) has position \(positions[r]) (context \(identity.context)) or log tail \(logTail[r])")
+        }
+        for j in 0..<(rows * K) where ids[j] < 0 || Int(ids[j]) >= identity.vocabSize || logProbs[j].isNaN || logProbs[j] == .infinity {
+            throw fail("entry \(j) has id \(ids[j]) (vocabulary \(identity.vocabSize)) or log-probability \(logProbs[j])")
+        }
     }
 
     /// Writes a shard atomically (temporary name, then rename).
@@ -148,8 +189,9 @@ public final class TeacherCache {
         guard m.complete else {
             throw DistillError.data("teacher cache \(directory.path) is incomplete (\(m.shards.count) shards); run the build again to resume it")
         }
+        try m.checkLayout(directory: directory)
         self.directory = directory; manifest = m
-        shards = try m.shards.map { try TeacherCacheShard(url: directory.appendingPathComponent($0.file), expected: $0, K: m.identity.topK) }
+        shards = try m.shards.map { try TeacherCacheShard(url: directory.appendingPathComponent($0.file), expected: $0, identity: m.identity) }
     }
 
     /// The stored rows of example `i`: their positions t and pointers to (count, K) ids,

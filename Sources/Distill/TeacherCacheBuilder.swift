@@ -59,7 +59,7 @@ public struct TeacherCacheBuilder {
             // Keep only the leading shards whose files are intact.
             var kept: [TeacherCacheManifest.Shard] = []
             for s in old.shards {
-                guard (try? TeacherCacheShard(url: directory.appendingPathComponent(s.file), expected: s, K: identity.topK)) != nil else { break }
+                guard (try? TeacherCacheShard(url: directory.appendingPathComponent(s.file), expected: s, identity: identity)) != nil else { break }
                 kept.append(s)
             }
             manifest.shards = kept

@@ -15,16 +15,14 @@ public enum TextCorpus {
         }
         if url.pathExtension.lowercased() != "jsonl" { return [text] }
         var docs: [String] = []
-        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if trimmed.isEmpty { continue }
-            guard let obj = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [String: Any] else {
-                throw DistillError.data("\(url.path):\(i + 1): not a JSON object; each line must be {\"text\": ...} or {\"prompt\": ..., \"response\": ...}")
+        for (n, line) in JSONLines.lines(text) {
+            guard let obj = JSONLines.object(line) else {
+                throw DistillError.data("\(url.path):\(n): not a JSON object; each line must be {\"text\": ...} or {\"prompt\": ..., \"response\": ...}")
             }
             if let t = obj["text"] as? String { docs.append(t) }
             else if let p = obj["prompt"] as? String, let r = obj["response"] as? String { docs.append(p + r) }
             else {
-                throw DistillError.data("\(url.path):\(i + 1): no \"text\" (or \"prompt\" + \"response\") string field; found keys \(obj.keys.sorted())")
+                throw DistillError.data("\(url.path):\(n): no \"text\" (or \"prompt\" + \"response\") string field; found keys \(obj.keys.sorted().prefix(8))")
             }
         }
         guard !docs.isEmpty else { throw DistillError.data("\(url.path): no documents") }

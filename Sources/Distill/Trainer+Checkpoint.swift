@@ -34,6 +34,8 @@ extension Trainer {
         guard state.settings == settings else {
             throw DistillError.checkpoint("\(url.path) was written with different settings; resume with the same options or use a new --out directory.\n  checkpoint: \(state.settings)\n  now:        \(settings)")
         }
+        try RunCheckpoint.checkCounters(version: state.formatVersion, step: state.step, optimizerSteps: state.optimizerSteps,
+                                        settings: settings, at: url)
         try RunCheckpoint.restore(model: model, optimizer: optimizer, from: url, optimizerSteps: state.optimizerSteps)
         restore(step: state.step, rng: state.rng)
         try RunCheckpoint.trimMetrics(in: runDirectory, after: state.step)

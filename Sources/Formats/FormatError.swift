@@ -41,7 +41,9 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
     /// `general.alignment` that is not a positive power of two, or a tensor offset that is not a multiple of it.
     case badAlignment(file: String, problem: String)
 
-    public var description: String {
+    public var description: String { ErrorText.clip(message) }
+
+    private var message: String {
         switch self {
         case let .io(file, operation, detail):
             return "\(file): cannot \(operation): \(detail). Check that the path exists and is readable/writable."

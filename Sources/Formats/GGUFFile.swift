@@ -33,6 +33,11 @@ public final class GGUFFile: @unchecked Sendable {
     public static let maxDimensions = 4
     /// Deepest nesting of arrays accepted in metadata.
     public static let maxArrayDepth = 16
+    /// Longest tensor name accepted (llama.cpp refuses names of GGML_MAX_NAME = 64 bytes or more;
+    /// this reader allows more, but a name of megabytes is a misread length).
+    public static let maxTensorName = 256
+    /// Longest metadata key accepted.
+    public static let maxKey = 4096
 
     public let url: URL
     public let version: UInt32
@@ -74,11 +79,11 @@ public final class GGUFFile: @unchecked Sendable {
         var keys: [String] = []
         keys.reserveCapacity(Int(kvCount))
         for _ in 0..<Int(kvCount) {
-            let key = try Self.readString(&r, "a metadata key")
-            let code = try r.read(UInt32.self, "the value type of '\(key)'")
+            let key = try Self.readString(&r, "a metadata key", maxLength: Self.maxKey)
+            let code = try r.read(UInt32.self, "the value type of '\(ErrorText.name(key))'")
             let value = try Self.readValue(&r, code: code, key: key, depth: 0)
             guard metadata.updateValue(value, forKey: key) == nil else {
-                throw FormatError.duplicateName(file: path, name: key)
+                throw FormatError.duplicateName(file: path, name: ErrorText.name(key))
             }
             keys.append(key)
         }
@@ -98,7 +103,7 @@ public final class GGUFFile: @unchecked Sendable {
         var pending: [(name: String, ne: [Int], raw: UInt32, offset: UInt64)] = []
         pending.reserveCapacity(Int(tensorCount))
         for _ in 0..<Int(tensorCount) {
-            let name = try Self.readString(&r, "a tensor name")
+            let name = try Self.readString(&r, "a tensor name", maxLength: Self.maxTensorName)
             let nDims = try r.read(UInt32.self, "n_dims of tensor '\(name)'")
             guard nDims <= UInt32(Self.maxDimensions) else {
                 throw FormatError.absurdCount(file: path, what: "n_dims of tensor '\(name)'", count: UInt64(nDims),
@@ -165,12 +170,13 @@ public final class GGUFFile: @unchecked Sendable {
         guard count <= limit else { throw FormatError.absurdCount(file: r.file, what: what, count: count, limit: limit) }
     }
 
-    private static func readString(_ r: inout ByteReader, _ what: String) throws -> String {
-        let n = try r.read(UInt64.self, "the length of \(what)")
-        guard n <= UInt64(r.remaining) else {
-            throw FormatError.absurdCount(file: r.file, what: "the length of \(what)", count: n, limit: UInt64(r.remaining))
+    private static func readString(_ r: inout ByteReader, _ what: @autoclosure () -> String, maxLength: Int = Int.max) throws -> String {
+        let n = try r.read(UInt64.self, "the length of \(what())")
+        let limit = min(r.remaining, maxLength)
+        guard n <= UInt64(limit) else {
+            throw FormatError.absurdCount(file: r.file, what: "the length of \(what())", count: n, limit: UInt64(limit))
         }
-        return String(decoding: try r.bytes(Int(n), what), as: UTF8.self)
+        return String(decoding: try r.bytes(Int(n), what()), as: UTF8.self)
     }
 
     /// Smallest encoded size of one value of kind `code` (nil for an unknown kind).
@@ -185,8 +191,10 @@ public final class GGUFFile: @unchecked Sendable {
         }
     }
 
-    private static func readValue(_ r: inout ByteReader, code: UInt32, key: String, depth: Int) throws -> GGUFValue {
-        let w = "the value of '\(key)'"
+    private static func readValue(_ r: inout ByteReader, code: UInt32, key rawKey: String, depth: Int) throws -> GGUFValue {
+        // Built only when a read fails: an array of a million values must not build a million messages.
+        var key: String { ErrorText.name(rawKey) }
+        var w: String { "the value of '\(key)'" }
         switch code {
         case 0: return .uint8(try r.read(UInt8.self, w))
         case 1: return .int8(try r.read(Int8.self, w))
@@ -210,7 +218,7 @@ public final class GGUFFile: @unchecked Sendable {
             try guardCount(n, minBytes: size, r, "the element count of '\(key)'")
             var items: [GGUFValue] = []
             items.reserveCapacity(Int(n))
-            for _ in 0..<Int(n) { items.append(try readValue(&r, code: elementCode, key: key, depth: depth + 1)) }
+            for _ in 0..<Int(n) { items.append(try readValue(&r, code: elementCode, key: rawKey, depth: depth + 1)) }
             return .array(items)
         case 10: return .uint64(try r.read(UInt64.self, w))
         case 11: return .int64(try r.read(Int64.self, w))

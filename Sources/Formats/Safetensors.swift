@@ -36,6 +36,8 @@ public final class SafetensorsFile: @unchecked Sendable {
         public var count: Int { shape.reduce(1, *) }
     }
 
+    /// Most dimensions a tensor may have here (real checkpoints use at most 5).
+    public static let maxDimensions = 16
     /// Largest header accepted (the reference implementation's limit is 100 MB).
     public static let maxHeaderLength = 100_000_000
 
@@ -133,30 +135,34 @@ public final class SafetensorsFile: @unchecked Sendable {
 
     private static func validate(_ name: String, _ entry: Header.Entry, path: String, dataSize: Int) throws -> TensorInfo {
         guard let dtype = SafetensorsDType(rawValue: entry.dtype) else {
-            throw FormatError.unknownDType(file: path, tensor: name, dtype: entry.dtype,
+            throw FormatError.unknownDType(file: path, tensor: ErrorText.name(name), dtype: ErrorText.name(entry.dtype),
                                            supported: SafetensorsDType.allCases.map(\.rawValue))
         }
+        let shown = ErrorText.name(name)
         let shape = entry.shape
+        guard shape.count <= maxDimensions else {
+            throw FormatError.invalidHeader(file: path, problem: "'\(shown)' has \(shape.count) dimensions, more than \(maxDimensions)")
+        }
         guard shape.allSatisfy({ $0 >= 0 }) else {
-            throw FormatError.invalidHeader(file: path, problem: "'\(name)' has a negative dimension in shape \(shape)")
+            throw FormatError.invalidHeader(file: path, problem: "'\(shown)' has a negative dimension in shape \(shape)")
         }
         guard entry.data_offsets.count == 2 else {
-            throw FormatError.invalidHeader(file: path, problem: "'\(name)' has data_offsets \(entry.data_offsets), not a [begin, end] pair")
+            throw FormatError.invalidHeader(file: path, problem: "'\(shown)' has \(entry.data_offsets.count) data_offsets, not a [begin, end] pair")
         }
         let (begin, end) = (entry.data_offsets[0], entry.data_offsets[1])
         guard begin >= 0, end >= begin, end <= dataSize else {
-            throw FormatError.offsetsOutOfRange(file: path, tensor: name, begin: begin, end: end, dataSize: dataSize)
+            throw FormatError.offsetsOutOfRange(file: path, tensor: shown, begin: begin, end: end, dataSize: dataSize)
         }
         var bytes = dtype.size
         for d in shape {
             let (p, overflow) = bytes.multipliedReportingOverflow(by: d)
             guard !overflow else {
-                throw FormatError.invalidHeader(file: path, problem: "'\(name)' has a shape \(shape) whose size overflows")
+                throw FormatError.invalidHeader(file: path, problem: "'\(shown)' has a shape \(shape) whose size overflows")
             }
             bytes = p
         }
         guard bytes == end - begin else {
-            throw FormatError.byteSizeMismatch(file: path, tensor: name, shape: shape, dtype: entry.dtype,
+            throw FormatError.byteSizeMismatch(file: path, tensor: shown, shape: shape, dtype: entry.dtype,
                                                expected: bytes, actual: end - begin)
         }
         return TensorInfo(name: name, dtype: dtype, shape: shape, begin: begin, end: end)

@@ -84,7 +84,8 @@ public struct RandomGenerator: RandomNumberGenerator, Codable, Equatable, Sendab
     public mutating func categorical(_ probs: UnsafePointer<Float>, count n: Int) -> Int {
         var total: Double = 0
         for i in 0..<n { total += Double(probs[i]) }
-        precondition(total > 0 && total.isFinite, "categorical: weights sum to \(total)")
+        precondition(total > 0 && total.isFinite,
+                     "categorical: weights sum to \(total) (NaN/Inf logits?); use checkedCategorical to get an error instead")
         let r = uniformDouble() * total
         var acc: Double = 0
         var last = 0
@@ -94,6 +95,25 @@ public struct RandomGenerator: RandomNumberGenerator, Codable, Equatable, Sendab
             if r < acc { return i }
         }
         return last  // r landed on the rounding edge of the total
+    }
+
+    /// ``categorical(_:count:)`` that throws instead of trapping when the weights cannot be a
+    /// distribution: a NaN, infinite or negative weight, or a total of 0 (logits of a model whose
+    /// weights are corrupt, or an overflow upstream).
+    /// - Throws: ``TensorError/invalidDistribution(_:)`` naming the first bad index and value.
+    public mutating func checkedCategorical(_ probs: UnsafePointer<Float>, count n: Int) throws -> Int {
+        var total: Double = 0
+        for i in 0..<n {
+            let p = probs[i]
+            guard p.isFinite, p >= 0 else {
+                throw TensorError.invalidDistribution("weight \(i) of \(n) is \(p); sampling needs finite, non-negative weights (check the model's weights and logits for NaN/Inf)")
+            }
+            total += Double(p)
+        }
+        guard total > 0, total.isFinite else {
+            throw TensorError.invalidDistribution("the \(n) weights sum to \(total); sampling needs a positive finite total")
+        }
+        return categorical(probs, count: n)
     }
 
     /// Index drawn from the categorical distribution with weights `probs`.

@@ -8,11 +8,14 @@ public enum TensorError: Error, CustomStringConvertible, Equatable {
     case shapeMismatch(String)
     /// A LAPACK routine reported failure.
     case lapack(String)
+    /// Sampling weights that are not a distribution (NaN, infinite, negative, or all zero).
+    case invalidDistribution(String)
 
     public var description: String {
         switch self {
         case .shapeMismatch(let m): return "shape mismatch: \(m)"
         case .lapack(let m): return "LAPACK error: \(m)"
+        case .invalidDistribution(let m): return "cannot sample: \(m)"
         }
     }
 }

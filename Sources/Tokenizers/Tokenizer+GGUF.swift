@@ -39,6 +39,9 @@ extension Tokenizer {
             throw TokenizerError("GGUF metadata has no tokenizer.ggml.tokens string array")
         }
         let V = pieces.count
+        guard V <= Self.maxVocabularySize else {
+            throw TokenizerError("GGUF tokenizer.ggml.tokens has \(V) entries, more than \(Self.maxVocabularySize)")
+        }
         let types = key("token_type")?.ints ?? [Int](repeating: 1, count: V)
         guard types.count == V else {
             throw TokenizerError("GGUF tokenizer.ggml.token_type has \(types.count) entries for \(V) tokens")
@@ -80,8 +83,8 @@ extension Tokenizer {
                           prefixIDs: addBOS ? bos.map { [$0] } ?? [] : [], suffixIDs: addEOS ? eos.map { [$0] } ?? [] : [],
                           bos: bos, eos: eos, pad: pad)
         case "llama":
-            guard let scores = key("scores")?.doubles, scores.count == V else {
-                throw TokenizerError("GGUF tokenizer.ggml.model is llama but tokenizer.ggml.scores is missing or not \(V) floats")
+            guard let scores = key("scores")?.doubles, scores.count == V, scores.allSatisfy(\.isFinite) else {
+                throw TokenizerError("GGUF tokenizer.ggml.model is llama but tokenizer.ggml.scores is missing or not \(V) finite floats")
             }
             var map: [String: Int] = [:]
             for (i, p) in pieces.enumerated() where map[p] == nil { map[p] = i }

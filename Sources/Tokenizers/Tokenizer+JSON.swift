@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 
 extension Tokenizer {
@@ -69,7 +70,7 @@ struct TokenizerJSONParser {
         guard let list = json as? [[String: Any]] else { return [] }
         return try list.map { t in
             guard let id = t["id"] as? Int, let content = t["content"] as? String else {
-                throw TokenizerError("\(source): an added_tokens entry lacks \"id\" or \"content\": \(t)")
+                throw TokenizerError("\(source): an added_tokens entry lacks an integer \"id\" or a string \"content\" (keys: \(t.keys.sorted().prefix(8).map { ErrorText.name($0) }))")
             }
             return AddedToken(id: id, content: content, special: t["special"] as? Bool ?? false,
                               lstrip: t["lstrip"] as? Bool ?? false, rstrip: t["rstrip"] as? Bool ?? false)
@@ -92,13 +93,16 @@ struct TokenizerJSONParser {
         guard let vocab = json["vocab"] as? [String: Int] else {
             throw TokenizerError("\(source): model.vocab is missing or not a string → id map")
         }
+        // Ids index a table allocated here: bound them by the number of entries (holes allowed,
+        // but not a table many times larger than the file's vocabulary) before allocating.
+        let limit = min(Tokenizer.maxVocabularySize, 2 * (vocab.count + added.count) + 1024)
+        for (p, id) in vocab where id < 0 || id >= limit {
+            throw TokenizerError("\(source): token \(ErrorText.name(p).debugDescription) has id \(id), outside 0..<\(limit) (the vocabulary has \(vocab.count) entries); the file is corrupt")
+        }
         let size = (vocab.values.max() ?? -1) + 1
         var pieces = [String](repeating: "", count: size)
-        for (p, id) in vocab {
-            guard id >= 0 else { throw TokenizerError("\(source): negative id \(id) for token \(p.debugDescription)") }
-            pieces[id] = p
-        }
-        for t in added where t.id < size && pieces[t.id].isEmpty { pieces[t.id] = t.content }
+        for (p, id) in vocab { pieces[id] = p }
+        for t in added where t.id >= 0 && t.id < size && pieces[t.id].isEmpty { pieces[t.id] = t.content }
         var table = MergeTable()
         let rawMerges = json["merges"] as? [Any] ?? []
         for (rank, m) in rawMerges.enumerated() {
@@ -111,7 +115,7 @@ struct TokenizerJSONParser {
             } else if let a = m as? [String], a.count == 2 {
                 pair = (a[0], a[1])
             } else {
-                throw TokenizerError("\(source): merge \(rank) is neither \"left right\" nor [left, right]: \(m)")
+                throw TokenizerError("\(source): merge \(rank) is neither \"left right\" nor [left, right]: \(ErrorText.name("\(m)"))")
             }
             guard let l = vocab[pair.0], let r = vocab[pair.1], let merged = vocab[pair.0 + pair.1] else {
                 throw TokenizerError("\(source): merge \(rank) (\(pair.0.debugDescription), \(pair.1.debugDescription)) uses a token missing from the vocabulary")

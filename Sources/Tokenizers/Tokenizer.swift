@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 
 /// A BPE tokenizer with the Hugging Face `tokenizers` pipeline: added-token matching →
@@ -58,6 +59,9 @@ public final class Tokenizer: @unchecked Sendable {
         self.matcher = AddedTokenMatcher(addedTokens)
         var extra: [Int: String] = [:]
         var extraIDs: [String: Int] = [:]
+        for t in addedTokens where t.id < 0 || t.id >= Self.maxVocabularySize {
+            throw TokenizerError("added token \(ErrorText.name(t.content).debugDescription) has id \(t.id), outside 0..<\(Self.maxVocabularySize); the tokenizer file is corrupt")
+        }
         for t in addedTokens {
             if t.id >= model.pieces.count { extra[t.id] = t.content }
             extraIDs[t.content] = t.id
@@ -70,6 +74,10 @@ public final class Tokenizer: @unchecked Sendable {
             throw TokenizerError("special token id \(id) is outside the vocabulary (size \(vocabularySize)); check the BOS/EOS/PAD ids and the post-processor")
         }
     }
+
+    /// Largest vocabulary accepted (the largest real ones are ≈ 256k tokens): ids read from a file
+    /// beyond it are corruption, and a table that large is never allocated from one.
+    public static let maxVocabularySize = 1 << 24
 
     /// Whether `encode` puts the BOS token first when adding special tokens.
     public var addBOS: Bool { bosTokenID != nil && prefixIDs.first == bosTokenID }
@@ -152,12 +160,16 @@ public final class Tokenizer: @unchecked Sendable {
         }
     }
 
-    /// The text of `ids`: token strings through the decoder steps, concatenated.
+    /// The text of `ids`: token strings through the decoder steps, concatenated. Ids without a
+    /// token (outside the vocabulary: a model's padded output rows, as in Qwen2.5's 151,936 rows
+    /// for 151,665 tokens) contribute nothing, as in Hugging Face `tokenizers`.
     /// - Parameter skipSpecialTokens: leave out special tokens (BOS, EOS, chat markers).
     public func decode(_ ids: [Int], skipSpecialTokens: Bool = false) -> String {
         var tokens: [String] = []
         tokens.reserveCapacity(ids.count)
-        for id in ids where !(skipSpecialTokens && specialTokenIDs.contains(id)) { tokens.append(piece(id)) }
+        for id in ids where id >= 0 && id < vocabularySize && !(skipSpecialTokens && specialTokenIDs.contains(id)) {
+            tokens.append(piece(id))
+        }
         if decoders.isEmpty { return tokens.joined(separator: " ") }
         for step in decoders { tokens = step.apply(tokens) }
         return tokens.joined()

@@ -90,6 +90,9 @@ extension GGUFModelLoader {
         let file = try GGUFFile(url: url)
         let config = try config(of: file)
         let infos = ModelLayout.infos(for: config)
+        // Every tensor present with the shape the metadata implies before anything is allocated
+        // (a block_count of 1000 fails at the first missing layer, not after a 6 GB allocation).
+        for info in infos { _ = try checkedSources(info, file, config) }
         var nativeNames = Set<String>(), fallback: [String: [String]] = [:]
         if weights == .native {
             for info in infos where isMatrix(info.name) {
@@ -99,11 +102,11 @@ extension GGUFModelLoader {
                 for s in bad { fallback["\(s.info.type)", default: []].append(s.name) }
             }
         }
-        var needed = infos.filter { !nativeNames.contains($0.name) }.reduce(0) { $0 + 4 * $1.count }
+        var needed = infos.filter { !nativeNames.contains($0.name) }.reduce(config.checkedRopeTableBytes ?? 0) { $0 + 4 * $1.count }
         for info in infos where nativeNames.contains(info.name) {
             needed += try checkedSources(info, file, config).reduce(0) { $0 + $1.info.byteCount }
         }
-        let limit = memoryLimit ?? availableMemory()
+        let limit = memoryLimit ?? ModelConfig.availableMemory()
         if let limit, needed > limit {
             throw ModelError.file(String(format: "%@: the model needs %.2f GB for its weights (%@) but only %.2f GB are available; use a smaller or more quantised file%@",
                                          url.path, Double(needed) / 1e9, weights.rawValue, Double(limit) / 1e9,
@@ -116,6 +119,12 @@ extension GGUFModelLoader {
                 matrices[info.name] = interleavedReleasingPages(try nativeMatrix(info, file, config))
             } else {
                 try readFloat(info, file, config, into: model, scratch: &scratch)
+            }
+        }
+        for info in infos where !nativeNames.contains(info.name) {
+            let t = model.parameters[info.name]
+            for i in 0..<t.count where !t.pointer[i].isFinite {
+                throw ModelError.file("\(url.path): tensor data of \(info.name) holds \(t.pointer[i]) at element \(i); the weights are corrupt (re-download or re-quantise the model)")
             }
         }
         if !matrices.isEmpty { model.native = NativeWeights(config: config, matrices: matrices) }
@@ -146,16 +155,6 @@ extension GGUFModelLoader {
         let end = (Int(bitPattern: p) + byteCount) / page * page
         if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_DONTNEED) }
         #endif
-    }
-
-    /// The system's available memory in bytes (`MemAvailable` of /proc/meminfo), nil if unknown.
-    static func availableMemory() -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("MemAvailable:") {
-            let parts = line.split(separator: " ")
-            if parts.count >= 2, let kb = Int(parts[1]) { return kb * 1024 }
-        }
-        return nil
     }
 
     /// The native matrix of parameter `info`: segments pointing into the mapped file, except

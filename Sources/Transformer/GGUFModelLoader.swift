@@ -63,6 +63,7 @@ public enum GGUFModelLoader {
                 throw ModelError.file("\(path): \(archName).rope.dimension_count \(rot) differs from the head size \(HS); partial rotary is not supported for \(archName)")
             }
         }
+        try checkUnsupported(file, archName: archName, path: path)
         let tied = (try? file.tensorInfo("output.weight")) == nil
         let eos = file["tokenizer.ggml.eos_token_id"]?.int, bos = file["tokenizer.ggml.bos_token_id"]?.int
         var c: ModelConfig
@@ -78,13 +79,13 @@ public enum GGUFModelLoader {
                             mlpBias: false, hiddenAct: "silu", bosTokenID: bos, eosTokenID: eos)
         case .gpt2:
             c = ModelConfig(architecture: .gpt2, vocabSize: V, hiddenSize: C, numLayers: try int("block_count"), numHeads: NH,
-                            intermediateSize: optInt("feed_forward_length") ?? 4 * C, maxPositions: optInt("context_length") ?? 1024,
+                            intermediateSize: optInt("feed_forward_length"), maxPositions: optInt("context_length") ?? 1024,
                             normEps: optFloat("attention.layer_norm_epsilon") ?? 1e-5, tieWordEmbeddings: tied,
                             hiddenAct: "gelu_new", bosTokenID: bos, eosTokenID: eos)
         case .gptNeoX:
             let rot = optInt("rope.dimension_count") ?? HS / 4
             c = ModelConfig(architecture: .gptNeoX, vocabSize: V, hiddenSize: C, numLayers: try int("block_count"), numHeads: NH,
-                            intermediateSize: optInt("feed_forward_length") ?? 4 * C, maxPositions: optInt("context_length") ?? 2048,
+                            intermediateSize: optInt("feed_forward_length"), maxPositions: optInt("context_length") ?? 2048,
                             normEps: optFloat("attention.layer_norm_epsilon") ?? 1e-5, ropeTheta: optFloat("rope.freq_base") ?? 10000,
                             rotaryFraction: Float(rot) / Float(HS), tieWordEmbeddings: tied,
                             parallelResidual: file["\(archName).use_parallel_residual"]?.bool ?? true,
@@ -92,6 +93,21 @@ public enum GGUFModelLoader {
         }
         do { try c.validate() } catch { throw ModelError.file("\(path): \(error)") }
         return c
+    }
+
+    /// Metadata that changes what llama.cpp computes but that this runtime does not implement:
+    /// RoPE scaling, sliding windows, mixtures of experts, clamped or soft-capped attention.
+    static func checkUnsupported(_ file: GGUFFile, archName: String, path: String) throws {
+        func fail(_ key: String, _ value: GGUFValue) throws -> Never {
+            throw ModelError.file("\(path): GGUF metadata \(key) = \(ErrorText.name("\(value)")) is not supported by this runtime (it would compute different logits); use a model without it")
+        }
+        let p = archName + "."
+        if let v = file[p + "rope.scaling.type"], v.string != "none" { try fail(p + "rope.scaling.type", v) }
+        if let v = file[p + "rope.scaling.factor"], let f = v.double, f != 1, f != 0 { try fail(p + "rope.scaling.factor", v) }
+        for key in ["attention.sliding_window", "attention.clamp_kqv", "attn_logit_softcapping", "final_logit_softcapping"] {
+            if let v = file[p + key] { try fail(p + key, v) }
+        }
+        if let v = file[p + "expert_count"], (v.int ?? 1) > 0 { try fail(p + "expert_count", v) }
     }
 
     /// The llama.cpp tensors that make up internal parameter `info`, concatenated along rows.

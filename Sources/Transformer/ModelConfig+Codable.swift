@@ -16,55 +16,69 @@ extension ModelConfig: Codable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: Key.self)
-        func opt<T: Decodable>(_ k: String, _ t: T.Type = T.self) -> T? { (try? c.decodeIfPresent(T.self, forKey: Key(k))) ?? nil }
+        // A key that is present but of the wrong type is an error, not a silent default.
+        func opt<T: Decodable>(_ k: String, _ t: T.Type = T.self) throws -> T? {
+            guard c.contains(Key(k)), !((try? c.decodeNil(forKey: Key(k))) ?? false) else { return nil }
+            do { return try c.decode(T.self, forKey: Key(k)) } catch {
+                throw ModelError.invalidConfig("config.json: '\(k)' is not \(Self.kind(T.self)); fix the value or remove the key")
+            }
+        }
         func req<T: Decodable>(_ k: String, _ t: T.Type = T.self) throws -> T {
-            guard let v: T = opt(k) else { throw ModelError.missingField(file: "config.json", field: k) }
+            guard let v: T = try opt(k) else { throw ModelError.missingField(file: "config.json", field: k) }
             return v
         }
-        guard let type: String = opt("model_type") else { throw ModelError.missingField(file: "config.json", field: "model_type") }
+        guard let type: String = try opt("model_type") else { throw ModelError.missingField(file: "config.json", field: "model_type") }
         guard let arch = Architecture(rawValue: type) else { throw ModelError.unsupportedArchitecture(type) }
-        let rope = opt("rope_parameters", [String: JSONScalar].self)
-        let theta = opt("rope_theta", Float.self) ?? opt("rotary_emb_base", Float.self) ?? rope?["rope_theta"]?.float ?? 10000
-        if let scaling = opt("rope_scaling", [String: JSONScalar].self), let kind = scaling["rope_type"]?.string ?? scaling["type"]?.string,
-           kind != "default" {
-            throw ModelError.invalidConfig("config.json: rope_scaling type '\(kind)' is not supported (only default RoPE)")
-        }
-        if let kind = rope?["rope_type"]?.string, kind != "default" {
-            throw ModelError.invalidConfig("config.json: rope_parameters.rope_type '\(kind)' is not supported (only default RoPE)")
-        }
-        let bos: Int? = opt("bos_token_id"), eos: Int? = opt("eos_token_id") ?? opt("eos_token_id", [Int].self)?.first
+        let rope = try opt("rope_parameters", [String: JSONScalar].self)
+        let theta = try opt("rope_theta", Float.self) ?? opt("rotary_emb_base", Float.self) ?? rope?["rope_theta"]?.float ?? 10000
+        try Self.checkUnsupported(c, arch: arch, rope: rope)
+        let bos: Int? = try opt("bos_token_id")
+        let eos: Int? = c.contains(Key("eos_token_id")) && (try? c.decode([Int].self, forKey: Key("eos_token_id"))) != nil
+            ? try opt("eos_token_id", [Int].self)?.first : try opt("eos_token_id")
         switch arch {
         case .gpt2:
             let C: Int = try req("n_embd")
             self.init(architecture: .gpt2, vocabSize: try req("vocab_size"), hiddenSize: C, numLayers: try req("n_layer"),
-                      numHeads: try req("n_head"), intermediateSize: opt("n_inner") ?? 4 * C,
-                      maxPositions: opt("n_positions") ?? 1024, normEps: opt("layer_norm_epsilon") ?? 1e-5,
-                      tieWordEmbeddings: opt("tie_word_embeddings") ?? true,
-                      hiddenAct: opt("activation_function") ?? "gelu_new", bosTokenID: bos, eosTokenID: eos)
+                      numHeads: try req("n_head"), intermediateSize: try opt("n_inner"),
+                      maxPositions: try opt("n_positions") ?? 1024, normEps: try opt("layer_norm_epsilon") ?? 1e-5,
+                      tieWordEmbeddings: try opt("tie_word_embeddings") ?? true,
+                      hiddenAct: try opt("activation_function") ?? "gelu_new", bosTokenID: bos, eosTokenID: eos)
         case .llama, .qwen2:
-            let bias: Bool? = opt("attention_bias")
+            let bias: Bool? = try opt("attention_bias")
+            // transformers' Qwen2 hard-codes its biases (q/k/v on, output and MLP off) and ignores these keys.
             self.init(architecture: arch, vocabSize: try req("vocab_size"), hiddenSize: try req("hidden_size"),
                       numLayers: try req("num_hidden_layers"), numHeads: try req("num_attention_heads"),
-                      numKVHeads: opt("num_key_value_heads"), headSize: opt("head_dim"),
+                      numKVHeads: try opt("num_key_value_heads"), headSize: try opt("head_dim"),
                       intermediateSize: try req("intermediate_size"),
-                      maxPositions: opt("max_position_embeddings") ?? 2048, normEps: opt("rms_norm_eps") ?? 1e-6,
-                      ropeTheta: theta, rotaryFraction: 1, tieWordEmbeddings: opt("tie_word_embeddings") ?? false,
+                      maxPositions: try opt("max_position_embeddings") ?? 2048, normEps: try opt("rms_norm_eps") ?? 1e-6,
+                      ropeTheta: theta, rotaryFraction: 1, tieWordEmbeddings: try opt("tie_word_embeddings") ?? false,
                       parallelResidual: false, qkvBias: arch == .qwen2 ? true : (bias ?? false),
-                      outputBias: arch == .qwen2 ? false : (bias ?? false), mlpBias: opt("mlp_bias") ?? false,
-                      hiddenAct: opt("hidden_act") ?? "silu", bosTokenID: bos, eosTokenID: eos)
+                      outputBias: arch == .qwen2 ? false : (bias ?? false), mlpBias: arch == .qwen2 ? false : try opt("mlp_bias") ?? false,
+                      hiddenAct: try opt("hidden_act") ?? "silu", bosTokenID: bos, eosTokenID: eos)
         case .gptNeoX:
-            let pct = opt("rotary_pct", Float.self) ?? opt("partial_rotary_factor", Float.self)
+            let pct = try opt("rotary_pct", Float.self) ?? opt("partial_rotary_factor", Float.self)
                 ?? rope?["partial_rotary_factor"]?.float ?? 0.25
-            let bias: Bool = opt("attention_bias") ?? true
+            let bias: Bool = try opt("attention_bias") ?? true
             self.init(architecture: .gptNeoX, vocabSize: try req("vocab_size"), hiddenSize: try req("hidden_size"),
                       numLayers: try req("num_hidden_layers"), numHeads: try req("num_attention_heads"),
                       intermediateSize: try req("intermediate_size"),
-                      maxPositions: opt("max_position_embeddings") ?? 2048, normEps: opt("layer_norm_eps") ?? 1e-5,
-                      ropeTheta: theta, rotaryFraction: pct, tieWordEmbeddings: opt("tie_word_embeddings") ?? false,
-                      parallelResidual: opt("use_parallel_residual") ?? true, qkvBias: bias, outputBias: bias,
-                      mlpBias: true, hiddenAct: opt("hidden_act") ?? "gelu", bosTokenID: bos, eosTokenID: eos)
+                      maxPositions: try opt("max_position_embeddings") ?? 2048, normEps: try opt("layer_norm_eps") ?? 1e-5,
+                      ropeTheta: theta, rotaryFraction: pct, tieWordEmbeddings: try opt("tie_word_embeddings") ?? false,
+                      parallelResidual: try opt("use_parallel_residual") ?? true, qkvBias: bias, outputBias: bias,
+                      mlpBias: true, hiddenAct: try opt("hidden_act") ?? "gelu", bosTokenID: bos, eosTokenID: eos)
         }
-        helpTokenID = opt("help_token_id")
+        helpTokenID = try opt("help_token_id")
+    }
+
+    static func kind<T>(_ t: T.Type) -> String {
+        switch t {
+        case is Int.Type: return "an integer"
+        case is Float.Type, is Double.Type: return "a number"
+        case is Bool.Type: return "true or false"
+        case is String.Type: return "a string"
+        case is [Int].Type: return "a list of integers"
+        default: return "an object of the expected shape"
+        }
     }
 
     public func encode(to encoder: Encoder) throws {

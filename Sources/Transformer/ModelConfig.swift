@@ -1,4 +1,5 @@
 import Foundation
+import Formats
 
 /// The decoder families the runtime implements.
 public enum Architecture: String, Codable, CaseIterable, Sendable {
@@ -60,8 +61,17 @@ public struct ModelConfig: Equatable, Sendable {
     /// (a key transformers keeps as an extra attribute); nil for ordinary models.
     public var helpTokenID: Int? = nil
 
-    /// The number of rotating dimensions per head (even).
-    public var rotaryDim: Int { usesRoPE ? (Int(Float(headSize) * rotaryFraction) / 2) * 2 : 0 }
+    /// The number of rotating dimensions per head: transformers' `int(head_size × rotary_pct)`
+    /// (``validate()`` refuses a configuration where that is odd, which the runtime cannot rotate).
+    /// The product is taken in Double and a value within 1e-4 of an integer counts as that
+    /// integer, so a fraction stored as Float (0.35 → 0.3499999) gives the same count as
+    /// Python's double arithmetic on the decimal in config.json.
+    public var rotaryDim: Int {
+        guard usesRoPE, rotaryFraction.isFinite, headSize > 0 else { return 0 }
+        let x = Double(headSize) * Double(rotaryFraction), r = x.rounded()
+        guard abs(x) < 1e9 else { return 0 }
+        return Int(abs(x - r) < 1e-4 ? r : x.rounded(.towardZero))
+    }
     public var usesRoPE: Bool { architecture != .gpt2 }
     public var usesRMSNorm: Bool { architecture == .llama || architecture == .qwen2 }
     public var usesSwiGLU: Bool { architecture == .llama || architecture == .qwen2 }
@@ -82,7 +92,9 @@ public struct ModelConfig: Equatable, Sendable {
         self.numKVHeads = numKVHeads ?? numHeads
         self.headSize = headSize ?? (numHeads > 0 ? hiddenSize / numHeads : 0)
         let swiglu = architecture == .llama || architecture == .qwen2
-        self.intermediateSize = intermediateSize ?? (swiglu ? (8 * hiddenSize / 3 + 63) / 64 * 64 : 4 * hiddenSize)
+        // Defaults from a width read from a file: clamped, never trapping (validate() refuses the size).
+        let C = min(max(hiddenSize, 0), Self.limits.hidden + 1)
+        self.intermediateSize = intermediateSize ?? (swiglu ? (8 * C / 3 + 63) / 64 * 64 : 4 * C)
         self.maxPositions = maxPositions
         self.normEps = normEps ?? (swiglu ? 1e-6 : 1e-5)
         self.ropeTheta = ropeTheta
@@ -97,27 +109,6 @@ public struct ModelConfig: Equatable, Sendable {
         self.eosTokenID = eosTokenID
     }
 
-    /// Checks the relations between sizes; throws naming the offending fields.
-    public func validate() throws {
-        func fail(_ m: String) throws -> Never { throw ModelError.invalidConfig(m) }
-        if vocabSize <= 0 || hiddenSize <= 0 || numLayers <= 0 || numHeads <= 0 || intermediateSize <= 0 || maxPositions <= 0 {
-            try fail("sizes must be positive (vocab_size \(vocabSize), hidden \(hiddenSize), layers \(numLayers), heads \(numHeads), intermediate \(intermediateSize), max positions \(maxPositions))")
-        }
-        if numKVHeads <= 0 || numHeads % numKVHeads != 0 {
-            try fail("num_attention_heads (\(numHeads)) must be a multiple of num_key_value_heads (\(numKVHeads))")
-        }
-        if architecture != .llama && architecture != .qwen2 && numHeads * headSize != hiddenSize {
-            try fail("hidden size \(hiddenSize) is not heads \(numHeads) × head size \(headSize)")
-        }
-        if usesRoPE && rotaryDim == 0 { try fail("rotary dimension is 0 (head size \(headSize), rotary fraction \(rotaryFraction))") }
-        let known = ["gelu_new", "gelu_pytorch_tanh", "gelu", "silu", "swish"]
-        if !known.contains(hiddenAct) { try fail("activation '\(hiddenAct)' is not supported (supported: \(known.joined(separator: ", ")))") }
-        if usesSwiGLU && hiddenAct != "silu" && hiddenAct != "swish" { try fail("\(architecture.rawValue) needs hidden_act silu, got \(hiddenAct)") }
-        if let h = helpTokenID, h < 0 || h >= vocabSize {
-            try fail("help_token_id \(h) is outside the vocabulary of \(vocabSize); the help action is one of the model's output rows")
-        }
-    }
-
     /// Whether the MLP activation is GELU in its tanh form (else exact erf GELU), for GELU MLPs.
     public var geluIsTanh: Bool { hiddenAct == "gelu_new" || hiddenAct == "gelu_pytorch_tanh" }
 }
@@ -130,12 +121,19 @@ public enum ModelError: Error, CustomStringConvertible {
     case missingField(file: String, field: String)
     case file(String)
     case shape(String)
+    /// A model that needs more memory than the machine has available.
+    case insufficientMemory(needed: Int, available: Int, what: String)
 
-    public var description: String {
+    public var description: String { ErrorText.clip(message) }
+
+    private var message: String {
         switch self {
+        case let .insufficientMemory(needed, available, what):
+            return String(format: "%@ needs %.2f GB but only %.2f GB are available (MemAvailable); use a smaller model, a quantised GGUF with --weights native, or free memory",
+                          what, Double(needed) / 1e9, Double(available) / 1e9)
         case .invalidConfig(let m): return "invalid model configuration: \(m)"
         case .unsupportedArchitecture(let t):
-            return "unsupported model_type '\(t)'; supported: \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))"
+            return "unsupported model_type '\(ErrorText.name(t))'; supported: \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))"
         case .missingField(let f, let k): return "\(f): required field '\(k)' is missing; add it (see the Hugging Face config of this architecture)"
         case .file(let m): return m
         case .shape(let m): return m

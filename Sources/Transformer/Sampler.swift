@@ -120,4 +120,17 @@ public final class Sampler {
         distribution(logits, into: probs)
         return rng.categorical(UnsafePointer(probs), count: vocabularySize)
     }
+
+    /// ``sample(_:scratch:rng:)`` that throws instead of trapping on logits that are not finite
+    /// (NaN or ±Inf, from corrupt weights): a clear error naming the first bad index.
+    /// - Throws: ``TensorError/invalidDistribution(_:)``.
+    public func checkedSample(_ logits: UnsafePointer<Float>, scratch probs: UnsafeMutablePointer<Float>,
+                              rng: inout RandomGenerator) throws -> Int {
+        for i in 0..<vocabularySize where !logits[i].isFinite {
+            throw TensorError.invalidDistribution("logit \(i) of \(vocabularySize) is \(logits[i]); the model produced a non-finite logit (corrupt weights or an overflow)")
+        }
+        if settings.isGreedy { return Sampler.argmax(logits, count: vocabularySize) }
+        distribution(logits, into: probs)
+        return try rng.checkedCategorical(UnsafePointer(probs), count: vocabularySize)
+    }
 }

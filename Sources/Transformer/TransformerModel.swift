@@ -27,8 +27,11 @@ public final class TransformerModel: @unchecked Sendable {
     /// A model with zeroed parameters.
     /// - Parameter untouchedParameters: allocate the parameter buffer as untouched pages that take
     ///   no memory until written (``ParameterSet/init(layout:untouched:)``).
+    /// - Throws: ``ModelError`` for an invalid configuration, or when the float32 parameters
+    ///   (touched ones) would not fit in the available memory — before anything is allocated.
     public init(config: ModelConfig, untouchedParameters: Bool) throws {
         try config.validate()
+        if !untouchedParameters { try config.checkFitsInMemory() }
         self.config = config
         self.parameters = ParameterSet(layout: ModelLayout.infos(for: config), untouched: untouchedParameters)
         self.weights = ModelPointers(parameters, config: config)

