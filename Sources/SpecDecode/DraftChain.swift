@@ -49,7 +49,10 @@ public struct DraftSourceStatistics: Codable, Equatable, Sendable {
 ///
 /// Running alpha per source is `A / (A + R)` with A the accepted drafts and R the rejection events,
 /// decayed by ``decay`` per round of that source and started at one pseudo-acceptance and one
-/// pseudo-rejection (alpha 0.5), as in ``DraftLengthController``.
+/// pseudo-rejection (alpha 0.5), as in ``DraftLengthController``. A source that proposed but was
+/// passed over gets no evidence, so its estimate relaxes toward the prior instead
+/// (`A ← d·A + (1 − d)`, the same for R): a source written off early is tried again once the
+/// other's lead is smaller than the prior's pull (exploration, a design choice).
 public struct DraftChain: Sendable {
     public let policy: ChainPolicy
     /// Weight of the past per round of a source.
@@ -83,6 +86,13 @@ public struct DraftChain: Sendable {
         let i = DraftChain.slot(source), d = DraftChain.decay
         acceptedWeight[i] = d * acceptedWeight[i] + Double(accepted)
         rejectedWeight[i] = d * rejectedWeight[i] + (rejected ? 1 : 0)
+    }
+
+    /// Records that `source` proposed but the other source drafted the round.
+    public mutating func recordPassedOver(_ source: DraftSource) {
+        let i = DraftChain.slot(source), d = DraftChain.decay
+        acceptedWeight[i] = d * acceptedWeight[i] + (1 - d)
+        rejectedWeight[i] = d * rejectedWeight[i] + (1 - d)
     }
 
     /// `Σ_{i=1..k} alpha^i`: the expected accepted prefix of k drafts each accepted with

@@ -237,6 +237,7 @@ public final class SpeculativeDecoder {
                         calls = drafts.count   // one look-up per drafted token, as the model's one call per token
                     } else {
                         drafts.removeAll(keepingCapacity: true)
+                        chain.recordPassedOver(.lookup)
                     }
                 }
             }
