@@ -1,7 +1,9 @@
 /// Settings of draftless speculation by prompt lookup (``PromptLookup``).
 public struct LookupSettings: Codable, Equatable, Sendable {
     /// The n-gram sizes matched, longest first: n = nMax, nMax − 1, …, nMin (llama.cpp's
-    /// `--spec-ngram-size`, vLLM's `prompt_lookup_min` / `prompt_lookup_max`).
+    /// `--spec-ngram-size`, vLLM's `prompt_lookup_min` / `prompt_lookup_max`). Default 2…3: on
+    /// SmolLM2-135M / XSum 1-gram matches were accepted at the first position 40% of the time,
+    /// 2-gram ones 65%, 3-gram ones 96% (README, issue 18).
     public var nMin: Int
     public var nMax: Int
     /// Most tokens proposed per round (nil: the draft settings' `draftMax`). Hugging Face's
@@ -10,7 +12,7 @@ public struct LookupSettings: Codable, Equatable, Sendable {
     /// With a draft model too: which source drafts a round (``ChainPolicy``).
     public var chain: ChainPolicy
 
-    public init(nMin: Int = 1, nMax: Int = 3, draftMax: Int? = nil, chain: ChainPolicy = .first) {
+    public init(nMin: Int = 2, nMax: Int = 3, draftMax: Int? = nil, chain: ChainPolicy = .first) {
         self.nMin = nMin; self.nMax = nMax; self.draftMax = draftMax; self.chain = chain
     }
 

@@ -6,7 +6,7 @@ extension ChainPolicy: ExpressibleByArgument {}
 
 /// Prompt-lookup (n-gram) drafting, shared by `decode` and `eval` (issue 18).
 struct LookupOptions: ParsableArguments {
-    @Option(name: .customLong("lookup-ngram-min"), help: "Shortest n-gram matched by lookup (default 1).") var ngramMin = 1
+    @Option(name: .customLong("lookup-ngram-min"), help: "Shortest n-gram matched by lookup (default 2).") var ngramMin = 2
     @Option(name: .customLong("lookup-ngram-max"), help: "Longest n-gram matched by lookup; tried first (default 3).") var ngramMax = 3
     @Option(name: .customLong("lookup-draft-max"), help: "Most tokens a lookup proposes per round (≤ 15; default: --draft-max).")
     var draftMax: Int?

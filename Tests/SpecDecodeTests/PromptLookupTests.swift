@@ -80,7 +80,7 @@ final class PromptLookupTests: XCTestCase {
     /// prompt), room for 1 draft: [0] rejected, 6 emitted; round 6 has no room and emits 7.
     func testLookupAloneWorkedByHand() throws {
         let target = TransitionModel.cycle(V: 8)
-        let dec = try lookupDecoder(target: target, draft: nil)
+        let dec = try lookupDecoder(target: target, draft: nil, lookup: LookupSettings(nMin: 1))
         var events: [RoundEvent] = []
         let out = try dec.decode(prompt: [0, 1, 5, 0], maxTokens: 7, onRound: { events.append($0) })
         XCTAssertEqual(out.tokens, [1, 2, 3, 4, 5, 6, 7])
@@ -101,7 +101,7 @@ final class PromptLookupTests: XCTestCase {
         let target = TransitionModel.random(V: 7, order: 2, seed: 11)
         let draft = TransitionModel.perturbed(target, seed: 111, noise: 1.2)
         let prompts: [[Int]] = [[3], [0, 1, 2, 0, 1], [6, 6, 5, 4, 1, 0, 2, 3, 3, 1, 5, 6, 0, 2, 4, 4, 1, 0, 2, 5]]
-        let lookups = [LookupSettings(), LookupSettings(nMin: 2, nMax: 2, draftMax: 8), LookupSettings(nMin: 1, nMax: 4, draftMax: 2)]
+        let lookups = [LookupSettings(nMin: 1), LookupSettings(), LookupSettings(nMin: 2, nMax: 2, draftMax: 8), LookupSettings(nMin: 1, nMax: 4, draftMax: 2)]
         var lookupAccepted = 0, lookupRejected = 0, modelRounds = 0
         for prompt in prompts {
             let plain = try PlainDecoder(model: target.fresh(), sampling: .greedy, seed: 1).decode(prompt: prompt, maxTokens: 60)
@@ -149,7 +149,7 @@ final class PromptLookupTests: XCTestCase {
             let expected = (0..<(V * V)).map { first[$0 / V] * p($0 / V)[$0 % V] }
             for (withModel, policy) in [(false, ChainPolicy.first), (true, .first), (true, .expected)] {
                 let dec = try lookupDecoder(target: target.fresh(), draft: withModel ? draft.fresh() : nil,
-                                            lookup: LookupSettings(chain: policy), sampling: SamplingSettings(temperature: Float(T)),
+                                            lookup: LookupSettings(nMin: 1, chain: policy), sampling: SamplingSettings(temperature: Float(T)),
                                             draftSettings: DraftSettings(draftMax: 3), seed: 40 + UInt64(T * 10))
                 var counts = [Int](repeating: 0, count: V * V)
                 var firstAccepted = 0, firstLookupRounds = 0
@@ -190,7 +190,7 @@ final class PromptLookupTests: XCTestCase {
         let prompt = (0..<V).map { (5 * $0) % V }
         var modelRounds: [ChainPolicy: Int] = [:]
         for policy in ChainPolicy.allCases {
-            let dec = try lookupDecoder(target: target.fresh(), draft: target.fresh(), lookup: LookupSettings(chain: policy))
+            let dec = try lookupDecoder(target: target.fresh(), draft: target.fresh(), lookup: LookupSettings(nMin: 1, chain: policy))
             let out = try dec.decode(prompt: prompt, maxTokens: 60)
             XCTAssertEqual(out.tokens, (1...60).map { (59 + $0) % V })
             modelRounds[policy] = out.statistics.sources!["model"]!.rounds
