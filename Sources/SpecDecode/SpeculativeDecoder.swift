@@ -229,7 +229,7 @@ public final class SpeculativeDecoder {
             var calls = 0
             var source: DraftSource?
             if let lookup {
-                let lookupGamma = max(0, min(lookup.settings.draftMax ?? wanted, room))
+                let lookupGamma = max(0, min(lookup.settings.draftMax ?? settings.draftMax, room))
                 lookup.observe(seq)
                 if lookupGamma > 0 && lookup.propose(maxCount: lookupGamma, into: &drafts) != nil {
                     if chain.prefersLookup(lookupCount: drafts.count, modelGamma: gamma, modelCost: controller.costRatioEstimate) {
