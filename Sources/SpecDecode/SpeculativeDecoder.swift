@@ -311,8 +311,11 @@ public final class SpeculativeDecoder {
             if step == .probe {
                 fb.probeRounds += 1; fb.probeTokens += out.count - roundStart; fb.probeSeconds += now() - roundStartTime
             }
-            switch speculationSwitch.recordRound(drafted: drafts.count, accepted: accepted, rejected: rejected,
-                                                 draftSeconds: td1 - td0, draftCalls: calls, verifySeconds: td2 - td1) {
+            // A lookup round without a match verified s alone: no evidence on alpha, and its one-row
+            // call would bias the switch's verification-cost slope v(gamma) (fitted per drafted token).
+            let evidence = source != nil || lookup == nil
+            switch evidence ? speculationSwitch.recordRound(drafted: drafts.count, accepted: accepted, rejected: rejected,
+                                                            draftSeconds: td1 - td0, draftCalls: calls, verifySeconds: td2 - td1) : nil {
             case false?: fb.switchesOff += 1
             case true?: fb.switchesOn += 1
             case nil: break
