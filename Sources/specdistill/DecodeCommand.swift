@@ -298,7 +298,8 @@ extension DecodeCommand {
         ]
         for (name, src) in (s.sources ?? [:]).sorted(by: { $0.key > $1.key }) {
             lines.append("  \(name): rounds \(src.rounds), drafted \(src.drafted), accepted \(src.accepted), rejections \(src.rejections), "
-                         + "alpha \(x(src.alpha)), tokens per round \(x(src.tokensPerRound, 2)), drafting \(f(src.draftSeconds, 3)) s")
+                         + "alpha \(x(src.alpha)), tokens per round \(x(src.tokensPerRound, 2)), drafting \(f(src.draftSeconds, 3)) s "
+                         + "(\(ms(src.drafted > 0 ? src.draftSeconds / Double(src.drafted) : nil)) per drafted token)")
         }
         if let fb = s.fallback {
             lines.append("  auto-off: \(fb.plainSteps) tokens (\(x(d.fallbackFraction.map { $0 * 100 }, 1))%) from plain fallback steps "
