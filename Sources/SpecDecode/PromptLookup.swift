@@ -11,9 +11,12 @@ public struct LookupSettings: Codable, Equatable, Sendable {
     public var draftMax: Int?
     /// With a draft model too: which source drafts a round (``ChainPolicy``).
     public var chain: ChainPolicy
+    /// Verify only as many proposed tokens as pay for their verification rows (``LookupLength``);
+    /// false: every proposed token (up to `draftMax`).
+    public var adaptive: Bool
 
-    public init(nMin: Int = 2, nMax: Int = 3, draftMax: Int? = nil, chain: ChainPolicy = .first) {
-        self.nMin = nMin; self.nMax = nMax; self.draftMax = draftMax; self.chain = chain
+    public init(nMin: Int = 2, nMax: Int = 3, draftMax: Int? = nil, chain: ChainPolicy = .first, adaptive: Bool = true) {
+        self.nMin = nMin; self.nMax = nMax; self.draftMax = draftMax; self.chain = chain; self.adaptive = adaptive
     }
 
     /// - Throws: ``SpecDecodeError/invalidSettings(_:)`` naming the offending value.

@@ -85,6 +85,8 @@ public final class SpeculativeDecoder {
     public let lookup: PromptLookup?
     /// The chain's per-source acceptance and choice (state carries over between decodes).
     public private(set) var chain: DraftChain
+    /// How much of a lookup proposal is verified (with ``LookupSettings/adaptive``; state carries over).
+    public private(set) var lookupLength: LookupLength?
     public let configuration: SpeculativeConfiguration
     /// Tokens that may be emitted (V); logits past it (padding) are masked.
     public let vocabularySize: Int
@@ -151,6 +153,7 @@ public final class SpeculativeDecoder {
         self.draft = draft
         lookup = configuration.lookup.map { PromptLookup(settings: $0, corpus: lookupCorpus) }
         chain = DraftChain(policy: configuration.lookup?.chain ?? .first)
+        lookupLength = configuration.lookup.flatMap { $0.adaptive ? LookupLength(nMin: $0.nMin, nMax: $0.nMax) : nil }
         self.configuration = configuration
         self.vocabularySize = V
         greedy = configuration.sampling.isGreedy
@@ -211,6 +214,7 @@ public final class SpeculativeDecoder {
                 let token = sampleTarget(logits.row(0).pointer)
                 let tp1 = now()
                 fb.plainSteps += 1; fb.plainSeconds += tp1 - tp0
+                lookupLength?.recordCall(drafted: 0, seconds: tp1 - tp0)
                 speculationSwitch.recordPlain(seconds: tp1 - tp0)
                 emit(token, .target)
                 onRound?(RoundEvent(drafted: 0, accepted: 0, rejected: false, emitted: [token], targetLength: target.length,
@@ -228,10 +232,15 @@ public final class SpeculativeDecoder {
             drafts.removeAll(keepingCapacity: true)
             var calls = 0
             var source: DraftSource?
+            var matched = 0   // n of the lookup match
             if let lookup {
                 let lookupGamma = max(0, min(lookup.settings.draftMax ?? settings.draftMax, room))
                 lookup.observe(seq)
-                if lookupGamma > 0 && lookup.propose(maxCount: lookupGamma, into: &drafts) != nil {
+                if lookupGamma > 0, let n = lookup.propose(maxCount: lookupGamma, into: &drafts) {
+                    matched = n
+                    if let k = lookupLength?.choose(proposed: drafts.count, n: n) { drafts.removeLast(drafts.count - k) }
+                }
+                if !drafts.isEmpty {
                     if chain.prefersLookup(lookupCount: drafts.count, modelGamma: gamma, modelCost: controller.costRatioEstimate) {
                         source = .lookup
                         calls = drafts.count   // one look-up per drafted token, as the model's one call per token
@@ -268,6 +277,7 @@ public final class SpeculativeDecoder {
             let td2 = now()
             stats.rounds += 1; stats.targetCalls += 1; stats.draftCalls += calls; stats.drafted += drafts.count
             stats.draftSeconds += td1 - td0; stats.verifySeconds += td2 - td1
+            lookupLength?.recordCall(drafted: drafts.count, seconds: td2 - td1)
             for i in drafts.indices { stats.count(\.draftedAtPosition, at: i) }
             let oneHot = source == .lookup
 
@@ -302,6 +312,7 @@ public final class SpeculativeDecoder {
                 bySource[k].rounds += 1; bySource[k].drafted += drafts.count; bySource[k].accepted += accepted
                 bySource[k].rejections += rejected ? 1 : 0; bySource[k].draftSeconds += td1 - td0
                 chain.record(source, accepted: accepted, rejected: rejected)
+                if source == .lookup { lookupLength?.recordJudged(n: matched, accepted: accepted, rejected: rejected) }
             }
             // The schedule learns from the model's rounds only (lookup's gamma is its own).
             if source != .lookup {

@@ -12,10 +12,13 @@ struct LookupOptions: ParsableArguments {
     var draftMax: Int?
     @Option(name: .customLong("lookup-corpus"), help: "A text file (tokenized with the target's tokenizer) that lookup also matches in, after the prompt and output.")
     var corpus: String?
+    @Flag(name: .customLong("lookup-adaptive"), inversion: .prefixedNo,
+          help: "Verify only as many proposed tokens as the cost model says pay (per-n acceptance, measured row cost); --no-lookup-adaptive verifies all.")
+    var adaptive = true
 
     /// The settings with a chain policy.
     func settings(chain: ChainPolicy) -> LookupSettings {
-        LookupSettings(nMin: ngramMin, nMax: ngramMax, draftMax: draftMax, chain: chain)
+        LookupSettings(nMin: ngramMin, nMax: ngramMax, draftMax: draftMax, chain: chain, adaptive: adaptive)
     }
 
     func validate() throws {

@@ -80,7 +80,7 @@ final class PromptLookupTests: XCTestCase {
     /// prompt), room for 1 draft: [0] rejected, 6 emitted; round 6 has no room and emits 7.
     func testLookupAloneWorkedByHand() throws {
         let target = TransitionModel.cycle(V: 8)
-        let dec = try lookupDecoder(target: target, draft: nil, lookup: LookupSettings(nMin: 1))
+        let dec = try lookupDecoder(target: target, draft: nil, lookup: LookupSettings(nMin: 1, adaptive: false))
         var events: [RoundEvent] = []
         let out = try dec.decode(prompt: [0, 1, 5, 0], maxTokens: 7, onRound: { events.append($0) })
         XCTAssertEqual(out.tokens, [1, 2, 3, 4, 5, 6, 7])
@@ -101,7 +101,7 @@ final class PromptLookupTests: XCTestCase {
         let target = TransitionModel.random(V: 7, order: 2, seed: 11)
         let draft = TransitionModel.perturbed(target, seed: 111, noise: 1.2)
         let prompts: [[Int]] = [[3], [0, 1, 2, 0, 1], [6, 6, 5, 4, 1, 0, 2, 3, 3, 1, 5, 6, 0, 2, 4, 4, 1, 0, 2, 5]]
-        let lookups = [LookupSettings(nMin: 1), LookupSettings(), LookupSettings(nMin: 2, nMax: 2, draftMax: 8), LookupSettings(nMin: 1, nMax: 4, draftMax: 2)]
+        let lookups = [LookupSettings(nMin: 1), LookupSettings(nMin: 1, adaptive: false), LookupSettings(), LookupSettings(nMin: 2, nMax: 2, draftMax: 8), LookupSettings(nMin: 1, nMax: 4, draftMax: 2)]
         var lookupAccepted = 0, lookupRejected = 0, modelRounds = 0
         for prompt in prompts {
             let plain = try PlainDecoder(model: target.fresh(), sampling: .greedy, seed: 1).decode(prompt: prompt, maxTokens: 60)
@@ -147,9 +147,10 @@ final class PromptLookupTests: XCTestCase {
             }
             let first = p(2)
             let expected = (0..<(V * V)).map { first[$0 / V] * p($0 / V)[$0 % V] }
-            for (withModel, policy) in [(false, ChainPolicy.first), (true, .first), (true, .expected)] {
+            for (withModel, policy, adaptive) in [(false, ChainPolicy.first, false), (false, .first, true), (true, .first, false),
+                                                  (true, .expected, false)] {
                 let dec = try lookupDecoder(target: target.fresh(), draft: withModel ? draft.fresh() : nil,
-                                            lookup: LookupSettings(nMin: 1, chain: policy), sampling: SamplingSettings(temperature: Float(T)),
+                                            lookup: LookupSettings(nMin: 1, chain: policy, adaptive: adaptive), sampling: SamplingSettings(temperature: Float(T)),
                                             draftSettings: DraftSettings(draftMax: 3), seed: 40 + UInt64(T * 10))
                 var counts = [Int](repeating: 0, count: V * V)
                 var firstAccepted = 0, firstLookupRounds = 0
@@ -164,11 +165,11 @@ final class PromptLookupTests: XCTestCase {
                         if firstRound!.accepted > 0 { firstAccepted += 1 }
                     }
                 }
-                let label = "T \(T), model \(withModel), \(policy)"
-                XCTAssertGreaterThan(total.sources!["lookup"]!.rejections, policy == .first ? runs / 20 : runs / 200,
+                let label = "T \(T), model \(withModel), \(policy), adaptive \(adaptive)"
+                XCTAssertGreaterThan(total.sources!["lookup"]!.rejections, policy == .first && !adaptive ? runs / 20 : runs / 200,
                                      "\(label): lookup must reject often")
                 ChiSquare(observed: counts, expected: expected).assertConsistent(label)
-                if !withModel {
+                if !withModel && !adaptive {
                     // Every first round is a lookup round proposing 3 after 2: accepted with probability p(3 | 2).
                     XCTAssertEqual(firstLookupRounds, runs)
                     let sd = (first[3] * (1 - first[3]) / Double(runs)).squareRoot()
@@ -190,7 +191,7 @@ final class PromptLookupTests: XCTestCase {
         let prompt = (0..<V).map { (5 * $0) % V }
         var modelRounds: [ChainPolicy: Int] = [:]
         for policy in ChainPolicy.allCases {
-            let dec = try lookupDecoder(target: target.fresh(), draft: target.fresh(), lookup: LookupSettings(nMin: 1, chain: policy))
+            let dec = try lookupDecoder(target: target.fresh(), draft: target.fresh(), lookup: LookupSettings(nMin: 1, chain: policy, adaptive: false))
             let out = try dec.decode(prompt: prompt, maxTokens: 60)
             XCTAssertEqual(out.tokens, (1...60).map { (59 + $0) % V })
             modelRounds[policy] = out.statistics.sources!["model"]!.rounds
@@ -198,6 +199,31 @@ final class PromptLookupTests: XCTestCase {
         }
         XCTAssertEqual(modelRounds[.first], 1)
         XCTAssertGreaterThan(modelRounds[.expected]!, 5)
+    }
+
+    /// The adaptive lookup length, worked by hand: E(k) = (1 + a1·Σ_{i<k} ac^i) / (1 + s·k).
+    /// a1 0.5, ac 1, s 0.4: E = 1.071, 1.111, 1.136, 1.154, 1.167 for k = 1…5 → 5.
+    /// a1 0.2, ac 0.5, s 0.4: E(1) = 0.857 < 1 → 0 (no draft).
+    /// a1 0.71, ac 0.86, s 0.38: E = 1.239, 1.318, 1.330, 1.308 for k = 1…4 → 3.
+    func testLookupLengthWorkedByHand() {
+        XCTAssertEqual(LookupLength.best(firstAcceptance: 0.5, laterAcceptance: 1, rowCost: 0.4, maxCount: 5), 5)
+        XCTAssertEqual(LookupLength.best(firstAcceptance: 0.2, laterAcceptance: 0.5, rowCost: 0.4, maxCount: 5), 0)
+        XCTAssertEqual(LookupLength.best(firstAcceptance: 0.71, laterAcceptance: 0.86, rowCost: 0.38, maxCount: 8), 3)
+        XCTAssertEqual(LookupLength.best(firstAcceptance: 0.9, laterAcceptance: 0.9, rowCost: 0, maxCount: 6), 6, "free rows: all")
+
+        var model = LookupLength(nMin: 2, nMax: 3)
+        XCTAssertEqual(model.rowCost, 0, "untimed")
+        // Ten first-position rejections of 2-gram matches: A = 0.95^10 = 0.5987,
+        // R = 0.95^10 + (1 − 0.95^10)/0.05 = 8.6244 → 0.0649; 3-gram matches keep the prior 0.5.
+        for _ in 0..<10 { model.recordJudged(n: 2, accepted: 0, rejected: true) }
+        XCTAssertEqual(model.firstAcceptance(n: 2), 0.0649, accuracy: 1e-4)
+        XCTAssertEqual(model.firstAcceptance(n: 3), 0.5)
+        XCTAssertEqual(model.laterAcceptance, 0.5)
+        // One-row calls of 10 ms, calls with 4 drafts of 26 ms: s = (16 ms / 4) / 10 ms = 0.4.
+        for _ in 0..<3 { model.recordCall(drafted: 0, seconds: 0.010) }
+        for _ in 0..<3 { model.recordCall(drafted: 4, seconds: 0.026) }
+        XCTAssertEqual(model.rowCost, 0.4, accuracy: 1e-9)
+        XCTAssertEqual(model.choose(proposed: 5, n: 2), 0, "a 2-gram match that is never accepted is not verified")
     }
 
     /// Σ_{i=1..k} alpha^i by hand: alpha 0.5, k 3 → 0.875; alpha 1 → k; k 0 → 0.
