@@ -8,7 +8,8 @@ import Transformer
 /// A draft to evaluate, by name (the table's row).
 public struct NamedDraft {
     public var name: String
-    public var model: TransformerModel
+    /// The draft model (nil: a lookup-only row).
+    public var model: TransformerModel?
     /// Its tokenizer, for the vocabulary check (nil for drafts made from the target).
     public var tokenizer: Tokenizer?
     /// Where it came from (a path, or the target's layers).
@@ -16,8 +17,13 @@ public struct NamedDraft {
     /// A trimmed output layer used while decoding (``OutputSubset``); teacher-forced acceptance
     /// is measured with the full head.
     public var outputSubset: OutputSubset?
-    public init(name: String, model: TransformerModel, tokenizer: Tokenizer?, source: String, outputSubset: OutputSubset? = nil) {
+    /// Prompt lookup before (or instead of) the model (``PromptLookup``), and its corpus's token ids.
+    public var lookup: LookupSettings?
+    public var lookupCorpus: [Int] = []
+    public init(name: String, model: TransformerModel?, tokenizer: Tokenizer?, source: String, outputSubset: OutputSubset? = nil,
+                lookup: LookupSettings? = nil, lookupCorpus: [Int] = []) {
         self.name = name; self.model = model; self.tokenizer = tokenizer; self.source = source; self.outputSubset = outputSubset
+        self.lookup = lookup; self.lookupCorpus = lookupCorpus
     }
 }
 
@@ -71,15 +77,17 @@ public final class EvaluationRunner {
         }
         var V: Int?
         for d in drafts {
+            guard let model = d.model else { continue }
             do {
-                V = try SharedVocabulary.check(target: target, targetTokenizer: tokenizer, draft: d.model,
+                V = try SharedVocabulary.check(target: target, targetTokenizer: tokenizer, draft: model,
                                                draftTokenizer: d.tokenizer ?? tokenizer)
             } catch {
                 throw EvaluationError.model("draft \"\(d.name)\" (\(d.source)) does not fit the target \(targetName): \(error)")
             }
         }
         self.target = target; self.tokenizer = tokenizer; self.targetName = targetName; self.drafts = drafts
-        self.settings = settings; self.stopTokens = stopTokens; self.vocabularySize = V!
+        self.settings = settings; self.stopTokens = stopTokens
+        self.vocabularySize = V ?? min(tokenizer.vocabularySize, target.config.vocabSize)   // lookup rows only
         scorer = TaskScorer(codeExecution: settings.runCode ? try CodeExecution(timeLimit: settings.codeTimeLimit) : nil)
     }
 
@@ -95,7 +103,7 @@ public final class EvaluationRunner {
         let date = ISO8601DateFormatter().string(from: Date())
         return EvaluationResults(date: date, target: targetName, targetParameters: target.parameterCount, threads: Threads.count,
                                  settings: settings, drafts: drafts.map {
-                                     DraftInfo(name: $0.name, source: $0.source, parameters: $0.model.parameterCount, outputRows: $0.outputSubset?.ids.count)
+                                     DraftInfo(name: $0.name, source: $0.source, parameters: $0.model?.parameterCount ?? 0, outputRows: $0.outputSubset?.ids.count)
                                  }, tasks: results)
     }
 
@@ -109,15 +117,18 @@ public final class EvaluationRunner {
         let prompts = task.examples.map { tokenizer.encode(settings.template.render($0.prompt)) }
         let longest = prompts.map(\.count).max() ?? 1
         let maxT = min(longest + settings.maxTokens, target.config.maxPositions)
-        for (i, p) in prompts.enumerated() where p.count > maxT || drafts.contains(where: { p.count > $0.model.config.maxPositions }) {
+        for (i, p) in prompts.enumerated() where p.count > maxT || drafts.contains(where: { p.count > ($0.model?.config.maxPositions ?? Int.max) }) {
             throw EvaluationError.data("\(task.source): example \(i + 1) has a prompt of \(p.count) tokens, more than a model's "
                                        + "context (target \(target.config.maxPositions)); shorten or drop it")
         }
         let targetSession = SessionModel(model: target, maxT: maxT)
         let plain = PlainDecoder(model: targetSession, sampling: settings.sampling, seed: settings.seed, vocabularySize: vocabularySize)
-        let decoders = try drafts.map {
-            try SpeculativeDecoder(target: targetSession, draft: SessionModel(model: $0.model, maxT: min(maxT, $0.model.config.maxPositions), outputSubset: $0.outputSubset),
-                                   configuration: settings.configuration, vocabularySize: vocabularySize)
+        let decoders = try drafts.map { d in
+            var configuration = settings.configuration
+            configuration.lookup = d.lookup
+            return try SpeculativeDecoder(target: targetSession, draft: d.model.map {
+                SessionModel(model: $0, maxT: min(maxT, $0.config.maxPositions), outputSubset: d.outputSubset)
+            }, configuration: configuration, vocabularySize: vocabularySize, lookupCorpus: d.lookupCorpus)
         }
         var plainResult = PlainResult(statistics: PlainStatistics(), metric: nil, outputs: [], scores: [])
         var draftResults = drafts.enumerated().map { d, draft in
@@ -177,15 +188,17 @@ public final class EvaluationRunner {
         }
         let temperature: Float = settings.sampling.isGreedy ? 1 : settings.sampling.temperature
         let T = min(settings.teacherForcedContext, target.config.maxPositions,
-                    drafts.map(\.model.config.maxPositions).min() ?? settings.teacherForcedContext)
+                    drafts.compactMap { $0.model?.config.maxPositions }.min() ?? settings.teacherForcedContext)
         let evaluator = try DistillationEvaluator(target: target, dataset: dataset, tokenizer: tokenizer,
                                                   examples: dataset.examples.count, B: settings.teacherForcedBatch, T: T,
                                                   temperature: temperature)
         onEvent(.stage(name: "\(task.name): teacher-forced acceptance", total: drafts.count))
         var out: [TeacherForcedResult?] = []
         for (d, draft) in drafts.enumerated() {
+            // A lookup-only row has no q to force (lookup proposals depend on the decoded text).
+            guard let model = draft.model, draft.lookup == nil else { out.append(nil); continue }
             // With a trimmed head the draft is judged as it decodes: q = 0 outside its subset.
-            let m = evaluator.evaluate(draft.model, outputSubset: draft.outputSubset?.ids)
+            let m = evaluator.evaluate(model, outputSubset: draft.outputSubset?.ids)
             let r = TeacherForcedResult(sampling: m["acceptance_sampling"] ?? 0, greedy: m["acceptance_greedy"] ?? 0,
                                         forwardKL: m["fkl"] ?? 0, tokens: Int(m["tokens"] ?? 0), temperature: temperature)
             out.append(r)

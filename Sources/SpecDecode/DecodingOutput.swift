@@ -48,6 +48,8 @@ public struct RoundEvent: Equatable, Sendable {
     public var draftLength: Int
     /// A drafted round, a probe round of the auto-off rule, or a plain fallback step.
     public var kind: SpeculationSwitch.Step = .speculative
+    /// Who drafted the round (nil: nobody — a plain step, or a round that drafted nothing).
+    public var source: DraftSource? = nil
 }
 
 /// The result of ``PlainDecoder/decode(prompt:maxTokens:stopTokens:onToken:)``.

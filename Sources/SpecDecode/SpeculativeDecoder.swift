@@ -15,18 +15,24 @@ public struct SpeculativeConfiguration: Codable, Equatable, Sendable {
     /// Plain fallback while speculation does not pay (``SpeculationSwitch``); off by default in
     /// the library (every step drafts), on by default in the CLI.
     public var autoOff: AutoOffSettings
+    /// Draftless proposals by prompt lookup (``PromptLookup``), alone or chained before a draft
+    /// model; nil: the draft model alone.
+    public var lookup: LookupSettings?
 
     public init(sampling: SamplingSettings = .greedy, acceptance: AcceptanceRule? = nil,
-                draft: DraftSettings = DraftSettings(), seed: UInt64 = 1, autoOff: AutoOffSettings = .off) {
+                draft: DraftSettings = DraftSettings(), seed: UInt64 = 1, autoOff: AutoOffSettings = .off,
+                lookup: LookupSettings? = nil) {
         self.sampling = sampling
         self.acceptance = acceptance ?? (sampling.isGreedy ? .greedy : .rejection)
         self.draft = draft
         self.seed = seed
         self.autoOff = autoOff
+        self.lookup = lookup
     }
 }
 
-/// Speculative decoding of one sequence with a target and a draft model (algorithms.md §2).
+/// Speculative decoding of one sequence with a target and a draft model, a prompt lookup, or
+/// both chained (algorithms.md §2).
 ///
 /// **A round.** The caches hold the sequence except its last token s (both models see s first in
 /// the next round). The draft proposes gamma tokens x_1..x_gamma autoregressively; its first call
@@ -63,9 +69,24 @@ public struct SpeculativeConfiguration: Codable, Equatable, Sendable {
 /// `target.length == sequence.count − 1` and the draft cache is unchanged. The switch's state (its
 /// estimates and mode) carries over from one ``decode(prompt:maxTokens:stopTokens:onToken:onRound:)``
 /// call to the next, like the draft-length controller's.
+///
+/// **Lookup and chains.** With ``SpeculativeConfiguration/lookup`` set, a ``PromptLookup``
+/// proposes up to its gamma tokens from n-gram matches in prompt + output (+ corpus) before the
+/// draft model is asked; a ``DraftChain`` decides which source drafts the round (with no draft
+/// model, lookup drafts every round it matches, and a round without a match verifies s alone,
+/// emitting one target token). Lookup drafts are judged with a one-hot q (see ``PromptLookup``);
+/// the draft model's cache is not fed during lookup rounds and catches up in one batched append,
+/// as after plain fallback steps. Per-source counters go to ``SpeculativeStatistics/sources``.
 public final class SpeculativeDecoder {
     public let target: DecodingModel
-    public let draft: DecodingModel
+    /// The draft model (nil: lookup alone).
+    public let draft: DecodingModel?
+    /// The prompt-lookup proposer (nil: the draft model alone).
+    public let lookup: PromptLookup?
+    /// The chain's per-source acceptance and choice (state carries over between decodes).
+    public private(set) var chain: DraftChain
+    /// How much of a lookup proposal is verified (with ``LookupSettings/adaptive``; state carries over).
+    public private(set) var lookupLength: LookupLength?
     public let configuration: SpeculativeConfiguration
     /// Tokens that may be emitted (V); logits past it (padding) are masked.
     public let vocabularySize: Int
@@ -75,21 +96,28 @@ public final class SpeculativeDecoder {
     public var rng: RandomGenerator
     /// The sampler both models share.
     public let sampler: Sampler
-    private let greedy: Bool
-    private var q: [Float]          // (draftMax, V): the draft's distributions of the current round
-    private var p: [Float]          // (V)
-    private var residual: [Float]   // (V)
+    let greedy: Bool
+    var q: [Float]          // (draftMax, V): the draft model's distributions of the current round
+    var p: [Float]          // (V)
+    var residual: [Float]   // (V)
     private var drafts: [Int] = []
 
     /// - Parameters:
+    ///   - draft: the draft model; nil drafts by lookup alone (``SpeculativeConfiguration/lookup`` required).
     ///   - vocabularySize: V shared by both models (default: the common logit width); see
     ///     ``SharedVocabulary``.
+    ///   - lookupCorpus: token ids of extra text for the lookup to match in (`--lookup-corpus`).
     ///   - costSource: where the adaptive schedule's cost ratio comes from.
     /// - Throws: ``SpecDecodeError`` for invalid settings, different logit widths without a
-    ///   `vocabularySize`, or a `draftMax` whose verification exceeds the target's batch-invariant rows.
-    public init(target: DecodingModel, draft: DecodingModel, configuration: SpeculativeConfiguration,
-                vocabularySize: Int? = nil, costSource: CostRatioSource = .measured) throws {
+    ///   `vocabularySize`, neither a draft nor lookup, or a `draftMax` (or lookup `draftMax`)
+    ///   whose verification exceeds the target's batch-invariant rows.
+    public init(target: DecodingModel, draft: DecodingModel?, configuration: SpeculativeConfiguration,
+                vocabularySize: Int? = nil, lookupCorpus: [Int] = [], costSource: CostRatioSource = .measured) throws {
         try configuration.draft.validate()
+        try configuration.lookup?.validate()
+        if draft == nil && configuration.lookup == nil {
+            throw SpecDecodeError.invalidSettings("nothing drafts: give a draft model, lookup settings, or both")
+        }
         try configuration.autoOff.validate()
         try configuration.acceptance.validate(temperature: configuration.sampling.temperature)
         let s = configuration.sampling
@@ -98,35 +126,43 @@ public final class SpeculativeDecoder {
                                                   + "top-k \(s.topK) (≥ 0), top-p \(s.topP) (in (0, 1])")
         }
         let V: Int
+        let draftWidth = draft?.logitWidth ?? target.logitWidth
         if let vocabularySize {
-            guard vocabularySize >= 1, vocabularySize <= min(target.logitWidth, draft.logitWidth) else {
+            guard vocabularySize >= 1, vocabularySize <= min(target.logitWidth, draftWidth) else {
                 throw SpecDecodeError.vocabularyMismatch("vocabulary size \(vocabularySize) exceeds a logit width "
-                                                         + "(target \(target.logitWidth), draft \(draft.logitWidth))")
+                                                         + "(target \(target.logitWidth), draft \(draftWidth))")
             }
             V = vocabularySize
         } else {
-            guard target.logitWidth == draft.logitWidth else {
+            guard target.logitWidth == draftWidth else {
                 throw SpecDecodeError.vocabularyMismatch("the target has \(target.logitWidth) logits per position and the "
-                                                         + "draft \(draft.logitWidth); they must share the vocabulary")
+                                                         + "draft \(draftWidth); they must share the vocabulary")
             }
             V = target.logitWidth
         }
         let dMax = configuration.draft.draftMax
+        if let l = configuration.lookup?.draftMax, l + 1 > target.batchInvariantRows {
+            throw SpecDecodeError.invalidSettings("lookup draft-max \(l) verifies \(l + 1) positions per call, more than the "
+                + "\(target.batchInvariantRows) the target computes batch-invariantly; use ≤ \(target.batchInvariantRows - 1)")
+        }
         if dMax + 1 > target.batchInvariantRows {
             throw SpecDecodeError.invalidSettings("draft-max \(dMax) verifies \(dMax + 1) positions per call, more than the "
                 + "\(target.batchInvariantRows) the target computes batch-invariantly; use draft-max ≤ \(target.batchInvariantRows - 1)")
         }
         self.target = target
         self.draft = draft
+        lookup = configuration.lookup.map { PromptLookup(settings: $0, corpus: lookupCorpus) }
+        chain = DraftChain(policy: configuration.lookup?.chain ?? .first)
+        lookupLength = configuration.lookup.flatMap { $0.adaptive ? LookupLength(nMin: $0.nMin, nMax: $0.nMax) : nil }
         self.configuration = configuration
         self.vocabularySize = V
         greedy = configuration.sampling.isGreedy
         sampler = Sampler(settings: configuration.sampling, vocabularySize: V)
         rng = RandomGenerator(seed: configuration.seed)
-        let prior = Double(draft.weightBytesPerStep) / Double(max(target.weightBytesPerStep, 1))
+        let prior = Double(draft?.weightBytesPerStep ?? 0) / Double(max(target.weightBytesPerStep, 1))
         controller = DraftLengthController(settings: configuration.draft, costSource: costSource, priorCostRatio: prior)
         speculationSwitch = SpeculationSwitch(settings: configuration.autoOff, gammaRange: configuration.draft.scheduleRange)
-        q = [Float](repeating: 0, count: (greedy ? 1 : dMax) * V)
+        q = [Float](repeating: 0, count: (greedy || draft == nil ? 1 : dMax) * V)
         p = [Float](repeating: 0, count: V)
         residual = [Float](repeating: 0, count: V)
     }
@@ -141,14 +177,17 @@ public final class SpeculativeDecoder {
     public func decode(prompt: [Int], maxTokens: Int, stopTokens: Set<Int> = [],
                        onToken: (DecodedToken) -> Void = { _ in },
                        onRound: ((RoundEvent) -> Void)? = nil) throws -> SpeculativeOutput {
-        try DecodingSupport.checkPrompt(prompt, models: [("target", target), ("draft", draft)])
+        try DecodingSupport.checkPrompt(prompt, models: [("target", target)] + (draft.map { [("draft", $0)] } ?? []))
         var stats = SpeculativeStatistics()
         stats.prompts = 1; stats.promptTokens = prompt.count
-        stats.targetWeightBytes = target.weightBytesPerStep; stats.draftWeightBytes = draft.weightBytesPerStep
+        stats.targetWeightBytes = target.weightBytesPerStep; stats.draftWeightBytes = draft?.weightBytesPerStep ?? 0
         var fb = FallbackStatistics()
+        var bySource = [DraftSourceStatistics](repeating: DraftSourceStatistics(), count: DraftSource.allCases.count)
         let t0 = now()
         try DecodingSupport.prefillAllButLast(target, prompt)
-        try DecodingSupport.prefillAllButLast(draft, prompt)
+        if let draft { try DecodingSupport.prefillAllButLast(draft, prompt) }
+        lookup?.reset(capacity: prompt.count + maxTokens)
+        lookup?.observe(prompt)
         let loopStart = now()
         stats.prefillSeconds = loopStart - t0
 
@@ -175,23 +214,44 @@ public final class SpeculativeDecoder {
                 let token = sampleTarget(logits.row(0).pointer)
                 let tp1 = now()
                 fb.plainSteps += 1; fb.plainSeconds += tp1 - tp0
+                lookupLength?.recordCall(drafted: 0, seconds: tp1 - tp0)
                 speculationSwitch.recordPlain(seconds: tp1 - tp0)
                 emit(token, .target)
                 onRound?(RoundEvent(drafted: 0, accepted: 0, rejected: false, emitted: [token], targetLength: target.length,
-                                    draftLength: draft.length, kind: .plain))
+                                    draftLength: draft?.length ?? 0, kind: .plain))
                 if stopped { break }
                 continue
             }
             let wanted = step == .probe ? settings.draftMax : controller.current
-            let gamma = max(0, min(wanted, maxTokens - out.count - 1, target.capacity - seq.count,
-                                   draft.capacity - seq.count + 1))
+            let room = min(maxTokens - out.count - 1, target.capacity - seq.count)
+            let gamma = draft.map { max(0, min(wanted, room, $0.capacity - seq.count + 1)) } ?? 0
 
-            // 1. Draft up to gamma tokens.
+            // 1. Draft up to gamma tokens: lookup first, then (unless the chain keeps lookup's) the model.
             var td0 = now()
             let roundStartTime = td0
             drafts.removeAll(keepingCapacity: true)
             var calls = 0
-            if gamma > 0 {
+            var source: DraftSource?
+            var matched = 0   // n of the lookup match
+            if let lookup {
+                let lookupGamma = max(0, min(lookup.settings.draftMax ?? settings.draftMax, room))
+                lookup.observe(seq)
+                if lookupGamma > 0, let n = lookup.propose(maxCount: lookupGamma, into: &drafts) {
+                    matched = n
+                    if let k = lookupLength?.choose(proposed: drafts.count, n: n) { drafts.removeLast(drafts.count - k) }
+                }
+                if !drafts.isEmpty {
+                    if chain.prefersLookup(lookupCount: drafts.count, modelGamma: gamma, modelCost: controller.costRatioEstimate) {
+                        source = .lookup
+                        calls = drafts.count   // one look-up per drafted token, as the model's one call per token
+                    } else {
+                        drafts.removeAll(keepingCapacity: true)
+                        chain.recordPassedOver(.lookup)
+                    }
+                }
+            }
+            if source == nil, let draft, gamma > 0 {
+                source = .model
                 var feed = Array(seq[draft.length...])
                 if feed.count > 2 {
                     // Catching up after plain steps: timed apart so that c stays the cost of a draft step.
@@ -217,14 +277,16 @@ public final class SpeculativeDecoder {
             let td2 = now()
             stats.rounds += 1; stats.targetCalls += 1; stats.draftCalls += calls; stats.drafted += drafts.count
             stats.draftSeconds += td1 - td0; stats.verifySeconds += td2 - td1
+            lookupLength?.recordCall(drafted: drafts.count, seconds: td2 - td1)
             for i in drafts.indices { stats.count(\.draftedAtPosition, at: i) }
+            let oneHot = source == .lookup
 
             // 3. Judge left to right; emit the accepted prefix and one target token.
             var accepted = 0, rejected = false
             for i in drafts.indices {
                 stats.count(\.judgedAtPosition, at: i)
                 let row = logits.row(i).pointer
-                if let replacement = judge(row, draft: drafts[i], position: i) {
+                if let replacement = judge(row, draft: drafts[i], position: i, oneHot: oneHot) {
                     rejected = true
                     stats.rejections += 1
                     emit(replacement, .resampled)
@@ -244,81 +306,44 @@ public final class SpeculativeDecoder {
 
             // 4. Roll back to the sequence (the target) and to its longest cached prefix (the draft).
             target.truncate(to: seq.count - 1)
-            draft.truncate(to: min(draft.length, seq.count - 1))
-            controller.record(drafted: drafts.count, accepted: accepted, rejected: rejected, draftSeconds: td1 - td0,
-                              draftCalls: calls, verifySeconds: td2 - td1)
+            if let draft { draft.truncate(to: min(draft.length, seq.count - 1)) }
+            if let source {
+                let k = source == .lookup ? 0 : 1
+                bySource[k].rounds += 1; bySource[k].drafted += drafts.count; bySource[k].accepted += accepted
+                bySource[k].rejections += rejected ? 1 : 0; bySource[k].draftSeconds += td1 - td0
+                chain.record(source, accepted: accepted, rejected: rejected)
+                if source == .lookup { lookupLength?.recordJudged(n: matched, accepted: accepted, rejected: rejected) }
+            }
+            // The schedule learns from the model's rounds only (lookup's gamma is its own).
+            if source != .lookup {
+                controller.record(drafted: drafts.count, accepted: accepted, rejected: rejected, draftSeconds: td1 - td0,
+                                  draftCalls: calls, verifySeconds: td2 - td1)
+            }
             if step == .probe {
                 fb.probeRounds += 1; fb.probeTokens += out.count - roundStart; fb.probeSeconds += now() - roundStartTime
             }
-            switch speculationSwitch.recordRound(drafted: drafts.count, accepted: accepted, rejected: rejected,
-                                                 draftSeconds: td1 - td0, draftCalls: calls, verifySeconds: td2 - td1) {
+            // A lookup round without a match verified s alone: no evidence on alpha, and its one-row
+            // call would bias the switch's verification-cost slope v(gamma) (fitted per drafted token).
+            let evidence = source != nil || lookup == nil
+            switch evidence ? speculationSwitch.recordRound(drafted: drafts.count, accepted: accepted, rejected: rejected,
+                                                            draftSeconds: td1 - td0, draftCalls: calls, verifySeconds: td2 - td1) : nil {
             case false?: fb.switchesOff += 1
             case true?: fb.switchesOn += 1
             case nil: break
             }
             onRound?(RoundEvent(drafted: drafts.count, accepted: accepted, rejected: rejected,
-                                emitted: Array(out[roundStart...]), targetLength: target.length, draftLength: draft.length,
-                                kind: step == .probe ? .probe : .speculative))
+                                emitted: Array(out[roundStart...]), targetLength: target.length, draftLength: draft?.length ?? 0,
+                                kind: step == .probe ? .probe : .speculative, source: source))
             if stopped { break }
         }
         stats.emitted = out.count
         if configuration.autoOff.enabled { stats.fallback = fb }
+        if lookup != nil {
+            stats.sources = [:]
+            for (k, s) in zip([DraftSource.lookup, .model], bySource) where draft != nil || k == .lookup { stats.sources![k.rawValue] = s }
+        }
         stats.otherSeconds = max(0, now() - loopStart - stats.draftSeconds - stats.verifySeconds - stats.plainSeconds
                                     - stats.catchUpSeconds)
         return SpeculativeOutput(tokens: out, origins: origins, stopReason: reason, statistics: stats)
-    }
-
-    /// The draft's token at draft position `i` from its logits row, or nil when the confidence
-    /// stop ends the draft (`i ≥ draftMin` and top probability < `draftPMin`). Sampling stores q_i.
-    private func propose(_ z: UnsafePointer<Float>, position i: Int, settings: DraftSettings) -> Int? {
-        let V = vocabularySize
-        let checkConfidence = settings.draftPMin > 0 && i >= settings.draftMin
-        if greedy {
-            if checkConfidence && DecodingSupport.topSoftmaxProbability(z, count: V) < settings.draftPMin { return nil }
-            return Sampler.argmax(z, count: V)
-        }
-        return q.withUnsafeMutableBufferPointer { buffer -> Int? in
-            let qi = buffer.baseAddress! + i * V
-            sampler.distribution(z, into: qi)
-            if checkConfidence {
-                var top: Float = 0
-                for j in 0..<V { top = max(top, qi[j]) }
-                if Double(top) < settings.draftPMin { return nil }
-            }
-            return rng.categorical(UnsafePointer(qi), count: V)
-        }
-    }
-
-    /// Judges draft token `x` at position `i` against the target's logits row; nil when accepted,
-    /// else the replacement token (the target's argmax when greedy, a residual sample otherwise).
-    private func judge(_ u: UnsafePointer<Float>, draft x: Int, position i: Int) -> Int? {
-        let V = vocabularySize
-        if greedy {
-            let t = Sampler.argmax(u, count: V)
-            return t == x ? nil : t
-        }
-        return p.withUnsafeMutableBufferPointer { pb -> Int? in
-            q.withUnsafeBufferPointer { qb -> Int? in
-                residual.withUnsafeMutableBufferPointer { rb -> Int? in
-                    let pp = pb.baseAddress!, qi = qb.baseAddress! + i * V, r = rb.baseAddress!
-                    sampler.distribution(u, into: pp)
-                    let a = configuration.acceptance.acceptanceProbability(p: Double(pp[x]), q: Double(qi[x]))
-                    if rng.uniformDouble() < a { return nil }
-                    // Residual norm(max(0, p − q)); if it vanishes (p == q numerically) sample p.
-                    var total = 0.0
-                    for j in 0..<V {
-                        let d = max(0, pp[j] - qi[j])
-                        r[j] = d
-                        total += Double(d)
-                    }
-                    return total > 0 ? rng.categorical(UnsafePointer(r), count: V) : rng.categorical(UnsafePointer(pp), count: V)
-                }
-            }
-        }
-    }
-
-    /// A token from the target's distribution of a logits row (the bonus token).
-    private func sampleTarget(_ u: UnsafePointer<Float>) -> Int {
-        p.withUnsafeMutableBufferPointer { sampler.sample(u, scratch: $0.baseAddress!, rng: &rng) }
     }
 }

@@ -44,6 +44,9 @@ public struct SpeculativeStatistics: Codable, Equatable, Sendable {
     public var draftWeightBytes = 0
     /// Plain decoding of the same prompts with the target alone, when it ran.
     public var baseline: PlainStatistics?
+    /// Per draft source (``DraftSource`` raw value: "lookup", "model") when lookup is on (alone
+    /// or chained); nil otherwise and in results written before lookup existed.
+    public var sources: [String: DraftSourceStatistics]?
 
     public init() {}
 
@@ -69,6 +72,10 @@ public struct SpeculativeStatistics: Codable, Equatable, Sendable {
         if let b = o.baseline {
             if baseline == nil { baseline = PlainStatistics() }
             baseline!.add(b)
+        }
+        if let os = o.sources {
+            if sources == nil { sources = [:] }
+            for (k, v) in os { sources![k, default: DraftSourceStatistics()].add(v) }
         }
     }
 
@@ -199,8 +206,16 @@ public struct DerivedStatistics: Codable, Equatable, Sendable {
     /// for verifying gamma + 1 positions costing more than one step, and leaves only the
     /// loop's other overheads between it and the measured speedup.
     public var predictedSpeedupWithVerifyCost: Double?
+    /// Per draft source (when lookup is on): alpha = accepted / (accepted + rejections) and
+    /// tokens emitted per round of that source.
+    public var alphaBySource: [String: Double]?
+    public var tokensPerRoundBySource: [String: Double]?
 
     public init(_ s: SpeculativeStatistics) {
+        if let sources = s.sources {
+            alphaBySource = sources.compactMapValues(\.alpha)
+            tokensPerRoundBySource = sources.compactMapValues(\.tokensPerRound)
+        }
         alphaPerJudged = ratio(Double(s.accepted), Double(s.accepted + s.rejections))
         acceptedPerDrafted = ratio(Double(s.accepted), Double(s.drafted))
         acceptanceAtPosition = s.judgedAtPosition.indices.map {

@@ -20,7 +20,10 @@ struct DecodeCommand: ParsableCommand {
         student writes every token and, when it picks <help>, the target emits its greedy token (its \
         cache caught up in one batched call). The prompt states --budget ("teacher budget: 20%"); \
         --enforce-budget masks <help> whenever it would lift the running teacher fraction above it; --help-threshold P makes the student ask \
-        exactly when its probability of <help> is at least P.
+        exactly when its probability of <help> is at least P. \
+        --spec-type lookup drafts without a model (prompt lookup: the tokens that followed the latest earlier \
+        match of the last n tokens, n = --lookup-ngram-max … --lookup-ngram-min, in prompt + output and \
+        --lookup-corpus); --spec-type lookup,model chains it before the -md draft (--chain-policy).
         """
     )
 
@@ -31,6 +34,13 @@ struct DecodeCommand: ParsableCommand {
     @Option(name: [.short, .long], help: "Target model: a Hugging Face directory or a .gguf file.") var model: String
     @Option(name: [.customLong("md", withSingleDash: true), .customLong("model-draft")],
             help: "Draft model (same tokenizer as the target).") var modelDraft: String?
+    @Option(name: .customLong("spec-type"),
+            help: "Proposers: model (-md / --draft-from-target), lookup (prompt lookup, no draft model) or lookup,model (lookup first, then the model). Default: model.")
+    var specType: SpecType?
+    @Option(name: .customLong("chain-policy"),
+            help: "With --spec-type lookup,model: first (lookup drafts whenever it matches) or expected (the source with more expected tokens per cost).")
+    var chainPolicy: ChainPolicy = .first
+    @OptionGroup var lookupOptions: LookupOptions
     @Option(name: .customLong("draft-from-target"),
             help: "Instead of -md: a draft made of the target's embeddings, layers and head: N (N evenly spaced layers, as train), even:N, or indices and ranges (\"0-3,29\").")
     var draftFromTarget: String?
@@ -86,7 +96,15 @@ struct DecodeCommand: ParsableCommand {
 
     func validate() throws {
         if (prompt == nil) == (prompts == nil) { throw ValidationError("give exactly one of --prompt TEXT and --prompts FILE.jsonl") }
-        if (modelDraft == nil) == (draftFromTarget == nil) { throw ValidationError("give exactly one of -md DRAFT and --draft-from-target LAYERS") }
+        let spec = specType ?? .model
+        if spec.model && (modelDraft == nil) == (draftFromTarget == nil) {
+            throw ValidationError("give exactly one of -md DRAFT and --draft-from-target LAYERS (or --spec-type lookup for no draft model)")
+        }
+        if !spec.model && (modelDraft != nil || draftFromTarget != nil) {
+            throw ValidationError("--spec-type lookup drafts without a model; drop -md / --draft-from-target or use --spec-type lookup,model")
+        }
+        if mode == .help && spec.lookup { throw ValidationError("--spec-type lookup applies to --mode speculative") }
+        if draftVocab != nil && !spec.model { throw ValidationError("--draft-vocab trims a draft model's head; --spec-type lookup has none") }
         if mode == .help {
             if modelDraft == nil { throw ValidationError("--mode help needs -md STUDENT (a model trained with --method pcl --help-budgets)") }
             guard let budget, budget >= 0, budget <= 1 else { throw ValidationError("--mode help needs --budget in [0, 1]") }
@@ -122,19 +140,23 @@ struct DecodeCommand: ParsableCommand {
         if mode == .help { return try runHelp() }
         let targetBundle = try loadBundle(model, weights: weightOptions.weights)
         let tokenizer = try targetBundle.requireTokenizer()
-        let draftModel: TransformerModel, draftTokenizer: Tokenizer?
-        if let spec = draftFromTarget {
+        let spec = specType ?? .model
+        var draftModel: TransformerModel?, draftTokenizer: Tokenizer?
+        if !spec.model {
+            draftModel = nil
+        } else if let spec = draftFromTarget {
             let layers = try DraftLayers.parse(spec, of: targetBundle.model)
             draftModel = try targetBundle.model.truncatedCopy(layers: layers)
             draftTokenizer = tokenizer
-            printErr("draft: the target's embeddings, layers \(layers) and head (\(String(format: "%.1fM", Double(draftModel.parameterCount) / 1e6)) parameters)")
+            printErr("draft: the target's embeddings, layers \(layers) and head (\(String(format: "%.1fM", Double(draftModel!.parameterCount) / 1e6)) parameters)")
         } else {
             let bundle = try loadBundle(modelDraft!, weights: weightOptions.weights)
             draftModel = bundle.model
             draftTokenizer = bundle.tokenizer
         }
-        let V = try SharedVocabulary.check(target: targetBundle.model, targetTokenizer: tokenizer, draft: draftModel,
-                                           draftTokenizer: draftTokenizer)
+        let V = try draftModel.map {
+            try SharedVocabulary.check(target: targetBundle.model, targetTokenizer: tokenizer, draft: $0, draftTokenizer: draftTokenizer)
+        } ?? min(tokenizer.vocabularySize, targetBundle.model.config.vocabSize)
         let texts = try prompt.map { [$0] } ?? readPromptFile(prompts!)
         let encoded = texts.map { tokenizer.encode(chat ? chatPrompt($0) : $0) }
         let maxT = (encoded.map(\.count).max() ?? 1) + maxTokens
@@ -145,10 +167,12 @@ struct DecodeCommand: ParsableCommand {
         } else if let path = modelDraft {
             subset = try DraftVocabularyFile.read(modelPath: path, vocabularySize: V)
         }
-        let draft = SessionModel(model: draftModel, maxT: maxT, outputSubset: subset)
+        let draft = draftModel.map { SessionModel(model: $0, maxT: maxT, outputSubset: subset) }
         let configuration = SpeculativeConfiguration(sampling: sampling.settings, acceptance: acceptanceRule,
-                                                     draft: draftSettings, seed: sampling.seed, autoOff: autoOffOptions.settings)
-        let decoder = try SpeculativeDecoder(target: target, draft: draft, configuration: configuration, vocabularySize: V)
+                                                     draft: draftSettings, seed: sampling.seed, autoOff: autoOffOptions.settings,
+                                                     lookup: spec.lookup ? lookupOptions.settings(chain: chainPolicy) : nil)
+        let decoder = try SpeculativeDecoder(target: target, draft: draft, configuration: configuration, vocabularySize: V,
+                                             lookupCorpus: spec.lookup ? lookupOptions.corpusTokens(tokenizer) : [])
         let plain = PlainDecoder(model: target, sampling: sampling.settings, seed: sampling.seed, vocabularySize: V)
         let stops = stopTokens(tokenizer, targetBundle)
         var total = SpeculativeStatistics()
@@ -255,7 +279,7 @@ extension DecodeCommand {
         let mb = { (b: Int) in f(Double(b) / 1e6, 1) + " MB" }
         let bw = bandwidthGBs * 1e9
         var lines = [
-            "speculative decoding (\(acceptanceRule.label), \(draftSchedule.rawValue) schedule, draft-max \(draftMax)): "
+            "speculative decoding (\((specType ?? .model).defaultValueDescription), \(acceptanceRule.label), \(draftSchedule.rawValue) schedule, draft-max \(draftMax)): "
                 + "\(s.prompts) prompts, \(s.emitted) tokens in \(f(s.decodeSeconds, 2)) s (\(x(d.tokensPerSecond, 1)) tokens/s), "
                 + "prefill \(f(s.prefillSeconds, 2)) s",
             "  rounds \(s.rounds), drafted \(s.drafted), accepted \(s.accepted), rejections \(s.rejections), bonus \(s.bonusTokens)",
@@ -272,6 +296,11 @@ extension DecodeCommand {
             "  predicted speedup tau / (gamma c + 1) \(x(d.predictedSpeedup, 2)) (with tau from alpha \(x(d.predictedSpeedupFromAlpha, 2)));  "
                 + "MBSU \(x(d.memoryBoundSpeedup, 2))",
         ]
+        for (name, src) in (s.sources ?? [:]).sorted(by: { $0.key > $1.key }) {
+            lines.append("  \(name): rounds \(src.rounds), drafted \(src.drafted), accepted \(src.accepted), rejections \(src.rejections), "
+                         + "alpha \(x(src.alpha)), tokens per round \(x(src.tokensPerRound, 2)), drafting \(f(src.draftSeconds, 3)) s "
+                         + "(\(ms(src.drafted > 0 ? src.draftSeconds / Double(src.drafted) : nil)) per drafted token)")
+        }
         if let fb = s.fallback {
             lines.append("  auto-off: \(fb.plainSteps) tokens (\(x(d.fallbackFraction.map { $0 * 100 }, 1))%) from plain fallback steps "
                 + "(\(ms(d.plainStepSeconds))/step), switched off \(fb.switchesOff)×, back on \(fb.switchesOn)×; \(fb.probeRounds) probe rounds "

@@ -22,6 +22,9 @@ struct EvalCommand: ParsableCommand {
         --run-code executes model-written Python (HumanEval programs) in a subprocess with a fresh temporary \
         directory, CPU, memory, file-size and wall-clock limits. That is not a sandbox: the code runs as you, \
         with your file system and network. Use it only where running untrusted code is acceptable.
+
+        --lookup adds a row for prompt lookup (draftless n-gram drafts, c ≈ 0); --lookup-chain NAME adds a row \
+        lookup+NAME that chains lookup before draft NAME, one row per --chain-policy.
         """
     )
 
@@ -59,9 +62,18 @@ struct EvalCommand: ParsableCommand {
     var draftVocab: Int?
     @Option(name: .customLong("draft-vocab-data"), help: "JSONL {\"prompt\", \"response\"} text whose token counts choose the --draft-vocab tokens (use the drafts' training data).")
     var draftVocabData: String?
+    @Flag(help: "Also evaluate prompt lookup alone (row \"lookup\"; no draft model).") var lookup = false
+    @Option(name: .customLong("lookup-chain"), help: "Also evaluate lookup chained before these drafts (their NAMEs, comma-separated): rows lookup+NAME.")
+    var lookupChain: [String] = []
+    @Option(name: .customLong("chain-policy"), help: "Chain policies of --lookup-chain rows: first, expected, or first,expected (one row each).")
+    var chainPolicy = "first"
+    @OptionGroup var lookupOptions: LookupOptions
     @OptionGroup var autoOffOptions: AutoOffOptions
     @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var weightOptions: WeightOptions
+
+    var chainPolicies: [ChainPolicy] { chainPolicy.split(separator: ",").compactMap { ChainPolicy(rawValue: String($0)) } }
+    var chainNames: [String] { lookupChain.flatMap { $0.split(separator: ",").map(String.init) } }
 
     var settings: EvaluationSettings {
         var s = EvaluationSettings()
@@ -80,7 +92,12 @@ struct EvalCommand: ParsableCommand {
 
     func validate() throws {
         if data.isEmpty { throw ValidationError("give at least one --data [TASK=]FILE.jsonl") }
-        if drafts.isEmpty && draftFromTarget == nil { throw ValidationError("give --drafts NAME=MODEL,… and/or --draft-from-target LAYERS") }
+        if drafts.isEmpty && draftFromTarget == nil && !lookup {
+            throw ValidationError("give --drafts NAME=MODEL,…, --draft-from-target LAYERS and/or --lookup")
+        }
+        if chainPolicies.isEmpty || chainPolicies.count != chainPolicy.split(separator: ",").count {
+            throw ValidationError("--chain-policy \(chainPolicy): expected first, expected or first,expected")
+        }
         if let limit, limit < 1 { throw ValidationError("--limit must be ≥ 1, got \(limit)") }
         if draftMax + 1 > InferenceSession.batchInvariantRows {
             throw ValidationError("--draft-max \(draftMax) would verify \(draftMax + 1) positions per call; use --draft-max ≤ \(InferenceSession.batchInvariantRows - 1)")
@@ -117,6 +134,22 @@ struct EvalCommand: ParsableCommand {
             let subset = try outputSubset(k, data: file, tokenizer: tokenizer, always: stopTokens(tokenizer, targetBundle),
                                           vocabularySize: targetBundle.model.config.vocabSize)
             for i in named.indices { named[i].outputSubset = subset }
+        }
+        let corpus = lookup || !chainNames.isEmpty ? try lookupOptions.corpusTokens(tokenizer) : []
+        for name in chainNames {
+            guard let base = named.first(where: { $0.name == name }) else {
+                throw ValidationError("--lookup-chain \(name): no draft of that name (names: \(named.map(\.name).joined(separator: ", ")))")
+            }
+            for policy in chainPolicies {
+                var d = base
+                d.name = "lookup+\(name)" + (chainPolicies.count > 1 ? "/\(policy.rawValue)" : "")
+                d.lookup = lookupOptions.settings(chain: policy); d.lookupCorpus = corpus
+                named.append(d)
+            }
+        }
+        if lookup {
+            named.append(NamedDraft(name: "lookup", model: nil, tokenizer: nil, source: "prompt lookup (no draft model)",
+                                    lookup: lookupOptions.settings(chain: .first), lookupCorpus: corpus))
         }
         let runner = try EvaluationRunner(target: targetBundle.model, tokenizer: tokenizer, targetName: model, drafts: named,
                                           settings: settings, stopTokens: stopTokens(tokenizer, targetBundle))
