@@ -9,13 +9,15 @@ public struct LookupSettings: Codable, Equatable, Sendable {
     /// Most tokens proposed per round (nil: the draft settings' `draftMax`). Hugging Face's
     /// `prompt_lookup_num_tokens`.
     public var draftMax: Int?
-    /// With a draft model too: which source drafts a round (``ChainPolicy``).
+    /// With a draft model too: which source drafts a round (``ChainPolicy``). Default
+    /// ``ChainPolicy/expected``: with SmolLM2-135M and its 1-layer draft it gave α 0.62 vs 0.56 and
+    /// 2–3% more speed than ``ChainPolicy/first`` (README, issue 18).
     public var chain: ChainPolicy
     /// Verify only as many proposed tokens as pay for their verification rows (``LookupLength``);
     /// false: every proposed token (up to `draftMax`).
     public var adaptive: Bool
 
-    public init(nMin: Int = 2, nMax: Int = 3, draftMax: Int? = nil, chain: ChainPolicy = .first, adaptive: Bool = true) {
+    public init(nMin: Int = 2, nMax: Int = 3, draftMax: Int? = nil, chain: ChainPolicy = .expected, adaptive: Bool = true) {
         self.nMin = nMin; self.nMax = nMax; self.draftMax = draftMax; self.chain = chain; self.adaptive = adaptive
     }
 
