@@ -51,6 +51,10 @@ public enum EvaluationEvent: Sendable {
 /// 3. the task metric on the plain and the speculative outputs. At temperature 0 both outputs
 ///    must be identical token for token (``SpeculativeDecoder``'s guarantee); a difference is
 ///    recorded and reported through ``EvaluationEvent/mismatch(_:)``.
+///
+/// A row with ``NamedDraft/lookup`` drafts by prompt lookup (issue 18): alone when it has no
+/// model, chained before its model otherwise; it has no teacher-forced acceptance (a lookup
+/// proposal depends on the decoded text, there is no fixed q to force).
 public final class EvaluationRunner {
     public let target: TransformerModel
     public let tokenizer: Tokenizer

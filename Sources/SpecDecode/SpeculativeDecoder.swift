@@ -152,7 +152,7 @@ public final class SpeculativeDecoder {
         self.target = target
         self.draft = draft
         lookup = configuration.lookup.map { PromptLookup(settings: $0, corpus: lookupCorpus) }
-        chain = DraftChain(policy: configuration.lookup?.chain ?? .first)
+        chain = DraftChain(policy: configuration.lookup?.chain ?? .expected)
         lookupLength = configuration.lookup.flatMap { $0.adaptive ? LookupLength(nMin: $0.nMin, nMax: $0.nMax) : nil }
         self.configuration = configuration
         self.vocabularySize = V
@@ -269,6 +269,7 @@ public final class SpeculativeDecoder {
                     drafts.append(x)
                     feed = [x]
                 }
+                if drafts.isEmpty { source = nil }   // the confidence stop before the first token
             }
             let td1 = now()
 

@@ -30,7 +30,8 @@ public struct SpeculativeStatistics: Codable, Equatable, Sendable {
     /// Auto-off counters (nil when the rule was off; optional so results written before it still decode).
     public var fallback: FallbackStatistics?
     /// Verification calls in the decoding loop (one per round; prefill and plain steps not counted) and draft calls
-    /// (one per drafted token; the first of a round also feeds the tokens the draft has not seen).
+    /// (one per drafted token; the first of a round also feeds the tokens the draft has not seen; a lookup
+    /// round counts one per proposed token, so that c stays a cost per drafted token, ≈ 0 for lookup).
     public var targetCalls = 0
     public var draftCalls = 0
     /// Seconds in prompt prefill (both models), drafting (draft calls and sampling), verifying

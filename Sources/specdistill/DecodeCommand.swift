@@ -38,8 +38,8 @@ struct DecodeCommand: ParsableCommand {
             help: "Proposers: model (-md / --draft-from-target), lookup (prompt lookup, no draft model) or lookup,model (lookup first, then the model). Default: model.")
     var specType: SpecType?
     @Option(name: .customLong("chain-policy"),
-            help: "With --spec-type lookup,model: first (lookup drafts whenever it matches) or expected (the source with more expected tokens per cost).")
-    var chainPolicy: ChainPolicy = .first
+            help: "With --spec-type lookup,model: expected (the source with more expected tokens per cost; default) or first (lookup drafts whenever it matches).")
+    var chainPolicy: ChainPolicy = .expected
     @OptionGroup var lookupOptions: LookupOptions
     @Option(name: .customLong("draft-from-target"),
             help: "Instead of -md: a draft made of the target's embeddings, layers and head: N (N evenly spaced layers, as train), even:N, or indices and ranges (\"0-3,29\").")

@@ -65,8 +65,8 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Also evaluate prompt lookup alone (row \"lookup\"; no draft model).") var lookup = false
     @Option(name: .customLong("lookup-chain"), help: "Also evaluate lookup chained before these drafts (their NAMEs, comma-separated): rows lookup+NAME.")
     var lookupChain: [String] = []
-    @Option(name: .customLong("chain-policy"), help: "Chain policies of --lookup-chain rows: first, expected, or first,expected (one row each).")
-    var chainPolicy = "first"
+    @Option(name: .customLong("chain-policy"), help: "Chain policies of --lookup-chain rows: expected (default), first, or first,expected (one row each).")
+    var chainPolicy = "expected"
     @OptionGroup var lookupOptions: LookupOptions
     @OptionGroup var autoOffOptions: AutoOffOptions
     @OptionGroup var threadOptions: ThreadOptions
