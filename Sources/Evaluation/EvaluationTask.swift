@@ -113,12 +113,10 @@ public struct TaskData: Sendable {
         }
         var examples: [EvaluationExample] = []
         var fileTask = task
-        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (n, s) in JSONLines.lines(text) {
             if let limit, examples.count >= limit { break }
-            let s = line.trimmingCharacters(in: .whitespaces)
-            if s.isEmpty { continue }
-            let at = "\(url.path):\(i + 1)"
-            guard let object = try? JSONSerialization.jsonObject(with: Data(s.utf8)) as? [String: Any] else {
+            let at = "\(url.path):\(n)"
+            guard let object = JSONLines.object(s) else {
                 throw EvaluationError.data("\(at): not a JSON object; each line must be {\"task\": ..., \"prompt\": ..., \"response\": ...}")
             }
             guard let prompt = object["prompt"] as? String else {

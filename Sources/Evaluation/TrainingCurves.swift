@@ -56,10 +56,9 @@ public struct TrainingCurves: Sendable {
         }
         let decoder = JSONDecoder()
         var out: [T] = []
-        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            if line.trimmingCharacters(in: .whitespaces).isEmpty { continue }
+        for (n, line) in JSONLines.lines(text) {
             do { out.append(try decoder.decode(T.self, from: Data(line.utf8))) } catch {
-                throw EvaluationError.data("\(url.path):\(i + 1): not a \(T.self) record (\(error))")
+                throw EvaluationError.data("\(url.path):\(n): not a \(T.self) record (\(error))")
             }
         }
         return out

@@ -224,11 +224,9 @@ struct DecodeCommand: ParsableCommand {
             throw ValidationError("\(path): cannot read the file (expected JSONL with one {\"prompt\": ...} object per line)")
         }
         var out: [String] = []
-        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            if line.trimmingCharacters(in: .whitespaces).isEmpty { continue }
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let p = object["prompt"] as? String else {
-                throw ValidationError("\(path):\(n + 1): expected a JSON object with a string field \"prompt\"")
+        for (n, line) in JSONLines.lines(text) {
+            guard let object = JSONLines.object(line), let p = object["prompt"] as? String else {
+                throw ValidationError("\(path):\(n): expected a JSON object with a string field \"prompt\"")
             }
             out.append(p)
         }

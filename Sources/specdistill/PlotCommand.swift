@@ -59,12 +59,12 @@ struct PlotCommand: ParsableCommand {
         let url = URL(fileURLWithPath: (path as NSString).expandingTildeInPath)
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw ValidationError("\(path): cannot read the points file") }
         var chartPoints: [ScatterChart.Point] = []
-        for (i, line) in text.split(separator: "\n").enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
-            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
-                throw ValidationError("\(path):\(i + 1): not a JSON object")
+        for (i, line) in JSONLines.lines(text) {
+            guard let o = JSONLines.object(line) else {
+                throw ValidationError("\(path):\(i): not a JSON object")
             }
             guard let xv = (o[x] as? NSNumber)?.doubleValue, let yv = (o[y] as? NSNumber)?.doubleValue else { continue }
-            let l = o[label].map { "\($0)" } ?? "point \(i + 1)"
+            let l = o[label].map { "\($0)" } ?? "point \(i)"
             chartPoints.append(ScatterChart.Point(label: l, x: xv, y: yv, group: group.flatMap { o[$0].map { "\($0)" } } ?? l))
         }
         guard !chartPoints.isEmpty else { throw ValidationError("\(path): no line has numeric fields \"\(x)\" and \"\(y)\"") }

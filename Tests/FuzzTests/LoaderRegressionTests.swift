@@ -146,6 +146,20 @@ final class LoaderRegressionTests: XCTestCase {
         }
     }
 
+    /// GSM8K's train split holds U+2028 unescaped inside strings (legal JSON); a Unicode-aware
+    /// line split broke such a line in two ("line 4052: not a JSON object").
+    func testJSONLWithUnicodeLineSeparatorsInsideStringsLoads() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("jsonl-u2028-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("data.jsonl")
+        let line = "{\"prompt\": \"a\u{2028}b\u{2029}c\u{85}d\", \"response\": \"e\"}"
+        try Data((line + "\n" + line + "\n").utf8).write(to: file)
+        let data = try PromptDataset.load(file, template: .plain, requireResponses: true)
+        XCTAssertEqual(data.examples.count, 2)
+        XCTAssertEqual(data.examples[0].prompt, "a\u{2028}b\u{2029}c\u{85}d")
+    }
+
     func testTeacherCacheShardWithDecreasingOffsetsIsRefused() throws {
         let (dir, file) = try seed(.cache, "cache/manifest.json")
         let shard = try FileManager.default.contentsOfDirectory(atPath: file.deletingLastPathComponent().path).first { $0.hasPrefix("shard") }!
