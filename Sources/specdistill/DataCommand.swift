@@ -42,10 +42,12 @@ struct DataGenerate: ParsableCommand {
         if limit > 0 { all = Array(all.prefix(limit)) }
         let bar = ProgressBar(total: all.count, label: "target responses")
         let started = Date()
+        var first = true
         let s = try TargetResponses.generate(
             model: bundle.model, tokenizer: tokenizer, prompts: all, template: template, maxTokens: maxTokens,
             stopTokens: stopTokens(tokenizer, bundle), output: URL(fileURLWithPath: out), keepUnfinished: keepUnfinished
         ) { done, _, tokens in
+            if first { bar.resume(at: done - 1); first = false }
             bar.update(done, String(format: "%d tokens, %.0f tok/s", tokens, Double(tokens) / max(Date().timeIntervalSince(started), 1e-9)))
         }
         bar.finish()

@@ -9,17 +9,23 @@ final class ProgressBar {
     private let interactive = isatty(2) != 0
     private var lastPrinted = Date.distantPast
     private var lastLine = ""
+    /// Items already done when this run started (a resumed job): the ETA uses this run's rate.
+    private var resumedAt = 0
 
     init(total: Int, label: String) {
         self.total = max(total, 1)
         self.label = label
     }
 
+    /// Marks `done` items as finished by an earlier run, so the ETA counts only this run's pace.
+    func resume(at done: Int) { resumedAt = max(0, min(done, total)) }
+
     /// Updates the bar to `done` of `total` with extra fields (e.g. "loss 3.21").
     func update(_ done: Int, _ fields: String) {
         let fraction = min(1, Double(done) / Double(total))
         let elapsed = Date().timeIntervalSince(start)
-        let eta = fraction > 0 ? elapsed * (1 - fraction) / fraction : 0
+        let ranNow = Double(done - resumedAt), left = Double(max(total - done, 0))
+        let eta = ranNow > 0 ? elapsed * left / ranNow : 0
         let width = 24
         let filled = Int(fraction * Double(width))
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)

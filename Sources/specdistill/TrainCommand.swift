@@ -241,15 +241,17 @@ struct TrainCommand: ParsableCommand {
             case .finished(let step, let seconds): bar.finish(); printErr(String(format: "%@: %d steps in %.1f s", label, step, seconds))
             }
         }
+        // Evaluated as decoding will use the draft: with its trimmed head when it has one.
+        let ids = outputIDs
+        let evaluate: (TransformerModel) throws -> [String: Double] = { evaluator.evaluate($0, outputSubset: ids) }
         if let cached {
             printErr("\(label): teacher from the cache \(cached.directory.path) (K \(cached.K))")
             var src = try TeacherCacheSource(dataset: trainSet, tokenizer: tokenizer, cache: cached)
-            try trainer.run(source: &src) { evaluator.evaluate($0) }
+            try trainer.run(source: &src, evaluate: evaluate)
             return
         }
         var src = source
-        let ids = outputIDs
-        try trainer.run(source: &src) { evaluator.evaluate($0, outputSubset: ids) }
+        try trainer.run(source: &src, evaluate: evaluate)
     }
 }
 
