@@ -139,7 +139,7 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void sd_x8
 // int16 (≤ 32004) before each madd with the 8 rows' group scales (in both int16 halves).
 __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void sd_x8_q6k_body(
     const int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc, int accumulate) {
-    const __m256i low4 = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
+    const __m256i low4 = _mm256_set1_epi8(0x0F), bits45 = _mm256_set1_epi8(0x30);
     const int bb = 1680;
     for (int g = 0; g < G; g++) {
         const uint8_t *w = W + (size_t)g * nb * bb;
@@ -148,22 +148,30 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void sd_x8
         for (int b = 0; b < nb; b++, w += bb) {
             _mm_prefetch((const char *)w + 1680, _MM_HINT_T0);
             _mm_prefetch((const char *)w + 1744, _MM_HINT_T0);
-            __m256i isum[4];
-            for (int r = 0; r < R; r++) isum[r] = _mm256_setzero_si256();
+            __m256i isum[4], msum[4];
+            for (int r = 0; r < R; r++) { isum[r] = _mm256_setzero_si256(); msum[r] = _mm256_setzero_si256(); }
             _Pragma("clang loop unroll(full)") for (int h = 0; h < 2; h++) {
                 _Pragma("clang loop unroll(full)") for (int j = 0; j < 4; j++) {
                     _Pragma("clang loop unroll(full)") for (int half = 0; half < 2; half++) {   // k 0…3, 4…7: one 16-group
                         const int grp = 8 * h + 2 * j + half;
                         const __m256i sc32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w + 16 + 8 * grp)));
                         const __m256i sc = _mm256_or_si256(_mm256_and_si256(sc32, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(sc32, 16));
+                        // The −32 offset: Σ_g sc_g · bsum_g, one madd (bsum in the low int16 only).
+                        for (int r = 0; r < R; r++) {
+                            const sd_qa256 *a = (const sd_qa256 *)(QA + r * ldqa) + b;
+                            msum[r] = _mm256_add_epi32(msum[r], _mm256_madd_epi16(sc, _mm256_set1_epi32(a->bsums[grp] & 0xFFFF)));
+                        }
                         __m256i s16[4];
                         _Pragma("clang loop unroll(full)") for (int kk = 0; kk < 4; kk++) {
                             const int k = 4 * half + kk;
                             const __m256i lb = _mm256_loadu_si256((const __m256i *)(w + 144 + 512 * h + 256 * (j % 2) + 32 * k));
                             const __m256i hb = _mm256_loadu_si256((const __m256i *)(w + 1168 + 256 * h + 32 * k));
                             const __m256i lo = j < 2 ? _mm256_and_si256(lb, low4) : _mm256_and_si256(_mm256_srli_epi16(lb, 4), low4);
-                            const __m256i up = _mm256_and_si256(j == 0 ? hb : _mm256_srli_epi16(hb, 2 * j), three);
-                            const __m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(up, 4));
+                            // qh bits 2j…2j+1 moved straight to bits 4…5 (16-bit shifts: the bits
+                            // crossing a byte boundary are masked off).
+                            const __m256i up = _mm256_and_si256(j == 0 ? _mm256_slli_epi16(hb, 4) : j == 1 ? _mm256_slli_epi16(hb, 2)
+                                                                : j == 2 ? hb : _mm256_srli_epi16(hb, 2), bits45);
+                            const __m256i q = _mm256_or_si256(lo, up);
                             for (int r = 0; r < R; r++) {
                                 const sd_qa256 *a = (const sd_qa256 *)(QA + r * ldqa) + b;
                                 const __m256i p = _mm256_maddubs_epi16(q, sd_x8_bcast4(a->q + 128 * h + 32 * j + 4 * k));
@@ -177,12 +185,7 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void sd_x8
             const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w));
             for (int r = 0; r < R; r++) {
                 const sd_qa256 *a = (const sd_qa256 *)(QA + r * ldqa) + b;
-                __m256i msum = _mm256_setzero_si256();
-                for (int grp = 0; grp < 16; grp++) {
-                    const __m256i sc32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w + 16 + 8 * grp)));
-                    msum = _mm256_add_epi32(msum, _mm256_mullo_epi32(sc32, _mm256_set1_epi32(a->bsums[grp])));
-                }
-                const __m256i t = _mm256_sub_epi32(isum[r], _mm256_slli_epi32(msum, 5));   // − 32·msum
+                const __m256i t = _mm256_sub_epi32(isum[r], _mm256_slli_epi32(msum[r], 5));   // − 32·msum
                 acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(&a->d)), _mm256_cvtepi32_ps(t), acc[r]);
             }
         }
