@@ -51,13 +51,19 @@ final class SandboxTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: escape.path), "the sandbox let a program write to the host")
     }
 
-    func testNetworkIsAbsentEvenLocally() throws {
+    /// The sandbox has its own network namespace (only its own loopback): a service listening on
+    /// the host's 127.0.0.1 is unreachable from inside, though reachable from outside.
+    func testHostLoopbackIsUnreachable() throws {
         let r = try sandboxedRunner(timeLimit: 5)
-        // Only a down loopback exists: binding to 127.0.0.1 fails, so nothing can reach a host service either.
-        let program = "import socket\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\n"
+        let (fd, port) = try listeningSocket()
+        defer { close(fd) }
+        let program = "import socket\nsocket.create_connection(('127.0.0.1', \(port)), timeout=2)\n"
         let outcome = try r.run(program: program)
-        XCTAssertFalse(outcome.passed, "bound a socket: \(outcome)")
-        XCTAssertTrue(outcome.reason.contains("Cannot assign requested address") || outcome.reason.contains("OSError"), outcome.reason)
+        XCTAssertFalse(outcome.passed, "reached the host's port \(port) from the sandbox")
+        XCTAssertTrue(outcome.reason.contains("ConnectionRefusedError") || outcome.reason.contains("OSError"), outcome.reason)
+        // The same program outside the sandbox connects: the listener is real.
+        let unsafe = try CodeExecution(timeLimit: 5, sandboxed: false)
+        XCTAssertEqual(try unsafe.run(program: program), .passed)
     }
 
     func testSystemIsReadOnlyAndHomeIsPrivate() throws {
@@ -114,6 +120,24 @@ final class SandboxTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("--unsafe-run-code"), "\(error)")
         }
     }
+}
+
+private struct SetupError: Error { let message: String }
+
+/// A TCP socket listening on 127.0.0.1 at a free port.
+private func listeningSocket() throws -> (Int32, Int) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw SetupError(message: "socket() failed: errno \(errno)") }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ok = withUnsafeMutablePointer(to: &address) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 4) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard ok else { close(fd); throw SetupError(message: "cannot listen on 127.0.0.1: errno \(errno)") }
+    return (fd, Int(UInt16(bigEndian: address.sin_port)))
 }
 
 /// A Python string literal of `s` (for paths in generated programs).
