@@ -125,6 +125,17 @@ public enum RunLog {
     public static let metricsFile = "metrics.jsonl"
     public static let evaluationsFile = "evaluations.jsonl"
 
+    /// Prepares `dir` for a new run (no `--resume`): refuses a directory holding a checkpoint
+    /// (`checkpoint/` or `checkpoint.old/`), and empties the logs a run killed before its first
+    /// checkpoint left, so the new run's steps are logged once.
+    /// - Throws: ``DistillError/checkpoint(_:)`` naming `--resume` and `--out`.
+    public static func startNewRun(in dir: URL) throws {
+        if let url = RunCheckpoint.locate(runDirectory: dir) {
+            throw DistillError.checkpoint("\(dir.path) already holds a checkpoint (\(url.lastPathComponent)); pass --resume to continue that run or choose another --out")
+        }
+        try RunCheckpoint.trimMetrics(in: dir, after: -1)
+    }
+
     /// Appends `{"step": step, metric: value…}` (sorted keys) to `dir/evaluations.jsonl`.
     public static func appendEvaluation(dir: URL, step: Int, metrics: [String: Double]) throws {
         var record: [String: Any] = ["step": step]

@@ -91,9 +91,7 @@ extension TrainCommand {
                                    lambdaOn: o.lambdaOn, offPolicy: o.demonstrations, replaySize: o.replaySize, budgets: budgets,
                                    stopTokens: stops)
         if resume, try trainer.resume(source: source) { printErr("pcl: resumed at step \(trainer.step)") }
-        else if !resume, FileManager.default.fileExists(atPath: dir.appendingPathComponent("checkpoint").path) {
-            throw ValidationError("\(dir.path) already holds a checkpoint; pass --resume or choose another --out")
-        }
+        else if !resume { try RunLog.startNewRun(in: dir) }
         try writePCLRecord(dir: dir, run: run, settings: settings, objective: trainer.objective.metadata)
         let label = "pcl" + (budgets.isEmpty ? "" : " (help budgets \(budgets.map { String(format: "%g", $0) }.joined(separator: ",")))")
         let bar = ProgressBar(total: steps, label: label)

@@ -204,9 +204,7 @@ struct TrainCommand: ParsableCommand {
         let trainer = try Trainer(model: model, teacher: cached == nil ? targetBundle.model : nil, reference: reference,
                                   objective: objective, settings: settings, runDirectory: dir, teacherFromCache: cached != nil)
         if resume, try trainer.resume() { printErr("\(label): resumed at step \(trainer.step)") }
-        else if !resume, FileManager.default.fileExists(atPath: dir.appendingPathComponent("checkpoint").path) {
-            throw ValidationError("\(dir.path) already holds a checkpoint; pass --resume or choose another --out")
-        }
+        else if !resume { try RunLog.startNewRun(in: dir) }
         if trainer.step >= steps && resume { printErr("\(label): already finished"); return }
         let stops = stopTokens(tokenizer, targetBundle)
         let gen = SamplingSettings(temperature: genTemperature)

@@ -75,4 +75,16 @@ extension TrainerTests {
         XCTAssertEqual(try loggedSteps(split, RunLog.evaluationsFile), try loggedSteps(full, RunLog.evaluationsFile))
         XCTAssertEqual(m3.parameters.flat.array, m1.parameters.flat.array)
     }
+
+    /// A new run (no --resume) in the directory of a run killed before its first checkpoint
+    /// starts its logs over; a directory holding a checkpoint (or only checkpoint.old, killed
+    /// between the renames) is refused, naming --resume.
+    func testNewRunStartsItsLogsOverAndRefusesACheckpoint() throws {
+        let dir = try tempDir()
+        try Data("{\"step\":1,\"loss\":9}\n".utf8).write(to: dir.appendingPathComponent(RunLog.metricsFile))
+        try RunLog.startNewRun(in: dir)
+        XCTAssertEqual(try loggedSteps(dir, RunLog.metricsFile), [])
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("checkpoint.old"), withIntermediateDirectories: true)
+        XCTAssertThrowsError(try RunLog.startNewRun(in: dir)) { XCTAssertTrue("\($0)".contains("--resume"), "\($0)") }
+    }
 }
