@@ -1,10 +1,12 @@
-# Sourced by Scripts/test and Scripts/demo: installs OpenBLAS / LAPACKE / pkg-config when missing
-# (apt-get update first; as root directly, otherwise through sudo).
+# Sourced by Scripts/test and Scripts/demo: installs OpenBLAS / LAPACKE / pkg-config, and bubblewrap
+# (the sandbox of eval --run-code), when missing (apt-get update first; as root directly, otherwise
+# through sudo).
 ensure_system_packages() {
   local need=()
   [ -f /usr/include/lapacke.h ] || need+=(liblapacke-dev)
   pkg-config --exists openblas 2>/dev/null || need+=(libopenblas-dev)
   command -v pkg-config >/dev/null || need+=(pkg-config)
+  command -v bwrap >/dev/null || need+=(bubblewrap)
   if [ ${#need[@]} -gt 0 ]; then
     echo "Installing ${need[*]} (apt-get)…" >&2
     local sudo=""

@@ -89,14 +89,31 @@ static void sd_x8_unpack_q4k(const uint8_t *g, int i, uint8_t *p) {
         for (int k = 0; k < 8; k++) memcpy(p + 16 + 32 * c + 4 * k, g + 160 + 256 * c + 32 * k + 4 * i, 4);
 }
 
+/// Whether the f16 at p is NaN or ±Inf (exponent bits all ones).
+static int sd_f16_nonfinite(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return (h & 0x7C00) == 0x7C00;
+}
+
+/// -1 - (8·b + i) for the first of the 8 rows whose f16 scales in the packed block o are not
+/// finite (d at 2i; the second scale at 16 + 2i for Q4_1 and Q4_K), else 0.
+static int sd_x8_check_scales(int type, const uint8_t *o, int b) {
+    const int second = type == SD_Q4_1 || type == SD_Q4_K;
+    for (int i = 0; i < 8; i++)
+        if (sd_f16_nonfinite(o + 2 * i) || (second && sd_f16_nonfinite(o + 16 + 2 * i))) return -1 - (8 * b + i);
+    return 0;
+}
+
 int sd_x8_pack(int type, int K, const void *W, size_t ldw, void *dst) {
     if (!sd_x8_supported(type, K)) return 0;
     const int nb = K / sd_block_elems(type), src = sd_block_bytes(type), bb = sd_x8_block_bytes(type);
+    int bad = 0;
     for (int b = 0; b < nb; b++) {
         uint8_t *o = (uint8_t *)dst + (size_t)b * bb;
-        if (type == SD_Q4_K) { sd_x8_pack_q4k((const uint8_t *)W, ldw, b, o); continue; }
-        if (type == SD_Q6_K) { sd_x8_pack_q6k((const uint8_t *)W, ldw, b, o); continue; }
-        for (int i = 0; i < 8; i++) {
+        if (type == SD_Q4_K) sd_x8_pack_q4k((const uint8_t *)W, ldw, b, o);
+        else if (type == SD_Q6_K) sd_x8_pack_q6k((const uint8_t *)W, ldw, b, o);
+        else for (int i = 0; i < 8; i++) {
             const uint8_t *p = (const uint8_t *)W + (size_t)i * ldw + (size_t)b * src;
             memcpy(o + 2 * i, p, 2);   // d
             if (type == SD_Q8_0) {
@@ -107,8 +124,9 @@ int sd_x8_pack(int type, int K, const void *W, size_t ldw, void *dst) {
             if (q1) memcpy(o + 16 + 2 * i, p + 2, 2);
             for (int k = 0; k < 4; k++) memcpy(o + qs0 + 32 * k + 4 * i, p + (q1 ? 4 : 2) + 4 * k, 4);
         }
+        if (!bad) bad = sd_x8_check_scales(type, o, b);   // the block's scales are in L1 now
     }
-    return 1;
+    return bad ? bad : 1;
 }
 
 void sd_x8_unpack_row(int type, int K, const void *group, int i, void *dst) {

@@ -30,11 +30,16 @@ extension PCLTrainer {
 
     /// Restores model, optimizer, step, RNG, multipliers and `source`'s replay buffer from the
     /// run directory's last checkpoint.
-    /// - Returns: false when there is no checkpoint.
+    /// - Returns: false when there is no checkpoint (the logs of a run killed before its first
+    ///   checkpoint are then emptied, as in ``Trainer/resume()``).
     /// - Throws: when the checkpoint's settings differ from this run's (both are listed).
     @discardableResult
     public func resume(source: PCLSource) throws -> Bool {
-        guard let dir = runDirectory, let url = RunCheckpoint.locate(runDirectory: dir) else { return false }
+        guard let dir = runDirectory else { return false }
+        guard let url = RunCheckpoint.locate(runDirectory: dir) else {
+            try RunCheckpoint.trimMetrics(in: dir, after: -1)
+            return false
+        }
         let state = try RunCheckpoint.readState(PCLTrainerState.self, at: url, what: "PCL trainer state")
         guard state.settings == settings, state.run == run else {
             throw DistillError.checkpoint("\(url.path) was written with different settings; resume with the same options or use a new --out directory.\n  checkpoint: \(state.settings) \(state.run)\n  now:        \(settings) \(run)")

@@ -40,6 +40,7 @@ public struct PCLStepMetrics: Codable, Sendable {
 public enum PCLTrainingEvent: Sendable {
     case started(totalSteps: Int, resumedAt: Int)
     case step(PCLStepMetrics)
+    case evaluation(step: Int, metrics: [String: Double])
     case checkpoint(step: Int, path: String)
     case finished(step: Int, seconds: Double)
 }
@@ -137,9 +138,12 @@ public final class PCLTrainer {
     }
 
     /// Trains until `settings.steps`, checkpointing every `saveEvery` steps and at the end.
-    public func train(source: PCLSource) throws {
+    /// - Parameter evaluate: optional evaluation (metrics by name), run before the first step and
+    ///   at the end, before the final checkpoint (so a resumed run logs each evaluation once).
+    public func train(source: PCLSource, evaluate: ((TransformerModel) throws -> [String: Double])? = nil) throws {
         let start = Date()
         onEvent(.started(totalSteps: settings.steps, resumedAt: step))
+        if let evaluate, step == 0 { onEvent(.evaluation(step: 0, metrics: try evaluate(model))) }
         while step < settings.steps {
             var m = try trainStep(source: source)
             m.elapsedSeconds = Date().timeIntervalSince(start)
@@ -147,6 +151,7 @@ public final class PCLTrainer {
             onEvent(.step(m))
             if settings.saveEvery > 0 && step % settings.saveEvery == 0 && step < settings.steps { try saveCheckpoint(source: source) }
         }
+        if let evaluate { onEvent(.evaluation(step: step, metrics: try evaluate(model))) }
         try saveCheckpoint(source: source)
         onEvent(.finished(step: step, seconds: Date().timeIntervalSince(start)))
     }

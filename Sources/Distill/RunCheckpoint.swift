@@ -24,7 +24,7 @@ enum RunCheckpoint {
         try writer.write(to: tmp.appendingPathComponent("optimizer.safetensors"))
         let e = JSONEncoder()
         e.outputFormatting = prettyPrinted ? [.prettyPrinted, .sortedKeys] : [.sortedKeys]
-        try e.encode(state).write(to: tmp.appendingPathComponent("trainer_state.json"), options: .atomic)
+        try AtomicFile.write(e.encode(state), to: tmp.appendingPathComponent("trainer_state.json"))
         try? fm.removeItem(at: old)
         if fm.fileExists(atPath: final.path) { try fm.moveItem(at: final, to: old) }
         try fm.moveItem(at: tmp, to: final)
@@ -94,7 +94,59 @@ enum RunCheckpoint {
         e.outputFormatting = [.sortedKeys]
         var line = try e.encode(m)
         line.append(0x0A)
-        let url = dir.appendingPathComponent("metrics.jsonl")
+        try RunLog.append(line, to: dir.appendingPathComponent(RunLog.metricsFile))
+    }
+
+    /// Drops the `metrics.jsonl` and `evaluations.jsonl` lines (``RunLog``) of steps after `step`:
+    /// written after the checkpoint by an interrupted run, they are written again on resume. Step
+    /// -1 (no checkpoint yet) empties both logs. Lines cut short by a kill do not decode and go too.
+    static func trimMetrics(in dir: URL?, after step: Int) throws {
+        guard let dir else { return }
+        AtomicFile.removeLeftovers(in: dir)
+        for name in [RunLog.metricsFile, RunLog.evaluationsFile] {
+            let url = dir.appendingPathComponent(name)
+            guard let text = try? String(contentsOf: url, encoding: .utf8) else { continue }
+            struct StepOnly: Decodable { var step: Int }
+            let kept = JSONLines.lines(text).map(\.text).filter { line in
+                guard let s = try? JSONDecoder().decode(StepOnly.self, from: Data(line.utf8)) else { return false }
+                return s.step <= step
+            }
+            try AtomicFile.write(Data((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: url)
+        }
+    }
+}
+
+/// The JSON-lines logs of a run directory: `metrics.jsonl` (one line per optimizer step, written
+/// by the trainers) and `evaluations.jsonl` (one line per evaluation, `{"step", metric: value…}`).
+/// Both end at the last checkpoint after a resume, so an interrupted and resumed run leaves the
+/// same steps, each once, as an uninterrupted one: the trainers log a step's evaluation before
+/// checkpointing that step.
+public enum RunLog {
+    public static let metricsFile = "metrics.jsonl"
+    public static let evaluationsFile = "evaluations.jsonl"
+
+    /// Prepares `dir` for a new run (no `--resume`): refuses a directory holding a checkpoint
+    /// (`checkpoint/` or `checkpoint.old/`), and empties the logs a run killed before its first
+    /// checkpoint left, so the new run's steps are logged once.
+    /// - Throws: ``DistillError/checkpoint(_:)`` naming `--resume` and `--out`.
+    public static func startNewRun(in dir: URL) throws {
+        if let url = RunCheckpoint.locate(runDirectory: dir) {
+            throw DistillError.checkpoint("\(dir.path) already holds a checkpoint (\(url.lastPathComponent)); pass --resume to continue that run or choose another --out")
+        }
+        try RunCheckpoint.trimMetrics(in: dir, after: -1)
+    }
+
+    /// Appends `{"step": step, metric: value…}` (sorted keys) to `dir/evaluations.jsonl`.
+    public static func appendEvaluation(dir: URL, step: Int, metrics: [String: Double]) throws {
+        var record: [String: Any] = ["step": step]
+        for (k, v) in metrics { record[k] = v }
+        var line = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
+        line.append(0x0A)
+        try append(line, to: dir.appendingPathComponent(evaluationsFile))
+    }
+
+    /// Appends `line` to the file at `url`, creating it when missing.
+    static func append(_ line: Data, to url: URL) throws {
         if let h = try? FileHandle(forWritingTo: url) {
             defer { try? h.close() }
             try h.seekToEnd()
@@ -102,19 +154,5 @@ enum RunCheckpoint {
         } else {
             try line.write(to: url)
         }
-    }
-
-    /// Drops `dir/metrics.jsonl` lines of steps after `step` (written after the checkpoint by an
-    /// interrupted run).
-    static func trimMetrics(in dir: URL?, after step: Int) throws {
-        guard let dir else { return }
-        let url = dir.appendingPathComponent("metrics.jsonl")
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return }
-        struct StepOnly: Decodable { var step: Int }
-        let kept = JSONLines.lines(text).map(\.text).filter { line in
-            guard let s = try? JSONDecoder().decode(StepOnly.self, from: Data(line.utf8)) else { return false }
-            return s.step <= step
-        }
-        try (kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).write(to: url, atomically: true, encoding: .utf8)
     }
 }

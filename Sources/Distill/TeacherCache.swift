@@ -64,7 +64,7 @@ public struct TeacherCacheManifest: Codable, Equatable, Sendable {
     func write(_ directory: URL) throws {
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try e.encode(self).write(to: directory.appendingPathComponent(Self.fileName), options: .atomic)
+        try AtomicFile.write(e.encode(self), to: directory.appendingPathComponent(Self.fileName))
     }
 
     /// Throws unless the shards tile the examples: `examplesPerShard` ≥ 1, shard k starting at
@@ -168,7 +168,7 @@ struct TeacherCacheShard {
         append([magic, 1, UInt32(K), UInt32(offsets.count - 1)])
         append([UInt64(firstExample), UInt64(positions.count)])
         append(offsets); append(positions); append(ids); append(logProbs); append(logTail)
-        try data.write(to: url, options: .atomic)
+        try AtomicFile.write(data, to: url)
     }
 }
 

@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import Tensor
 import Tokenizers
@@ -42,6 +43,7 @@ public struct TeacherCacheBuilder {
     public func build(into directory: URL, onEvent: (TeacherCacheEvent) throws -> Void = { _ in }) throws -> TeacherCache {
         let fm = FileManager.default
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
+        AtomicFile.removeLeftovers(in: directory)  // of a build killed while writing a shard
         let count = dataset.examples.count, perShard = max(1, examplesPerShard)
         guard identity.topK >= 1, identity.topK <= teacher.config.vocabSize else {
             throw DistillError.settings("--top-k must be in 1…\(teacher.config.vocabSize) (the target's logit width), got \(identity.topK)")

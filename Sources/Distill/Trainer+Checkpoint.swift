@@ -24,12 +24,18 @@ extension Trainer {
         onEvent(.checkpoint(step: step, path: final.path))
     }
 
-    /// Restores model, optimizer, step and RNG from the run directory's last checkpoint.
-    /// - Returns: false when there is no checkpoint to resume from.
+    /// Restores model, optimizer, step and RNG from the run directory's last checkpoint, and cuts
+    /// the run's logs (``RunLog``) back to that step.
+    /// - Returns: false when there is no checkpoint to resume from (the logs of a run killed
+    ///   before its first checkpoint are then emptied: the run starts over).
     /// - Throws: when the checkpoint's settings differ from this run's (the message lists them).
     @discardableResult
     public func resume() throws -> Bool {
-        guard let dir = runDirectory, let url = RunCheckpoint.locate(runDirectory: dir) else { return false }
+        guard let dir = runDirectory else { return false }
+        guard let url = RunCheckpoint.locate(runDirectory: dir) else {
+            try RunCheckpoint.trimMetrics(in: dir, after: -1)
+            return false
+        }
         let state = try RunCheckpoint.readState(TrainerState.self, at: url, what: "trainer state")
         guard state.settings == settings else {
             throw DistillError.checkpoint("\(url.path) was written with different settings; resume with the same options or use a new --out directory.\n  checkpoint: \(state.settings)\n  now:        \(settings)")

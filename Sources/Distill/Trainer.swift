@@ -218,13 +218,15 @@ public final class Trainer {
                                           Double($0.lastKeptCount) / Double(max($0.lastSupervisedCount, 1)) })
             try appendMetrics(metrics)
             onEvent(.step(metrics))
-            if settings.saveEvery > 0 && step % settings.saveEvery == 0 && step < settings.steps { try saveCheckpoint() }
+            // Evaluate before checkpointing: a run killed in between redoes both on resume, so the
+            // evaluation log holds each step once (RunLog).
             if let evaluate, settings.evalEvery > 0 && step % settings.evalEvery == 0 && step < settings.steps {
                 onEvent(.evaluation(step: step, metrics: try evaluate(model)))
             }
+            if settings.saveEvery > 0 && step % settings.saveEvery == 0 && step < settings.steps { try saveCheckpoint() }
         }
-        try saveCheckpoint()
         if let evaluate { onEvent(.evaluation(step: step, metrics: try evaluate(model))) }
+        try saveCheckpoint()
         onEvent(.finished(step: step, seconds: Date().timeIntervalSince(start)))
     }
 

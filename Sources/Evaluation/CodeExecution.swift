@@ -3,24 +3,34 @@ import Foundation
 /// pass@1 of HumanEval-style problems: runs `prompt + completion + test + check(entry_point)`
 /// with Python in a subprocess.
 ///
-/// **What the sandbox is, and is not.** Each program runs in a fresh temporary directory (its
-/// working directory and HOME, deleted afterwards), with stdin from /dev/null, a minimal
-/// environment, Python in isolated mode (`-I`: no user site-packages, no PYTHON* variables), and
-/// resource limits set with `ulimit` in a `/bin/sh` wrapper: CPU seconds (`-t`), virtual memory
-/// (`-v`), size of written files (`-f`); `timeout -s KILL` bounds the wall-clock time. This stops
-/// runaway loops, memory bombs and huge files. It does **not** isolate the file system, the
-/// network or other processes: the code runs as the current user and could read or delete the
-/// user's files. Model-written code is untrusted, so the CLI runs it only with `--run-code`, on a
-/// machine (or container) where that is acceptable.
+/// **Isolation.** Each program runs in a fresh temporary directory (deleted afterwards), with
+/// stdin from /dev/null, a minimal environment and Python in isolated mode (`-I`). By default it
+/// runs inside the bubblewrap sandbox (``CodeSandbox``): no network, a read-only system, a private
+/// tmpfs `/tmp` and home, its own PID namespace, and `prlimit` limits on CPU seconds, address
+/// space (``memoryLimitMB``), written file size (``fileSizeLimitMB``) and processes
+/// (``processLimit``); `timeout -s KILL` bounds the wall-clock time. With `sandbox` nil
+/// (`--unsafe-run-code`) only the limits and the timeout apply: the code runs as the current user
+/// with the user's files and network.
 public struct CodeExecution: Sendable {
     /// Wall-clock and CPU limit per program, in seconds.
     public var timeLimit: Double
-    /// Virtual-memory limit in MB.
+    /// Address-space limit in MB.
     public var memoryLimitMB: Int
+    /// Largest file a program may write, in MB (its output files included).
+    public var fileSizeLimitMB = 20
+    /// Most processes the program's user may have (the sandbox's own three included).
+    public var processLimit = 32
     /// The Python interpreter (an absolute path).
     public var python: String
+    /// The sandbox; nil runs programs without one (`--unsafe-run-code`).
+    public var sandbox: CodeSandbox?
 
-    public init(timeLimit: Double = 10, memoryLimitMB: Int = 2048, python: String? = nil) throws {
+    /// - Parameters:
+    ///   - sandboxed: run programs under bubblewrap (``CodeSandbox/detect()``); false only when
+    ///     running untrusted code unsandboxed is acceptable.
+    /// - Throws: ``EvaluationError/settings(_:)`` when python3 is missing, or when `sandboxed` and
+    ///   bubblewrap is missing or cannot run here (the message names the fix).
+    public init(timeLimit: Double = 10, memoryLimitMB: Int = 2048, python: String? = nil, sandboxed: Bool = true) throws {
         precondition(timeLimit > 0 && memoryLimitMB > 0, "CodeExecution: limits must be positive")
         self.timeLimit = timeLimit
         self.memoryLimitMB = memoryLimitMB
@@ -29,6 +39,7 @@ public struct CodeExecution: Sendable {
                                            + "(apt-get install python3) to score code with pass@1")
         }
         self.python = p
+        self.sandbox = sandboxed ? try CodeSandbox.detect() : nil
     }
 
     /// The first executable `python3` of /usr/bin, /usr/local/bin and PATH.
@@ -43,9 +54,18 @@ public struct CodeExecution: Sendable {
         case passed
         /// Non-zero exit: the last lines of stderr (the assertion or exception).
         case failed(status: Int32, stderr: String)
-        /// Killed at the time limit.
+        /// Killed at the time limit (wall clock or CPU).
         case timedOut
         public var passed: Bool { self == .passed }
+        /// Why the program did not pass, in one line ("passed" when it did).
+        public var reason: String {
+            switch self {
+            case .passed: return "passed"
+            case .timedOut: return "time limit"
+            case .failed(let status, let stderr):
+                return stderr.split(separator: "\n").last.map(String.init) ?? "exit status \(status)"
+            }
+        }
     }
 
     /// The code a completion contributes and whether it stands alone.
@@ -92,34 +112,47 @@ public struct CodeExecution: Sendable {
         return body + "\n\n" + test + "\n\ncheck(\(entryPoint))\n"
     }
 
-    /// Runs `program` under the limits; see the type's documentation for what is isolated.
+    /// Runs `program` under the limits (and in the sandbox, when there is one).
     /// - Throws: when the temporary directory or the subprocess cannot be created.
     public func run(program: String) throws -> Outcome {
         let fm = FileManager.default
         let dir = fm.temporaryDirectory.appendingPathComponent("specdistill-code-\(UUID().uuidString)")
-        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+        // World-writable: inside the sandbox a root caller's program runs as nobody.
+        try fm.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
         defer { try? fm.removeItem(at: dir) }
         try Data(program.utf8).write(to: dir.appendingPathComponent("main.py"))
+        let stdoutURL = dir.appendingPathComponent("stdout.txt"), stderrURL = dir.appendingPathComponent("stderr.txt")
+        fm.createFile(atPath: stdoutURL.path, contents: nil); fm.createFile(atPath: stderrURL.path, contents: nil)
+        let out = try FileHandle(forWritingTo: stdoutURL), err = try FileHandle(forWritingTo: stderrURL)
+        defer { try? out.close(); try? err.close() }
         let seconds = Int(timeLimit.rounded(.up))
-        let script = "ulimit -t \(seconds + 1); ulimit -v \(memoryLimitMB * 1024); ulimit -f 20480; "
-            + "exec timeout -s KILL \(seconds) \"$0\" -I -B main.py > stdout.txt 2> stderr.txt"
+        let limits = ["--cpu=\(seconds + 1)", "--as=\(memoryLimitMB << 20)", "--fsize=\(fileSizeLimitMB << 20)",
+                      "--nproc=\(processLimit)"]
+        let command = [python, "-I", "-B", "main.py"]
+        var arguments = ["-s", "KILL", String(seconds)]
+        if let sandbox {
+            arguments += sandbox.arguments(directory: dir, limits: limits, command: command)
+        } else {
+            // Unsandboxed: prlimit without the process limit (it would count all of the user's processes).
+            arguments += [CodeSandbox.executable("prlimit") ?? "/usr/bin/prlimit"] + limits.dropLast() + ["--"] + command
+        }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", script, python]
+        process.executableURL = URL(fileURLWithPath: CodeSandbox.executable("timeout") ?? "/usr/bin/timeout")
+        process.arguments = arguments
         process.currentDirectoryURL = dir
         process.environment = ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": dir.path, "LANG": "C.UTF-8",
                                "PYTHONHASHSEED": "0"]
         process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        process.standardOutput = out
+        process.standardError = err
         try process.run()
         process.waitUntilExit()
         let status = process.terminationStatus
         if status == 0 { return .passed }
-        // timeout -s KILL: the shell (exec'd into timeout) exits with 128 + 9; CPU limit: SIGXCPU / SIGKILL.
-        if status == 137 || process.terminationReason == .uncaughtSignal { return .timedOut }
-        let err = (try? String(contentsOf: dir.appendingPathComponent("stderr.txt"), encoding: .utf8)) ?? ""
-        let tail = err.split(separator: "\n").suffix(3).joined(separator: "\n")
+        // timeout -s KILL exits with 128 + 9; a CPU limit ends Python with SIGXCPU (bwrap reports 128 + 24).
+        if status == 137 || status == 128 + 24 || process.terminationReason == .uncaughtSignal { return .timedOut }
+        let text = (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? ""
+        let tail = text.split(separator: "\n").suffix(3).joined(separator: "\n")
         return .failed(status: status, stderr: tail)
     }
 }

@@ -1,4 +1,5 @@
 import Distill
+import Formats
 import Foundation
 import SpecDecode
 import Transformer
@@ -18,8 +19,11 @@ public struct EvaluationSettings: Codable, Equatable, Sendable {
     /// Teacher-forced acceptance: sequence length T and batch size B of the forward passes.
     public var teacherForcedContext = 256
     public var teacherForcedBatch = 2
-    /// Run model-written code to score pass@1 (see ``CodeExecution`` for what that risks).
+    /// Run model-written code to score pass@1, in the bubblewrap sandbox (``CodeSandbox``).
     public var runCode = false
+    /// With ``runCode``: run it without the sandbox (`--unsafe-run-code`; nil in results written
+    /// before the sandbox existed, which ran code unsandboxed).
+    public var unsafeRunCode: Bool?
     /// Seconds per HumanEval program.
     public var codeTimeLimit = 10.0
     /// Plain fallback while speculation does not pay (``SpeculationSwitch``); nil = off (and in
@@ -158,6 +162,15 @@ public struct EvaluationResults: Codable, Equatable, Sendable {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         return try e.encode(self)
+    }
+
+    /// Writes ``json()`` to `url` with ``AtomicFile``: a run killed at any moment leaves the
+    /// previous file or the new one, never a torn one.
+    /// - Throws: ``EvaluationError/data(_:)`` naming the file when it cannot be written.
+    public func write(to url: URL) throws {
+        do { try AtomicFile.write(json(), to: url) } catch {
+            throw EvaluationError.data("\(url.path): cannot write the results (\(error)); check that the directory exists and is writable")
+        }
     }
 
     /// Reads a results file written by ``json()``.

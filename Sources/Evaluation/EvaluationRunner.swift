@@ -92,7 +92,7 @@ public final class EvaluationRunner {
         self.target = target; self.tokenizer = tokenizer; self.targetName = targetName; self.drafts = drafts
         self.settings = settings; self.stopTokens = stopTokens
         self.vocabularySize = V ?? min(tokenizer.vocabularySize, target.config.vocabSize)   // lookup rows only
-        scorer = TaskScorer(codeExecution: settings.runCode ? try CodeExecution(timeLimit: settings.codeTimeLimit) : nil)
+        scorer = TaskScorer(codeExecution: settings.runCode ? try CodeExecution(timeLimit: settings.codeTimeLimit, sandboxed: settings.unsafeRunCode != true) : nil)
     }
 
     /// Evaluates every draft on every task.

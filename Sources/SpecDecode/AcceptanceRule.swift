@@ -78,10 +78,12 @@ public enum SpecDecodeError: Error, CustomStringConvertible, Equatable {
     case invalidSettings(String)
     case vocabularyMismatch(String)
     case promptTooLong(String)
+    /// A model's logits at a sampled position are no distribution (NaN or +Inf).
+    case invalidLogits(String)
 
     public var description: String {
         switch self {
-        case .invalidSettings(let s), .vocabularyMismatch(let s), .promptTooLong(let s): return s
+        case .invalidSettings(let s), .vocabularyMismatch(let s), .promptTooLong(let s), .invalidLogits(let s): return s
         }
     }
 }

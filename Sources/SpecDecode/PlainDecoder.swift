@@ -41,8 +41,12 @@ public final class PlainDecoder {
             if model.length + 1 > model.capacity { reason = .contextLimit; break }
             let logits = try model.append([last])
             stats.targetCalls += 1
-            let token = probs.withUnsafeMutableBufferPointer {
-                sampler.sample(logits.pointer, scratch: $0.baseAddress!, rng: &rng)
+            let token = try probs.withUnsafeMutableBufferPointer { pb -> Int in
+                if sampler.settings.isGreedy { return Sampler.argmax(logits.pointer, count: sampler.vocabularySize) }
+                sampler.distribution(logits.pointer, into: pb.baseAddress!)
+                do { return try rng.checkedCategorical(pb.baseAddress!, count: sampler.vocabularySize) } catch {
+                    throw SpecDecodeError.invalidLogits("the model's logits are not a distribution (\(error)); its weights or activations hold NaN/Inf — check or re-create the model file")
+                }
             }
             out.append(token)
             last = token

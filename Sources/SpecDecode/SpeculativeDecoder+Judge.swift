@@ -5,14 +5,14 @@ import Transformer
 extension SpeculativeDecoder {
     /// The draft's token at draft position `i` from its logits row, or nil when the confidence
     /// stop ends the draft (`i ≥ draftMin` and top probability < `draftPMin`). Sampling stores q_i.
-    func propose(_ z: UnsafePointer<Float>, position i: Int, settings: DraftSettings) -> Int? {
+    func propose(_ z: UnsafePointer<Float>, position i: Int, settings: DraftSettings) throws -> Int? {
         let V = vocabularySize
         let checkConfidence = settings.draftPMin > 0 && i >= settings.draftMin
         if greedy {
             if checkConfidence && DecodingSupport.topSoftmaxProbability(z, count: V) < settings.draftPMin { return nil }
             return Sampler.argmax(z, count: V)
         }
-        return q.withUnsafeMutableBufferPointer { buffer -> Int? in
+        return try q.withUnsafeMutableBufferPointer { buffer -> Int? in
             let qi = buffer.baseAddress! + i * V
             sampler.distribution(z, into: qi)
             if checkConfidence {
@@ -20,7 +20,7 @@ extension SpeculativeDecoder {
                 for j in 0..<V { top = max(top, qi[j]) }
                 if Double(top) < settings.draftPMin { return nil }
             }
-            return rng.categorical(UnsafePointer(qi), count: V)
+            return try draw(qi, count: V, model: "draft")
         }
     }
 
@@ -30,15 +30,15 @@ extension SpeculativeDecoder {
     /// With `oneHot` (a lookup proposal, q = 1 at x) no q row is read: x is accepted with
     /// probability `min(1, f(p(x)) / 1)` (p(x) when lossless) and the residual
     /// `norm(max(0, p − q))` is p with x's entry removed (see ``PromptLookup``).
-    func judge(_ u: UnsafePointer<Float>, draft x: Int, position i: Int, oneHot: Bool) -> Int? {
+    func judge(_ u: UnsafePointer<Float>, draft x: Int, position i: Int, oneHot: Bool) throws -> Int? {
         let V = vocabularySize
         if greedy {
             let t = Sampler.argmax(u, count: V)
             return t == x ? nil : t
         }
         if oneHot {
-            return p.withUnsafeMutableBufferPointer { pb -> Int? in
-                residual.withUnsafeMutableBufferPointer { rb -> Int? in
+            return try p.withUnsafeMutableBufferPointer { pb -> Int? in
+                try residual.withUnsafeMutableBufferPointer { rb -> Int? in
                     let pp = pb.baseAddress!, r = rb.baseAddress!
                     sampler.distribution(u, into: pp)
                     let a = configuration.acceptance.acceptanceProbability(p: Double(pp[x]), q: 1)
@@ -49,13 +49,13 @@ extension SpeculativeDecoder {
                         total += Double(r[j])
                     }
                     // p(x) = 1 numerically leaves no residual: sample p (the §2.1 guard).
-                    return total > 0 ? rng.categorical(UnsafePointer(r), count: V) : rng.categorical(UnsafePointer(pp), count: V)
+                    return try total > 0 ? draw(r, count: V, model: "target") : draw(pp, count: V, model: "target")
                 }
             }
         }
-        return p.withUnsafeMutableBufferPointer { pb -> Int? in
-            q.withUnsafeBufferPointer { qb -> Int? in
-                residual.withUnsafeMutableBufferPointer { rb -> Int? in
+        return try p.withUnsafeMutableBufferPointer { pb -> Int? in
+            try q.withUnsafeBufferPointer { qb -> Int? in
+                try residual.withUnsafeMutableBufferPointer { rb -> Int? in
                     let pp = pb.baseAddress!, qi = qb.baseAddress! + i * V, r = rb.baseAddress!
                     sampler.distribution(u, into: pp)
                     let a = configuration.acceptance.acceptanceProbability(p: Double(pp[x]), q: Double(qi[x]))
@@ -67,14 +67,29 @@ extension SpeculativeDecoder {
                         r[j] = d
                         total += Double(d)
                     }
-                    return total > 0 ? rng.categorical(UnsafePointer(r), count: V) : rng.categorical(UnsafePointer(pp), count: V)
+                    return try total > 0 ? draw(r, count: V, model: "target") : draw(pp, count: V, model: "target")
                 }
             }
         }
     }
 
     /// A token from the target's distribution of a logits row (the bonus token).
-    func sampleTarget(_ u: UnsafePointer<Float>) -> Int {
-        p.withUnsafeMutableBufferPointer { sampler.sample(u, scratch: $0.baseAddress!, rng: &rng) }
+    /// - Throws: ``SpecDecodeError/invalidLogits(_:)`` when sampling meets NaN/+Inf logits.
+    func sampleTarget(_ u: UnsafePointer<Float>) throws -> Int {
+        if greedy { return Sampler.argmax(u, count: vocabularySize) }
+        return try p.withUnsafeMutableBufferPointer { pb -> Int in
+            sampler.distribution(u, into: pb.baseAddress!)
+            return try draw(pb.baseAddress!, count: vocabularySize, model: "target")
+        }
+    }
+
+    /// ``RandomGenerator/checkedCategorical(_:count:)``: NaN or +Inf logits (which make NaN
+    /// probabilities) end decoding with an error naming the model instead of a trap; −Inf logits
+    /// (masked tokens) are zero weights and fine.
+    /// - Throws: ``SpecDecodeError/invalidLogits(_:)``.
+    func draw(_ weights: UnsafePointer<Float>, count V: Int, model: String) throws -> Int {
+        do { return try rng.checkedCategorical(weights, count: V) } catch {
+            throw SpecDecodeError.invalidLogits("the \(model) model's logits are not a distribution (\(error)); its weights or activations hold NaN/Inf — check or re-create the \(model) model file")
+        }
     }
 }

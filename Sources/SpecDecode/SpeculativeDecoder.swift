@@ -211,7 +211,7 @@ public final class SpeculativeDecoder {
                 // 0. Plain fallback: one target step, exactly as PlainDecoder takes it.
                 let tp0 = now()
                 let logits = try target.append([seq[seq.count - 1]])
-                let token = sampleTarget(logits.row(0).pointer)
+                let token = try sampleTarget(logits.row(0).pointer)
                 let tp1 = now()
                 fb.plainSteps += 1; fb.plainSeconds += tp1 - tp0
                 lookupLength?.recordCall(drafted: 0, seconds: tp1 - tp0)
@@ -265,7 +265,7 @@ public final class SpeculativeDecoder {
                     let logits = try draft.append(feed)
                     calls += 1
                     let row = logits.row(logits.shape[0] - 1).pointer
-                    guard let x = propose(row, position: i, settings: settings) else { break }
+                    guard let x = try propose(row, position: i, settings: settings) else { break }
                     drafts.append(x)
                     feed = [x]
                 }
@@ -287,7 +287,7 @@ public final class SpeculativeDecoder {
             for i in drafts.indices {
                 stats.count(\.judgedAtPosition, at: i)
                 let row = logits.row(i).pointer
-                if let replacement = judge(row, draft: drafts[i], position: i, oneHot: oneHot) {
+                if let replacement = try judge(row, draft: drafts[i], position: i, oneHot: oneHot) {
                     rejected = true
                     stats.rejections += 1
                     emit(replacement, .resampled)
@@ -300,7 +300,7 @@ public final class SpeculativeDecoder {
             }
             if !rejected && !stopped {
                 stats.bonusTokens += 1
-                emit(sampleTarget(logits.row(drafts.count).pointer), .bonus)
+                emit(try sampleTarget(logits.row(drafts.count).pointer), .bonus)
             }
             stats.accepted += accepted
             stats.count(\.acceptanceHistogram, at: accepted)

@@ -116,7 +116,10 @@ extension GGUFModelLoader {
         var scratch: [Float] = [], matrices: [String: QuantizedMatrix] = [:]
         for info in infos {
             if nativeNames.contains(info.name) {
-                matrices[info.name] = interleavedReleasingPages(try nativeMatrix(info, file, config))
+                do { matrices[info.name] = try interleavedReleasingPages(try nativeMatrix(info, file, config)) } catch let e as ModelError {
+                    let sources = (try? checkedSources(info, file, config).map(\.name).joined(separator: " + ")) ?? "?"
+                    throw ModelError.file("\(url.path): tensor \(sources) (\(info.name)): \(e)")
+                }
             } else {
                 try readFloat(info, file, config, into: model, scratch: &scratch)
             }
@@ -138,9 +141,9 @@ extension GGUFModelLoader {
     /// `m` repacked in interleaved groups (``QuantizedMatrix/interleaved(release:)``), dropping
     /// the mapped file pages of the repacked rows (not the owned buffers: those are freed with
     /// the old matrix).
-    static func interleavedReleasingPages(_ m: QuantizedMatrix) -> QuantizedMatrix {
+    static func interleavedReleasingPages(_ m: QuantizedMatrix) throws -> QuantizedMatrix {
         let owned = m.owners.compactMap { ($0 as? OwnedBytes).map { (Int(bitPattern: $0.pointer), $0.count) } }
-        return m.interleaved { p, n in
+        return try m.interleaved { p, n in
             let a = Int(bitPattern: p)
             if !owned.contains(where: { a >= $0.0 && a < $0.0 + $0.1 }) { releasePages(p, byteCount: n) }
         }

@@ -63,7 +63,12 @@ public final class InferenceSession {
         precondition(!ids.isEmpty && Set(ids).count == ids.count && ids.allSatisfy { $0 >= 0 && $0 < c.vocabSize },
                      "restrictOutput: ids must be unique and inside the vocabulary of \(c.vocabSize)")
         if let head = model.native?.head {
-            headQuant = head.gathering(rows: ids).interleaved()
+            // The head's scales were checked when it was repacked at load; rows of a type that is not
+            // repacked are not checked and cannot throw here.
+            guard let packed = try? head.gathering(rows: ids).interleaved() else {
+                preconditionFailure("restrictOutput: the output layer's scales passed the load-time check but not the repack")
+            }
+            headQuant = packed
             headRows = Tensor(zeros: [0])
         } else {
             let rows = Tensor(zeros: [ids.count, C])

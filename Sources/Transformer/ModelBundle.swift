@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import Tokenizers
 
@@ -61,8 +62,8 @@ public struct ModelBundle {
     public func save(directory url: URL) throws {
         try model.save(directory: url)
         if let tokenizer {
-            try tokenizer.tokenizerJSON().write(to: url.appendingPathComponent("tokenizer.json"), options: .atomic)
-            try tokenizer.tokenizerConfigJSON().write(to: url.appendingPathComponent("tokenizer_config.json"), options: .atomic)
+            try AtomicFile.write(tokenizer.tokenizerJSON(), to: url.appendingPathComponent("tokenizer.json"))
+            try AtomicFile.write(tokenizer.tokenizerConfigJSON(), to: url.appendingPathComponent("tokenizer_config.json"))
         }
     }
 }

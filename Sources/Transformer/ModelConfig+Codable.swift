@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 
 /// `config.json` coding with Hugging Face key names: each architecture reads its own keys
@@ -139,7 +140,7 @@ extension ModelConfig: Codable {
     public func save(_ url: URL) throws {
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try e.encode(self).write(to: url, options: .atomic)
+        try AtomicFile.write(e.encode(self), to: url)
     }
 }
 

@@ -84,21 +84,32 @@ public struct QuantizedMatrix: @unchecked Sendable {
     /// rows). Every output is then computed by ``sd_x8_rows_times_wt_q``: the same value for a
     /// row whichever group or lane holds it, alone or batched, on any number of threads.
     /// - Parameter release: called with each repacked source range (e.g. to drop mapped pages).
-    public func interleaved(release: (UnsafeRawPointer, Int) -> Void = { _, _ in }) -> QuantizedMatrix {
-        var segs: [Segment] = [], owners = self.owners
+    /// - Throws: ``ModelError/file(_:)`` naming the row and block when a block's f16 scale is NaN
+    ///   or ±Inf (checked by the repacking while it copies the scales, at no extra cost; types
+    ///   that are not repacked are not checked, to keep loading big files a single pass).
+    public func interleaved(release: (UnsafeRawPointer, Int) -> Void = { _, _ in }) throws -> QuantizedMatrix {
+        var segs: [Segment] = [], owners = self.owners, firstRow = 0
         for s in segments {
+            defer { firstRow += s.rows }
             let t = Int32(s.type.rawValue), K = Int32(cols)
             guard !s.interleaved, sd_x8_supported(t, K) != 0 else { segs.append(s); continue }
             let G = (s.rows + 7) / 8, gb = Int(sd_x8_group_bytes(t, K)), buf = OwnedBytes(count: G * gb)
             var ok = true
             for g in 0..<G where ok {
                 let src = s.base + g * 8 * s.rowBytes, n = min(8, s.rows - 8 * g)
-                if n == 8 { ok = sd_x8_pack(t, K, src, s.rowBytes, buf.pointer + g * gb) != 0; continue }
-                var pad = [UInt8](repeating: 0, count: 8 * s.rowBytes)   // zero rows: d = 0
-                ok = pad.withUnsafeMutableBytes { p -> Bool in
-                    p.baseAddress!.copyMemory(from: src, byteCount: n * s.rowBytes)
-                    return sd_x8_pack(t, K, p.baseAddress!, s.rowBytes, buf.pointer + g * gb) != 0
+                var status: Int32
+                if n == 8 { status = sd_x8_pack(t, K, src, s.rowBytes, buf.pointer + g * gb) } else {
+                    var pad = [UInt8](repeating: 0, count: 8 * s.rowBytes)   // zero rows: d = 0
+                    status = pad.withUnsafeMutableBytes { p -> Int32 in
+                        p.baseAddress!.copyMemory(from: src, byteCount: n * s.rowBytes)
+                        return sd_x8_pack(t, K, p.baseAddress!, s.rowBytes, buf.pointer + g * gb)
+                    }
                 }
+                if status < 0 {
+                    let at = Int(-1 - status), row = firstRow + 8 * g + at % 8, block = at / 8
+                    throw ModelError.file("row \(row), block \(block) (elements \(block * s.type.blockSize)…\(block * s.type.blockSize + s.type.blockSize - 1)) of a \(s.type) matrix has a NaN or infinite scale; the weights are corrupt (re-download or re-quantise the model)")
+                }
+                ok = status != 0
             }
             guard ok else { segs.append(s); continue }
             release(s.base, s.rows * s.rowBytes)

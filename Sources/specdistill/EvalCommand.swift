@@ -19,9 +19,11 @@ struct EvalCommand: ParsableCommand {
         TASK writes them); "task" may be given as TASK=FILE instead. Speeds are per token of the decoding \
         loops (prefill excluded); build with -c release.
 
-        --run-code executes model-written Python (HumanEval programs) in a subprocess with a fresh temporary \
-        directory, CPU, memory, file-size and wall-clock limits. That is not a sandbox: the code runs as you, \
-        with your file system and network. Use it only where running untrusted code is acceptable.
+        --run-code executes model-written Python (HumanEval programs) in the bubblewrap sandbox (apt-get install \
+        bubblewrap): no network, read-only system, private tmpfs home and /tmp, own PID namespace, and CPU, memory, \
+        file-size, process and wall-clock limits. Without a working bwrap it refuses to run. --unsafe-run-code runs \
+        the programs without the sandbox (limits only; the code runs as you, with your files and network): use it \
+        only where running untrusted code is acceptable.
 
         --lookup adds a row for prompt lookup (draftless n-gram drafts, c ≈ 0); --lookup-chain NAME adds a row \
         lookup+NAME that chains lookup before draft NAME, one row per --chain-policy.
@@ -50,8 +52,10 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .customLong("tf-context"), help: "Teacher-forced acceptance: tokens per sequence (prompt left-truncated to fit).")
     var tfContext = 256
     @Option(name: .customLong("tf-batch"), help: "Teacher-forced acceptance: sequences per forward pass.") var tfBatch = 2
-    @Flag(name: .customLong("run-code"), help: "Run model-written HumanEval code to score pass@1 (not sandboxed; see the discussion above).")
+    @Flag(name: .customLong("run-code"), help: "Run model-written HumanEval code in the bubblewrap sandbox to score pass@1 (see the discussion above).")
     var runCode = false
+    @Flag(name: .customLong("unsafe-run-code"), help: "Run model-written HumanEval code WITHOUT a sandbox (limits only) to score pass@1.")
+    var unsafeRunCode = false
     @Option(name: .customLong("code-time-limit"), help: "Seconds per HumanEval program (wall clock and CPU).") var codeTimeLimit = 10.0
     @Option(help: "What to print on stdout: text or markdown tables, or the results as json.") var format: OutputFormat = .text
     @Option(help: "Write the results as JSON to this file (specdistill plot re-draws from it).") var out: String?
@@ -84,7 +88,8 @@ struct EvalCommand: ParsableCommand {
         s.template = chat ? .chatml : .plain
         s.teacherForcedContext = tfContext
         s.teacherForcedBatch = tfBatch
-        s.runCode = runCode
+        s.runCode = runCode || unsafeRunCode
+        s.unsafeRunCode = unsafeRunCode ? true : nil
         s.codeTimeLimit = codeTimeLimit
         s.autoOff = autoOffOptions.settings
         return s
@@ -175,7 +180,7 @@ struct EvalCommand: ParsableCommand {
     func emit(_ results: EvaluationResults, curves: [TrainingCurves]) throws {
         if let out {
             let url = URL(fileURLWithPath: (out as NSString).expandingTildeInPath)
-            try results.json().write(to: url, options: .atomic)
+            try results.write(to: url)
             printErr("results written to \(url.path)")
         }
         if let plot {

@@ -97,8 +97,8 @@ struct PretrainCommand: ParsableCommand {
         if resume {
             if try trainer.resume() { printErr("resumed from \(outURL.appendingPathComponent("checkpoint").path) at step \(trainer.step)") }
             else { printErr("no checkpoint in \(out); starting from step 0") }
-        } else if FileManager.default.fileExists(atPath: outURL.appendingPathComponent("checkpoint").path) {
-            throw ValidationError("\(out) already holds a checkpoint; pass --resume to continue it or choose another --out")
+        } else {
+            try RunLog.startNewRun(in: outURL)
         }
         let bar = ProgressBar(total: steps, label: "pretrain")
         trainer.onEvent = { event in

@@ -91,16 +91,9 @@ extension TrainCommand {
                                    lambdaOn: o.lambdaOn, offPolicy: o.demonstrations, replaySize: o.replaySize, budgets: budgets,
                                    stopTokens: stops)
         if resume, try trainer.resume(source: source) { printErr("pcl: resumed at step \(trainer.step)") }
-        else if !resume, FileManager.default.fileExists(atPath: dir.appendingPathComponent("checkpoint").path) {
-            throw ValidationError("\(dir.path) already holds a checkpoint; pass --resume or choose another --out")
-        }
+        else if !resume { try RunLog.startNewRun(in: dir) }
         try writePCLRecord(dir: dir, run: run, settings: settings, objective: trainer.objective.metadata)
         let label = "pcl" + (budgets.isEmpty ? "" : " (help budgets \(budgets.map { String(format: "%g", $0) }.joined(separator: ",")))")
-        if trainer.step == 0 {
-            let m0 = evaluator.evaluate(model)
-            try? appendEvaluation(dir: dir, step: 0, metrics: m0)
-            logEvaluation(label, 0, m0)
-        }
         let bar = ProgressBar(total: steps, label: label)
         trainer.onEvent = { event in
             switch event {
@@ -109,21 +102,21 @@ extension TrainCommand {
                 let frac = m.teacherFraction.map { String(format: " help %.3f", $0) } ?? ""
                 let lambdas = m.multipliers.isEmpty ? "" : " lambda " + m.multipliers.map { String(format: "%.2f", $0) }.joined(separator: "/")
                 bar.update(m.step, String(format: "loss %.4f [%@]%@%@", m.loss, m.source, frac, lambdas))
+            case .evaluation(let step, let metrics):
+                try? RunLog.appendEvaluation(dir: dir, step: step, metrics: metrics)
+                bar.message(evaluationLine(label, step, metrics))
             case .checkpoint: break
             case .finished(let step, let seconds): bar.finish(); printErr(String(format: "%@: %d steps in %.1f s", label, step, seconds))
             }
         }
         if trainer.step < steps {
-            try trainer.train(source: source)
-            let metrics = evaluator.evaluate(model)
-            try? appendEvaluation(dir: dir, step: trainer.step, metrics: metrics)
-            logEvaluation(label, trainer.step, metrics)
+            try trainer.train(source: source) { evaluator.evaluate($0) }
         } else { printErr("\(label): already finished") }
         return model
     }
 
-    func logEvaluation(_ label: String, _ step: Int, _ metrics: [String: Double]) {
-        printErr(String(format: "%@ step %d: teacher-forced acceptance greedy %.4f, sampling %.4f; forward KL %.4f", label, step,
+    func evaluationLine(_ label: String, _ step: Int, _ metrics: [String: Double]) -> String {
+        (String(format: "%@ step %d: teacher-forced acceptance greedy %.4f, sampling %.4f; forward KL %.4f", label, step,
                         metrics["acceptance_greedy"] ?? 0, metrics["acceptance_sampling"] ?? 0, metrics["fkl"] ?? 0))
     }
 
@@ -136,7 +129,7 @@ extension TrainCommand {
             "template": template, "target": target, "draft": draft ?? "from-target:\(draftFromTarget ?? "")",
             "data": data, "evalData": evalData, "settings": try JSONSerialization.jsonObject(with: e.encode(settings)),
         ]
-        try JSONSerialization.data(withJSONObject: record, options: [.prettyPrinted, .sortedKeys])
-            .write(to: dir.appendingPathComponent("run.json"), options: .atomic)
+        try AtomicFile.write(JSONSerialization.data(withJSONObject: record, options: [.prettyPrinted, .sortedKeys]),
+                             to: dir.appendingPathComponent("run.json"))
     }
 }

@@ -204,9 +204,7 @@ struct TrainCommand: ParsableCommand {
         let trainer = try Trainer(model: model, teacher: cached == nil ? targetBundle.model : nil, reference: reference,
                                   objective: objective, settings: settings, runDirectory: dir, teacherFromCache: cached != nil)
         if resume, try trainer.resume() { printErr("\(label): resumed at step \(trainer.step)") }
-        else if !resume, FileManager.default.fileExists(atPath: dir.appendingPathComponent("checkpoint").path) {
-            throw ValidationError("\(dir.path) already holds a checkpoint; pass --resume or choose another --out")
-        }
+        else if !resume { try RunLog.startNewRun(in: dir) }
         if trainer.step >= steps && resume { printErr("\(label): already finished"); return }
         let stops = stopTokens(tokenizer, targetBundle)
         let gen = SamplingSettings(temperature: genTemperature)
@@ -236,7 +234,7 @@ struct TrainCommand: ParsableCommand {
                                    metrics["fkl"] ?? 0, Int(metrics["tokens"] ?? 0),
                                    metrics["predicted_speedup_greedy"] ?? 0, Int(metrics["best_gamma_greedy"] ?? 0),
                                    metrics["predicted_speedup_sampling"] ?? 0, Int(metrics["best_gamma_sampling"] ?? 0)))
-                try? appendEvaluation(dir: dir, step: step, metrics: metrics)
+                try? RunLog.appendEvaluation(dir: dir, step: step, metrics: metrics)
             case .checkpoint: break
             case .finished(let step, let seconds): bar.finish(); printErr(String(format: "%@: %d steps in %.1f s", label, step, seconds))
             }
@@ -270,7 +268,7 @@ extension TrainCommand {
                         (1...m.maxGamma).map { String(format: "%.2f", m.verifyCost(gamma: $0)) }.joined(separator: " ")))
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try e.encode(m).write(to: dir.appendingPathComponent("draft_cost.json"), options: .atomic)
+        try AtomicFile.write(e.encode(m), to: dir.appendingPathComponent("draft_cost.json"))
         return m
     }
 
@@ -315,18 +313,7 @@ extension TrainCommand {
             record["lambdaSchedule"] = ["start": schedule.start, "end": schedule.end, "warmupSteps": schedule.warmupSteps,
                                         "rampSteps": schedule.rampSteps]
         }
-        try JSONSerialization.data(withJSONObject: record, options: [.prettyPrinted, .sortedKeys])
-            .write(to: dir.appendingPathComponent("run.json"), options: .atomic)
+        try AtomicFile.write(JSONSerialization.data(withJSONObject: record, options: [.prettyPrinted, .sortedKeys]),
+                             to: dir.appendingPathComponent("run.json"))
     }
-}
-
-/// Appends an evaluation record to DIR/evaluations.jsonl.
-func appendEvaluation(dir: URL, step: Int, metrics: [String: Double]) throws {
-    var record: [String: Any] = ["step": step]
-    for (k, v) in metrics { record[k] = v }
-    var line = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
-    line.append(0x0A)
-    let url = dir.appendingPathComponent("evaluations.jsonl")
-    if let h = try? FileHandle(forWritingTo: url) { defer { try? h.close() }; try h.seekToEnd(); try h.write(contentsOf: line) }
-    else { try line.write(to: url) }
 }

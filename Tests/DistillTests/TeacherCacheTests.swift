@@ -1,4 +1,5 @@
 import Distill
+import Formats
 import Foundation
 import Tensor
 import TestSupport
@@ -115,6 +116,10 @@ final class TeacherCacheTests: XCTestCase {
         XCTAssertFalse(partial.complete)
         XCTAssertEqual(partial.shards.count, 1)
         XCTAssertThrowsError(try TeacherCache(directory: split, identity: s.3)) { XCTAssertTrue("\($0)".contains("incomplete"), "\($0)") }
+        // What a kill -9 inside shard writes leaves: a torn temporary shard of AtomicFile and one of
+        // Foundation's atomic writes (both removed by the resumed build, or the directories differ).
+        try Data([1, 2, 3]).write(to: split.appendingPathComponent(".shard-00001.bin" + AtomicFile.partialSuffix))
+        try Data([4, 5]).write(to: split.appendingPathComponent(".dat.nosync1A2B.x7Yz9Q"))
         var skipped = -1
         try builder(s).build(into: split) { if case .started(_, _, let k) = $0 { skipped = k } }
         XCTAssertEqual(skipped, 1)

@@ -94,10 +94,7 @@ final class CodeExecutionTests: XCTestCase {
     let prompt = "from typing import List\n\n\ndef add(xs: List[int]) -> int:\n    \"\"\"Sum of xs.\n    >>> add([1, 2])\n    3\n    \"\"\"\n"
     let test = "def check(candidate):\n    assert candidate([1, 2]) == 3\n    assert candidate([]) == 0\n"
 
-    func runner() throws -> CodeExecution {
-        guard CodeExecution.findPython() != nil else { throw XCTSkip("python3 is not installed") }
-        return try CodeExecution(timeLimit: 5)
-    }
+    func runner() throws -> CodeExecution { try sandboxedRunner(timeLimit: 5) }
 
     func testCorrectAndWrongCompletions() throws {
         let r = try runner()

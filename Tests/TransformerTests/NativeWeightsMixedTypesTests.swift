@@ -121,4 +121,22 @@ final class NativeWeightsMixedTypesTests: XCTestCase {
             XCTAssertEqual(n.model.parameters[name].array, f.model.parameters[name].array, name)
         }
     }
+
+    /// A NaN scale in a natively kept matrix is refused at load (checked by the repacking, which
+    /// copies every scale anyway), naming the file, tensor, row and block; the f32 load, which
+    /// dequantises, refuses it through its finite check.
+    func testNaNScaleOfANativeMatrixIsRefusedAtLoad() throws {
+        let url = try writeFixture()
+        defer { try? FileManager.default.removeItem(at: url) }
+        let f = try GGUFFile(url: url), t = try f.tensorInfo("blk.1.ffn_down.weight")   // Q4_K, rows of F = 512
+        let rowBytes = Self.F / 256 * GGMLType.q4_K.blockBytes
+        let at = f.dataOffset + t.offset + 5 * rowBytes + GGMLType.q4_K.blockBytes   // row 5, block 1: its d
+        var bytes = try Data(contentsOf: url)
+        bytes.replaceSubrange(at..<(at + 2), with: [0x00, 0x7E])   // f16 NaN
+        try bytes.write(to: url)
+        XCTAssertThrowsError(try GGUFModelLoader.load(url, weights: .native)) {
+            XCTAssertTrue("\($0)".contains("blk.1.ffn_down.weight") && "\($0)".contains("row 5, block 1"), "\($0)")
+        }
+        XCTAssertThrowsError(try GGUFModelLoader.load(url, weights: .f32)) { XCTAssertTrue("\($0)".contains("corrupt"), "\($0)") }
+    }
 }

@@ -36,12 +36,12 @@ final class QuantX8KernelTests: XCTestCase {
         }
     }
 
-    func testInterleavedMatrixMatchesReferenceAndPortableBitwise() {
+    func testInterleavedMatrixMatchesReferenceAndPortableBitwise() throws {
         var rng = RandomGenerator(seed: 22)
         for t in Self.types {
             let K = t.blockSize == 256 ? 512 : 96, N = 37, M = 9   // N: four groups and a partial one
             let w = randomQuantRows(t, rows: N, cols: K, rng: &rng), wf = dequantRows(t, w, rows: N, cols: K)
-            let x8 = matrix(t, w, rows: N, cols: K).interleaved()
+            let x8 = try matrix(t, w, rows: N, cols: K).interleaved()
             XCTAssertTrue(x8.segments.allSatisfy(\.interleaved), "\(t) was not interleaved")
             let a = (0..<(M * K)).map { _ in rng.normal() * (rng.uniform() < 0.1 ? 4 : 1) }
             var outs: [[Float]] = []
@@ -86,7 +86,7 @@ final class QuantX8KernelTests: XCTestCase {
             if t == .q4_1 {
                 // A row gives the same bits in any lane of any group: rows 3…34 gathered (a
                 // different grouping) equal the same rows of the full matrix.
-                let sub = x8.gathering(rows: Array(3..<35)).interleaved()
+                let sub = try x8.gathering(rows: Array(3..<35)).interleaved()
                 var c = [Float](repeating: 0, count: M * 32)
                 a.withUnsafeBufferPointer { ap in c.withUnsafeMutableBufferPointer {
                     sub.apply(m: M, input: ap.baseAddress!, lda: K, out: $0.baseAddress!, ldc: 32, accumulate: false, scratch: &scratch)
@@ -102,12 +102,12 @@ final class QuantX8KernelTests: XCTestCase {
         }
     }
 
-    func testDequantizedRowsOfInterleavedMatrixAreTheFileValues() {
+    func testDequantizedRowsOfInterleavedMatrixAreTheFileValues() throws {
         var rng = RandomGenerator(seed: 23)
         for t in Self.types {
             let K = t.blockSize == 256 ? 256 : 64, N = 13
             let w = randomQuantRows(t, rows: N, cols: K, rng: &rng), wf = dequantRows(t, w, rows: N, cols: K)
-            let x8 = matrix(t, w, rows: N, cols: K).interleaved()
+            let x8 = try matrix(t, w, rows: N, cols: K).interleaved()
             var row = [Float](repeating: 0, count: K)
             for r in 0..<N {
                 row.withUnsafeMutableBufferPointer { x8.dequantizeRow(r, into: $0.baseAddress!) }
@@ -134,5 +134,27 @@ final class QuantX8KernelTests: XCTestCase {
         }
         XCTAssertEqual(qa0, qa1)
         XCTAssertNotEqual(qa0, [UInt8](repeating: 0, count: qa0.count), "the quantised rows are not all zero")
+    }
+
+    /// A NaN or infinite f16 scale (d, or Q4_1's min / Q4_K's dmin) in any row is refused by the
+    /// repacking at load, naming the row and block; finite scales still pack.
+    func testNonFiniteScalesAreRefusedNamingRowAndBlock() throws {
+        var rng = RandomGenerator(seed: 23)
+        for t in Self.types {
+            let K = t.blockSize == 256 ? 512 : 96, N = 13, rb = K / t.blockSize * t.blockBytes
+            let w = randomQuantRows(t, rows: N, cols: K, rng: &rng)
+            XCTAssertNoThrow(try matrix(t, w, rows: N, cols: K).interleaved(), "\(t)")
+            let scaleOffsets = t == .q6_K ? [208] : (t == .q4_1 || t == .q4_K ? [0, 2] : [0])
+            for offset in scaleOffsets {
+                for bits: UInt16 in [0x7E00, 0x7C00, 0xFC00] {   // NaN, +Inf, -Inf
+                    var bad = w
+                    let at = 11 * rb + 1 * t.blockBytes + offset   // row 11 (the partial group), block 1
+                    bad[at] = UInt8(bits & 0xFF); bad[at + 1] = UInt8(bits >> 8)
+                    XCTAssertThrowsError(try matrix(t, bad, rows: N, cols: K).interleaved(), "\(t) offset \(offset)") {
+                        XCTAssertTrue("\($0)".contains("row 11, block 1") && "\($0)".contains("corrupt"), "\(t): \($0)")
+                    }
+                }
+            }
+        }
     }
 }

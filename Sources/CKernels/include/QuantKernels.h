@@ -82,7 +82,9 @@ int sd_x8_supported(int type, int K);
 size_t sd_x8_group_bytes(int type, int K);
 
 /// Repacks 8 rows of `type` (row stride ldw bytes) into one group at dst (sd_x8_group_bytes);
-/// returns 1, or 0 for an unsupported type or K.
+/// returns 1, or 0 for an unsupported type or K, or -1 - (8·b + i) when row i of block b has a
+/// non-finite f16 scale (d, or the min of Q4_1 / dmin of Q4_K): checked while the bytes are being
+/// copied anyway, so corrupt scales are refused at load for free.
 int sd_x8_pack(int type, int K, const void *W, size_t ldw, void *dst);
 
 /// Row i (0…7) of an interleaved group back in its ggml block layout (exact inverse of pack).
