@@ -19,6 +19,18 @@ __attribute__((target("avx2,fma,f16c"))) static inline __m256i sd_x8_bcast4(cons
     return _mm256_set1_epi32(v);
 }
 
+// Weight groups stream from memory once per token: each block prefetches the whole block
+// SD_X8_PF bytes ahead (rounded up to whole blocks), far enough to cover DRAM latency on one
+// core. Measured here out of cache, one thread, medians of 5: Q6_K 5.5 → 11.8 GB/s, Q4_K 13.5 →
+// 16.0, Q4_1 15.9 → 20.1, Q8_0 unchanged (prefetching every line of a block is what matters).
+#ifndef SD_X8_PF
+#define SD_X8_PF 4096
+#endif
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void sd_x8_prefetch(const uint8_t *w, const int bb) {
+    const uint8_t *p = w + (SD_X8_PF + bb - 1) / bb * bb;
+    for (int l = 0; l < bb; l += 64) _mm_prefetch((const char *)p + l, _MM_HINT_T0);
+}
+
 __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void sd_x8_body(
     const int type, const int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc,
     int accumulate) {
@@ -29,12 +41,7 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void sd_x8
         __m256 acc[4];
         for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
         for (int b = 0; b < nb; b++, w += bb) {
-            _mm_prefetch((const char *)w + 1024, _MM_HINT_T0);
-            _mm_prefetch((const char *)w + 1088, _MM_HINT_T0);
-            if (q8) {
-                _mm_prefetch((const char *)w + 1152, _MM_HINT_T0);
-                _mm_prefetch((const char *)w + 1216, _MM_HINT_T0);
-            }
+            sd_x8_prefetch(w, bb);
             const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w));
             __m256i isum[4];
             if (q8) {
@@ -92,8 +99,7 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void sd_x8
         __m256 acc[4];
         for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
         for (int b = 0; b < nb; b++, w += bb) {
-            _mm_prefetch((const char *)w + 1184, _MM_HINT_T0);
-            _mm_prefetch((const char *)w + 1248, _MM_HINT_T0);
+            sd_x8_prefetch(w, bb);
             __m256i isum[4], msum[4];
             for (int r = 0; r < R; r++) { isum[r] = _mm256_setzero_si256(); msum[r] = _mm256_setzero_si256(); }
             _Pragma("clang loop unroll(full)") for (int j = 0; j < 8; j++) {
@@ -146,8 +152,7 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void sd_x8
         __m256 acc[4];
         for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
         for (int b = 0; b < nb; b++, w += bb) {
-            _mm_prefetch((const char *)w + 1680, _MM_HINT_T0);
-            _mm_prefetch((const char *)w + 1744, _MM_HINT_T0);
+            sd_x8_prefetch(w, bb);
             __m256i isum[4], msum[4];
             for (int r = 0; r < R; r++) { isum[r] = _mm256_setzero_si256(); msum[r] = _mm256_setzero_si256(); }
             _Pragma("clang loop unroll(full)") for (int h = 0; h < 2; h++) {
