@@ -39,17 +39,18 @@ public enum EvaluationCharts {
         return chart
     }
 
-    /// Scatter: predicted speedup τ/(γc + 1) against the measured one, a point per (method, task).
+    /// Scatter: predicted speedup τ/(γc + v) (measured c and v) against the measured one, a point per
+    /// (method, task).
     public static func predictedVersusMeasured(_ r: EvaluationResults) -> ScatterChart {
         var points: [ScatterChart.Point] = []
         for t in r.tasks {
             for d in t.drafts {
-                if let p = d.derived.predictedSpeedupFromBaseline, let m = d.derived.measuredSpeedup {
+                if let p = d.derived.predictedSpeedupWithVerifyCost, let m = d.derived.measuredSpeedup {
                     points.append(ScatterChart.Point(label: t.name, x: p, y: m, group: d.name))
                 }
             }
         }
-        return ScatterChart(title: "Speedup: predicted τ/(γc + 1) vs measured", xLabel: "predicted speedup",
+        return ScatterChart(title: "Speedup: predicted τ/(γc + v) vs measured", xLabel: "predicted speedup",
                             yLabel: "measured speedup", points: points, identityLine: true)
     }
 

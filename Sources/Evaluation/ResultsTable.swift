@@ -40,7 +40,9 @@ public struct TextTable: Equatable, Sendable {
 ///   rejections)) and the measured wall-clock speedup over plain decoding of the same prompts.
 /// - ``details(_:)``: one table per task with every measurement: teacher-forced acceptance
 ///   (greedy and sampling forms), α while decoding, tokens per target call, c (draft step /
-///   plain target step), the predicted speedup τ/(γc + 1) and the measured one, the task metric
+///   plain target step), v (verification call / plain target step), the predicted speedups
+///   τ/(γc + 1) (verification as cheap as a step) and τ/(γc + v) (the full cost model, measured
+///   c and v) and the measured one, the task metric
 ///   of the speculative outputs, and whether they equal the plain outputs (temperature 0).
 public enum ResultsTables {
     public static func summary(_ r: EvaluationResults) -> TextTable {
@@ -59,12 +61,13 @@ public enum ResultsTables {
             let identical = d.outputsIdenticalToPlain.map { $0 ? "yes" : "NO (\(d.mismatches.count))" } ?? "n/a"
             return [d.name, num(d.teacherForced?.greedy, 3), num(d.teacherForced?.sampling, 3), num(d.derived.alphaPerJudged, 3),
                     num(d.derived.tokensPerTargetCall, 2), num(d.derived.baselineCostRatio, 3),
-                    speedup(d.derived.predictedSpeedupFromBaseline), speedup(d.derived.measuredSpeedup),
+                    num(d.derived.verifyCostInTargetSteps, 2), speedup(d.derived.predictedSpeedupFromBaseline),
+                    speedup(d.derived.predictedSpeedupWithVerifyCost), speedup(d.derived.measuredSpeedup),
                     num(d.metric, 3), identical]
         }
         let tokensPerSecond = t.plain.statistics.secondsPerToken.map { String(format: "%.1f tok/s", 1 / $0) } ?? "-"
-        rows.append(["target alone", "", "", "", "1.00", "", "", tokensPerSecond, num(t.plain.metric, 3), ""])
-        var header = ["method", "TF greedy", "TF sampling", "α decode", "tokens/call", "c", "predicted S", "measured S", metric, "= plain"]
+        rows.append(["target alone", "", "", "", "1.00", "", "", "", "", tokensPerSecond, num(t.plain.metric, 3), ""])
+        var header = ["method", "TF greedy", "TF sampling", "α decode", "tokens/call", "c", "v", "S τ/(γc+1)", "S τ/(γc+v)", "measured S", metric, "= plain"]
         // Auto-off: the share of tokens from plain fallback steps and the switches off / on.
         if t.drafts.contains(where: { $0.statistics.fallback != nil }) {
             header.append("plain fallback")

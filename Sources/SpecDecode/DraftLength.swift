@@ -7,8 +7,10 @@ public enum DraftSchedule: String, Codable, CaseIterable, Sendable {
     /// Starts at `draftMax`; +2 after a round whose drafts were all accepted, −1 otherwise,
     /// clamped to [max(1, draftMin), draftMax] (the schedule of Hugging Face's assisted generation).
     case heuristic
-    /// Keeps online estimates of alpha and of the cost ratio c and picks the gamma in
-    /// [max(1, draftMin), draftMax] that maximises `tau(alpha, gamma) / (gamma·c + 1)`.
+    /// Keeps online estimates of alpha, of the cost ratio c and of the verification cost v(gamma)
+    /// (``VerificationCost``, measured per row count) and picks the gamma in
+    /// [max(1, draftMin), draftMax] that maximises `tau(alpha, gamma) / (gamma·c + v(gamma))`
+    /// (`v = 1` until a plain step and a verification call are timed, and with a fixed c).
     case adaptive
 }
 
@@ -62,7 +64,11 @@ public enum CostRatioSource: Equatable, Sendable {
 /// `alpha ≈ A / (A + R)` with A the (decayed) accepted drafts and R the rejection events — the
 /// maximum-likelihood acceptance of a geometric process censored at gamma, starting from one
 /// pseudo-acceptance and one pseudo-rejection (alpha 0.5) — and `c ≈ (D/Dn) / (Vt/Vn)` from decayed
-/// draft time per draft call and verify time per target call.
+/// draft time per draft call and verify time per target call. With measured costs, once a plain
+/// step (one-row target call, ``recordTargetCall(rows:seconds:)``) and a verification call are
+/// timed, c is the draft step over the plain step and the rule is the full cost model
+/// `tau / (gamma·c + v(gamma))` with v from ``VerificationCost``: on hosts where verifying 4 rows
+/// costs 1.4 plain steps and 3 rows 1.1, it drafts 2 tokens where the `v = 1` rule drafts 3.
 public struct DraftLengthController: Sendable {
     public let settings: DraftSettings
     public let costSource: CostRatioSource
@@ -73,6 +79,8 @@ public struct DraftLengthController: Sendable {
     private var acceptedWeight = 1.0, rejectedWeight = 1.0
     private var draftTime = 0.0, draftCalls = 0.0, verifyTime = 0.0, verifyCalls = 0.0
     private let priorCostRatio: Double
+    /// Target-call timings by row count (measured costs only).
+    public private(set) var verification: VerificationCost
 
     /// - Parameters:
     ///   - priorCostRatio: c before any timing (the weight-byte ratio draft / target).
@@ -80,6 +88,7 @@ public struct DraftLengthController: Sendable {
         self.settings = settings
         self.costSource = costSource
         self.priorCostRatio = priorCostRatio
+        verification = VerificationCost(maxRows: settings.draftMax + 1)
         current = settings.draftMax
         if settings.schedule == .adaptive { current = chooseAdaptive() }
     }
@@ -118,7 +127,21 @@ public struct DraftLengthController: Sendable {
         }
     }
 
+    /// Records a target call of `rows` rows (a plain step: 1; a verification of gamma drafts:
+    /// gamma + 1) for the verification-cost model of the adaptive schedule.
+    public mutating func recordTargetCall(rows: Int, seconds: Double) {
+        guard settings.schedule == .adaptive, costSource == .measured else { return }
+        verification.record(rows: rows, seconds: seconds)
+    }
+
     private func chooseAdaptive() -> Int {
-        SpeedupModel.bestDraftLength(alpha: alphaEstimate, costRatio: costRatioEstimate, in: settings.scheduleRange)
+        let range = settings.scheduleRange
+        if costSource == .measured, let t1 = verification.plainStepSeconds,
+           range.allSatisfy({ verification.verifyCost(gamma: $0) != nil }) {
+            let c = draftCalls > 0 && draftTime > 0 ? (draftTime / draftCalls) / t1 : priorCostRatio
+            return SpeedupModel.best(alpha: alphaEstimate, costRatio: c, verifyCost: { verification.verifyCost(gamma: $0)! },
+                                     in: range).gamma
+        }
+        return SpeedupModel.bestDraftLength(alpha: alphaEstimate, costRatio: costRatioEstimate, in: range)
     }
 }

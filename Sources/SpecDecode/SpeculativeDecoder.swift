@@ -215,6 +215,7 @@ public final class SpeculativeDecoder {
                 let tp1 = now()
                 fb.plainSteps += 1; fb.plainSeconds += tp1 - tp0
                 lookupLength?.recordCall(drafted: 0, seconds: tp1 - tp0)
+                controller.recordTargetCall(rows: 1, seconds: tp1 - tp0)
                 speculationSwitch.recordPlain(seconds: tp1 - tp0)
                 emit(token, .target)
                 onRound?(RoundEvent(drafted: 0, accepted: 0, rejected: false, emitted: [token], targetLength: target.length,
@@ -279,6 +280,7 @@ public final class SpeculativeDecoder {
             stats.rounds += 1; stats.targetCalls += 1; stats.draftCalls += calls; stats.drafted += drafts.count
             stats.draftSeconds += td1 - td0; stats.verifySeconds += td2 - td1
             lookupLength?.recordCall(drafted: drafts.count, seconds: td2 - td1)
+            controller.recordTargetCall(rows: drafts.count + 1, seconds: td2 - td1)
             for i in drafts.indices { stats.count(\.draftedAtPosition, at: i) }
             let oneHot = source == .lookup
 
