@@ -116,7 +116,7 @@ struct TrainCommand: ParsableCommand {
         let trainSet = try PromptDataset.load(URL(fileURLWithPath: data), template: tmpl, requireResponses: needsResponses)
         let evalSet = try PromptDataset.load(URL(fileURLWithPath: evalData), template: tmpl, requireResponses: true)
         let base = try makeDraft(targetBundle, tokenizer: tokenizer)
-        try VocabularyCheck.check(target: targetBundle, draft: base.model, draftTokenizer: base.tokenizer)
+        _ = try SharedVocabulary.check(target: targetBundle.model, targetTokenizer: tokenizer, draft: base.model, draftTokenizer: base.tokenizer)
         let stepCount = steps ?? Int(((epochs ?? 1) * Double(trainSet.examples.count) / Double(batchSize * gradAccum)).rounded(.up))
         let evaluator = try DistillationEvaluator(target: targetBundle.model, dataset: evalSet, tokenizer: tokenizer,
                                                   examples: evalExamples, B: batchSize, T: context, temperature: temperature)
