@@ -31,9 +31,9 @@ struct DecodeCommand: ParsableCommand {
     enum StatsFormat: String, ExpressibleByArgument, CaseIterable { case text, json, none }
     enum Mode: String, ExpressibleByArgument, CaseIterable { case speculative, help }
 
-    @Option(name: [.short, .long], help: "Target model: a Hugging Face directory or a .gguf file.") var model: String
-    @Option(name: [.customLong("md", withSingleDash: true), .customLong("model-draft")],
-            help: "Draft model (same tokenizer as the target).") var modelDraft: String?
+    @Option(name: ModelFlags.target, help: ModelFlags.targetHelp) var model: String
+    @Option(name: ModelFlags.draft, help: "Draft model (the student of --mode help): a Hugging Face directory or a .gguf file, of the target's tokenizer (alias --draft).")
+    var modelDraft: String?
     @Option(name: .customLong("spec-type"),
             help: "Proposers: model (-md / --draft-from-target), lookup (prompt lookup, no draft model) or lookup,model (lookup first, then the model). Default: model.")
     var specType: SpecType?
@@ -41,9 +41,7 @@ struct DecodeCommand: ParsableCommand {
             help: "With --spec-type lookup,model: expected (the source with more expected tokens per cost; default) or first (lookup drafts whenever it matches).")
     var chainPolicy: ChainPolicy = .expected
     @OptionGroup var lookupOptions: LookupOptions
-    @Option(name: .customLong("draft-from-target"),
-            help: "Instead of -md: a draft made of the target's embeddings, layers and head: N (N evenly spaced layers, as train), even:N, or indices and ranges (\"0-3,29\").")
-    var draftFromTarget: String?
+    @OptionGroup var draftFromTargetOption: DraftFromTargetOption
     @Option(help: "The prompt text.") var prompt: String?
     @Option(help: "A JSONL file of {\"prompt\": ...} lines, decoded in order.") var prompts: String?
     @Flag(help: "Wrap each prompt in the ChatML chat template (<|im_start|>user … assistant).") var chat = false
@@ -74,13 +72,15 @@ struct DecodeCommand: ParsableCommand {
     var helpThreshold: Double?
     @Option(name: .customLong("output-jsonl"), help: "Also write one JSON line per prompt: {prompt, output, tokens, ...}.")
     var outputJSONL: String?
-    @Option(name: .customLong("draft-vocab"), help: "Trim the draft's output layer to the K most frequent tokens of --draft-vocab-data (plus end tokens): it reads K × C head weights instead of V × C. Lossless; only acceptance can drop.")
-    var draftVocab: Int?
-    @Option(name: .customLong("draft-vocab-data"), help: "JSONL {\"prompt\", \"response\"} text whose token counts choose the --draft-vocab tokens (use the draft's training data).")
-    var draftVocabData: String?
+    @OptionGroup var draftVocabOptions: DraftVocabOptions
     @OptionGroup var autoOffOptions: AutoOffOptions
     @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var weightOptions: WeightOptions
+
+    /// Instead of -md: a draft of the target's layers.
+    var draftFromTarget: String? { draftFromTargetOption.layers }
+    var draftVocab: Int? { draftVocabOptions.k }
+    var draftVocabData: String? { draftVocabOptions.data }
 
     var acceptanceRule: AcceptanceRule {
         switch accept ?? (sampling.temperature == 0 ? .greedy : .rejection) {

@@ -32,12 +32,10 @@ struct EvalCommand: ParsableCommand {
 
     enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case text, markdown, json }
 
-    @Option(name: [.short, .long], help: "Target model: a Hugging Face directory or a .gguf file.") var model: String
+    @Option(name: ModelFlags.target, help: ModelFlags.targetHelp) var model: String
     @Option(help: "Drafts as NAME=MODEL, comma-separated or repeated (MODEL: a directory or .gguf sharing the target's tokenizer).")
     var drafts: [String] = []
-    @Option(name: .customLong("draft-from-target"),
-            help: "Also evaluate a draft made of the target's embeddings, head and layers: N (N evenly spaced layers, as train), even:N, or indices/ranges like 0-3,29.")
-    var draftFromTarget: String?
+    @OptionGroup var draftFromTargetOption: DraftFromTargetOption
     @Option(name: .customLong("draft-from-target-name"), help: "Name of the --draft-from-target draft in tables.")
     var draftFromTargetName = "undistilled"
     @Option(help: "Task data as [TASK=]FILE.jsonl (repeatable; TASK: \(EvaluationTask.allCases.map(\.rawValue).joined(separator: ", "))).")
@@ -62,10 +60,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Write SVG charts into this directory.") var plot: String?
     @Option(help: "Training runs to plot as NAME=RUN_DIR (comma-separated or repeated; RUN_DIR holds metrics.jsonl). Needs --plot.")
     var curves: [String] = []
-    @Option(name: .customLong("draft-vocab"), help: "Trim every draft's output layer to the K most frequent tokens of --draft-vocab-data (plus end tokens) while decoding: the draft reads K × C head weights instead of V × C. Lossless; only acceptance can drop.")
-    var draftVocab: Int?
-    @Option(name: .customLong("draft-vocab-data"), help: "JSONL {\"prompt\", \"response\"} text whose token counts choose the --draft-vocab tokens (use the drafts' training data).")
-    var draftVocabData: String?
+    @OptionGroup var draftVocabOptions: DraftVocabOptions
     @Flag(help: "Also evaluate prompt lookup alone (row \"lookup\"; no draft model).") var lookup = false
     @Option(name: .customLong("lookup-chain"), help: "Also evaluate lookup chained before these drafts (their NAMEs, comma-separated): rows lookup+NAME.")
     var lookupChain: [String] = []
@@ -76,6 +71,10 @@ struct EvalCommand: ParsableCommand {
     @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var weightOptions: WeightOptions
 
+    /// Also evaluated: a draft of the target's layers (row --draft-from-target-name).
+    var draftFromTarget: String? { draftFromTargetOption.layers }
+    var draftVocab: Int? { draftVocabOptions.k }
+    var draftVocabData: String? { draftVocabOptions.data }
     var chainPolicies: [ChainPolicy] { chainPolicy.split(separator: ",").compactMap { ChainPolicy(rawValue: String($0)) } }
     var chainNames: [String] { lookupChain.flatMap { $0.split(separator: ",").map(String.init) } }
 

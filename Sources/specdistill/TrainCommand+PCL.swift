@@ -26,10 +26,10 @@ struct PCLOptions: ParsableArguments {
         offPolicy.split(separator: ",").compactMap { PCLDemonstration(rawValue: $0.trimmingCharacters(in: .whitespaces)) }
     }
 
-    func validate(method: String) throws {
+    func validate(method: TrainingMethod) throws {
         let given = pclSteps != "whole" || entropyWeight != 1 || discount != 1 || helpBudgets != nil
-        if method != "pcl" && given { throw ValidationError("--pcl-steps, --entropy-weight, --discount and --help-budgets apply to --method pcl") }
-        guard method == "pcl" else { return }
+        if method != .pcl && given { throw ValidationError("--pcl-steps, --entropy-weight, --discount and --help-budgets apply to --method pcl") }
+        guard method == .pcl else { return }
         if pclSteps != "whole" && (steps ?? 0) < 1 { throw ValidationError("--pcl-steps must be an integer ≥ 1 or 'whole', got \(pclSteps)") }
         do { try PCLSettings(steps: steps, entropyWeight: entropyWeight, discount: discount).validate() } catch {
             throw ValidationError("\(error)")
@@ -72,7 +72,7 @@ extension TrainCommand {
         var settings = TrainingSettings()
         settings.steps = steps; settings.batchSize = batchSize; settings.gradAccum = gradAccum; settings.context = context
         settings.optimizer = AdamWSettings(learningRate: lr, weightDecay: weightDecay)
-        settings.schedule = LearningRateSchedule(rawValue: schedule)!
+        settings.schedule = schedule
         settings.warmup = warmup; settings.clip = clip; settings.seed = seed; settings.saveEvery = saveEvery
         var run = PCLRunSettings()
         run.pcl = PCLSettings(steps: o.steps, entropyWeight: o.entropyWeight, discount: o.discount)
@@ -126,7 +126,7 @@ extension TrainCommand {
         e.outputFormatting = [.sortedKeys]
         let record: [String: Any] = [
             "stage": "pcl", "objective": objective, "pcl": try JSONSerialization.jsonObject(with: e.encode(run)),
-            "template": template, "target": target, "draft": draft ?? "from-target:\(draftFromTarget ?? "")",
+            "template": template.rawValue, "target": target, "draft": draft ?? "from-target:\(draftFromTarget ?? "")",
             "data": data, "evalData": evalData, "settings": try JSONSerialization.jsonObject(with: e.encode(settings)),
         ]
         try AtomicFile.write(JSONSerialization.data(withJSONObject: record, options: [.prettyPrinted, .sortedKeys]),
