@@ -61,6 +61,8 @@ let package = Package(
         .testTarget(name: "DistillTests", dependencies: ["Distill", "TestSupport"]),
         .testTarget(name: "SpecDecodeTests", dependencies: ["SpecDecode", "Transformer", "TestSupport"]),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzKit", "Formats", "Tensor", "Tokenizers", "Transformer", "Distill"]),
+        // Runs the built specdistill binary (beside the test bundle) on tiny models it makes itself.
+        .testTarget(name: "CLITests"),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Plots", "Transformer", "TestSupport"],
                     exclude: ["Fixtures"]),
     ],
