@@ -32,7 +32,7 @@ struct DecodeCommand: ParsableCommand {
     enum Mode: String, ExpressibleByArgument, CaseIterable { case speculative, help }
 
     @Option(name: ModelFlags.target, help: ModelFlags.targetHelp) var model: String
-    @Option(name: ModelFlags.draft, help: "Draft model (the student of --mode help): a Hugging Face directory or a .gguf file, of the target's tokenizer (alias --draft).")
+    @Option(name: ModelFlags.draft, help: ModelFlags.draftHelp("Draft model (the student of --mode help): a Hugging Face directory or a .gguf file, of the target's tokenizer."))
     var modelDraft: String?
     @Option(name: .customLong("spec-type"),
             help: "Proposers: model (-md / --draft-from-target), lookup (prompt lookup, no draft model) or lookup,model (lookup first, then the model). Default: model.")

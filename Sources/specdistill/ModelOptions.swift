@@ -9,7 +9,10 @@ enum ModelFlags {
     /// `-md`, `--model-draft`, alias `--draft`.
     static let draft: NameSpecification = [.customLong("md", withSingleDash: true), .customLong("model-draft"), .customLong("draft")]
 
-    static let targetHelp: ArgumentHelp = "Target model (the teacher): a Hugging Face directory or a .gguf file (alias --target)."
+    static let targetHelp: ArgumentHelp = "Target model (the teacher): a Hugging Face directory or a .gguf file."
+
+    /// Help for the draft flag, shown as `-md, --model-draft, --draft <model-draft>`.
+    static func draftHelp(_ text: String) -> ArgumentHelp { ArgumentHelp(text, valueName: "model-draft") }
 }
 
 /// `--draft-from-target LAYERS` (train, decode, eval, bench distill): a draft made of the target's

@@ -27,7 +27,7 @@ struct TrainCommand: ParsableCommand {
         """
     )
     @Option(name: ModelFlags.target, help: ModelFlags.targetHelp) var target: String
-    @Option(name: ModelFlags.draft, help: "Draft: a model path, or a preset (tiny, draft, small, target) made with the target's tokenizer (alias --draft).") var draft: String?
+    @Option(name: ModelFlags.draft, help: ModelFlags.draftHelp("Draft: a model path, or a preset (tiny, draft, small, target) made with the target's tokenizer.")) var draft: String?
     @OptionGroup var draftFromTargetOption: DraftFromTargetOption
     @Option(help: "Training data: JSONL {\"prompt\", \"response\"} lines.") var data: String
     @Option(name: .customLong("eval-data"), help: "Held-out JSONL with responses, for acceptance and loss.") var evalData: String
