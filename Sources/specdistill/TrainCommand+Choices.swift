@@ -17,4 +17,3 @@ enum NormalizationChoice: String, ExpressibleByArgument, CaseIterable {
 }
 
 extension DataSourceKind: ExpressibleByArgument {}
-extension LearningRateSchedule: ExpressibleByArgument {}

@@ -61,6 +61,10 @@ final class ArgumentValidationTests: XCTestCase {
         try refuse(["cache", "build", "-m", f.target, "--data", f.pairs, "--out", "c", "--top-k", "0"], naming: ["--top-k"])
         try refuse(["cache", "build", "-m", f.target, "--data", f.pairs, "--out", "c", "--template", "x"], naming: ["--template"])
         try refuse(["pretrain", "--data", f.pairs, "--model-config", "tiny", "--out", "p"], naming: ["--tokenizer", "--train-tokenizer"])
+        try refuse(["pretrain", "--data", f.pairs, "--model-config", "tiny", "--train-tokenizer", "300", "--out", "p", "--architecture", "mamba"],
+                   naming: ["--architecture", "gpt_neox"])
+        try refuse(["pretrain", "--data", f.pairs, "--model-config", "tiny", "--train-tokenizer", "300", "--out", "p", "--schedule", "step"],
+                   naming: ["--schedule", "cosine"])
         try refuse(["decode", "-m", f.target, "-md", f.target, "--prompt", "x", "--no-such-flag"], naming: ["--no-such-flag"])
     }
 
