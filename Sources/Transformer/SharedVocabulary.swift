@@ -7,7 +7,7 @@ import Tokenizers
 /// `decode` in both modes, `eval`, the evaluation runner), so a pair accepted by one is accepted
 /// by all.
 ///
-/// The rule (algorithms.md §4.7), with V the real vocabulary and W the logit width (logits per
+/// The rule, with V the real vocabulary and W the logit width (logits per
 /// position, `config.vocabSize`) of each model:
 /// 1. **Both models have a tokenizer**: the tokenizers must be equal — the same number of tokens
 ///    and the same string for every id. V is that number.
