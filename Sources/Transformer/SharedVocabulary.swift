@@ -28,58 +28,60 @@ public enum SharedVocabulary {
     /// - Parameters:
     ///   - targetWidth, draftWidth: logits per position of each model (W).
     ///   - targetPieces, draftPieces: token strings by id (nil when a model has no tokenizer).
+    ///   - role: what the second model is, for the messages: "draft", "student", "reference".
     /// - Returns: the tokenizer's size V (cases 1–3), or the common width (case 4).
     /// - Throws: ``VocabularyMismatch`` naming both sizes and the first id whose strings differ
     ///   (with both strings), the id that exists in only one tokenizer, the width that cannot
     ///   cover the tokenizer, or the two widths without a tokenizer — each with the fix.
-    public static func check(targetWidth: Int, draftWidth: Int, targetPieces: [String]?, draftPieces: [String]?) throws -> Int {
-        if let tp = targetPieces, let dp = draftPieces { try requireEqual(tp, dp) }
+    public static func check(targetWidth: Int, draftWidth: Int, targetPieces: [String]?, draftPieces: [String]?,
+                             role: String = "draft") throws -> Int {
+        if let tp = targetPieces, let dp = draftPieces { try requireEqual(tp, dp, role: role) }
         guard let pieces = targetPieces ?? draftPieces else {
             guard targetWidth == draftWidth else {
                 throw VocabularyMismatch(
-                    "the target has \(targetWidth) logits per position and the draft \(draftWidth), and with no tokenizer "
+                    "the target has \(targetWidth) logits per position and the \(role) \(draftWidth), and with no tokenizer "
                     + "on either model the padding cannot be told apart from real tokens; put the target's tokenizer.json "
-                    + "beside one of the models or use a draft with the target's logit width")
+                    + "beside one of the models or use a \(role) with the target's logit width")
             }
             return targetWidth
         }
         let V = pieces.count
-        let owner = targetPieces != nil && draftPieces != nil ? "their tokenizer" : (targetPieces != nil ? "the target's tokenizer" : "the draft's tokenizer")
-        for (name, width) in [("target", targetWidth), ("draft", draftWidth)] where width < V {
+        let owner = targetPieces != nil && draftPieces != nil ? "their tokenizer" : (targetPieces != nil ? "the target's tokenizer" : "the \(role)'s tokenizer")
+        for (name, width) in [("target", targetWidth), (role, draftWidth)] where width < V {
             throw VocabularyMismatch(
                 "the \(name) has \(width) logits per position but \(owner) has \(V) tokens "
-                + "(target width \(targetWidth), draft width \(draftWidth)); the \(name) cannot produce every token; "
+                + "(target width \(targetWidth), \(role) width \(draftWidth)); the \(name) cannot produce every token; "
                 + "use a \(name) whose vocab_size is at least \(V)")
         }
         return V
     }
 
-    /// ``check(targetWidth:draftWidth:targetPieces:draftPieces:)`` for two models and their tokenizers.
+    /// ``check(targetWidth:draftWidth:targetPieces:draftPieces:role:)`` for two models and their tokenizers.
     public static func check(target: TransformerModel, targetTokenizer: Tokenizer?,
-                             draft: TransformerModel, draftTokenizer: Tokenizer?) throws -> Int {
+                             draft: TransformerModel, draftTokenizer: Tokenizer?, role: String = "draft") throws -> Int {
         // The same tokenizer object (a draft derived from the target) is equal by construction.
         let same = targetTokenizer != nil && targetTokenizer === draftTokenizer
         return try check(targetWidth: target.config.vocabSize, draftWidth: draft.config.vocabSize,
-                         targetPieces: targetTokenizer.map(pieces), draftPieces: same ? nil : draftTokenizer.map(pieces))
+                         targetPieces: targetTokenizer.map(pieces), draftPieces: same ? nil : draftTokenizer.map(pieces), role: role)
     }
 
     /// Every token string of a tokenizer, by id.
     public static func pieces(_ t: Tokenizer) -> [String] { (0..<t.vocabularySize).map { t.piece($0) } }
 
     /// Case 1: equal tokenizers, or an error naming the first difference.
-    static func requireEqual(_ tp: [String], _ dp: [String]) throws {
+    static func requireEqual(_ tp: [String], _ dp: [String], role: String) throws {
         let common = min(tp.count, dp.count)
         if let id = (0..<common).first(where: { tp[$0] != dp[$0] }) {
             throw VocabularyMismatch(
-                "the target's tokenizer has \(tp.count) tokens and the draft's \(dp.count); they first differ at id \(id): "
-                + "target \(quoted(tp[id])) vs draft \(quoted(dp[id])); use a draft trained with the target's tokenizer")
+                "the target's tokenizer has \(tp.count) tokens and the \(role)'s \(dp.count); they first differ at id \(id): "
+                + "target \(quoted(tp[id])) vs \(role) \(quoted(dp[id])); use a \(role) trained with the target's tokenizer")
         }
         if tp.count != dp.count {
             let id = common
-            let (who, piece) = tp.count > dp.count ? ("target", tp[id]) : ("draft", dp[id])
+            let (who, piece) = tp.count > dp.count ? ("target", tp[id]) : (role, dp[id])
             throw VocabularyMismatch(
-                "the target's tokenizer has \(tp.count) tokens and the draft's \(dp.count); id \(id) (\(quoted(piece))) exists "
-                + "only in the \(who)'s; use a draft trained with the target's tokenizer")
+                "the target's tokenizer has \(tp.count) tokens and the \(role)'s \(dp.count); id \(id) (\(quoted(piece))) exists "
+                + "only in the \(who)'s; use a \(role) trained with the target's tokenizer")
         }
     }
 

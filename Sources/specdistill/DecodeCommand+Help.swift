@@ -13,7 +13,7 @@ extension DecodeCommand {
         }
         // The student's <help> action sits in its padding past V (help_token_id = V).
         let V = try SharedVocabulary.check(target: targetBundle.model, targetTokenizer: tokenizer,
-                                           draft: studentBundle.model, draftTokenizer: studentBundle.tokenizer)
+                                           draft: studentBundle.model, draftTokenizer: studentBundle.tokenizer, role: "student")
         let b = budget!
         let texts = try prompt.map { [$0] } ?? readPromptFile(prompts!)
         // The student and the target read the same prompt, with the budget line (as in training).

@@ -135,7 +135,10 @@ struct TrainCommand: ParsableCommand {
         } else if method == .adaspec {
             let referenceModel: TransformerModel
             if let reference {
-                referenceModel = try loadBundle(reference).model
+                let r = try loadBundle(reference)
+                _ = try SharedVocabulary.check(target: targetBundle.model, targetTokenizer: tokenizer, draft: r.model, draftTokenizer: r.tokenizer,
+                                               role: "reference")
+                referenceModel = r.model
             } else {
                 let r = try base.model.truncatedCopy(layers: Array(0..<base.model.config.numLayers))
                 try runStage("reference (fkl, fixed data)", model: r, objective: DistillationObjective(divergence: .forwardKL, temperature: temperature, normalization: norm),

@@ -76,6 +76,10 @@ final class ArgumentValidationTests: XCTestCase {
                    naming: ["tokenizer has 320 tokens and the draft's 300", "use a draft trained with the target's tokenizer"], status: 1)
         try refuse(["train", "-m", f.target, "-md", f.otherTokenizer, "--data", f.pairs, "--eval-data", f.pairs, "--out", "other-run",
                     "--steps", "1"], naming: ["the draft's 300", "use a draft trained with the target's tokenizer"], status: 1)
+        // The AdaSPEC reference is held to the same rule.
+        try refuse(["train", "-m", f.target, "--draft-from-target", "1", "--method", "adaspec", "--reference", f.otherTokenizer,
+                    "--data", f.pairs, "--eval-data", f.pairs, "--out", "reference-run", "--steps", "1", "--batch-size", "2", "--context", "32",
+                    "--eval-examples", "2"], naming: ["the reference's 300", "use a reference trained with the target's tokenizer"], status: 1)
     }
 
     func testHelpExitsWithZero() throws {

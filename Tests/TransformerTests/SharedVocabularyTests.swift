@@ -88,6 +88,18 @@ final class SharedVocabularyTests: XCTestCase {
         XCTAssertTrue(m.contains("tokenizer.json"), m)
     }
 
+    /// The messages name the second model's role (a PCL student, an AdaSPEC reference).
+    func testMessagesNameTheRole() {
+        XCTAssertThrowsError(try SharedVocabulary.check(targetWidth: 11, draftWidth: 11, targetPieces: pieces,
+                                                        draftPieces: pieces + ["x"], role: "reference")) {
+            XCTAssertEqual("\($0)", "the target's tokenizer has 10 tokens and the reference's 11; id 10 (\"x\") exists only "
+                           + "in the reference's; use a reference trained with the target's tokenizer")
+        }
+        XCTAssertThrowsError(try SharedVocabulary.check(targetWidth: 10, draftWidth: 9, targetPieces: pieces, draftPieces: nil, role: "student")) {
+            XCTAssertTrue("\($0)".contains("the student has 9 logits per position"), "\($0)")
+        }
+    }
+
     // MARK: The model-level form used by the commands
 
     func testModelsAndTokenizers() throws {
