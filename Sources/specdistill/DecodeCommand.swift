@@ -77,10 +77,6 @@ struct DecodeCommand: ParsableCommand {
     @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var weightOptions: WeightOptions
 
-    /// Instead of -md: a draft of the target's layers.
-    var draftFromTarget: String? { draftFromTargetOption.layers }
-    var draftVocab: Int? { draftVocabOptions.k }
-    var draftVocabData: String? { draftVocabOptions.data }
 
     var acceptanceRule: AcceptanceRule {
         switch accept ?? (sampling.temperature == 0 ? .greedy : .rejection) {
@@ -97,24 +93,24 @@ struct DecodeCommand: ParsableCommand {
     func validate() throws {
         if (prompt == nil) == (prompts == nil) { throw ValidationError("give exactly one of --prompt TEXT and --prompts FILE.jsonl") }
         let spec = specType ?? .model
-        if spec.model && (modelDraft == nil) == (draftFromTarget == nil) {
+        if spec.model && (modelDraft == nil) == (draftFromTargetOption.layers == nil) {
             throw ValidationError("give exactly one of -md DRAFT and --draft-from-target LAYERS (or --spec-type lookup for no draft model)")
         }
-        if !spec.model && (modelDraft != nil || draftFromTarget != nil) {
+        if !spec.model && (modelDraft != nil || draftFromTargetOption.layers != nil) {
             throw ValidationError("--spec-type lookup drafts without a model; drop -md / --draft-from-target or use --spec-type lookup,model")
         }
         if mode == .help && spec.lookup { throw ValidationError("--spec-type lookup applies to --mode speculative") }
-        if draftVocab != nil && !spec.model { throw ValidationError("--draft-vocab trims a draft model's head; --spec-type lookup has none") }
+        if draftVocabOptions.k != nil && !spec.model { throw ValidationError("--draft-vocab trims a draft model's head; --spec-type lookup has none") }
         if mode == .help {
             if modelDraft == nil { throw ValidationError("--mode help needs -md STUDENT (a model trained with --method pcl --help-budgets)") }
             guard let budget, budget >= 0, budget <= 1 else { throw ValidationError("--mode help needs --budget in [0, 1]") }
             if compare || color { throw ValidationError("--compare and --color apply to --mode speculative") }
-            if draftVocab != nil { throw ValidationError("--draft-vocab applies to --mode speculative (a help student keeps its whole head)") }
+            if draftVocabOptions.k != nil { throw ValidationError("--draft-vocab applies to --mode speculative (a help student keeps its whole head)") }
             if let t = helpThreshold, !(t >= 0) { throw ValidationError("--help-threshold must be ≥ 0, got \(t)") }
         } else if budget != nil || enforceBudget || helpThreshold != nil {
             throw ValidationError("--budget, --enforce-budget and --help-threshold apply to --mode help")
         }
-        if draftVocab != nil && draftVocabData == nil {
+        if draftVocabOptions.k != nil && draftVocabOptions.data == nil {
             throw ValidationError("--draft-vocab needs --draft-vocab-data FILE.jsonl (the draft's training data) to count token frequencies")
         }
         if maxTokens < 0 { throw ValidationError("--max-tokens must be ≥ 0, got \(maxTokens)") }
@@ -144,7 +140,7 @@ struct DecodeCommand: ParsableCommand {
         var draftModel: TransformerModel?, draftTokenizer: Tokenizer?
         if !spec.model {
             draftModel = nil
-        } else if let spec = draftFromTarget {
+        } else if let spec = draftFromTargetOption.layers {
             let layers = try DraftLayers.parse(spec, of: targetBundle.model)
             draftModel = try targetBundle.model.truncatedCopy(layers: layers)
             draftTokenizer = tokenizer
@@ -162,7 +158,7 @@ struct DecodeCommand: ParsableCommand {
         let maxT = (encoded.map(\.count).max() ?? 1) + maxTokens
         let target = SessionModel(model: targetBundle.model, maxT: maxT)
         var subset: OutputSubset?
-        if let k = draftVocab, let file = draftVocabData {   // validate() requires both together
+        if let k = draftVocabOptions.k, let file = draftVocabOptions.data {   // validate() requires both together
             subset = try outputSubset(k, data: file, tokenizer: tokenizer, always: stopTokens(tokenizer, targetBundle), vocabularySize: V)
         } else if let path = modelDraft {
             subset = try DraftVocabularyFile.read(modelPath: path, vocabularySize: V)

@@ -71,10 +71,6 @@ struct EvalCommand: ParsableCommand {
     @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var weightOptions: WeightOptions
 
-    /// Also evaluated: a draft of the target's layers (row --draft-from-target-name).
-    var draftFromTarget: String? { draftFromTargetOption.layers }
-    var draftVocab: Int? { draftVocabOptions.k }
-    var draftVocabData: String? { draftVocabOptions.data }
     var chainPolicies: [ChainPolicy] { chainPolicy.split(separator: ",").compactMap { ChainPolicy(rawValue: String($0)) } }
     var chainNames: [String] { lookupChain.flatMap { $0.split(separator: ",").map(String.init) } }
 
@@ -96,7 +92,7 @@ struct EvalCommand: ParsableCommand {
 
     func validate() throws {
         if data.isEmpty { throw ValidationError("give at least one --data [TASK=]FILE.jsonl") }
-        if drafts.isEmpty && draftFromTarget == nil && !lookup {
+        if drafts.isEmpty && draftFromTargetOption.layers == nil && !lookup {
             throw ValidationError("give --drafts NAME=MODEL,…, --draft-from-target LAYERS and/or --lookup")
         }
         if chainPolicies.isEmpty || chainPolicies.count != chainPolicy.split(separator: ",").count {
@@ -125,14 +121,14 @@ struct EvalCommand: ParsableCommand {
             d.outputSubset = try DraftVocabularyFile.read(modelPath: path, vocabularySize: b.model.config.vocabSize)
             named.append(d)
         }
-        if let spec = draftFromTarget {
+        if let spec = draftFromTargetOption.layers {
             let layers = try DraftLayers.parse(spec, of: targetBundle.model)
             let m = try targetBundle.model.truncatedCopy(layers: layers)
             printErr("\(draftFromTargetName): the target's embeddings, layers \(layers) and head (\(String(format: "%.1fM", Double(m.parameterCount) / 1e6)) parameters)")
             named.append(NamedDraft(name: draftFromTargetName, model: m, tokenizer: nil, source: "target layers \(layers)"))
         }
-        if let k = draftVocab {
-            guard let file = draftVocabData else {
+        if let k = draftVocabOptions.k {
+            guard let file = draftVocabOptions.data else {
                 throw ValidationError("--draft-vocab needs --draft-vocab-data FILE.jsonl (the drafts' training data) to count token frequencies")
             }
             let subset = try outputSubset(k, data: file, tokenizer: tokenizer, always: stopTokens(tokenizer, targetBundle),
