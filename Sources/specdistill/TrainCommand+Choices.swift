@@ -16,4 +16,21 @@ enum NormalizationChoice: String, ExpressibleByArgument, CaseIterable {
     var value: LossNormalization { self == .perToken ? .perToken : .perSequence }
 }
 
+/// `train --pcl-steps`: the PCL window length d ≥ 1, or `whole` (each window runs to the end of the path).
+enum PCLWindow: ExpressibleByArgument, Equatable {
+    case whole
+    case steps(Int)
+
+    init?(argument: String) {
+        if argument == "whole" { self = .whole; return }
+        guard let d = Int(argument), d >= 1 else { return nil }
+        self = .steps(d)
+    }
+
+    /// d, or nil for whole paths.
+    var length: Int? { if case .steps(let d) = self { return d } else { return nil } }
+
+    var defaultValueDescription: String { length.map(String.init) ?? "whole" }
+}
+
 extension DataSourceKind: ExpressibleByArgument {}

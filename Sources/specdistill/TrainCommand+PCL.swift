@@ -5,7 +5,7 @@ import SpecDistill
 /// Flags of `train --method pcl` (algorithms.md §5).
 struct PCLOptions: ParsableArguments {
     @Option(name: .customLong("pcl-steps"), help: "PCL window length d: an integer ≥ 1, or 'whole' (each window runs to the end of the path).")
-    var pclSteps: String = "whole"
+    var pclSteps: PCLWindow = .whole
     @Option(name: .customLong("entropy-weight"), help: "PCL entropy weight tau_e > 0 (1 = sequence-level reverse KL with --discount 1).")
     var entropyWeight: Double = 1
     @Option(help: "PCL discount g in (0, 1].") var discount: Double = 1
@@ -21,16 +21,15 @@ struct PCLOptions: ParsableArguments {
             help: "Initial mean probability of <help> on the first training examples (exploration; 0 = a zero row, logit 0).")
     var helpInitProbability: Double = 0.02
 
-    var steps: Int? { Int(pclSteps) }
+    var steps: Int? { pclSteps.length }
     var demonstrations: [PCLDemonstration] {
         offPolicy.split(separator: ",").compactMap { PCLDemonstration(rawValue: $0.trimmingCharacters(in: .whitespaces)) }
     }
 
     func validate(method: TrainingMethod) throws {
-        let given = pclSteps != "whole" || entropyWeight != 1 || discount != 1 || helpBudgets != nil
+        let given = pclSteps != .whole || entropyWeight != 1 || discount != 1 || helpBudgets != nil
         if method != .pcl && given { throw ValidationError("--pcl-steps, --entropy-weight, --discount and --help-budgets apply to --method pcl") }
         guard method == .pcl else { return }
-        if pclSteps != "whole" && (steps ?? 0) < 1 { throw ValidationError("--pcl-steps must be an integer ≥ 1 or 'whole', got \(pclSteps)") }
         do { try PCLSettings(steps: steps, entropyWeight: entropyWeight, discount: discount).validate() } catch {
             throw ValidationError("\(error)")
         }

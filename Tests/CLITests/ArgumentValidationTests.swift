@@ -52,6 +52,8 @@ final class ArgumentValidationTests: XCTestCase {
         try refuse(base + ["-md", "tiny", "--method", "pcl", "--draft-vocab", "8"], naming: ["--draft-vocab", "pcl"])
         try refuse(base + ["-md", "tiny", "--teacher-cache", "c", "--data-source", "teacher"], naming: ["--teacher-cache"])
         try refuse(base + ["-md", "tiny", "--pcl-steps", "4"], naming: ["--pcl-steps", "--method pcl"])
+        try refuse(base + ["-md", "tiny", "--method", "pcl", "--pcl-steps", "0"], naming: ["--pcl-steps"])
+        try refuse(base + ["-md", "tiny", "--method", "pcl", "--pcl-steps", "all"], naming: ["--pcl-steps"])
     }
 
     func testOtherCommandsRefuseBadValues() throws {
