@@ -33,7 +33,9 @@ struct EvalCommand: ParsableCommand {
     enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case text, markdown, json }
 
     @Option(name: ModelFlags.target, help: ModelFlags.targetHelp) var model: String
-    @Option(help: "Drafts as NAME=MODEL, comma-separated or repeated (MODEL: a directory or .gguf sharing the target's tokenizer).")
+    @Option(name: ModelFlags.drafts,
+            help: ArgumentHelp("Drafts as NAME=MODEL, comma-separated or repeated (MODEL: a directory or .gguf sharing the target's tokenizer).",
+                               valueName: "name=model"))
     var drafts: [String] = []
     @OptionGroup var draftFromTargetOption: DraftFromTargetOption
     @Option(name: .customLong("draft-from-target-name"), help: "Name of the --draft-from-target draft in tables.")

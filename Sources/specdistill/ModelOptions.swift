@@ -8,6 +8,9 @@ enum ModelFlags {
     static let target: NameSpecification = [.customShort("m"), .customLong("model"), .customLong("target")]
     /// `-md`, `--model-draft`, alias `--draft`.
     static let draft: NameSpecification = [.customLong("md", withSingleDash: true), .customLong("model-draft"), .customLong("draft")]
+    /// `eval`'s list of NAME=MODEL drafts: `--drafts`, and the draft flags above.
+    static let drafts: NameSpecification = [.customLong("drafts"), .customLong("md", withSingleDash: true), .customLong("model-draft"),
+                                            .customLong("draft")]
 
     static let targetHelp: ArgumentHelp = "Target model (the teacher): a Hugging Face directory or a .gguf file."
 

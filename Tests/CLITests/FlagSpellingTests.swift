@@ -38,6 +38,16 @@ final class FlagSpellingTests: XCTestCase {
         XCTAssertEqual(try weights("train-new"), try weights("train-old"), "the same draft from either spelling")
     }
 
+    /// eval's NAME=MODEL drafts: --drafts, -md, --model-draft and --draft are one option.
+    func testEvalDraftSpellings() throws {
+        let f = try CLIFixture.get()
+        for flag in ["--drafts", "-md", "--model-draft", "--draft"] {
+            let r = try CLI.run(["eval", "-m", f.target, flag, "nameless", "--data", f.pairs], in: f.directory)
+            XCTAssertEqual(r.status, 64, r.transcript)
+            XCTAssertTrue(r.stderr.contains("--drafts nameless: expected NAME=MODEL"), "eval \(flag) parsed\n\(r.transcript)")
+        }
+    }
+
     func testTargetOnlyCommandsAcceptBothSpellings() throws {
         let f = try CLIFixture.get()
         for flag in ["-m", "--model", "--target"] {
