@@ -11,13 +11,11 @@ struct BenchDistill: ParsableCommand {
         tokens whose first half is an unsupervised prompt. Prints each phase's time, FLOPs and \
         GFLOP/s, the step's FLOPs, the cblas_sgemm rate measured in the same run, and the fraction \
         of that bound the step reaches (bound seconds ÷ measured seconds). Medians of --steps steps \
-        after a warm-up.
+        after a warm-up. The draft is --draft-from-target LAYERS, by default 1 (one layer).
         """
     )
-    @Option(name: [.short, .customLong("model")], help: "Target (teacher): a Hugging Face directory or a .gguf file.")
-    var model: String
-    @Option(name: .customLong("draft-from-target"), help: "Draft layers: N (evenly spaced), even:N, or indices such as 0,29.")
-    var draftFromTarget = "1"
+    @Option(name: ModelFlags.target, help: ModelFlags.targetHelp) var model: String
+    @OptionGroup var draftFromTargetOption: DraftFromTargetOption
     @Option(name: .customLong("batch-size"), help: "Sequences per step (B).") var batchSize = 4
     @Option(help: "Tokens per sequence (T).") var context = 256
     @Option(help: "Fraction of each sequence that is supervised (the response).") var supervised = 0.5
@@ -28,6 +26,9 @@ struct BenchDistill: ParsableCommand {
     var allRows = false
     @Option(help: "Write the result as JSON to this file.") var json: String?
     @OptionGroup var threadOptions: ThreadOptions
+
+    /// Default: one layer.
+    var draftFromTarget: String { draftFromTargetOption.layers ?? "1" }
 
     func validate() throws {
         if batchSize < 1 || context < 2 || steps < 1 { throw ValidationError("--batch-size, --steps must be ≥ 1 and --context ≥ 2") }

@@ -19,7 +19,7 @@ struct CacheBuild: ParsableCommand {
         `train --teacher-cache DIR` refuses a cache built with other values. An interrupted build resumes \
         after its last complete shard when run again with the same arguments.
         """)
-    @Option(help: "Target (teacher): a Hugging Face directory or .gguf file.") var target: String
+    @Option(name: ModelFlags.target, help: ModelFlags.targetHelp) var target: String
     @Option(help: "Training data: JSONL {\"prompt\", \"response\"} lines.") var data: String
     @Option(help: "Output directory of the cache.") var out: String
     @OptionGroup var cacheOptions: TeacherCacheOptions
@@ -37,21 +37,20 @@ struct CacheBuild: ParsableCommand {
 struct TeacherCacheOptions: ParsableArguments {
     @Option(name: .customLong("top-k"), help: "K, teacher ids stored per position (default 64).") var topK = 64
     @Option(help: "Distillation temperature of the stored log-probabilities (must equal train's --temperature).") var temperature: Float = 1
-    @Option(help: "Prompt template: plain, chatml, gsm8k or gsm8k-chat.") var template: String = "plain"
+    @Option(help: "Prompt template: plain, chatml, gsm8k or gsm8k-chat.") var template: PromptTemplate = .plain
     @Option(help: "Tokens per sequence (prompt + response, left-truncated), as in train.") var context = 256
     @Option(name: .customLong("cache-batch-size"), help: "Sequences per teacher forward while building.") var cacheBatchSize = 8
     @Option(name: .customLong("examples-per-shard"), help: "Examples per shard file.") var examplesPerShard = 2048
 
     /// The parsed values as plain settings (an option group read outside parsing traps).
     var settings: TeacherCacheSettings {
-        TeacherCacheSettings(topK: topK, temperature: temperature, template: template, context: context,
+        TeacherCacheSettings(topK: topK, temperature: temperature, template: template.rawValue, context: context,
                              batchSize: cacheBatchSize, examplesPerShard: examplesPerShard)
     }
 
     func validate() throws {
         if topK < 1 { throw ValidationError("--top-k must be ≥ 1") }
         if temperature <= 0 { throw ValidationError("--temperature must be > 0") }
-        if PromptTemplate(rawValue: template) == nil { throw ValidationError("--template must be plain, chatml, gsm8k or gsm8k-chat") }
     }
 }
 

@@ -23,7 +23,7 @@ struct DataGenerate: ParsableCommand {
         "finished"} lines to --out. Responses without a stop token are dropped unless \
         --keep-unfinished. Interrupted runs resume where they stopped (run the same command).
         """)
-    @Option(name: [.short, .long], help: "Target model: a Hugging Face directory or a .gguf file.") var model: String
+    @Option(name: ModelFlags.target, help: ModelFlags.targetHelp) var model: String
     @Option(help: "JSONL file with a \"prompt\" field per line (responses, if any, are ignored).") var prompts: String
     @Option(help: "Output JSONL file (appended to when it exists: the run resumes).") var out: String
     @Option(help: "Prompt template: plain, chatml, gsm8k or gsm8k-chat.") var template: PromptTemplate = .chatml

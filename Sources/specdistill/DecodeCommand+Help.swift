@@ -11,10 +11,9 @@ extension DecodeCommand {
         guard let help = studentBundle.model.config.helpTokenID else {
             throw ValidationError("\(modelDraft!): config.json has no help_token_id; train the student with `train --method pcl --help-budgets ...`")
         }
-        let V = tokenizer.vocabularySize
-        guard V <= targetBundle.model.config.vocabSize, V <= studentBundle.model.config.vocabSize else {
-            throw ValidationError("the tokenizer has \(V) tokens but the target has \(targetBundle.model.config.vocabSize) and the student \(studentBundle.model.config.vocabSize) logits; use models of one tokenizer")
-        }
+        // The student's <help> action sits in its padding past V (help_token_id = V).
+        let V = try SharedVocabulary.check(target: targetBundle.model, targetTokenizer: tokenizer,
+                                           draft: studentBundle.model, draftTokenizer: studentBundle.tokenizer, role: "student")
         let b = budget!
         let texts = try prompt.map { [$0] } ?? readPromptFile(prompts!)
         // The student and the target read the same prompt, with the budget line (as in training).

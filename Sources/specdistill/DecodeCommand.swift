@@ -31,9 +31,9 @@ struct DecodeCommand: ParsableCommand {
     enum StatsFormat: String, ExpressibleByArgument, CaseIterable { case text, json, none }
     enum Mode: String, ExpressibleByArgument, CaseIterable { case speculative, help }
 
-    @Option(name: [.short, .long], help: "Target model: a Hugging Face directory or a .gguf file.") var model: String
-    @Option(name: [.customLong("md", withSingleDash: true), .customLong("model-draft")],
-            help: "Draft model (same tokenizer as the target).") var modelDraft: String?
+    @Option(name: ModelFlags.target, help: ModelFlags.targetHelp) var model: String
+    @Option(name: ModelFlags.draft, help: ModelFlags.draftHelp("Draft model (the student of --mode help): a Hugging Face directory or a .gguf file, of the target's tokenizer."))
+    var modelDraft: String?
     @Option(name: .customLong("spec-type"),
             help: "Proposers: model (-md / --draft-from-target), lookup (prompt lookup, no draft model) or lookup,model (lookup first, then the model). Default: model.")
     var specType: SpecType?
@@ -41,9 +41,7 @@ struct DecodeCommand: ParsableCommand {
             help: "With --spec-type lookup,model: expected (the source with more expected tokens per cost; default) or first (lookup drafts whenever it matches).")
     var chainPolicy: ChainPolicy = .expected
     @OptionGroup var lookupOptions: LookupOptions
-    @Option(name: .customLong("draft-from-target"),
-            help: "Instead of -md: a draft made of the target's embeddings, layers and head: N (N evenly spaced layers, as train), even:N, or indices and ranges (\"0-3,29\").")
-    var draftFromTarget: String?
+    @OptionGroup var draftFromTargetOption: DraftFromTargetOption
     @Option(help: "The prompt text.") var prompt: String?
     @Option(help: "A JSONL file of {\"prompt\": ...} lines, decoded in order.") var prompts: String?
     @Flag(help: "Wrap each prompt in the ChatML chat template (<|im_start|>user … assistant).") var chat = false
@@ -74,13 +72,11 @@ struct DecodeCommand: ParsableCommand {
     var helpThreshold: Double?
     @Option(name: .customLong("output-jsonl"), help: "Also write one JSON line per prompt: {prompt, output, tokens, ...}.")
     var outputJSONL: String?
-    @Option(name: .customLong("draft-vocab"), help: "Trim the draft's output layer to the K most frequent tokens of --draft-vocab-data (plus end tokens): it reads K × C head weights instead of V × C. Lossless; only acceptance can drop.")
-    var draftVocab: Int?
-    @Option(name: .customLong("draft-vocab-data"), help: "JSONL {\"prompt\", \"response\"} text whose token counts choose the --draft-vocab tokens (use the draft's training data).")
-    var draftVocabData: String?
+    @OptionGroup var draftVocabOptions: DraftVocabOptions
     @OptionGroup var autoOffOptions: AutoOffOptions
     @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var weightOptions: WeightOptions
+
 
     var acceptanceRule: AcceptanceRule {
         switch accept ?? (sampling.temperature == 0 ? .greedy : .rejection) {
@@ -97,24 +93,24 @@ struct DecodeCommand: ParsableCommand {
     func validate() throws {
         if (prompt == nil) == (prompts == nil) { throw ValidationError("give exactly one of --prompt TEXT and --prompts FILE.jsonl") }
         let spec = specType ?? .model
-        if spec.model && (modelDraft == nil) == (draftFromTarget == nil) {
+        if spec.model && (modelDraft == nil) == (draftFromTargetOption.layers == nil) {
             throw ValidationError("give exactly one of -md DRAFT and --draft-from-target LAYERS (or --spec-type lookup for no draft model)")
         }
-        if !spec.model && (modelDraft != nil || draftFromTarget != nil) {
+        if !spec.model && (modelDraft != nil || draftFromTargetOption.layers != nil) {
             throw ValidationError("--spec-type lookup drafts without a model; drop -md / --draft-from-target or use --spec-type lookup,model")
         }
         if mode == .help && spec.lookup { throw ValidationError("--spec-type lookup applies to --mode speculative") }
-        if draftVocab != nil && !spec.model { throw ValidationError("--draft-vocab trims a draft model's head; --spec-type lookup has none") }
+        if draftVocabOptions.k != nil && !spec.model { throw ValidationError("--draft-vocab trims a draft model's head; --spec-type lookup has none") }
         if mode == .help {
             if modelDraft == nil { throw ValidationError("--mode help needs -md STUDENT (a model trained with --method pcl --help-budgets)") }
             guard let budget, budget >= 0, budget <= 1 else { throw ValidationError("--mode help needs --budget in [0, 1]") }
             if compare || color { throw ValidationError("--compare and --color apply to --mode speculative") }
-            if draftVocab != nil { throw ValidationError("--draft-vocab applies to --mode speculative (a help student keeps its whole head)") }
+            if draftVocabOptions.k != nil { throw ValidationError("--draft-vocab applies to --mode speculative (a help student keeps its whole head)") }
             if let t = helpThreshold, !(t >= 0) { throw ValidationError("--help-threshold must be ≥ 0, got \(t)") }
         } else if budget != nil || enforceBudget || helpThreshold != nil {
             throw ValidationError("--budget, --enforce-budget and --help-threshold apply to --mode help")
         }
-        if draftVocab != nil && draftVocabData == nil {
+        if draftVocabOptions.k != nil && draftVocabOptions.data == nil {
             throw ValidationError("--draft-vocab needs --draft-vocab-data FILE.jsonl (the draft's training data) to count token frequencies")
         }
         if maxTokens < 0 { throw ValidationError("--max-tokens must be ≥ 0, got \(maxTokens)") }
@@ -144,7 +140,7 @@ struct DecodeCommand: ParsableCommand {
         var draftModel: TransformerModel?, draftTokenizer: Tokenizer?
         if !spec.model {
             draftModel = nil
-        } else if let spec = draftFromTarget {
+        } else if let spec = draftFromTargetOption.layers {
             let layers = try DraftLayers.parse(spec, of: targetBundle.model)
             draftModel = try targetBundle.model.truncatedCopy(layers: layers)
             draftTokenizer = tokenizer
@@ -162,7 +158,7 @@ struct DecodeCommand: ParsableCommand {
         let maxT = (encoded.map(\.count).max() ?? 1) + maxTokens
         let target = SessionModel(model: targetBundle.model, maxT: maxT)
         var subset: OutputSubset?
-        if let k = draftVocab, let file = draftVocabData {   // validate() requires both together
+        if let k = draftVocabOptions.k, let file = draftVocabOptions.data {   // validate() requires both together
             subset = try outputSubset(k, data: file, tokenizer: tokenizer, always: stopTokens(tokenizer, targetBundle), vocabularySize: V)
         } else if let path = modelDraft {
             subset = try DraftVocabularyFile.read(modelPath: path, vocabularySize: V)

@@ -32,12 +32,12 @@ struct EvalCommand: ParsableCommand {
 
     enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case text, markdown, json }
 
-    @Option(name: [.short, .long], help: "Target model: a Hugging Face directory or a .gguf file.") var model: String
-    @Option(help: "Drafts as NAME=MODEL, comma-separated or repeated (MODEL: a directory or .gguf sharing the target's tokenizer).")
+    @Option(name: ModelFlags.target, help: ModelFlags.targetHelp) var model: String
+    @Option(name: ModelFlags.drafts,
+            help: ArgumentHelp("Drafts as NAME=MODEL, comma-separated or repeated (MODEL: a directory or .gguf sharing the target's tokenizer).",
+                               valueName: "name=model"))
     var drafts: [String] = []
-    @Option(name: .customLong("draft-from-target"),
-            help: "Also evaluate a draft made of the target's embeddings, head and layers: N (N evenly spaced layers, as train), even:N, or indices/ranges like 0-3,29.")
-    var draftFromTarget: String?
+    @OptionGroup var draftFromTargetOption: DraftFromTargetOption
     @Option(name: .customLong("draft-from-target-name"), help: "Name of the --draft-from-target draft in tables.")
     var draftFromTargetName = "undistilled"
     @Option(help: "Task data as [TASK=]FILE.jsonl (repeatable; TASK: \(EvaluationTask.allCases.map(\.rawValue).joined(separator: ", "))).")
@@ -62,10 +62,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Write SVG charts into this directory.") var plot: String?
     @Option(help: "Training runs to plot as NAME=RUN_DIR (comma-separated or repeated; RUN_DIR holds metrics.jsonl). Needs --plot.")
     var curves: [String] = []
-    @Option(name: .customLong("draft-vocab"), help: "Trim every draft's output layer to the K most frequent tokens of --draft-vocab-data (plus end tokens) while decoding: the draft reads K × C head weights instead of V × C. Lossless; only acceptance can drop.")
-    var draftVocab: Int?
-    @Option(name: .customLong("draft-vocab-data"), help: "JSONL {\"prompt\", \"response\"} text whose token counts choose the --draft-vocab tokens (use the drafts' training data).")
-    var draftVocabData: String?
+    @OptionGroup var draftVocabOptions: DraftVocabOptions
     @Flag(help: "Also evaluate prompt lookup alone (row \"lookup\"; no draft model).") var lookup = false
     @Option(name: .customLong("lookup-chain"), help: "Also evaluate lookup chained before these drafts (their NAMEs, comma-separated): rows lookup+NAME.")
     var lookupChain: [String] = []
@@ -97,7 +94,7 @@ struct EvalCommand: ParsableCommand {
 
     func validate() throws {
         if data.isEmpty { throw ValidationError("give at least one --data [TASK=]FILE.jsonl") }
-        if drafts.isEmpty && draftFromTarget == nil && !lookup {
+        if drafts.isEmpty && draftFromTargetOption.layers == nil && !lookup {
             throw ValidationError("give --drafts NAME=MODEL,…, --draft-from-target LAYERS and/or --lookup")
         }
         if chainPolicies.isEmpty || chainPolicies.count != chainPolicy.split(separator: ",").count {
@@ -126,14 +123,14 @@ struct EvalCommand: ParsableCommand {
             d.outputSubset = try DraftVocabularyFile.read(modelPath: path, vocabularySize: b.model.config.vocabSize)
             named.append(d)
         }
-        if let spec = draftFromTarget {
+        if let spec = draftFromTargetOption.layers {
             let layers = try DraftLayers.parse(spec, of: targetBundle.model)
             let m = try targetBundle.model.truncatedCopy(layers: layers)
             printErr("\(draftFromTargetName): the target's embeddings, layers \(layers) and head (\(String(format: "%.1fM", Double(m.parameterCount) / 1e6)) parameters)")
             named.append(NamedDraft(name: draftFromTargetName, model: m, tokenizer: nil, source: "target layers \(layers)"))
         }
-        if let k = draftVocab {
-            guard let file = draftVocabData else {
+        if let k = draftVocabOptions.k {
+            guard let file = draftVocabOptions.data else {
                 throw ValidationError("--draft-vocab needs --draft-vocab-data FILE.jsonl (the drafts' training data) to count token frequencies")
             }
             let subset = try outputSubset(k, data: file, tokenizer: tokenizer, always: stopTokens(tokenizer, targetBundle),

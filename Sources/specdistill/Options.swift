@@ -23,6 +23,10 @@ struct SamplingOptions: ParsableArguments {
 }
 
 extension WeightStorage: ExpressibleByArgument {}
+/// `--schedule` of pretrain and train.
+extension LearningRateSchedule: ExpressibleByArgument {}
+/// `pretrain --architecture`.
+extension Architecture: ExpressibleByArgument {}
 
 /// `--weights` of the inference commands.
 struct WeightOptions: ParsableArguments {

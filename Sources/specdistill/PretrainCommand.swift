@@ -17,7 +17,7 @@ struct PretrainCommand: ParsableCommand {
     )
     @Option(help: "Training text: a .txt file or a .jsonl file of {\"text\"} or {\"prompt\",\"response\"} lines.") var data: String
     @Option(name: .customLong("model-config"), help: "A preset name (tiny, draft, small, target) or a config.json path.") var modelConfig: String
-    @Option(help: "Architecture for a preset: llama, qwen2, gpt2 or gpt_neox.") var architecture: String = "llama"
+    @Option(help: "Architecture for a preset: llama, qwen2, gpt2 or gpt_neox.") var architecture: Architecture = .llama
     @Option(help: "A tokenizer.json to use.") var tokenizer: String?
     @Option(name: .customLong("train-tokenizer"), help: "Train a byte-level BPE tokenizer with this vocabulary size on the data.") var trainTokenizer: Int?
     @Option(help: "Output run directory.") var out: String
@@ -26,7 +26,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Tokens per sequence (T); also the model's context for presets.") var context = 256
     @Option(help: "Peak learning rate.") var lr: Float = 1e-3
     @Option(name: .customLong("weight-decay"), help: "AdamW weight decay (matrices only).") var weightDecay: Float = 0.1
-    @Option(help: "Learning-rate schedule: constant or cosine.") var schedule: String = "cosine"
+    @Option(help: "Learning-rate schedule: constant or cosine.") var schedule: LearningRateSchedule = .cosine
     @Option(help: "Linear warm-up steps.") var warmup = 50
     @Option(help: "Clip the global gradient norm to this value (0 = off).") var clip: Double = 1
     @Option(help: "Seed for initialisation and data order.") var seed: UInt64 = 1
@@ -39,10 +39,6 @@ struct PretrainCommand: ParsableCommand {
         if (tokenizer == nil) == (trainTokenizer == nil) { throw ValidationError("give exactly one of --tokenizer FILE or --train-tokenizer VOCAB") }
         if let v = trainTokenizer, v < 257 { throw ValidationError("--train-tokenizer needs a vocabulary of at least 257 (256 bytes + merges), got \(v)") }
         if steps < 0 || batchSize < 1 || context < 2 { throw ValidationError("--steps ≥ 0, --batch-size ≥ 1 and --context ≥ 2 are required") }
-        if LearningRateSchedule(rawValue: schedule) == nil { throw ValidationError("--schedule must be constant or cosine, got \(schedule)") }
-        if Architecture(rawValue: architecture) == nil {
-            throw ValidationError("--architecture must be one of \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
     }
 
     func run() throws {
@@ -72,7 +68,7 @@ struct PretrainCommand: ParsableCommand {
         }
         let train = Array(ids[..<(ids.count - heldOut)]), validation = Array(ids[(ids.count - heldOut)...])
         var config: ModelConfig
-        if let preset = ModelConfig.preset(modelConfig, architecture: Architecture(rawValue: architecture)!, vocabSize: tok.vocabularySize, context: context) {
+        if let preset = ModelConfig.preset(modelConfig, architecture: architecture, vocabSize: tok.vocabularySize, context: context) {
             config = preset
         } else {
             config = try ModelConfig.load(URL(fileURLWithPath: modelConfig))
@@ -90,7 +86,7 @@ struct PretrainCommand: ParsableCommand {
         var settings = TrainingSettings()
         settings.steps = steps; settings.batchSize = batchSize; settings.context = context
         settings.optimizer = AdamWSettings(learningRate: lr, weightDecay: weightDecay)
-        settings.schedule = LearningRateSchedule(rawValue: schedule)!
+        settings.schedule = schedule
         settings.warmup = warmup; settings.clip = clip; settings.seed = seed
         settings.saveEvery = saveEvery; settings.evalEvery = evalEvery
         let trainer = try Trainer(model: model, objective: CrossEntropyObjective(), settings: settings, runDirectory: outURL)

@@ -5,7 +5,7 @@ import SpecDistill
 /// Flags of `train --method pcl` (algorithms.md §5).
 struct PCLOptions: ParsableArguments {
     @Option(name: .customLong("pcl-steps"), help: "PCL window length d: an integer ≥ 1, or 'whole' (each window runs to the end of the path).")
-    var pclSteps: String = "whole"
+    var pclSteps: PCLWindow = .whole
     @Option(name: .customLong("entropy-weight"), help: "PCL entropy weight tau_e > 0 (1 = sequence-level reverse KL with --discount 1).")
     var entropyWeight: Double = 1
     @Option(help: "PCL discount g in (0, 1].") var discount: Double = 1
@@ -21,16 +21,15 @@ struct PCLOptions: ParsableArguments {
             help: "Initial mean probability of <help> on the first training examples (exploration; 0 = a zero row, logit 0).")
     var helpInitProbability: Double = 0.02
 
-    var steps: Int? { Int(pclSteps) }
+    var steps: Int? { pclSteps.length }
     var demonstrations: [PCLDemonstration] {
         offPolicy.split(separator: ",").compactMap { PCLDemonstration(rawValue: $0.trimmingCharacters(in: .whitespaces)) }
     }
 
-    func validate(method: String) throws {
-        let given = pclSteps != "whole" || entropyWeight != 1 || discount != 1 || helpBudgets != nil
-        if method != "pcl" && given { throw ValidationError("--pcl-steps, --entropy-weight, --discount and --help-budgets apply to --method pcl") }
-        guard method == "pcl" else { return }
-        if pclSteps != "whole" && (steps ?? 0) < 1 { throw ValidationError("--pcl-steps must be an integer ≥ 1 or 'whole', got \(pclSteps)") }
+    func validate(method: TrainingMethod) throws {
+        let given = pclSteps != .whole || entropyWeight != 1 || discount != 1 || helpBudgets != nil
+        if method != .pcl && given { throw ValidationError("--pcl-steps, --entropy-weight, --discount and --help-budgets apply to --method pcl") }
+        guard method == .pcl else { return }
         do { try PCLSettings(steps: steps, entropyWeight: entropyWeight, discount: discount).validate() } catch {
             throw ValidationError("\(error)")
         }
@@ -72,7 +71,7 @@ extension TrainCommand {
         var settings = TrainingSettings()
         settings.steps = steps; settings.batchSize = batchSize; settings.gradAccum = gradAccum; settings.context = context
         settings.optimizer = AdamWSettings(learningRate: lr, weightDecay: weightDecay)
-        settings.schedule = LearningRateSchedule(rawValue: schedule)!
+        settings.schedule = schedule
         settings.warmup = warmup; settings.clip = clip; settings.seed = seed; settings.saveEvery = saveEvery
         var run = PCLRunSettings()
         run.pcl = PCLSettings(steps: o.steps, entropyWeight: o.entropyWeight, discount: o.discount)
@@ -126,7 +125,7 @@ extension TrainCommand {
         e.outputFormatting = [.sortedKeys]
         let record: [String: Any] = [
             "stage": "pcl", "objective": objective, "pcl": try JSONSerialization.jsonObject(with: e.encode(run)),
-            "template": template, "target": target, "draft": draft ?? "from-target:\(draftFromTarget ?? "")",
+            "template": template.rawValue, "target": target, "draft": draft ?? "from-target:\(draftFromTarget ?? "")",
             "data": data, "evalData": evalData, "settings": try JSONSerialization.jsonObject(with: e.encode(settings)),
         ]
         try AtomicFile.write(JSONSerialization.data(withJSONObject: record, options: [.prettyPrinted, .sortedKeys]),

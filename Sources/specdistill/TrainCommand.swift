@@ -26,17 +26,17 @@ struct TrainCommand: ParsableCommand {
         per-budget multipliers (dual ascent, --dual-lr) penalise help beyond it.
         """
     )
-    @Option(help: "Target (teacher): a Hugging Face directory or .gguf file.") var target: String
-    @Option(help: "Draft: a model path, or a preset (tiny, draft, small, target) made with the target's tokenizer.") var draft: String?
-    @Option(name: .customLong("draft-from-target"), help: "Build the draft from the target's embeddings, head and layers: N (N evenly spaced layers), even:N, or indices and ranges (\"0-3,29\").") var draftFromTarget: String?
+    @Option(name: ModelFlags.target, help: ModelFlags.targetHelp) var target: String
+    @Option(name: ModelFlags.draft, help: ModelFlags.draftHelp("Draft: a model path, or a preset (tiny, draft, small, target) made with the target's tokenizer.")) var draft: String?
+    @OptionGroup var draftFromTargetOption: DraftFromTargetOption
     @Option(help: "Training data: JSONL {\"prompt\", \"response\"} lines.") var data: String
     @Option(name: .customLong("eval-data"), help: "Held-out JSONL with responses, for acceptance and loss.") var evalData: String
-    @Option(help: "Prompt template: plain, chatml, gsm8k or gsm8k-chat (the GSM8K instruction in a ChatML turn).") var template: String = "plain"
-    @Option(help: "fkl, rkl, jsd, tvd, adaspec or pcl.") var method: String = "fkl"
+    @Option(help: "Prompt template: plain, chatml, gsm8k or gsm8k-chat (the GSM8K instruction in a ChatML turn).") var template: PromptTemplate = .plain
+    @Option(help: "fkl, rkl, jsd, tvd, adaspec or pcl.") var method: TrainingMethod = .fkl
     @Option(help: "JSD beta in [0, 1] (0 = forward KL, 1 = reverse KL).") var beta: Float = 0.5
     @Option(help: "Distillation temperature (applied to both models).") var temperature: Float = 1
-    @Option(help: "Loss normalisation: per-sequence (DistillSpec) or per-token (GKD).") var normalization: String = "per-sequence"
-    @Option(name: .customLong("data-source"), help: "fixed, teacher, student or mixed.") var dataSource: String = "fixed"
+    @Option(help: "Loss normalisation: per-sequence (DistillSpec) or per-token (GKD).") var normalization: NormalizationChoice = .perSequence
+    @Option(name: .customLong("data-source"), help: "fixed, teacher, student or mixed.") var dataSource: DataSourceKind = .fixed
     @Option(help: "Probability of on-policy (student) data per batch for --data-source mixed (constant; see --lambda-start/--lambda-end for a schedule).") var lambda: Double = 0.5
     @Option(name: .customLong("lambda-start"), help: "--data-source mixed: on-policy fraction at the first step of a schedule that rises to --lambda-end (a warm start on fixed data; default: --lambda).")
     var lambdaStart: Double?
@@ -57,17 +57,14 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Tokens per sequence (prompt + response, left-truncated).") var context = 256
     @Option(help: "Learning rate.") var lr: Float = 3e-4
     @Option(name: .customLong("weight-decay"), help: "AdamW weight decay (matrices only).") var weightDecay: Float = 0.1
-    @Option(help: "constant or cosine.") var schedule: String = "constant"
+    @Option(help: "constant or cosine.") var schedule: LearningRateSchedule = .constant
     @Option(help: "Warm-up steps.") var warmup = 0
     @Option(help: "Gradient-norm clip (0 = off).") var clip: Double = 1
     @Option(name: .customLong("eval-every"), help: "Evaluate every N steps (0 = before and after only).") var evalEvery = 0
     @Option(name: .customLong("eval-examples"), help: "Held-out examples evaluated.") var evalExamples = 32
     @Option(name: .customLong("save-every"), help: "Checkpoint every N steps (0 = at the end).") var saveEvery = 50
     @Option(help: "Seed (initialisation, data order, sampling).") var seed: UInt64 = 1
-    @Option(name: .customLong("draft-vocab"), help: "Train the draft with its output layer trimmed to the K most frequent tokens of --draft-vocab-data (plus end tokens), against the target conditioned on them; the kept ids are saved as OUT/model/draft_vocab.json, which decode and eval then use, and the draft's cost c is timed with that head. 0: the whole vocabulary.")
-    var draftVocab = 0
-    @Option(name: .customLong("draft-vocab-data"), help: "JSONL text whose token counts choose the --draft-vocab tokens (default: --data).")
-    var draftVocabData: String?
+    @OptionGroup var draftVocabOptions: DraftVocabOptions
     @Option(help: "Output directory.") var out: String
     @Flag(help: "Continue from the checkpoints in OUT.") var resume = false
     @Option(name: .customLong("teacher-cache"), help: "Teacher cache directory for fixed data: built on first use (same --template, --context, --temperature; K from --top-k), reused afterwards; the teacher forward is skipped.") var teacherCache: String?
@@ -75,15 +72,15 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var pclOptions: PCLOptions
     @OptionGroup var threadOptions: ThreadOptions
 
+    var draftFromTarget: String? { draftFromTargetOption.layers }
+    /// 0: the whole vocabulary.
+    var draftVocab: Int { draftVocabOptions.k ?? 0 }
+    var draftVocabData: String? { draftVocabOptions.data }
+
     func validate() throws {
-        if (draft == nil) == (draftFromTarget == nil) { throw ValidationError("give exactly one of --draft or --draft-from-target") }
-        if method != "adaspec" && method != "pcl" && Divergence(name: method, beta: beta) == nil {
-            throw ValidationError("--method must be fkl, rkl, jsd, tvd, adaspec or pcl (and --beta in [0, 1]); got \(method)")
-        }
+        if (draft == nil) == (draftFromTarget == nil) { throw ValidationError("give exactly one of -md/--model-draft DRAFT and --draft-from-target LAYERS") }
+        if method == .jsd && method.divergence(beta: beta) == nil { throw ValidationError("--beta must be in [0, 1], got \(beta)") }
         try pclOptions.validate(method: method)
-        if DataSourceKind(rawValue: dataSource) == nil { throw ValidationError("--data-source must be fixed, teacher, student or mixed") }
-        if PromptTemplate(rawValue: template) == nil { throw ValidationError("--template must be plain, chatml, gsm8k or gsm8k-chat") }
-        if !["per-sequence", "per-token"].contains(normalization) { throw ValidationError("--normalization must be per-sequence or per-token") }
         if !(filterFraction > 0 && filterFraction <= 1) { throw ValidationError("--filter-fraction must be in (0, 1]") }
         if !(lambda >= 0 && lambda <= 1) { throw ValidationError("--lambda must be in [0, 1]") }
         for (name, v) in [("--lambda-start", lambdaStart), ("--lambda-end", lambdaEnd)] {
@@ -91,17 +88,16 @@ struct TrainCommand: ParsableCommand {
         }
         if lambdaWarmupSteps < 0 || (lambdaRampSteps ?? 0) < 0 { throw ValidationError("--lambda-warmup-steps and --lambda-ramp-steps must be ≥ 0") }
         let scheduled = lambdaStart != nil || lambdaEnd != nil || lambdaWarmupSteps != 0 || lambdaRampSteps != nil
-        if scheduled && dataSource != "mixed" { throw ValidationError("--lambda-start, --lambda-end, --lambda-warmup-steps and --lambda-ramp-steps apply to --data-source mixed") }
+        if scheduled && dataSource != .mixed { throw ValidationError("--lambda-start, --lambda-end, --lambda-warmup-steps and --lambda-ramp-steps apply to --data-source mixed") }
         if temperature <= 0 { throw ValidationError("--temperature must be > 0") }
-        if teacherCache != nil && (method == "pcl" || dataSource != "fixed") {
+        if teacherCache != nil && (method == .pcl || dataSource != .fixed) {
             throw ValidationError("--teacher-cache serves fixed data only (--data-source fixed; fkl, rkl, jsd, tvd or adaspec)")
         }
         if topK < 1 { throw ValidationError("--top-k must be ≥ 1") }
         if steps != nil && epochs != nil { throw ValidationError("give --steps or --epochs, not both") }
         if draftVocabData != nil && draftVocab == 0 { throw ValidationError("--draft-vocab-data needs --draft-vocab K") }
-        if LearningRateSchedule(rawValue: schedule) == nil { throw ValidationError("--schedule must be constant or cosine") }
         if draftVocab < 0 { throw ValidationError("--draft-vocab must be ≥ 0 (0: the whole vocabulary), got \(draftVocab)") }
-        if draftVocab > 0 && method == "pcl" { throw ValidationError("--draft-vocab does not apply to pcl (the help action needs the whole head)") }
+        if draftVocab > 0 && method == .pcl { throw ValidationError("--draft-vocab does not apply to pcl (the help action needs the whole head)") }
     }
 
     func run() throws {
@@ -110,17 +106,17 @@ struct TrainCommand: ParsableCommand {
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
         let targetBundle = try loadBundle(target)
         let tokenizer = try targetBundle.requireTokenizer()
-        let tmpl = PromptTemplate(rawValue: template)!
-        let kind = DataSourceKind(rawValue: dataSource)!
-        let needsResponses = method == "pcl" ? pclOptions.demonstrations.contains(.dataset) : (kind == .fixed || kind == .mixed || method == "adaspec")
+        let tmpl = template
+        let kind = dataSource
+        let needsResponses = method == .pcl ? pclOptions.demonstrations.contains(.dataset) : (kind == .fixed || kind == .mixed || method == .adaspec)
         let trainSet = try PromptDataset.load(URL(fileURLWithPath: data), template: tmpl, requireResponses: needsResponses)
         let evalSet = try PromptDataset.load(URL(fileURLWithPath: evalData), template: tmpl, requireResponses: true)
         let base = try makeDraft(targetBundle, tokenizer: tokenizer)
-        try VocabularyCheck.check(target: targetBundle, draft: base.model, draftTokenizer: base.tokenizer)
+        _ = try SharedVocabulary.check(target: targetBundle.model, targetTokenizer: tokenizer, draft: base.model, draftTokenizer: base.tokenizer)
         let stepCount = steps ?? Int(((epochs ?? 1) * Double(trainSet.examples.count) / Double(batchSize * gradAccum)).rounded(.up))
         let evaluator = try DistillationEvaluator(target: targetBundle.model, dataset: evalSet, tokenizer: tokenizer,
                                                   examples: evalExamples, B: batchSize, T: context, temperature: temperature)
-        let norm: LossNormalization = normalization == "per-token" ? .perToken : .perSequence
+        let norm = normalization.value
         var outputIDs: [Int]? = nil
         if draftVocab > 0 {
             outputIDs = try outputSubset(draftVocab, data: draftVocabData ?? data, tokenizer: tokenizer,
@@ -129,17 +125,20 @@ struct TrainCommand: ParsableCommand {
         evaluator.costs = try measureCosts(draft: base.model, draftOutputIDs: outputIDs, targetBundle: targetBundle, dir: outURL)
         var cache: TeacherCache?
         if let teacherCache {
-            let o = TeacherCacheSettings(topK: topK, temperature: temperature, template: template, context: context)
+            let o = TeacherCacheSettings(topK: topK, temperature: temperature, template: template.rawValue, context: context)
             cache = try openOrBuildTeacherCache(directory: teacherCache, target: target, bundle: targetBundle, data: data, options: o)
         }
         let finalModel: TransformerModel
-        if method == "pcl" {
+        if method == .pcl {
             finalModel = try runPCL(base: base.model, trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer,
                                     steps: stepCount, dir: outURL, evaluator: evaluator)
-        } else if method == "adaspec" {
+        } else if method == .adaspec {
             let referenceModel: TransformerModel
             if let reference {
-                referenceModel = try loadBundle(reference).model
+                let r = try loadBundle(reference)
+                _ = try SharedVocabulary.check(target: targetBundle.model, targetTokenizer: tokenizer, draft: r.model, draftTokenizer: r.tokenizer,
+                                               role: "reference")
+                referenceModel = r.model
             } else {
                 let r = try base.model.truncatedCopy(layers: Array(0..<base.model.config.numLayers))
                 try runStage("reference (fkl, fixed data)", model: r, objective: DistillationObjective(divergence: .forwardKL, temperature: temperature, normalization: norm),
@@ -155,7 +154,7 @@ struct TrainCommand: ParsableCommand {
                          outputIDs: outputIDs, cache: cache)
             finalModel = d
         } else {
-            let objective = DistillationObjective(divergence: Divergence(name: method, beta: beta)!, temperature: temperature, normalization: norm)
+            let objective = DistillationObjective(divergence: method.divergence(beta: beta)!, temperature: temperature, normalization: norm)
             try runStage("draft (\(objective.divergence), \(kind.rawValue) data)", model: base.model, objective: objective, source: kind,
                          trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer, reference: nil, steps: stepCount,
                          dir: outURL, evaluator: evaluator, outputIDs: outputIDs, cache: cache)
@@ -195,7 +194,7 @@ struct TrainCommand: ParsableCommand {
         var settings = TrainingSettings()
         settings.steps = steps; settings.batchSize = batchSize; settings.gradAccum = gradAccum; settings.context = context
         settings.optimizer = AdamWSettings(learningRate: lr, weightDecay: weightDecay)
-        settings.schedule = LearningRateSchedule(rawValue: schedule)!
+        settings.schedule = self.schedule
         settings.warmup = warmup; settings.clip = clip; settings.seed = seed
         settings.saveEvery = saveEvery; settings.evalEvery = evalEvery
         settings.outputSubset = outputIDs
@@ -305,7 +304,7 @@ extension TrainCommand {
         let settingsJSON = try JSONSerialization.jsonObject(with: e.encode(settings))
         var record: [String: Any] = [
             "stage": label, "objective": objectiveRecord, "dataSource": source.rawValue, "lambda": lambda,
-            "genTemperature": genTemperature, "maxNewTokens": maxNewTokens, "template": template,
+            "genTemperature": genTemperature, "maxNewTokens": maxNewTokens, "template": template.rawValue,
             "target": target, "draft": draft ?? "from-target:\(draftFromTarget ?? "")", "data": data, "evalData": evalData,
             "settings": settingsJSON,
         ]

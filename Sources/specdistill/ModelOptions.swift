@@ -1,0 +1,38 @@
+import ArgumentParser
+
+/// The model flags of every command that pairs a target with a draft, spelled as in llama.cpp
+/// (`-m/--model` the target, `-md/--model-draft` the draft). The spellings of earlier versions
+/// (`--target`, `--draft`) stay accepted as aliases, so old scripts keep working.
+enum ModelFlags {
+    /// `-m`, `--model`, alias `--target`.
+    static let target: NameSpecification = [.customShort("m"), .customLong("model"), .customLong("target")]
+    /// `-md`, `--model-draft`, alias `--draft`.
+    static let draft: NameSpecification = [.customLong("md", withSingleDash: true), .customLong("model-draft"), .customLong("draft")]
+    /// `eval`'s list of NAME=MODEL drafts: `--drafts`, and the draft flags above.
+    static let drafts: NameSpecification = [.customLong("drafts"), .customLong("md", withSingleDash: true), .customLong("model-draft"),
+                                            .customLong("draft")]
+
+    static let targetHelp: ArgumentHelp = "Target model (the teacher): a Hugging Face directory or a .gguf file."
+
+    /// Help for the draft flag, shown as `-md, --model-draft, --draft <model-draft>`.
+    static func draftHelp(_ text: String) -> ArgumentHelp { ArgumentHelp(text, valueName: "model-draft") }
+}
+
+/// `--draft-from-target LAYERS` (train, decode, eval, bench distill): a draft made of the target's
+/// embeddings, final norm, output layer and some of its layers (``DraftLayers``).
+struct DraftFromTargetOption: ParsableArguments {
+    @Option(name: .customLong("draft-from-target"),
+            help: "A draft made of the target's embeddings, head and layers: N (N evenly spaced layers), even:N, or indices and ranges (\"0-3,29\").")
+    var layers: String?
+}
+
+/// `--draft-vocab K --draft-vocab-data FILE` (train, decode, eval): the draft's output layer
+/// trimmed to the K most frequent tokens of FILE plus the end tokens (``OutputSubset``).
+struct DraftVocabOptions: ParsableArguments {
+    @Option(name: .customLong("draft-vocab"),
+            help: "Trim the draft's output layer to the K most frequent tokens of --draft-vocab-data (plus end tokens): it reads K × C head weights instead of V × C. Lossless; only acceptance can drop. train saves the kept ids as OUT/model/draft_vocab.json, which decode and eval then use (train: 0 = the whole vocabulary).")
+    var k: Int?
+    @Option(name: .customLong("draft-vocab-data"),
+            help: "JSONL {\"prompt\", \"response\"} text whose token counts choose the --draft-vocab tokens: use the draft's training data (train's default: --data).")
+    var data: String?
+}
