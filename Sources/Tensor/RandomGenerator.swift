@@ -82,8 +82,7 @@ public struct RandomGenerator: RandomNumberGenerator, Codable, Equatable, Sendab
     /// non-negative weights `probs[0..<n]`, by inverse CDF with one uniform draw.
     /// Zero-weight entries are never drawn. Precondition: the total weight is positive.
     public mutating func categorical(_ probs: UnsafePointer<Float>, count n: Int) -> Int {
-        var total: Double = 0
-        for i in 0..<n { total += Double(probs[i]) }
+        let total = RandomGenerator.sum(probs, count: n)
         precondition(total > 0 && total.isFinite,
                      "categorical: weights sum to \(total) (NaN/Inf logits?); use checkedCategorical to get an error instead")
         let r = uniformDouble() * total
@@ -102,18 +101,30 @@ public struct RandomGenerator: RandomNumberGenerator, Codable, Equatable, Sendab
     /// weights are corrupt, or an overflow upstream).
     /// - Throws: ``TensorError/invalidDistribution(_:)`` naming the first bad index and value.
     public mutating func checkedCategorical(_ probs: UnsafePointer<Float>, count n: Int) throws -> Int {
-        var total: Double = 0
-        for i in 0..<n {
-            let p = probs[i]
-            guard p.isFinite, p >= 0 else {
-                throw TensorError.invalidDistribution("weight \(i) of \(n) is \(p); sampling needs finite, non-negative weights (check the model's weights and logits for NaN/Inf)")
-            }
-            total += Double(p)
+        // Finite, non-negative floats cannot overflow a Double sum, and it is positive exactly
+        // when one of them is: one branch-free scan instead of a second serial sum.
+        var bad = false, positive = false
+        for i in 0..<n { let p = probs[i]; bad = bad || !(p.isFinite && p >= 0); positive = positive || p > 0 }
+        if bad, let i = (0..<n).first(where: { !(probs[$0].isFinite && probs[$0] >= 0) }) {
+            throw TensorError.invalidDistribution("weight \(i) of \(n) is \(probs[i]); sampling needs finite, non-negative weights (check the model's weights and logits for NaN/Inf)")
         }
-        guard total > 0, total.isFinite else {
-            throw TensorError.invalidDistribution("the \(n) weights sum to \(total); sampling needs a positive finite total")
+        guard positive else {
+            throw TensorError.invalidDistribution("the \(n) weights sum to 0; sampling needs a positive finite total")
         }
         return categorical(probs, count: n)
+    }
+
+    /// Σ probs[i] in Double, in 4 interleaved partial sums (i mod 4) added at the end: a fixed
+    /// order (the same bits on every run and thread count) without one serial chain of n adds.
+    public static func sum(_ probs: UnsafePointer<Float>, count n: Int) -> Double {
+        var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+        var i = 0
+        while i + 4 <= n {
+            s0 += Double(probs[i]); s1 += Double(probs[i + 1]); s2 += Double(probs[i + 2]); s3 += Double(probs[i + 3])
+            i += 4
+        }
+        while i < n { s0 += Double(probs[i]); i += 1 }
+        return (s0 + s1) + (s2 + s3)
     }
 
     /// Index drawn from the categorical distribution with weights `probs`.

@@ -55,10 +55,15 @@ public final class Sampler {
         }
         var maxLogit = -Float.infinity
         for i in 0..<V { maxLogit = max(maxLogit, logits[i]) }
-        var total = 0.0
         let invT = 1 / s.temperature
-        for i in 0..<V { let e = expf((logits[i] - maxLogit) * invT); probs[i] = e; total += Double(e) }
-        let inv = Float(1 / total)
+        // expf underflows to +0 below −103.97 (e^−104 is under half the smallest subnormal), but
+        // through libm's slow error path: a draft head trimmed to K of V tokens puts V − K logits
+        // there every step (≈ 10% of a decode at T = 1 before). Same bits, skipped.
+        for i in 0..<V {
+            let z = (logits[i] - maxLogit) * invT
+            probs[i] = z < -104 ? 0 : expf(z)
+        }
+        let inv = Float(1 / RandomGenerator.sum(probs, count: V))
         for i in 0..<V { probs[i] *= inv }
         let useK = s.topK > 0 && s.topK < V, useP = s.topP < 1
         if !useK && !useP { return }

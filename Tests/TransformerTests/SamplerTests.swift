@@ -52,6 +52,26 @@ final class SamplerTests: XCTestCase {
         }
     }
 
+    /// A trimmed draft head writes a huge negative logit for every token outside its subset: those
+    /// entries are exactly 0 (expf underflows there; the sampler skips its slow path), the rest
+    /// match the Double reference, and the interleaved Double sum equals a plain one within
+    /// rounding.
+    func testExcludedLogitsGetZeroAndTheRestMatchesTheReference() {
+        var rng = RandomGenerator(seed: 5)
+        let V = 1_003
+        let z: [Float] = (0..<V).map { i in i % 7 == 3 ? rng.normal() * 3 : (i % 2 == 0 ? -1e30 : -200) }
+        for t: Float in [1, 0.6] {
+            let sampler = Sampler(settings: SamplingSettings(temperature: t), vocabularySize: V)
+            var probs = [Float](repeating: -1, count: V)
+            z.withUnsafeBufferPointer { zp in probs.withUnsafeMutableBufferPointer { sampler.distribution(zp.baseAddress!, into: $0.baseAddress!) } }
+            for i in 0..<V where i % 7 != 3 { XCTAssertEqual(probs[i], 0, "excluded index \(i) at T \(t)") }
+            assertClose(probs, referenceDistribution(z, SamplingSettings(temperature: t)), rtol: 1e-5, atol: 1e-7, "T \(t)")
+        }
+        let w: [Float] = (0..<V).map { _ in abs(rng.normal()) }
+        let plain = w.reduce(0.0) { $0 + Double($1) }
+        XCTAssertEqual(w.withUnsafeBufferPointer { RandomGenerator.sum($0.baseAddress!, count: V) }, plain, accuracy: 1e-12 * plain)
+    }
+
     /// Ties at the top-k boundary go to the lower index.
     func testTopKTieBreak() {
         let z: [Float] = [1, 2, 2, 2, 0]
