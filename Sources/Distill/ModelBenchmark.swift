@@ -171,20 +171,8 @@ public enum ModelBenchmark {
         public var tokens: [Int]
     }
 
-    /// Weight bytes a batch-1 decoding step reads (see ``DecodeResult/weightBytesPerToken``):
-    /// float32 parameters at 4 bytes, matrices held natively (``TransformerModel/native``) at
-    /// their file bytes.
-    public static func weightBytesPerToken(_ model: TransformerModel) -> Double {
-        let c = model.config
-        let embed = c.vocabSize * c.hiddenSize
-        var floats = model.parameterCount - (c.tieWordEmbeddings ? 0 : embed) + c.hiddenSize, native = 0
-        for (name, m) in model.native?.matrices ?? [] {
-            if name == "embed.weight" && !c.tieWordEmbeddings { continue }   // looked up, not streamed
-            floats -= m.rows * m.cols
-            native += m.byteCount
-        }
-        return 4 * Double(floats) + Double(native)
-    }
+    /// Weight bytes a batch-1 decoding step reads: ``TransformerModel/weightBytesPerStep(outputRows:)``.
+    public static func weightBytesPerToken(_ model: TransformerModel) -> Double { Double(model.weightBytesPerStep()) }
 
     /// Greedy batch-1 decoding of `model`: `repetitions` runs of `newTokens` tokens after `prompt`.
     /// - Parameter bandwidthBytes: size of the buffer streamed to measure the bandwidth.

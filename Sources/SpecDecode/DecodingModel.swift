@@ -52,23 +52,8 @@ public final class SessionModel: DecodingModel {
     public func append(_ tokens: [Int]) throws -> Tensor { try session.append(tokens) }
     public func truncate(to n: Int) { session.truncate(to: n) }
 
-    /// Bytes of weights one decoding step reads (float32 at 4 bytes, native GGUF matrices at their
-    /// stored bytes): every parameter except the rows of the
-    /// token (and GPT-2 position) embedding tables, which are gathered one row at a time — unless
-    /// the output head is tied to the token embedding, in which case the whole table is read as
-    /// the head. With a trimmed output layer of `outputRows` rows, only those rows of the head count.
+    /// Bytes of weights one decoding step reads: ``TransformerModel/weightBytesPerStep(outputRows:)``.
     public static func weightBytesPerStep(_ model: TransformerModel, outputRows: Int? = nil) -> Int {
-        let c = model.config
-        var count = model.parameterCount - (c.vocabSize - (outputRows ?? c.vocabSize)) * c.hiddenSize
-        if !c.tieWordEmbeddings { count -= c.vocabSize * c.hiddenSize }
-        if model.parameters.contains("pos_embed.weight") { count -= c.maxPositions * c.hiddenSize }
-        var bytes = count * MemoryLayout<Float>.size
-        // Matrices held in their GGUF types (TransformerModel.native) read their stored bytes.
-        for (name, m) in model.native?.matrices ?? [] {
-            if name == "embed.weight" && !c.tieWordEmbeddings { continue }   // gathered, excluded above
-            let rows = name == "lm_head.weight" || name == "embed.weight" ? (outputRows ?? c.vocabSize) : m.rows
-            bytes += rows * m.byteCount / m.rows - rows * m.cols * MemoryLayout<Float>.size
-        }
-        return bytes
+        model.weightBytesPerStep(outputRows: outputRows)
     }
 }
