@@ -50,10 +50,10 @@ public struct AutoOffSettings: Codable, Equatable, Sendable {
 /// pseudo-rejection, but both decayed by ``decay`` = 0.9 per **judged draft** rather than per
 /// round: after a run of fully accepted rounds, per-round decay would need ≈ 50 rejected rounds to
 /// notice that the draft stopped agreeing; this needs ≈ 20. With measured costs, the
-/// times of a draft step t_d, of a verification call t_v (at the mean drafted gamma ḡ) and of a
-/// plain target step t_p are means of the decoder's own timings, decayed by 0.95 per round; c = t_d / t_p and the
-/// verification cost is modelled as linear in the verified positions,
-/// `v(gamma) = 1 + max(0, t_v / t_p − 1) · gamma / ḡ`. Until two plain steps are timed (none
+/// times of a draft step t_d and of a plain target step t_p are means of the decoder's own timings,
+/// decayed by 0.95 per round; c = t_d / t_p, and v(gamma) comes from ``VerificationCost``
+/// (target calls timed by row count, plain steps as one-row calls: measured, interpolated, or
+/// extrapolated on the line through the plain step). Until two plain steps are timed (none
 /// happen while speculation pays), the decoder takes plain steps to learn t_p (calibration:
 /// lossless, each emits the target's token).
 ///
@@ -88,7 +88,8 @@ public struct SpeculationSwitch: Sendable {
     /// Plain steps timed before the measured v is trusted.
     public static let calibrationSteps = 2
     private var acceptedWeight = 1.0, rejectedWeight = 1.0
-    private var draftTime = 0.0, draftCalls = 0.0, verifyTime = 0.0, verifyCalls = 0.0, verifyGamma = 0.0
+    private var draftTime = 0.0, draftCalls = 0.0
+    private var verification: VerificationCost
     private var plainTime = 0.0, plainWeight = 0.0
     private var plainTimed = 0
     private var roundsSinceOn = 0
@@ -97,6 +98,7 @@ public struct SpeculationSwitch: Sendable {
     public init(settings: AutoOffSettings, gammaRange: ClosedRange<Int>) {
         self.settings = settings
         self.gammaRange = gammaRange
+        verification = VerificationCost(maxRows: gammaRange.upperBound + 1)
         interval = settings.probeInterval
     }
 
@@ -113,11 +115,7 @@ public struct SpeculationSwitch: Sendable {
     /// v(gamma) = verification call of gamma + 1 positions / plain target step (nil until timed).
     public func verifyCostEstimate(gamma: Int) -> Double? {
         if let v = settings.fixedVerifyCost { return v }
-        guard verifyCalls > 0, plainWeight > 0, plainTime > 0 else { return nil }
-        let v = (verifyTime / verifyCalls) / (plainTime / plainWeight)
-        let meanGamma = verifyGamma / verifyCalls
-        guard meanGamma > 0 else { return max(1, v) }
-        return 1 + max(0, v - 1) * Double(gamma) / meanGamma
+        return verification.verifyCost(gamma: gamma)
     }
 
     /// The best gamma and its predicted speedup S* (nil while a cost is unknown).
@@ -140,6 +138,7 @@ public struct SpeculationSwitch: Sendable {
     public mutating func recordPlain(seconds: Double) {
         let d = SpeculationSwitch.costDecay
         plainTime = d * plainTime + seconds; plainWeight = d * plainWeight + 1
+        verification.record(rows: 1, seconds: seconds)
         plainTimed += 1
         if !drafting { plainSinceProbe += 1 }
     }
@@ -156,7 +155,7 @@ public struct SpeculationSwitch: Sendable {
         if rejected { acceptedWeight *= a; rejectedWeight = a * rejectedWeight + 1 }
         let d = SpeculationSwitch.costDecay
         if calls > 0 { draftTime = d * draftTime + draftSeconds; draftCalls = d * draftCalls + Double(calls) }
-        verifyTime = d * verifyTime + verifySeconds; verifyCalls = d * verifyCalls + 1; verifyGamma = d * verifyGamma + Double(drafted)
+        verification.record(rows: drafted + 1, seconds: verifySeconds)
         let pays = prediction.map { $0.speedup >= settings.threshold } ?? true
         if drafting {
             roundsSinceOn += 1
