@@ -143,6 +143,12 @@ public struct SpeculationSwitch: Sendable {
         if !drafting { plainSinceProbe += 1 }
     }
 
+    /// Records the time of a verification call the switch does not judge (a lookup round of a
+    /// chain, whose switch gates the draft model only): it refines v(gamma) and nothing else.
+    public mutating func recordVerification(rows: Int, seconds: Double) {
+        verification.record(rows: rows, seconds: seconds)
+    }
+
     /// Records a drafted round (an ordinary one or a probe).
     /// - Returns: the switch it caused: false = turned off, true = turned back on, nil = none.
     @discardableResult

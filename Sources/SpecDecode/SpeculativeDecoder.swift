@@ -153,7 +153,7 @@ public final class SpeculativeDecoder {
         self.draft = draft
         lookup = configuration.lookup.map { PromptLookup(settings: $0, corpus: lookupCorpus) }
         chain = DraftChain(policy: configuration.lookup?.chain ?? .expected)
-        lookupLength = configuration.lookup.flatMap { $0.adaptive ? LookupLength(nMin: $0.nMin, nMax: $0.nMax) : nil }
+        lookupLength = configuration.lookup.flatMap { $0.adaptive ? LookupLength(nMin: $0.nMin, nMax: $0.nMax, maxCount: $0.draftMax ?? configuration.draft.draftMax) : nil }
         self.configuration = configuration
         self.vocabularySize = V
         greedy = configuration.sampling.isGreedy
@@ -207,34 +207,20 @@ public final class SpeculativeDecoder {
                 else if out.count >= maxTokens { reason = .maxTokens; stopped = true }
             }
             let step = speculationSwitch.next
-            if step == .plain {
-                // 0. Plain fallback: one target step, exactly as PlainDecoder takes it.
-                let tp0 = now()
-                let logits = try target.append([seq[seq.count - 1]])
-                let token = try sampleTarget(logits.row(0).pointer)
-                let tp1 = now()
-                fb.plainSteps += 1; fb.plainSeconds += tp1 - tp0
-                lookupLength?.recordCall(drafted: 0, seconds: tp1 - tp0)
-                controller.recordTargetCall(rows: 1, seconds: tp1 - tp0)
-                speculationSwitch.recordPlain(seconds: tp1 - tp0)
-                emit(token, .target)
-                onRound?(RoundEvent(drafted: 0, accepted: 0, rejected: false, emitted: [token], targetLength: target.length,
-                                    draftLength: draft?.length ?? 0, kind: .plain))
-                if stopped { break }
-                continue
-            }
-            let wanted = step == .probe ? settings.draftMax : controller.current
             let room = min(maxTokens - out.count - 1, target.capacity - seq.count)
-            let gamma = draft.map { max(0, min(wanted, room, $0.capacity - seq.count + 1)) } ?? 0
+            // A chain's switch gates the draft model only: a lookup match drafts even in plain fallback.
+            let gatesModelOnly = lookup != nil && draft != nil
+            let wanted = step == .probe ? settings.draftMax : controller.current
+            let gamma = step == .plain ? 0 : draft.map { max(0, min(wanted, room, $0.capacity - seq.count + 1)) } ?? 0
 
-            // 1. Draft up to gamma tokens: lookup first, then (unless the chain keeps lookup's) the model.
+            // 1. Draft: lookup first, then (unless the chain keeps lookup's) the model.
             var td0 = now()
             let roundStartTime = td0
             drafts.removeAll(keepingCapacity: true)
             var calls = 0
             var source: DraftSource?
             var matched = 0   // n of the lookup match
-            if let lookup {
+            if let lookup, step != .plain || gatesModelOnly {
                 let lookupGamma = max(0, min(lookup.settings.draftMax ?? settings.draftMax, room))
                 lookup.observe(seq)
                 if lookupGamma > 0, let n = lookup.propose(maxCount: lookupGamma, into: &drafts) {
@@ -250,6 +236,22 @@ public final class SpeculativeDecoder {
                         chain.recordPassedOver(.lookup)
                     }
                 }
+            }
+            if step == .plain && source == nil {
+                // 0. Plain fallback: one target step, exactly as PlainDecoder takes it.
+                let tp0 = now()
+                let logits = try target.append([seq[seq.count - 1]])
+                let token = try sampleTarget(logits.row(0).pointer)
+                let tp1 = now()
+                fb.plainSteps += 1; fb.plainSeconds += tp1 - tp0
+                lookupLength?.recordCall(drafted: 0, seconds: tp1 - tp0)
+                controller.recordTargetCall(rows: 1, seconds: tp1 - tp0)
+                speculationSwitch.recordPlain(seconds: tp1 - tp0)
+                emit(token, .target)
+                onRound?(RoundEvent(drafted: 0, accepted: 0, rejected: false, emitted: [token], targetLength: target.length,
+                                    draftLength: draft?.length ?? 0, kind: .plain))
+                if stopped { break }
+                continue
             }
             if source == nil, let draft, gamma > 0 {
                 source = .model
@@ -322,12 +324,16 @@ public final class SpeculativeDecoder {
                 controller.record(drafted: drafts.count, accepted: accepted, rejected: rejected, draftSeconds: td1 - td0,
                                   draftCalls: calls, verifySeconds: td2 - td1)
             }
-            if step == .probe {
+            // A chain's probe tests the model: a round lookup drafted instead is an ordinary one.
+            let isProbe = step == .probe && !(gatesModelOnly && source == .lookup)
+            if isProbe {
                 fb.probeRounds += 1; fb.probeTokens += out.count - roundStart; fb.probeSeconds += now() - roundStartTime
             }
-            // A lookup round without a match verified s alone: no evidence on alpha, and its one-row
-            // call would bias the switch's verification-cost slope v(gamma) (fitted per drafted token).
-            let evidence = source != nil || lookup == nil
+            // The switch judges what it gates: the model's rounds in a chain (lookup rounds only time
+            // the verification), every drafted round otherwise. A round without drafts verified s
+            // alone: no evidence on alpha.
+            let evidence = gatesModelOnly ? source == .model : (source != nil || lookup == nil)
+            if gatesModelOnly && source == .lookup { speculationSwitch.recordVerification(rows: drafts.count + 1, seconds: td2 - td1) }
             switch evidence ? speculationSwitch.recordRound(drafted: drafts.count, accepted: accepted, rejected: rejected,
                                                             draftSeconds: td1 - td0, draftCalls: calls, verifySeconds: td2 - td1) : nil {
             case false?: fb.switchesOff += 1
@@ -336,7 +342,7 @@ public final class SpeculativeDecoder {
             }
             onRound?(RoundEvent(drafted: drafts.count, accepted: accepted, rejected: rejected,
                                 emitted: Array(out[roundStart...]), targetLength: target.length, draftLength: draft?.length ?? 0,
-                                kind: step == .probe ? .probe : .speculative, source: source))
+                                kind: isProbe ? .probe : .speculative, source: source))
             if stopped { break }
         }
         stats.emitted = out.count

@@ -83,10 +83,15 @@ public struct QuantizedMatrix: @unchecked Sendable {
     /// interleaved groups of 8 rows in owned buffers (a last partial group padded with zero
     /// rows). Every output is then computed by ``sd_x8_rows_times_wt_q``: the same value for a
     /// row whichever group or lane holds it, alone or batched, on any number of threads.
-    /// - Parameter release: called with each repacked source range (e.g. to drop mapped pages).
+    /// - Parameter release: called with repacked source ranges (e.g. to drop mapped pages), in
+    ///   pieces of about ``releaseChunkBytes`` while a segment is repacked, so that a large matrix
+    ///   is never resident twice (peak memory ≈ the file, not file + the largest matrix).
     /// - Throws: ``ModelError/file(_:)`` naming the row and block when a block's f16 scale is NaN
     ///   or ±Inf (checked by the repacking while it copies the scales, at no extra cost; types
     ///   that are not repacked are not checked, to keep loading big files a single pass).
+    /// Source bytes repacked between two calls of ``interleaved(release:)``'s `release`.
+    public static let releaseChunkBytes = 8 << 20
+
     public func interleaved(release: (UnsafeRawPointer, Int) -> Void = { _, _ in }) throws -> QuantizedMatrix {
         var segs: [Segment] = [], owners = self.owners, firstRow = 0
         for s in segments {
@@ -95,6 +100,9 @@ public struct QuantizedMatrix: @unchecked Sendable {
             guard !s.interleaved, sd_x8_supported(t, K) != 0 else { segs.append(s); continue }
             let G = (s.rows + 7) / 8, gb = Int(sd_x8_group_bytes(t, K)), buf = OwnedBytes(count: G * gb)
             var ok = true
+            // Source bytes before `released` were handed to `release`; chunk ends are 64 KB
+            // aligned addresses, so consecutive pieces leave no page between them.
+            var released = s.base
             for g in 0..<G where ok {
                 let src = s.base + g * 8 * s.rowBytes, n = min(8, s.rows - 8 * g)
                 var status: Int32
@@ -110,9 +118,11 @@ public struct QuantizedMatrix: @unchecked Sendable {
                     throw ModelError.file("row \(row), block \(block) (elements \(block * s.type.blockSize)…\(block * s.type.blockSize + s.type.blockSize - 1)) of a \(s.type) matrix has a NaN or infinite scale; the weights are corrupt (re-download or re-quantise the model)")
                 }
                 ok = status != 0
+                let done = UnsafeRawPointer(bitPattern: Int(bitPattern: src + n * s.rowBytes) & ~0xFFFF)!
+                if ok, done - released >= QuantizedMatrix.releaseChunkBytes { release(released, done - released); released = done }
             }
             guard ok else { segs.append(s); continue }
-            release(s.base, s.rows * s.rowBytes)
+            release(released, s.base + s.rows * s.rowBytes - released)
             var p = s
             p.base = UnsafeRawPointer(buf.pointer); p.interleaved = true
             segs.append(p)

@@ -122,6 +122,34 @@ final class AutoOffTests: XCTestCase {
         XCTAssertEqual(out.statistics.catchUpTokens, gaps.reduce(0, +), "each probe's draft catches up on the tokens of the plain steps before it")
     }
 
+    /// In a chain the switch gates the model only. Target: the cycle t → t + 1 over V = 64; prompt
+    /// 0…31. Tokens 32…63 have no earlier occurrence (no lookup match): the model drafts, never
+    /// agrees, and is switched off after max(minRounds, k*) rounds, then probed. From token 0 on
+    /// every token has a match whose followers are right, so lookup drafts every round although
+    /// the model stays off: no plain step, no switch back on. Output identical to plain decoding.
+    func testChainSwitchesOffTheModelButKeepsLookup() throws {
+        let V = 64, prompt = Array(0..<32), maxTokens = 96
+        let target = TransitionModel.cycle(V: V), draft = PhasedDraft(V: V, bad: { _ in true })
+        let dec = try SpeculativeDecoder(
+            target: target, draft: draft,
+            configuration: SpeculativeConfiguration(draft: DraftSettings(draftMax: 4), autoOff: settings(),
+                                                    lookup: LookupSettings(nMin: 1, chain: .first, adaptive: false)),
+            costSource: .fixed(0.1))
+        var events: [RoundEvent] = []
+        let out = try dec.decode(prompt: prompt, maxTokens: maxTokens, onRound: { events.append($0) })
+        XCTAssertEqual(out.tokens, try plain(target, prompt: prompt, maxTokens: maxTokens))
+        let firstLookup = events.firstIndex { $0.source == .lookup }!
+        XCTAssertEqual(Array(prompt + out.tokens)[prompt.count + 32], 0, "token 0 comes after 32 unmatched tokens")
+        let before = events[..<firstLookup], after = events[firstLookup...]
+        XCTAssertEqual(before.map(\.emitted.count).reduce(0, +), 33, "one token per step until the first match")
+        XCTAssertEqual(before.firstIndex { $0.kind == .plain }, max(8, roundsUntilUnprofitable(gammaMax: 4)), "rounds before the model is off")
+        XCTAssertTrue(after.allSatisfy { $0.source == .lookup && $0.kind == .speculative }, "lookup keeps drafting with the model off")
+        XCTAssertGreaterThan(after.count, 5)
+        XCTAssertEqual(out.statistics.switchesOff, 1)
+        XCTAssertEqual(out.statistics.switchesOn, 0)
+        XCTAssertEqual(out.statistics.sources!["lookup"]!.rejections, 0)
+    }
+
     /// A draft that always agrees never switches off.
     func testDraftThatAlwaysAgreesNeverSwitchesOff() throws {
         let V = 16, prompt = [3, 4]

@@ -206,23 +206,29 @@ final class PromptLookupTests: XCTestCase {
     /// a1 0.2, ac 0.5, s 0.4: E(1) = 0.857 < 1 → 0 (no draft).
     /// a1 0.71, ac 0.86, s 0.38: E = 1.239, 1.318, 1.330, 1.308 for k = 1…4 → 3.
     func testLookupLengthWorkedByHand() {
-        XCTAssertEqual(LookupLength.best(firstAcceptance: 0.5, laterAcceptance: 1, rowCost: 0.4, maxCount: 5), 5)
-        XCTAssertEqual(LookupLength.best(firstAcceptance: 0.2, laterAcceptance: 0.5, rowCost: 0.4, maxCount: 5), 0)
-        XCTAssertEqual(LookupLength.best(firstAcceptance: 0.71, laterAcceptance: 0.86, rowCost: 0.38, maxCount: 8), 3)
-        XCTAssertEqual(LookupLength.best(firstAcceptance: 0.9, laterAcceptance: 0.9, rowCost: 0, maxCount: 6), 6, "free rows: all")
+        func linear(_ s: Double) -> (Int) -> Double { { 1 + s * Double($0) } }
+        XCTAssertEqual(LookupLength.best(firstAcceptance: 0.5, laterAcceptance: 1, verifyCost: linear(0.4), maxCount: 5), 5)
+        XCTAssertEqual(LookupLength.best(firstAcceptance: 0.2, laterAcceptance: 0.5, verifyCost: linear(0.4), maxCount: 5), 0)
+        XCTAssertEqual(LookupLength.best(firstAcceptance: 0.71, laterAcceptance: 0.86, verifyCost: linear(0.38), maxCount: 8), 3)
+        XCTAssertEqual(LookupLength.best(firstAcceptance: 0.9, laterAcceptance: 0.9, verifyCost: linear(0), maxCount: 6), 6, "free rows: all")
+        // Measured costs that are flat to 3 rows and steep after (AVX2 Q4_1): a1 0.8, ac 0.8,
+        // v = 1, 1.02, 1.14, 1.9, 2.5 for k = 0…4: E = 1.765, 2.140, 1.554, 1.345 for k = 1…4 → 2.
+        let measured = [1, 1.02, 1.14, 1.9, 2.5]
+        XCTAssertEqual(LookupLength.best(firstAcceptance: 0.8, laterAcceptance: 0.8, verifyCost: { measured[$0] }, maxCount: 4), 2)
 
-        var model = LookupLength(nMin: 2, nMax: 3)
-        XCTAssertEqual(model.rowCost, 0, "untimed")
+        var model = LookupLength(nMin: 2, nMax: 3, maxCount: 5)
+        XCTAssertEqual(model.verifyCost(drafts: 4), 1, "untimed")
         // Ten first-position rejections of 2-gram matches: A = 0.95^10 = 0.5987,
         // R = 0.95^10 + (1 − 0.95^10)/0.05 = 8.6244 → 0.0649; 3-gram matches keep the prior 0.5.
         for _ in 0..<10 { model.recordJudged(n: 2, accepted: 0, rejected: true) }
         XCTAssertEqual(model.firstAcceptance(n: 2), 0.0649, accuracy: 1e-4)
         XCTAssertEqual(model.firstAcceptance(n: 3), 0.5)
         XCTAssertEqual(model.laterAcceptance, 0.5)
-        // One-row calls of 10 ms, calls with 4 drafts of 26 ms: s = (16 ms / 4) / 10 ms = 0.4.
+        // One-row calls of 10 ms, calls with 4 drafts of 26 ms: v(4) = 2.6, v(2) on the line between = 1.8.
         for _ in 0..<3 { model.recordCall(drafted: 0, seconds: 0.010) }
         for _ in 0..<3 { model.recordCall(drafted: 4, seconds: 0.026) }
-        XCTAssertEqual(model.rowCost, 0.4, accuracy: 1e-9)
+        XCTAssertEqual(model.verifyCost(drafts: 4), 2.6, accuracy: 1e-9)
+        XCTAssertEqual(model.verifyCost(drafts: 2), 1.8, accuracy: 1e-9)
         XCTAssertEqual(model.choose(proposed: 5, n: 2), 0, "a 2-gram match that is never accepted is not verified")
     }
 

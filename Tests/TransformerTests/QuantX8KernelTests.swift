@@ -157,4 +157,24 @@ final class QuantX8KernelTests: XCTestCase {
             }
         }
     }
+
+    /// Repacking hands the source to `release` in contiguous pieces of ≥ ``QuantizedMatrix/releaseChunkBytes``
+    /// (ending on 64 KB boundaries) while it runs, covering the segment exactly once, so a large
+    /// matrix's mapped pages are dropped as it is copied (peak memory ≈ the file, issue 13).
+    func testRepackingReleasesTheSourceInContiguousPiecesAsItGoes() throws {
+        let t = GGMLType.q8_0, K = 4096, N = 4099, rb = K / 32 * 34   // 17.8 MB, a partial last group
+        let m = matrix(t, [UInt8](repeating: 0, count: N * rb), rows: N, cols: K)
+        let base = m.segments[0].base
+        var pieces: [(Int, Int)] = []
+        let packed = try m.interleaved { p, n in pieces.append((p - base, n)) }
+        XCTAssertTrue(packed.segments[0].interleaved)
+        XCTAssertGreaterThanOrEqual(pieces.count, 2, "released while repacking, not once at the end")
+        XCTAssertEqual(pieces.first?.0, 0)
+        for (a, b) in zip(pieces, pieces.dropFirst()) {
+            XCTAssertEqual(a.0 + a.1, b.0, "contiguous")
+            XCTAssertGreaterThanOrEqual(a.1, QuantizedMatrix.releaseChunkBytes)
+            XCTAssertEqual(Int(bitPattern: base + b.0) % 65536, 0, "pieces end on 64 KB boundaries")
+        }
+        XCTAssertEqual(pieces.map(\.1).reduce(0, +), N * rb, "the whole segment, once")
+    }
 }
