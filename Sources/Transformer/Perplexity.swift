@@ -71,6 +71,47 @@ public func perplexity(model: TransformerModel, tokens: [Int], context: Int, str
     return result
 }
 
+/// Perplexity in llama.cpp's scheme (`llama-perplexity -c context`, its default without
+/// `--ppl-stride`), so the two tools can be compared on the same file and tokens:
+///
+///     chunks = N / context (at most maxChunks), each tokens[i·context ..< (i+1)·context]
+///     with its first token replaced by BOS when `bos` is given (llama.cpp does so when the
+///     vocabulary adds BOS); fresh KV cache per chunk
+///     score targets t = first + 1 … context − 1 of each chunk, first = context / 2, as
+///     −log softmax(logits[t − 1])[chunk[t]]
+///
+/// so `context − context/2 − 1` tokens per chunk, each with at least `context/2` tokens of left
+/// context; the leftover `N mod context` tokens are not scored.
+/// - Throws: ``ModelError`` for a context outside 4…max positions, fewer than two chunks of
+///   tokens (llama.cpp's own minimum, 2·context), or a token id outside the vocabulary.
+public func perplexityInChunks(model: TransformerModel, tokens: [Int], context: Int, bos: Int?, maxChunks: Int? = nil,
+                               onChunk: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> PerplexityResult {
+    let N = tokens.count, V = model.config.vocabSize
+    guard context >= 4, context <= model.config.maxPositions else {
+        throw ModelError.shape("perplexity: context \(context) must be between 4 and the model's \(model.config.maxPositions) positions")
+    }
+    guard N >= 2 * context else {
+        throw ModelError.shape("perplexity: llama.cpp's scheme needs at least 2 × context = \(2 * context) tokens, the text has \(N); give a longer text or a smaller --context")
+    }
+    if let bos, !(0..<V).contains(bos) { throw ModelError.shape("perplexity: BOS id \(bos) is outside the vocabulary (V = \(V))") }
+    let chunks = min(N / context, maxChunks ?? Int.max), first = context / 2
+    let session = InferenceSession(model: model, maxT: context)
+    var result = PerplexityResult(totalNLL: 0, scoredTokens: 0, windows: 0)
+    for i in 0..<chunks {
+        var chunk = Array(tokens[i * context ..< (i + 1) * context])
+        if let bos { chunk[0] = bos }
+        session.reset()
+        let logits = try session.append(chunk)
+        for t in (first + 1)..<context {
+            result.totalNLL += negativeLogSoftmax(logits.pointer + (t - 1) * V, V: V, target: chunk[t])
+        }
+        result.scoredTokens += context - first - 1
+        result.windows += 1
+        onChunk(i + 1, chunks)
+    }
+    return result
+}
+
 /// −log softmax(row)[target] = logsumexp(row) − row[target], in double precision.
 func negativeLogSoftmax(_ row: UnsafePointer<Float>, V: Int, target: Int) -> Double {
     var m = -Float.infinity

@@ -14,8 +14,9 @@ struct BenchModel: ParsableCommand {
         length 128. Medians of several runs. Compare with Scripts/compare-torch in the same session.
         """
     )
-    @Option(help: "draft, target or both.") var config = "both"
-    @Option(help: "Architecture of the configurations: llama, qwen2, gpt2 or gpt_neox.") var arch = "llama"
+    enum ConfigChoice: String, ExpressibleByArgument, CaseIterable { case draft, target, both }
+    @Option(help: "Which configuration to measure.") var config: ConfigChoice = .both
+    @Option(help: "Architecture of the configurations.") var arch: Architecture = .llama
     @Option(help: "Timed training steps (median reported).") var steps = 5
     @Option(name: .customLong("decode-runs"), help: "Timed decoding runs (median reported).") var decodeRuns = 5
     @Flag(name: .customLong("decode-only"), help: "Skip the training measurement.") var decodeOnly = false
@@ -23,20 +24,14 @@ struct BenchModel: ParsableCommand {
     @OptionGroup var threadOptions: ThreadOptions
 
     func validate() throws {
-        if !["draft", "target", "both"].contains(config) {
-            throw ValidationError("--config must be draft, target or both, got '\(config)'")
-        }
-        if Architecture(rawValue: arch) == nil {
-            throw ValidationError("--arch must be one of \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")), got '\(arch)'")
-        }
         if steps < 1 || decodeRuns < 1 { throw ValidationError("--steps and --decode-runs must be at least 1") }
     }
 
     func run() throws {
         threadOptions.apply()
-        let architecture = Architecture(rawValue: arch)!
-        let names = config == "both" ? ["draft", "target"] : [config]
-        print("specdistill bench model — \(arch), threads \(Threads.count), B 16 × T 256, medians")
+        let architecture = arch
+        let names = config == .both ? ["draft", "target"] : [config.rawValue]
+        print("specdistill bench model — \(arch.rawValue), threads \(Threads.count), B 16 × T 256, medians")
         var results: [ModelBenchmark.Result] = []
         for name in names {
             let r = try ModelBenchmark.run(name: name, config: ModelBenchmark.config(name, architecture: architecture),

@@ -66,14 +66,14 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Also evaluate prompt lookup alone (row \"lookup\"; no draft model).") var lookup = false
     @Option(name: .customLong("lookup-chain"), help: "Also evaluate lookup chained before these drafts (their NAMEs, comma-separated): rows lookup+NAME.")
     var lookupChain: [String] = []
-    @Option(name: .customLong("chain-policy"), help: "Chain policies of --lookup-chain rows: expected (default), first, or first,expected (one row each).")
-    var chainPolicy = "expected"
+    @Option(name: .customLong("chain-policy"), help: "Chain policies of --lookup-chain rows, comma-separated: first, expected (one row each).")
+    var chainPolicy = CommaSeparated<ChainPolicy>([.expected])
     @OptionGroup var lookupOptions: LookupOptions
     @OptionGroup var autoOffOptions: AutoOffOptions
     @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var weightOptions: WeightOptions
 
-    var chainPolicies: [ChainPolicy] { chainPolicy.split(separator: ",").compactMap { ChainPolicy(rawValue: String($0)) } }
+    var chainPolicies: [ChainPolicy] { chainPolicy.values }
     var chainNames: [String] { lookupChain.flatMap { $0.split(separator: ",").map(String.init) } }
 
     var settings: EvaluationSettings {
@@ -96,9 +96,6 @@ struct EvalCommand: ParsableCommand {
         if data.isEmpty { throw ValidationError("give at least one --data [TASK=]FILE.jsonl") }
         if drafts.isEmpty && draftFromTargetOption.layers == nil && !lookup {
             throw ValidationError("give --drafts NAME=MODEL,…, --draft-from-target LAYERS and/or --lookup")
-        }
-        if chainPolicies.isEmpty || chainPolicies.count != chainPolicy.split(separator: ",").count {
-            throw ValidationError("--chain-policy \(chainPolicy): expected first, expected or first,expected")
         }
         if let limit, limit < 1 { throw ValidationError("--limit must be ≥ 1, got \(limit)") }
         if draftMax + 1 > InferenceSession.batchInvariantRows {

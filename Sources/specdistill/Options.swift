@@ -28,6 +28,25 @@ extension LearningRateSchedule: ExpressibleByArgument {}
 /// `pretrain --architecture`.
 extension Architecture: ExpressibleByArgument {}
 
+/// A comma-separated list of enum values (`--chain-policy first,expected`, `--off-policy
+/// dataset,replay`): parsed and checked by the argument parser, duplicates dropped in order; an
+/// unknown or empty item is an error listing the allowed values.
+struct CommaSeparated<Element: RawRepresentable & CaseIterable & Equatable>: ExpressibleByArgument, Equatable
+where Element.RawValue == String {
+    var values: [Element]
+    init(_ values: [Element]) { self.values = values }
+    init?(argument: String) {
+        var out: [Element] = []
+        for part in argument.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let e = Element(rawValue: part.trimmingCharacters(in: .whitespaces)) else { return nil }
+            if !out.contains(e) { out.append(e) }
+        }
+        values = out
+    }
+    var defaultValueDescription: String { values.map(\.rawValue).joined(separator: ",") }
+    static var allValueStrings: [String] { Element.allCases.map(\.rawValue) }
+}
+
 /// `--weights` of the inference commands.
 struct WeightOptions: ParsableArguments {
     @Option(help: "GGUF weights: native (matrices stay in their file types, e.g. Q4_1: less memory and fewer bytes per token) or f32 (dequantised at load). Model directories are always f32.")

@@ -13,7 +13,7 @@ struct PCLOptions: ParsableArguments {
     @Option(name: .customLong("lambda-on"), help: "Probability per batch of fresh on-policy rollouts (else off-policy demonstrations).")
     var lambdaOn: Double = 0.5
     @Option(name: .customLong("off-policy"), help: "Off-policy demonstrations, comma-separated: dataset, teacher, replay.")
-    var offPolicy: String = "dataset,replay"
+    var offPolicy = CommaSeparated<PCLDemonstration>([.dataset, .replay])
     @Option(name: .customLong("help-budgets"), help: "Teacher budgets (fractions of teacher tokens), e.g. 0,0.1,0.2: adds the <help> action.")
     var helpBudgets: String?
     @Option(name: .customLong("dual-lr"), help: "Dual-ascent step size of the budget multipliers.") var dualLR: Double = 1
@@ -22,9 +22,7 @@ struct PCLOptions: ParsableArguments {
     var helpInitProbability: Double = 0.02
 
     var steps: Int? { pclSteps.length }
-    var demonstrations: [PCLDemonstration] {
-        offPolicy.split(separator: ",").compactMap { PCLDemonstration(rawValue: $0.trimmingCharacters(in: .whitespaces)) }
-    }
+    var demonstrations: [PCLDemonstration] { offPolicy.values }
 
     func validate(method: TrainingMethod) throws {
         let given = pclSteps != .whole || entropyWeight != 1 || discount != 1 || helpBudgets != nil
@@ -32,9 +30,6 @@ struct PCLOptions: ParsableArguments {
         guard method == .pcl else { return }
         do { try PCLSettings(steps: steps, entropyWeight: entropyWeight, discount: discount).validate() } catch {
             throw ValidationError("\(error)")
-        }
-        for part in offPolicy.split(separator: ",") where PCLDemonstration(rawValue: part.trimmingCharacters(in: .whitespaces)) == nil {
-            throw ValidationError("--off-policy: '\(part)' is not dataset, teacher or replay")
         }
         if !(lambdaOn >= 0 && lambdaOn <= 1) { throw ValidationError("--lambda-on must be in [0, 1], got \(lambdaOn)") }
         if replaySize < 0 { throw ValidationError("--replay-size must be ≥ 0") }

@@ -60,6 +60,13 @@ final class ArgumentValidationTests: XCTestCase {
         let f = try CLIFixture.get()
         try refuse(["eval", "-m", f.target, "--data", f.pairs], naming: ["--drafts", "--draft-from-target"])
         try refuse(["eval", "-m", f.target, "--data", f.pairs, "--lookup", "--chain-policy", "best"], naming: ["--chain-policy"])
+        // Comma-separated enum lists: an unknown or empty item names the option and the values.
+        try refuse(["eval", "-m", f.target, "--data", f.pairs, "--lookup", "--chain-policy", "first,best"], naming: ["--chain-policy", "expected"])
+        try refuse(["eval", "-m", f.target, "--data", f.pairs, "--lookup", "--chain-policy", "first,"], naming: ["--chain-policy"])
+        try refuse(["train", "-m", f.target, "-md", "tiny", "--data", f.pairs, "--out", "r", "--method", "pcl", "--off-policy", "dataset,web"],
+                   naming: ["--off-policy", "replay"])
+        try refuse(["bench", "model", "--arch", "mamba"], naming: ["--arch", "gpt_neox"])
+        try refuse(["bench", "model", "--config", "all"], naming: ["--config", "both"])
         try refuse(["cache", "build", "-m", f.target, "--data", f.pairs, "--out", "c", "--top-k", "0"], naming: ["--top-k"])
         try refuse(["cache", "build", "-m", f.target, "--data", f.pairs, "--out", "c", "--template", "x"], naming: ["--template"])
         try refuse(["pretrain", "--data", f.pairs, "--model-config", "tiny", "--out", "p"], naming: ["--tokenizer", "--train-tokenizer"])

@@ -70,4 +70,39 @@ final class GGUFPerplexityTests: XCTestCase {
             }
         }
     }
+
+    /// llama.cpp's scheme written out token by token: context 6 over 15 tokens → 2 chunks
+    /// [0, 6) and [6, 12) (the last 3 tokens unscored), each with its first token replaced by
+    /// BOS; targets 4 and 5 of each chunk (first = 3), each from a fresh session on the chunk's
+    /// tokens before it. Without BOS the chunk's own first token stays.
+    func testLlamaCppChunksScoreTheSecondHalfOfEachChunk() throws {
+        let (m, _) = try GGUFModelLoader.load(GGUFFixtures.url("llama.gguf"))
+        let ids = try Golden.load("llama").tokens.prefix(15).map(Int.init)
+        let V = m.config.vocabSize
+        for bos in [Optional(1), nil] {
+            var expected = 0.0
+            for c in 0..<2 {
+                var chunk = Array(ids[(6 * c)..<(6 * c + 6)])
+                if let bos { chunk[0] = bos }
+                for t in 4..<6 {
+                    let logits = try InferenceSession(model: m, maxT: 8).append(Array(chunk[..<t])).array
+                    let row = logits[(logits.count - V)...].map(Double.init)
+                    let mx = row.max()!
+                    expected += mx + log(row.map { exp($0 - mx) }.reduce(0, +)) - row[chunk[t]]
+                }
+            }
+            var progress: [Int] = []
+            let r = try perplexityInChunks(model: m, tokens: ids, context: 6, bos: bos) { done, total in
+                XCTAssertEqual(total, 2); progress.append(done)
+            }
+            XCTAssertEqual(r.windows, 2)
+            XCTAssertEqual(r.scoredTokens, 4)
+            XCTAssertEqual(progress, [1, 2])
+            XCTAssertEqual(r.totalNLL, expected, accuracy: 1e-5, "BOS \(String(describing: bos))")
+            XCTAssertEqual(try perplexityInChunks(model: m, tokens: ids, context: 6, bos: bos, maxChunks: 1).windows, 1)
+        }
+        XCTAssertThrowsError(try perplexityInChunks(model: m, tokens: ids, context: 8, bos: nil)) {
+            XCTAssertTrue("\($0)".contains("2 × context = 16"), "\($0)")
+        }
+    }
 }
