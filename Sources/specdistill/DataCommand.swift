@@ -27,7 +27,7 @@ struct DataGenerate: ParsableCommand {
     @Option(help: "JSONL file with a \"prompt\" field per line (responses, if any, are ignored).") var prompts: String
     @Option(help: "Output JSONL file (appended to when it exists: the run resumes).") var out: String
     @Option(help: "Prompt template: plain, chatml, gsm8k or gsm8k-chat.") var template: PromptTemplate = .chatml
-    @Option(name: [.customShort("n"), .customLong("max-tokens")], help: "Maximum new tokens per response.") var maxTokens = 256
+    @Option(name: [.customShort("n"), .customLong("max-tokens"), .customLong("n-predict")], help: "Maximum new tokens per response.") var maxTokens = 256
     @Option(help: "Use only the first N prompts (0: all).") var limit = 0
     @Flag(help: "Keep responses that reached --max-tokens without a stop token.") var keepUnfinished = false
     @OptionGroup var threadOptions: ThreadOptions

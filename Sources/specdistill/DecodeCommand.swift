@@ -45,7 +45,7 @@ struct DecodeCommand: ParsableCommand {
     @Option(help: "The prompt text.") var prompt: String?
     @Option(help: "A JSONL file of {\"prompt\": ...} lines, decoded in order.") var prompts: String?
     @Flag(help: "Wrap each prompt in the ChatML chat template (<|im_start|>user … assistant).") var chat = false
-    @Option(name: .customLong("max-tokens"), help: "Maximum new tokens per prompt.") var maxTokens = 64
+    @Option(name: [.customShort("n"), .customLong("max-tokens"), .customLong("n-predict")], help: "Maximum new tokens per prompt.") var maxTokens = 64
     @OptionGroup var sampling: SamplingOptions
     @Option(name: .customLong("draft-max"), help: "Largest number of tokens drafted per round (gamma; ≤ 15).") var draftMax = 5
     @Option(name: .customLong("draft-min"), help: "Floor on the draft length for the confidence stop and the schedules.") var draftMin = 0

@@ -44,7 +44,7 @@ struct EvalCommand: ParsableCommand {
     var data: [String] = []
     @Flag(help: "Wrap each prompt in the ChatML chat template (<|im_start|>user … assistant), for instruct targets.") var chat = false
     @Option(help: "Evaluate only the first N examples of each task.") var limit: Int?
-    @Option(name: .customLong("max-tokens"), help: "Maximum new tokens per prompt.") var maxTokens = 64
+    @Option(name: [.customShort("n"), .customLong("max-tokens"), .customLong("n-predict")], help: "Maximum new tokens per prompt.") var maxTokens = 64
     @OptionGroup var sampling: SamplingOptions
     @Option(name: .customLong("draft-max"), help: "Tokens drafted per round (gamma; ≤ 15).") var draftMax = 5
     @Option(name: .customLong("draft-schedule"), help: "constant, heuristic or adaptive (see decode --help).")

@@ -11,7 +11,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: [.short, .long], help: "Model: a Hugging Face directory or a .gguf file.") var model: String
     @Option(help: "The prompt text.") var prompt: String
     @Flag(help: "Wrap the prompt in the ChatML chat template (<|im_start|>user … assistant).") var chat = false
-    @Option(name: .customLong("max-tokens"), help: "Maximum new tokens.") var maxTokens = 64
+    @Option(name: [.customShort("n"), .customLong("max-tokens"), .customLong("n-predict")], help: "Maximum new tokens.") var maxTokens = 64
     @OptionGroup var sampling: SamplingOptions
     @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var weightOptions: WeightOptions

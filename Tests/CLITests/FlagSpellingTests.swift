@@ -16,6 +16,15 @@ final class FlagSpellingTests: XCTestCase {
         }
         XCTAssertTrue(outputs[0].hasPrefix("What is 12 plus"), outputs[0])
         XCTAssertEqual(Set(outputs).count, 1, "every spelling decodes the same text: \(outputs)")
+        // llama.cpp's -n / --n-predict for the number of new tokens.
+        for spelling in ["-n", "--n-predict"] {
+            let args = ["decode", "-m", f.target, "-md", f.target] + rest.map { $0 == "--max-tokens" ? spelling : $0 }
+            let r = try CLI.run(args, in: f.directory)
+            XCTAssertEqual(r.stdout, outputs[0], "\(spelling)\n\(r.transcript)")
+        }
+        let short = try CLI.run(["decode", "-m", f.target, "-md", f.target, "--prompt", "What is 12 plus", "-n", "2", "--stats", "none"],
+                                in: f.directory)
+        XCTAssertNotEqual(short.stdout, outputs[0], "-n 2 stops earlier than 6 tokens")
     }
 
     /// train: the spellings parse (a later validation error proves the parse went through) and a
