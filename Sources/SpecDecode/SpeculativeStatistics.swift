@@ -201,11 +201,14 @@ public struct DerivedStatistics: Codable, Equatable, Sendable {
     public var verifyCostInTargetSteps: Double?
     public var measuredSpeedup: Double?
     /// The textbook prediction `tau / (gamma·c + 1)` with c = draft step / plain target step
-    /// (measured tau and mean gamma).
+    /// (measured tau and mean gamma), for the whole run: with plain fallback (a fraction f of the
+    /// tokens from plain steps, one plain step each) the rounds' speedup S_r mixes harmonically,
+    /// `S = 1 / (f + (1 − f) / S_r)` (N tokens cost `f·N + (1 − f)·N / S_r` plain steps).
     public var predictedSpeedupFromBaseline: Double?
-    /// The full cost model `tau / (gamma·c + v)`, v = verification call / plain step: it accounts
-    /// for verifying gamma + 1 positions costing more than one step, and leaves only the
-    /// loop's other overheads between it and the measured speedup.
+    /// The full cost model `tau / (gamma·c + v)`, v = verification call / plain step, mixed with
+    /// plain fallback the same way: it accounts for verifying gamma + 1 positions costing more
+    /// than one step and for the steps auto-off took plainly, and leaves only the loop's other
+    /// overheads between it and the measured speedup.
     public var predictedSpeedupWithVerifyCost: Double?
     /// Per draft source (when lookup is on): alpha = accepted / (accepted + rejections) and
     /// tokens emitted per round of that source.
@@ -247,8 +250,10 @@ public struct DerivedStatistics: Codable, Equatable, Sendable {
             if let t = targetCallSeconds { verifyCostInTargetSteps = ratio(t, bs) }
             if let ss = ratio(s.decodeSeconds, Double(s.emitted)) { measuredSpeedup = ratio(bs, ss) }
             if let tau = tokensPerTargetCall, let g = meanDraftLength, let cb = baselineCostRatio {
-                predictedSpeedupFromBaseline = tau / (g * cb + 1)
-                if let v = verifyCostInTargetSteps { predictedSpeedupWithVerifyCost = tau / (g * cb + v) }
+                let f = fallbackFraction ?? 0
+                func withFallback(_ rounds: Double) -> Double { 1 / (f + (1 - f) / rounds) }
+                predictedSpeedupFromBaseline = withFallback(tau / (g * cb + 1))
+                if let v = verifyCostInTargetSteps { predictedSpeedupWithVerifyCost = withFallback(tau / (g * cb + v)) }
             }
         }
     }

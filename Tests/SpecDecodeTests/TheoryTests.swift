@@ -136,6 +136,14 @@ final class TheoryTests: XCTestCase {
         s.verifySeconds = 1.0                                                        // verification = 2 plain steps
         XCTAssertEqual(s.derived.predictedSpeedupWithVerifyCost!, 3.4 / (0.8 + 2), accuracy: 1e-12)
         XCTAssertEqual(s.derived.predictedSpeedupFromBaseline!, 3.4 / 1.8, accuracy: 1e-12)
+        // Plain fallback: 6 more tokens from plain steps (f = 6/40); rounds keep tau 3.4 (34 tokens
+        // in 10 calls) and S_r = 3.4/2.8, so S = 1 / (0.15 + 0.85 · 2.8/3.4) (40 tokens cost 6 + 28 plain steps).
+        var fb = FallbackStatistics(); fb.plainSteps = 6; fb.plainSeconds = 0.3
+        s.fallback = fb; s.emitted = 40
+        XCTAssertEqual(s.derived.tokensPerTargetCall!, 3.4, accuracy: 1e-12)
+        XCTAssertEqual(s.derived.predictedSpeedupWithVerifyCost!, 40 / (6 + 10 * 2.8), accuracy: 1e-12)
+        XCTAssertEqual(s.derived.predictedSpeedupFromBaseline!, 40 / (6 + 10 * 1.8), accuracy: 1e-12)
+        s.fallback = nil; s.emitted = 34
         s.verifySeconds = 0.5
         var sum = s
         sum.add(s)
