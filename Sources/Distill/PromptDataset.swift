@@ -1,12 +1,15 @@
 import Foundation
 import Tensor
 import Tokenizers
+import Transformer
 
 /// How a dataset's prompt is turned into model input text.
 public enum PromptTemplate: String, Codable, CaseIterable, Sendable {
     /// The prompt as it is.
     case plain
-    /// ChatML, as instruct models like SmolLM2 expect: `<|im_start|>user\n…<|im_end|>\n<|im_start|>assistant\n`.
+    /// ChatML, as instruct models like SmolLM2 expect: `<|im_start|>user\n…<|im_end|>\n<|im_start|>assistant\n`,
+    /// rendered by ``ChatTemplate/chatML`` (the one ChatML renderer; no default system message, so
+    /// training, caches and `eval --chat` see the same text).
     case chatml
     /// AdaSPEC's GSM8K format: question + "\nAnswer the above question. First think step by step and
     /// then answer the final number.\n".
@@ -18,7 +21,7 @@ public enum PromptTemplate: String, Codable, CaseIterable, Sendable {
         switch self {
         case .gsm8kChat: return PromptTemplate.chatml.render(PromptTemplate.gsm8k.render(prompt))
         case .plain: return prompt
-        case .chatml: return "<|im_start|>user\n\(prompt)<|im_end|>\n<|im_start|>assistant\n"
+        case .chatml: return ChatTemplate.chatML.render([ChatMessage(role: "user", content: prompt)])
         case .gsm8k: return prompt + "\nAnswer the above question. First think step by step and then answer the final number.\n"
         }
     }

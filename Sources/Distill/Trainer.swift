@@ -93,7 +93,7 @@ public final class Trainer {
         if objective.needsReference && reference == nil {
             throw DistillError.settings("objective '\(objective.name)' needs a reference model")
         }
-        // Logit widths may differ by padding (checked against the tokenizer by VocabularyCheck);
+        // Logit widths may differ by padding (checked against the tokenizer by SharedVocabulary);
         // the teacher's and reference's logits are re-laid to the student's width (LogitWidth).
         self.model = model
         self.teacher = teacher
