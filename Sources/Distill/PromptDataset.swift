@@ -12,17 +12,22 @@ public enum PromptTemplate: String, Codable, CaseIterable, Sendable {
     /// training, caches and `eval --chat` see the same text).
     case chatml
     /// AdaSPEC's GSM8K format: question + "\nAnswer the above question. First think step by step and
-    /// then answer the final number.\n".
+    /// then answer the final number.\n" (``gsm8kInstruction``). A prompt that already ends with the
+    /// instruction (the files of `Scripts/get-data gsm8k` carry it) is left as it is, so the two
+    /// GSM8K pipelines never double it.
     case gsm8k
     /// The GSM8K instruction inside a ChatML user turn (for instruct targets such as SmolLM2).
     case gsm8kChat = "gsm8k-chat"
+
+    /// The instruction AdaSPEC appends to a GSM8K question.
+    public static let gsm8kInstruction = "\nAnswer the above question. First think step by step and then answer the final number.\n"
 
     public func render(_ prompt: String) -> String {
         switch self {
         case .gsm8kChat: return PromptTemplate.chatml.render(PromptTemplate.gsm8k.render(prompt))
         case .plain: return prompt
         case .chatml: return ChatTemplate.chatML.render([ChatMessage(role: "user", content: prompt)])
-        case .gsm8k: return prompt + "\nAnswer the above question. First think step by step and then answer the final number.\n"
+        case .gsm8k: return prompt.hasSuffix(PromptTemplate.gsm8kInstruction) ? prompt : prompt + PromptTemplate.gsm8kInstruction
         }
     }
 }

@@ -61,9 +61,11 @@ struct DataGSM8K: ParsableCommand {
         abstract: "Split GSM8K into train / validation files in AdaSPEC's format.",
         discussion: """
         Reads {"question", "answer"} lines; the response is the worked answer with calculator \
-        annotations <<…>> stripped and "####" replaced by "The final answer is: ". Use \
-        --template gsm8k when training so the prompt gets AdaSPEC's instruction. The split is a \
-        seeded shuffle: the same files on every machine.
+        annotations <<…>> stripped and "####" replaced by "The final answer is: ". The prompt is \
+        the bare question: use --template gsm8k (or gsm8k-chat) when training so it gets AdaSPEC's \
+        instruction. (Scripts/get-data gsm8k writes the instruction into its prompts; the gsm8k \
+        templates leave a prompt that already ends with it unchanged, so either file works with \
+        either template.) The split is a seeded shuffle: the same files on every machine.
         """)
     @Option(name: .customLong("in"), help: "GSM8K train.jsonl.") var input: String = "../shared/data/gsm8k/train.jsonl"
     @Option(help: "Output directory (train.jsonl, validation.jsonl).") var out: String

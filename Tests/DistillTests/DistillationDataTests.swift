@@ -23,6 +23,10 @@ final class DistillationDataTests: XCTestCase {
         XCTAssertEqual(GSM8K.convert(answer: a), "Natalia sold 48/2 = 24 clips in May.\nNatalia sold 48+24 = 72 clips.\nThe final answer is: 72")
         XCTAssertEqual(PromptTemplate.gsm8k.render("Q?"), "Q?\nAnswer the above question. First think step by step and then answer the final number.\n")
         XCTAssertEqual(PromptTemplate.chatml.render("hi"), "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")
+        // Scripts/get-data's GSM8K prompts already end with the instruction: never doubled.
+        let baked = "Q?\nAnswer the above question. First think step by step and then answer the final number.\n"
+        XCTAssertEqual(PromptTemplate.gsm8k.render(baked), baked)
+        XCTAssertEqual(PromptTemplate.gsm8kChat.render(baked), PromptTemplate.gsm8kChat.render("Q?"))
     }
 
     func testDatasetErrorsNameTheLine() throws {
