@@ -29,8 +29,11 @@ let package = Package(
         .target(name: "Tokenizers", dependencies: ["Formats"]),
         // Decoder models, training forward/backward, KV-cache inference, sampling, AdamW, model files.
         .target(name: "Transformer", dependencies: ["Tensor", "CKernels", "Formats", "Tokenizers"]),
-        // Objectives (cross-entropy, distillation divergences), the trainer, datasets.
-        .target(name: "Distill", dependencies: ["Transformer"]),
+        // JSONL datasets, prompt templates (ChatML once), task preparation, the target's own
+        // responses as data.
+        .target(name: "Datasets", dependencies: ["Formats", "Tensor", "Tokenizers", "Transformer"]),
+        // Objectives (cross-entropy, distillation divergences), the trainers, the teacher cache.
+        .target(name: "Distill", dependencies: ["Transformer", "Datasets"]),
         // Plain and speculative decoding: acceptance rules, draft-length schedules, statistics.
         .target(name: "SpecDecode", dependencies: ["Transformer"]),
         // Dependency-free SVG charts: grouped bars, lines, labelled scatter.
@@ -38,7 +41,7 @@ let package = Package(
         // Task metrics (exact match, ROUGE-L, pass@1), the evaluation runner over drafts and tasks,
         // result tables and charts.
         .target(name: "Evaluation", dependencies: ["Tokenizers", "Transformer", "Distill", "SpecDecode", "Plots"]),
-        .target(name: "SpecDistill", dependencies: ["Tensor", "Formats", "Tokenizers", "Transformer", "Distill", "SpecDecode",
+        .target(name: "SpecDistill", dependencies: ["Tensor", "Formats", "Tokenizers", "Transformer", "Datasets", "Distill", "SpecDecode",
                                                     "Plots", "Evaluation"]),
         .executableTarget(
             name: "specdistill",

@@ -57,23 +57,23 @@ public struct PromptDataset: Sendable {
     /// - Parameter requireResponses: fail on lines without a response (fixed-data training).
     public static func load(_ url: URL, template: PromptTemplate, requireResponses: Bool) throws -> PromptDataset {
         guard let text = try? String(contentsOf: url, encoding: .utf8) else {
-            throw DistillError.data("\(url.path): cannot read the dataset (missing or not UTF-8)")
+            throw DatasetError.data("\(url.path): cannot read the dataset (missing or not UTF-8)")
         }
         var examples: [PromptExample] = []
         for (n, s) in JSONLines.lines(text) {
             guard let obj = JSONLines.object(s) else {
-                throw DistillError.data("\(url.path):\(n): not a JSON object; each line must be {\"prompt\": ..., \"response\": ...}")
+                throw DatasetError.data("\(url.path):\(n): not a JSON object; each line must be {\"prompt\": ..., \"response\": ...}")
             }
             guard let prompt = obj["prompt"] as? String else {
-                throw DistillError.data("\(url.path):\(n): missing string field \"prompt\" (keys: \(obj.keys.sorted().prefix(8)))")
+                throw DatasetError.data("\(url.path):\(n): missing string field \"prompt\" (keys: \(obj.keys.sorted().prefix(8)))")
             }
             let response = obj["response"] as? String
             if requireResponses && response == nil {
-                throw DistillError.data("\(url.path):\(n): missing string field \"response\" (needed for fixed data; use --data-source teacher or student to generate responses)")
+                throw DatasetError.data("\(url.path):\(n): missing string field \"response\" (needed for fixed data; use --data-source teacher or student to generate responses)")
             }
             examples.append(PromptExample(prompt: prompt, response: response, finished: obj["finished"] as? Bool))
         }
-        guard !examples.isEmpty else { throw DistillError.data("\(url.path): no examples") }
+        guard !examples.isEmpty else { throw DatasetError.data("\(url.path): no examples") }
         return PromptDataset(examples: examples, template: template)
     }
 
@@ -137,12 +137,12 @@ public enum GSM8K {
     /// Reads the raw file and returns (train, validation).
     public static func prepare(_ url: URL, validation: Int, seed: UInt64) throws -> (train: [PromptExample], validation: [PromptExample]) {
         guard let text = try? String(contentsOf: url, encoding: .utf8) else {
-            throw DistillError.data("\(url.path): cannot read the GSM8K file (JSONL with \"question\" and \"answer\"); pass --in PATH — the project keeps it in ../shared/data/gsm8k/train.jsonl")
+            throw DatasetError.data("\(url.path): cannot read the GSM8K file (JSONL with \"question\" and \"answer\"); pass --in PATH — the project keeps it in ../shared/data/gsm8k/train.jsonl")
         }
         var all: [PromptExample] = []
         for (n, line) in JSONLines.lines(text) {
             guard let obj = JSONLines.object(line), let q = obj["question"] as? String, let a = obj["answer"] as? String else {
-                throw DistillError.data("\(url.path):\(n): expected {\"question\": ..., \"answer\": ...}")
+                throw DatasetError.data("\(url.path):\(n): expected {\"question\": ..., \"answer\": ...}")
             }
             all.append(PromptExample(prompt: q, response: convert(answer: a)))
         }

@@ -39,13 +39,13 @@ public enum TargetResponses {
                                 template: PromptTemplate, maxTokens: Int, stopTokens: Set<Int>,
                                 output: URL, keepUnfinished: Bool = false,
                                 progress: (Int, Int, Int) -> Void = { _, _, _ in }) throws -> Summary {
-        guard maxTokens > 0 else { throw DistillError.data("--max-tokens must be positive") }
+        guard maxTokens > 0 else { throw DatasetError.data("--max-tokens must be positive") }
         var summary = Summary()
         let start = try resumePoint(output)
         summary.resumedAfter = start
         if !FileManager.default.fileExists(atPath: output.path) {
             guard FileManager.default.createFile(atPath: output.path, contents: nil) else {
-                throw DistillError.data("\(output.path): cannot create the output file")
+                throw DatasetError.data("\(output.path): cannot create the output file")
             }
         }
         let handle = try FileHandle(forWritingTo: output)
@@ -94,7 +94,7 @@ public enum TargetResponses {
         let decoder = JSONDecoder()
         for (n, line) in complete.split(separator: 0x0A).enumerated() {
             guard let l = try? decoder.decode(Line.self, from: Data(line)) else {
-                throw DistillError.data("\(url.path):\(n + 1): not a line of target responses; remove the file or choose another --out")
+                throw DatasetError.data("\(url.path):\(n + 1): not a line of target responses; remove the file or choose another --out")
             }
             next = max(next, l.source_index + 1)
         }

@@ -8,24 +8,24 @@ public enum TextCorpus {
     public static func documents(_ url: URL) throws -> [String] {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw DistillError.data("\(url.path): cannot read (\(error.localizedDescription))")
+            throw DatasetError.data("\(url.path): cannot read (\(error.localizedDescription))")
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            throw DistillError.data("\(url.path): not valid UTF-8 text; convert it with iconv")
+            throw DatasetError.data("\(url.path): not valid UTF-8 text; convert it with iconv")
         }
         if url.pathExtension.lowercased() != "jsonl" { return [text] }
         var docs: [String] = []
         for (n, line) in JSONLines.lines(text) {
             guard let obj = JSONLines.object(line) else {
-                throw DistillError.data("\(url.path):\(n): not a JSON object; each line must be {\"text\": ...} or {\"prompt\": ..., \"response\": ...}")
+                throw DatasetError.data("\(url.path):\(n): not a JSON object; each line must be {\"text\": ...} or {\"prompt\": ..., \"response\": ...}")
             }
             if let t = obj["text"] as? String { docs.append(t) }
             else if let p = obj["prompt"] as? String, let r = obj["response"] as? String { docs.append(p + r) }
             else {
-                throw DistillError.data("\(url.path):\(n): no \"text\" (or \"prompt\" + \"response\") string field; found keys \(obj.keys.sorted().prefix(8))")
+                throw DatasetError.data("\(url.path):\(n): no \"text\" (or \"prompt\" + \"response\") string field; found keys \(obj.keys.sorted().prefix(8))")
             }
         }
-        guard !docs.isEmpty else { throw DistillError.data("\(url.path): no documents") }
+        guard !docs.isEmpty else { throw DatasetError.data("\(url.path): no documents") }
         return docs
     }
 }
