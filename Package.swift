@@ -34,6 +34,9 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["Formats", "Tensor", "Tokenizers", "Transformer"]),
         // Objectives (cross-entropy, distillation divergences), the trainers, the teacher cache.
         .target(name: "Distill", dependencies: ["Transformer", "Datasets"]),
+        // Benchmarks of the runtime and of a distillation step against the same-run sgemm bound
+        // (`bench model`, `bench distill`).
+        .target(name: "Benchmarks", dependencies: ["Tensor", "Transformer", "Distill"]),
         // Plain and speculative decoding: acceptance rules, draft-length schedules, statistics.
         .target(name: "SpecDecode", dependencies: ["Transformer"]),
         // Dependency-free SVG charts: grouped bars, lines, labelled scatter.
@@ -41,7 +44,7 @@ let package = Package(
         // Task metrics (exact match, ROUGE-L, pass@1), the evaluation runner over drafts and tasks,
         // result tables and charts.
         .target(name: "Evaluation", dependencies: ["Tokenizers", "Transformer", "Distill", "SpecDecode", "Plots"]),
-        .target(name: "SpecDistill", dependencies: ["Tensor", "Formats", "Tokenizers", "Transformer", "Datasets", "Distill", "SpecDecode",
+        .target(name: "SpecDistill", dependencies: ["Tensor", "Formats", "Tokenizers", "Transformer", "Datasets", "Distill", "Benchmarks", "SpecDecode",
                                                     "Plots", "Evaluation"]),
         .executableTarget(
             name: "specdistill",

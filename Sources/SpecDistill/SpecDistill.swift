@@ -1,4 +1,5 @@
 // The umbrella module: `import SpecDistill` brings in every public module of the package.
+@_exported import Benchmarks
 @_exported import Datasets
 @_exported import Distill
 @_exported import Evaluation

@@ -1,6 +1,12 @@
+// The Benchmarks module owns the project's speed measurements of the runtime and of distillation,
+// each against a yardstick measured in the same run: `bench model` (ModelBenchmark: training MFU
+// against the sgemm peak, batch-1 decoding, append-k cost) and `bench distill`
+// (DistillationBenchmark: a distillation step's FLOPs against the sgemm bound).
+
 import Foundation
 import Tensor
 import Transformer
+import Distill
 
 /// `specdistill bench distill`: one distillation step (teacher forward, draft forward, objective,
 /// draft backward, clipping + AdamW) timed phase by phase, with the FLOPs of each phase and the

@@ -1,6 +1,7 @@
 import Foundation
 import Tensor
 import Transformer
+import Distill
 
 /// `specdistill bench model` and `bench decode`: training throughput, batch-1 decoding and the
 /// cost of appending several tokens at once for the draft and target configurations of issue 3,
