@@ -1,3 +1,7 @@
+// The Distill module owns distillation: objectives ("logits in, loss and dLoss/dlogits out": CE,
+// FKL, RKL, JSD(beta), TVD, AdaSPEC, PCL), data sources, the trainers with exact resume, the teacher
+// cache, teacher-forced acceptance and draft cost forecasts. It re-exports Datasets.
+
 import Tensor
 
 /// AdaSPEC selective forward-KL distillation (Hu et al. 2025; algorithms.md §4 step 3).

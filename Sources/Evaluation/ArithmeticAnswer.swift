@@ -1,3 +1,6 @@
+// The Evaluation module owns evaluation on tasks: metrics (exact match, ROUGE-L, pass@1 in a
+// sandbox), the runner over drafts and tasks against plain decoding, result tables and charts.
+
 import Foundation
 
 /// Exact-match scoring of arithmetic answers (GSM8K, ASDiv).

@@ -1,3 +1,6 @@
+// The Formats module owns the bytes on disk: safetensors and GGUF readers and writers, ggml
+// (de)quantisation, half floats, memory-mapped files and atomic writes. It has no tensor dependency.
+
 import Foundation
 
 /// Whole-file writes that `kill -9` at any moment cannot tear or litter.

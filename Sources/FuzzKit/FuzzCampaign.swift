@@ -1,3 +1,6 @@
+// The FuzzKit module owns structure-aware fuzzing of every loader: seeds written in-process,
+// binary / JSON / GGUF-metadata mutators, and each public loader as a fuzz target.
+
 import Foundation
 
 /// The input kinds the fuzzer covers, each read through its public loader (see ``FuzzTarget``).

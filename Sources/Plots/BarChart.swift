@@ -1,3 +1,5 @@
+// The Plots module owns dependency-free SVG charts: grouped bars, lines, labelled scatter.
+
 import Foundation
 
 /// A grouped bar chart: categories along x (e.g. tasks), one bar per series in each category

@@ -1,3 +1,7 @@
+// The SpecDecode module owns decoding: plain, speculative and help-mode decoders over a
+// DecodingModel, acceptance rules, draft-length schedules, the verification-cost model, auto-off,
+// prompt lookup and lookup/model chains, and the statistics every decoder reports.
+
 import Foundation
 
 /// DistillSpec's lenience function f(p, eps) for lossy speculative decoding (algorithms.md §2.3):

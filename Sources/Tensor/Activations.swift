@@ -1,3 +1,7 @@
+// The Tensor module owns float32 tensors and the numeric core: matmul dispatch (OpenBLAS sgemm /
+// sgemv, AVX-512/AVX2 row kernels), element-wise kernels with plain-loop references and backward
+// passes, reductions in fixed order, the seeded RandomGenerator, and the thread count (Threads).
+
 import Foundation
 
 /// Element-wise activations and the fused SwiGLU gate, forward and backward side by side.

@@ -1,3 +1,6 @@
+// The Tokenizers module owns text ↔ token ids: tokenizer.json BPE (byte-level and SentencePiece
+// style), GGUF vocabularies, pre-tokenizer patterns, added tokens, and a BPE trainer.
+
 /// A token matched verbatim in the text before normalization and pre-tokenization
 /// (tokenizer.json `added_tokens`; GGUF control and user-defined tokens).
 public struct AddedToken: Sendable, Equatable {

@@ -1,3 +1,8 @@
+// The Transformer module owns the models: configurations (HF config.json, GGUF metadata), flat
+// parameters, training forward/backward, KV-cache inference (InferenceSession), sampling, AdamW,
+// model files (HF directories, GGUF load/write, quantize), native quantised weights, the
+// vocabulary-compatibility rule of a pair (SharedVocabulary), drafts made of target layers and ChatML.
+
 import Foundation
 import Tensor
 

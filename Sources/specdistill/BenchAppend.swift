@@ -1,3 +1,6 @@
+// The specdistill executable owns the command line only: argument parsing, validation and
+// printing over the library (SpecDistill); no algorithm lives here.
+
 import Foundation
 import SpecDistill
 
