@@ -234,12 +234,8 @@ public enum GGUFModelLoader {
 
     /// The tokenizer embedded in the file (nil without `tokenizer.ggml.model`).
     static func embeddedTokenizer(_ file: GGUFFile, _ config: ModelConfig) throws -> Tokenizer? {
-        guard file["tokenizer.ggml.model"] != nil else { return nil }
+        guard let tokenizer = try tokenizer(of: file) else { return nil }
         let url = file.url
-        let tokenizer: Tokenizer
-        do { tokenizer = try Tokenizer(gguf: file.metadata) } catch {
-            throw ModelError.file("\(url.path): the embedded tokenizer is malformed: \(error). Use a tokenizer.json of the model's family instead (convert the GGUF with `specdistill convert` and copy it in)")
-        }
         if tokenizer.vocabularySize > config.vocabSize {
             throw ModelError.file("\(url.path): the embedded tokenizer has \(tokenizer.vocabularySize) tokens but token_embd has \(config.vocabSize) rows; the file is inconsistent")
         }
@@ -248,6 +244,22 @@ public enum GGUFModelLoader {
 }
 
 extension GGUFModelLoader {
+    /// The tokenizer of a GGUF file without loading its model: a vocabulary-only file (llama.cpp's
+    /// `ggml-vocab-*.gguf`, no tensors) works as well as a whole model. nil when the file has no
+    /// `tokenizer.ggml.model`.
+    /// - Throws: `FormatError` for a malformed file, ``ModelError`` for a malformed vocabulary.
+    public static func tokenizer(of url: URL) throws -> Tokenizer? {
+        try tokenizer(of: try GGUFFile(url: url))
+    }
+
+    /// The same for a file already open.
+    public static func tokenizer(of file: GGUFFile) throws -> Tokenizer? {
+        guard file["tokenizer.ggml.model"] != nil else { return nil }
+        do { return try Tokenizer(gguf: file.metadata) } catch {
+            throw ModelError.file("\(file.url.path): the embedded tokenizer is malformed: \(error). Use a tokenizer.json of the model's family instead (convert the GGUF with `specdistill convert` and copy it in)")
+        }
+    }
+
     /// Converts a GGUF model into a Hugging Face directory that transformers loads:
     /// `config.json` and `model.safetensors` (float32, HF names and layouts: the llama Q/K rows
     /// back in the halves layout, GPT-2 Conv1D weights (in, out), GPT-NeoX per-head fused qkv),

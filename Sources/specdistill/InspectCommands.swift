@@ -10,6 +10,10 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Print the full tensor table.") var tensors = false
 
     func run() throws {
+        if path.hasSuffix(".gguf"), let file = try? GGUFFile(url: URL(fileURLWithPath: path)), file.tensorInfos.isEmpty {
+            try inspectVocabularyOnly(file)
+            return
+        }
         let bundle = try loadBundle(path, quiet: true)
         let c = bundle.model.config
         print("path          \(bundle.path) (\(bundle.format))")
@@ -36,6 +40,16 @@ struct InspectCommand: ParsableCommand {
         }
     }
 
+    /// A GGUF with metadata but no tensors (llama.cpp's `ggml-vocab-*.gguf`): its vocabulary.
+    func inspectVocabularyOnly(_ file: GGUFFile) throws {
+        print("path          \(path) (gguf, vocabulary only: no tensors)")
+        if let arch = file["general.architecture"]?.string { print("architecture  \(arch) (metadata)") }
+        guard let t = try GGUFModelLoader.tokenizer(of: file) else { print("tokenizer     none"); return }
+        let pre = file["tokenizer.ggml.pre"]?.string.map { ", pre-tokenizer \($0)" } ?? ""
+        let kind = file["tokenizer.ggml.model"]?.string ?? "?"
+        print("tokenizer     \(kind)\(pre): \(t.vocabularySize) tokens, bos \(t.bosTokenID.map(String.init) ?? "-"), eos \(t.eosTokenID.map(String.init) ?? "-"), add BOS \(t.addBOS)")
+    }
+
     /// Counts of tensor dtypes in the file the model came from.
     func fileDTypes(_ bundle: ModelBundle) throws -> [String: Int] {
         var counts: [String: Int] = [:]
@@ -53,7 +67,7 @@ struct TokenizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenize",
         abstract: "Print the token ids (and pieces) of a text, like llama.cpp's tokenize tool.")
-    @Option(name: [.short, .long], help: "Model directory (with tokenizer.json), .gguf file, or a tokenizer.json.") var model: String
+    @Option(name: [.short, .long], help: "Model directory (with tokenizer.json), .gguf file (a vocabulary-only one such as llama.cpp's ggml-vocab-*.gguf too: only its metadata is read), or a tokenizer.json.") var model: String
     @Option(help: "Text to tokenize.") var text: String
     @Flag(help: "Do not add BOS/EOS tokens.") var noSpecial = false
     @Flag(help: "Print JSON: [{\"id\": …, \"piece\": …}].") var json = false
@@ -61,7 +75,13 @@ struct TokenizeCommand: ParsableCommand {
     func run() throws {
         let tok: Tokenizer
         if model.hasSuffix(".json") { tok = try Tokenizer(url: URL(fileURLWithPath: model)) }
-        else { tok = try loadBundle(model, quiet: true).requireTokenizer() }
+        else if model.hasSuffix(".gguf") {
+            // The vocabulary alone: works for llama.cpp's vocabulary-only files and skips loading weights.
+            guard let t = try GGUFModelLoader.tokenizer(of: URL(fileURLWithPath: model)) else {
+                throw ValidationError("\(model) has no tokenizer (no tokenizer.ggml.model); give a tokenizer.json with -m")
+            }
+            tok = t
+        } else { tok = try loadBundle(model, quiet: true).requireTokenizer() }
         let ids = tok.encode(text, addSpecialTokens: !noSpecial)
         if json {
             let items = ids.map { ["id": $0, "piece": tok.piece($0)] as [String: Any] }
