@@ -10,34 +10,25 @@ public enum DataSourceKind: String, Codable, CaseIterable, Sendable {
 }
 
 /// Samples a continuation of `prompt` from `model` with its KV cache (no gradient: generation is a
-/// separate, inference-only pass; the loss is computed afterwards by teacher forcing).
+/// separate, inference-only pass; the loss is computed afterwards by teacher forcing). The loop is
+/// ``Generator``'s; the prompt is left-truncated so that the response fits the context.
 public final class ResponseSampler {
     public let model: TransformerModel
     public let settings: SamplingSettings
     public let maxNewTokens: Int
     public let stopTokens: Set<Int>
-    private let session: InferenceSession
-    private let sampler: Sampler
-    private var probs: [Float]
+    private let generator: Generator
 
     public init(model: TransformerModel, settings: SamplingSettings, maxNewTokens: Int, stopTokens: Set<Int>, maxT: Int) {
         self.model = model; self.settings = settings; self.maxNewTokens = maxNewTokens; self.stopTokens = stopTokens
-        session = InferenceSession(model: model, maxT: maxT)
-        sampler = Sampler(settings: settings, vocabularySize: model.config.vocabSize)
-        probs = [Float](repeating: 0, count: model.config.vocabSize)
+        generator = Generator(model: model, settings: settings, seed: 0, maxT: maxT)
     }
 
     /// The sampled response ids (ending with a stop token when one was drawn).
     public func sample(prompt: [Int], rng: inout RandomGenerator) throws -> [Int] {
-        let p = Array(prompt.suffix(max(1, session.maxT - maxNewTokens - 1)))
-        var logits = try session.prefill(p)
+        let p = Array(prompt.suffix(max(1, generator.session.maxT - maxNewTokens - 1)))
         var out: [Int] = []
-        while out.count < maxNewTokens && session.length < session.maxT {
-            let token = probs.withUnsafeMutableBufferPointer { sampler.sample(logits.pointer, scratch: $0.baseAddress!, rng: &rng) }
-            out.append(token)
-            if stopTokens.contains(token) || out.count == maxNewTokens || session.length + 1 > session.maxT { break }
-            logits = try session.append([token]).row(0)
-        }
+        try generator.generate(prompt: p, maxTokens: maxNewTokens, stopTokens: stopTokens, rng: &rng) { out.append($0) }
         return out
     }
 }

@@ -29,6 +29,14 @@ public final class Generator {
     /// - Throws: when the prompt does not fit the context.
     @discardableResult
     public func generate(prompt: [Int], maxTokens: Int, stopTokens: Set<Int> = [], onToken: (Int) -> Void = { _ in }) throws -> Stats {
+        try generate(prompt: prompt, maxTokens: maxTokens, stopTokens: stopTokens, rng: &rng, onToken: onToken)
+    }
+
+    /// The same loop drawing from a caller's random stream (the distillation trainers sample the
+    /// student's and the teacher's responses from theirs, so a resumed run draws the same tokens).
+    @discardableResult
+    public func generate(prompt: [Int], maxTokens: Int, stopTokens: Set<Int> = [], rng: inout RandomGenerator,
+                         onToken: (Int) -> Void = { _ in }) throws -> Stats {
         var stats = Stats()
         guard !prompt.isEmpty else { throw ModelError.shape("generate: empty prompt") }
         guard prompt.count < session.maxT else {
