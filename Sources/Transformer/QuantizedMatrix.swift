@@ -79,6 +79,9 @@ public struct QuantizedMatrix: @unchecked Sendable {
         withRow(r) { t, p in t.dequantize(p, into: dst, count: cols) }
     }
 
+    /// Source bytes repacked between two calls of ``interleaved(release:)``'s `release`.
+    public static let releaseChunkBytes = 8 << 20
+
     /// The same matrix with every segment that allows it (Q4_0, Q4_1, Q8_0, Q4_K) repacked into
     /// interleaved groups of 8 rows in owned buffers (a last partial group padded with zero
     /// rows). Every output is then computed by ``sd_x8_rows_times_wt_q``: the same value for a
@@ -89,9 +92,6 @@ public struct QuantizedMatrix: @unchecked Sendable {
     /// - Throws: ``ModelError/file(_:)`` naming the row and block when a block's f16 scale is NaN
     ///   or ±Inf (checked by the repacking while it copies the scales, at no extra cost; types
     ///   that are not repacked are not checked, to keep loading big files a single pass).
-    /// Source bytes repacked between two calls of ``interleaved(release:)``'s `release`.
-    public static let releaseChunkBytes = 8 << 20
-
     public func interleaved(release: (UnsafeRawPointer, Int) -> Void = { _, _ in }) throws -> QuantizedMatrix {
         var segs: [Segment] = [], owners = self.owners, firstRow = 0
         for s in segments {
