@@ -19,6 +19,17 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
+        // Open MPI through pkg-config (Debian: libopenmpi-dev, openmpi-bin for mpirun).
+        .systemLibrary(
+            name: "CMPI",
+            pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
+        ),
+        // C functions over MPI_COMM_WORLD (MPI's handles are macros Swift cannot import).
+        .target(name: "CMPIShim", dependencies: ["CMPI"]),
+        // Data parallelism: rank, size, all-reduce, broadcast; one process = a no-op communicator.
+        // (Not "Distributed": that name is Swift's distributed-actors module.)
+        .target(name: "Cluster", dependencies: ["CMPIShim"]),
         // Hand-written C kernels (AVX2/FMA with runtime dispatch and a portable fallback).
         .target(name: "CKernels"),
         // Float32 tensors, BLAS-backed and hand-written kernels with references, RNG, threads.
@@ -33,7 +44,7 @@ let package = Package(
         // responses as data.
         .target(name: "Datasets", dependencies: ["Formats", "Tensor", "Tokenizers", "Transformer"]),
         // Objectives (cross-entropy, distillation divergences), the trainers, the teacher cache.
-        .target(name: "Distill", dependencies: ["Transformer", "Datasets"]),
+        .target(name: "Distill", dependencies: ["Transformer", "Datasets", "Cluster"]),
         // Benchmarks of the runtime and of a distillation step against the same-run sgemm bound
         // (`bench model`, `bench distill`).
         .target(name: "Benchmarks", dependencies: ["Tensor", "Transformer", "Distill"]),
@@ -44,7 +55,7 @@ let package = Package(
         // Task metrics (exact match, ROUGE-L, pass@1), the evaluation runner over drafts and tasks,
         // result tables and charts.
         .target(name: "Evaluation", dependencies: ["Tokenizers", "Transformer", "Distill", "SpecDecode", "Plots"]),
-        .target(name: "SpecDistill", dependencies: ["Tensor", "Formats", "Tokenizers", "Transformer", "Datasets", "Distill", "Benchmarks", "SpecDecode",
+        .target(name: "SpecDistill", dependencies: ["Cluster", "Tensor", "Formats", "Tokenizers", "Transformer", "Datasets", "Distill", "Benchmarks", "SpecDecode",
                                                     "Plots", "Evaluation"]),
         .executableTarget(
             name: "specdistill",

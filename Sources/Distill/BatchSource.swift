@@ -43,6 +43,16 @@ public struct CachedTeacherRows: Sendable {
 /// given (the trainer's, which checkpoints save), so a resumed run sees the same batches.
 public protocol BatchSource {
     mutating func nextBatch(B: Int, T: Int, rng: inout RandomGenerator) throws -> TrainingBatch
+    /// Advances the source and `rng` exactly as ``nextBatch(B:T:rng:)`` would, without needing the
+    /// batch: a data-parallel rank skips the micro-batches of the other ranks. The default draws
+    /// the batch and drops it; sources that can skip cheaply override it.
+    mutating func skipBatch(B: Int, T: Int, rng: inout RandomGenerator) throws
+}
+
+extension BatchSource {
+    public mutating func skipBatch(B: Int, T: Int, rng: inout RandomGenerator) throws {
+        _ = try nextBatch(B: B, T: T, rng: &rng)
+    }
 }
 
 /// Random windows of T + 1 consecutive tokens from one token stream (language-model pretraining):
@@ -62,6 +72,11 @@ public struct TokenStreamSource: BatchSource {
             for t in 0..<T { x[b * T + t] = tokens[start + t]; y[b * T + t] = tokens[start + t + 1] }
         }
         return TrainingBatch(B: B, T: T, tokens: x, targets: y)
+    }
+
+    /// One `rng.next()` per sequence, as ``nextBatch(B:T:rng:)``.
+    public mutating func skipBatch(B: Int, T: Int, rng: inout RandomGenerator) throws {
+        for _ in 0..<B { _ = rng.next() }
     }
 }
 

@@ -53,4 +53,9 @@ public final class TeacherCacheSource: BatchSource {
         }
         return TrainingBatch(B: B, T: T, tokens: tokens, targets: targets, cachedTeacher: teacher)
     }
+
+    /// One `rng.next()` per sequence, as ``nextBatch(B:T:rng:)``, without reading the cache.
+    public func skipBatch(B: Int, T: Int, rng: inout RandomGenerator) throws {
+        for _ in 0..<B { _ = rng.next() }
+    }
 }

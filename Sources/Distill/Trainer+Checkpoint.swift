@@ -16,24 +16,27 @@ struct TrainerState: Codable {
 /// Checkpoints in ``RunCheckpoint``'s layout; `trainer_state.json` holds step, RNG state,
 /// settings and the objective's name.
 extension Trainer {
-    /// Writes a checkpoint of the current step (no-op without a run directory).
+    /// Writes a checkpoint of the current step (no-op without a run directory, and on every rank
+    /// but 0 of a data-parallel job: the ranks hold the same model).
     public func saveCheckpoint() throws {
-        guard let dir = runDirectory else { return }
+        guard let dir = runDirectory, communicator.isRoot else { return }
         let state = TrainerState(step: step, optimizerSteps: optimizer.stepCount, rng: rng, settings: settings, objective: objective.name)
         let final = try RunCheckpoint.write(runDirectory: dir, model: model, optimizer: optimizer, state: state, prettyPrinted: true)
         onEvent(.checkpoint(step: step, path: final.path))
     }
 
     /// Restores model, optimizer, step and RNG from the run directory's last checkpoint, and cuts
-    /// the run's logs (``RunLog``) back to that step.
+    /// the run's logs (``RunLog``) back to that step. Every rank of a data-parallel job reads the
+    /// checkpoint (the run directory is on a shared file system); rank 0 alone cuts the logs.
     /// - Returns: false when there is no checkpoint to resume from (the logs of a run killed
     ///   before its first checkpoint are then emptied: the run starts over).
     /// - Throws: when the checkpoint's settings differ from this run's (the message lists them).
     @discardableResult
     public func resume() throws -> Bool {
         guard let dir = runDirectory else { return false }
+        let logs = communicator.isRoot ? dir : nil
         guard let url = RunCheckpoint.locate(runDirectory: dir) else {
-            try RunCheckpoint.trimMetrics(in: dir, after: -1)
+            try RunCheckpoint.trimMetrics(in: logs, after: -1)
             return false
         }
         let state = try RunCheckpoint.readState(TrainerState.self, at: url, what: "trainer state")
@@ -44,7 +47,7 @@ extension Trainer {
                                         settings: settings, at: url)
         try RunCheckpoint.restore(model: model, optimizer: optimizer, from: url, optimizerSteps: state.optimizerSteps)
         restore(step: state.step, rng: state.rng)
-        try RunCheckpoint.trimMetrics(in: runDirectory, after: state.step)
+        try RunCheckpoint.trimMetrics(in: logs, after: state.step)
         return true
     }
 }

@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 import Tensor
 import Transformer
@@ -8,7 +9,8 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     /// B (sequences per micro-batch) and T (tokens per sequence).
     public var batchSize: Int = 8
     public var context: Int = 256
-    /// Micro-batches per optimizer step.
+    /// Micro-batches per optimizer step, over all ranks of a data-parallel job (each of N ranks
+    /// runs gradAccum / N of them), so the global batch — and a resumed run — does not depend on N.
     public var gradAccum: Int = 1
     public var optimizer = AdamWSettings()
     public var schedule: LearningRateSchedule = .cosine
@@ -38,6 +40,8 @@ public struct StepMetrics: Codable, Sendable {
     public var elapsedSeconds: Double
     /// AdaSPEC: fraction of supervised tokens kept by the loss-gap filter in this step's last micro-batch.
     public var keptFraction: Double?
+    /// Data-parallel runs: seconds of this step's gradient all-reduce.
+    public var allReduceSeconds: Double? = nil
 }
 
 /// Progress of a run, reported through the trainer's callback (the library prints nothing).
@@ -62,7 +66,11 @@ public final class Trainer {
     public let settings: TrainingSettings
     public let runDirectory: URL?
     public let optimizer: AdamW
+    /// The ranks sharing each step (``Communicator/single`` for one process); see Trainer+DataParallel.
+    public let communicator: Communicator
     public private(set) var step = 0
+    /// Seconds of the last step's gradient all-reduce (nil for one process).
+    public internal(set) var lastReductionSeconds: Double?
     public private(set) var rng: RandomGenerator
     /// Receives events; set before ``run(source:evaluate:)``.
     public var onEvent: (TrainingEvent) -> Void = { _ in }
@@ -77,15 +85,22 @@ public final class Trainer {
     /// The trimmed head's vocabulary ids, for objectives against a sparse (cached) teacher.
     private let studentIDs: StudentIDs?
 
-    /// - Parameter teacherFromCache: batches carry the teacher (``TrainingBatch/cachedTeacher``), so
-    ///   no teacher model is needed and no teacher forward runs.
+    /// - Parameters:
+    ///   - teacherFromCache: batches carry the teacher (``TrainingBatch/cachedTeacher``), so no
+    ///     teacher model is needed and no teacher forward runs.
+    ///   - communicator: the ranks of a data-parallel job; `settings.gradAccum` must be a multiple
+    ///     of their number.
     public init(model: TransformerModel, teacher: TransformerModel? = nil, reference: TransformerModel? = nil,
-                objective: any Objective, settings: TrainingSettings, runDirectory: URL?, teacherFromCache: Bool = false) throws {
+                objective: any Objective, settings: TrainingSettings, runDirectory: URL?, teacherFromCache: Bool = false,
+                communicator: Communicator = .single) throws {
         guard settings.batchSize > 0, settings.context > 0, settings.steps >= 0, settings.gradAccum > 0 else {
             throw DistillError.settings("batch size, context and grad-accum must be positive and steps non-negative")
         }
         guard settings.context <= model.config.maxPositions else {
             throw DistillError.settings("--context \(settings.context) exceeds the model's maximum of \(model.config.maxPositions) positions")
+        }
+        guard settings.gradAccum % communicator.size == 0 else {
+            throw DistillError.settings("--grad-accum \(settings.gradAccum) (micro-batches per step over all ranks) is not a multiple of the \(communicator.size) ranks; use --grad-accum \(communicator.size * max(1, settings.gradAccum / communicator.size)) or run \(settings.gradAccum) ranks")
         }
         if objective.needsTeacher && teacher == nil && !teacherFromCache {
             throw DistillError.settings("objective '\(objective.name)' needs a teacher model")
@@ -101,6 +116,7 @@ public final class Trainer {
         self.objective = objective
         self.settings = settings
         self.runDirectory = runDirectory
+        self.communicator = communicator
         self.optimizer = AdamW(parameters: model.parameters, settings: settings.optimizer)
         self.rng = RandomGenerator(seed: settings.seed)
         self.workspace = TrainingWorkspace(config: model.config, B: settings.batchSize, T: settings.context)
@@ -130,7 +146,10 @@ public final class Trainer {
         let s = settings
         model.gradients.zero()
         var lossSum = 0.0, tokens = 0
-        for _ in 0..<s.gradAccum {
+        // Every rank draws every micro-batch of the step (same RNG), and computes only its slice.
+        let mine = localMicroBatches
+        for j in 0..<s.gradAccum {
+            guard mine.contains(j) else { try source.skipBatch(B: s.batchSize, T: s.context, rng: &rng); continue }
             let batch = try source.nextBatch(B: s.batchSize, T: s.context, rng: &rng)
             // Objectives give unsupervised rows no gradient, so every output layer runs only at
             // the supervised rows (TransformerModel+TrainingHead).
@@ -191,6 +210,7 @@ public final class Trainer {
             lossSum += result.loss
             tokens += result.tokens
         }
+        try reduceGradients(lossSum: &lossSum, tokens: &tokens)
         let norm = GradientClipping.clip(model.gradients, maxNorm: s.clip)
         let lr = s.schedule.rate(step: step, total: s.steps, warmup: s.warmup, base: s.optimizer.learningRate)
         optimizer.step(parameters: model.parameters, gradients: model.gradients, lr: lr)
@@ -203,6 +223,12 @@ public final class Trainer {
     ///   every `evalEvery` steps and at the end.
     public func run<S: BatchSource>(source: inout S, evaluate: ((TransformerModel) throws -> [String: Double])? = nil) throws {
         let start = Date()
+        try synchronizeRanks()
+        // Rank 0 alone reports, evaluates and writes (metrics, checkpoints); the others wait for it
+        // in the next collective.
+        let root = communicator.isRoot
+        let evaluate = root ? evaluate : nil
+        let onEvent: (TrainingEvent) -> Void = root ? self.onEvent : { _ in }
         onEvent(.started(totalSteps: settings.steps, resumedAt: step))
         if let evaluate, step == 0 { onEvent(.evaluation(step: 0, metrics: try evaluate(model))) }
         var totalTokens = 0
@@ -215,8 +241,9 @@ public final class Trainer {
                                       tokensPerSecond: Double(settings.batchSize * settings.context * settings.gradAccum) / max(dt, 1e-9),
                                       elapsedSeconds: Date().timeIntervalSince(start),
                                       keptFraction: (objective as? AdaSPECObjective).map {
-                                          Double($0.lastKeptCount) / Double(max($0.lastSupervisedCount, 1)) })
-            try appendMetrics(metrics)
+                                          Double($0.lastKeptCount) / Double(max($0.lastSupervisedCount, 1)) },
+                                      allReduceSeconds: lastReductionSeconds)
+            if root { try appendMetrics(metrics) }
             onEvent(.step(metrics))
             // Evaluate before checkpointing: a run killed in between redoes both on resume, so the
             // evaluation log holds each step once (RunLog).

@@ -1,5 +1,6 @@
 // The umbrella module: `import SpecDistill` brings in every public module of the package.
 @_exported import Benchmarks
+@_exported import Cluster
 @_exported import Datasets
 @_exported import Distill
 @_exported import Evaluation

@@ -1,0 +1,176 @@
+import CMPIShim
+import Foundation
+
+/// The processes of a data-parallel job and the collective operations between them.
+///
+/// A process started by `mpirun` (Open MPI sets `OMPI_COMM_WORLD_SIZE`, PMIx sets `PMIX_RANK`)
+/// joins `MPI_COMM_WORLD` the first time ``world()`` is called; any other process gets
+/// ``single``, a communicator of one rank whose collectives return at once and touch no buffer,
+/// so MPI is never initialised and a plain run behaves exactly as without this module.
+///
+/// Collectives must be called by every rank in the same order, from the thread that called
+/// ``world()`` (MPI_THREAD_FUNNELED). Sums are MPI_Allreduce(MPI_SUM): with two ranks the result
+/// is `a + b` on both, bitwise (float addition is commutative); with more ranks Open MPI chooses
+/// the reduction tree by message size, so results agree with a sequential sum only to rounding.
+public final class Communicator: @unchecked Sendable {
+    /// This process's rank in 0..<size.
+    public let rank: Int
+    /// Number of processes in the job.
+    public let size: Int
+    private let usesMPI: Bool
+    /// Guards collectives against a rank that died or hangs (nil for one process).
+    private let watchdog: CollectiveWatchdog?
+
+    /// The one-process communicator: every collective is a no-op.
+    public static let single = Communicator(rank: 0, size: 1, usesMPI: false)
+
+    /// Rank 0 writes the run's files (metrics, evaluations, checkpoints).
+    public var isRoot: Bool { rank == 0 }
+
+    private init(rank: Int, size: Int, usesMPI: Bool, watchdog: CollectiveWatchdog? = nil) {
+        self.rank = rank; self.size = size; self.usesMPI = usesMPI; self.watchdog = watchdog
+    }
+
+    /// Whether the environment says this process was started by `mpirun` / a PMIx launcher.
+    public static func launchedByMPI(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+        environment["OMPI_COMM_WORLD_SIZE"] != nil || environment["PMIX_RANK"] != nil
+    }
+
+    /// Processes of this job on this host (`OMPI_COMM_WORLD_LOCAL_SIZE`; 1 outside `mpirun`):
+    /// they share the host's cores, so each should use cores / local ranks threads.
+    public static func localRanks(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> Int {
+        guard launchedByMPI(environment) else { return 1 }
+        return max(1, Int(environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1)
+    }
+
+    nonisolated(unsafe) private static var started: Communicator?
+    private static let lock = NSLock()
+
+    /// The job's communicator: MPI_COMM_WORLD under `mpirun` (initialising MPI on the first call),
+    /// else ``single``.
+    /// - Throws: ``ClusterError`` when MPI fails to initialise.
+    public static func world() throws -> Communicator {
+        lock.lock(); defer { lock.unlock() }
+        if let started { return started }
+        guard launchedByMPI() else { started = single; return single }
+        var rank: Int32 = 0, size: Int32 = 1
+        let rc = sd_mpi_init(&rank, &size)
+        guard rc == 0 else { throw ClusterError(operation: "MPI_Init_thread", code: rc, rank: nil) }
+        let timeout = ProcessInfo.processInfo.environment["SPECDISTILL_COLLECTIVE_TIMEOUT"].flatMap(Double.init)
+            ?? CollectiveWatchdog.defaultTimeout
+        let c = Communicator(rank: Int(rank), size: Int(size), usesMPI: true,
+                             watchdog: size > 1 && timeout > 0 ? CollectiveWatchdog(rank: Int(rank), timeout: timeout) : nil)
+        started = c
+        return c
+    }
+
+    /// The communicator ``world()`` returned, if it was called.
+    public static var current: Communicator? {
+        lock.lock(); defer { lock.unlock() }
+        return started
+    }
+
+    /// In place: `buffer[i] ← Σ_ranks buffer[i]` for i in 0..<count, the same result on every rank.
+    public func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws {
+        guard usesMPI, size > 1 else { return }
+        var offset = 0
+        while offset < count {
+            let n = min(count - offset, Self.maxChunk)
+            try check(watched("MPI_Allreduce") { sd_mpi_allreduce_sum_float(buffer + offset, Int32(n)) }, "MPI_Allreduce")
+            offset += n
+        }
+    }
+
+    /// In place: `buffer[i] ← (1/size) Σ_ranks buffer[i]`.
+    public func allReduceAverage(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws {
+        guard usesMPI, size > 1 else { return }
+        try allReduceSum(buffer, count: count)
+        let s = 1 / Float(size)
+        for i in 0..<count { buffer[i] *= s }
+    }
+
+    /// In place: `values[i] ← Σ_ranks values[i]` (losses, token counts: small arrays).
+    public func allReduceSum(_ values: inout [Double]) throws {
+        guard usesMPI, size > 1, !values.isEmpty else { return }
+        let n = Int32(values.count)
+        try check(values.withUnsafeMutableBufferPointer { p in watched("MPI_Allreduce") { sd_mpi_allreduce_sum_double(p.baseAddress!, n) } },
+                  "MPI_Allreduce")
+    }
+
+    /// In place: `values[i] ← max_ranks values[i]`.
+    public func allReduceMax(_ values: inout [Double]) throws {
+        guard usesMPI, size > 1, !values.isEmpty else { return }
+        let n = Int32(values.count)
+        try check(values.withUnsafeMutableBufferPointer { p in watched("MPI_Allreduce") { sd_mpi_allreduce_max_double(p.baseAddress!, n) } },
+                  "MPI_Allreduce")
+    }
+
+    /// Copies `bytes` bytes at `buffer` from rank `root` to every other rank.
+    public func broadcast(_ buffer: UnsafeMutableRawPointer, bytes: Int, root: Int = 0) throws {
+        guard usesMPI, size > 1 else { return }
+        var offset = 0
+        while offset < bytes {
+            let n = min(bytes - offset, Self.maxChunk)
+            try check(watched("MPI_Bcast") { sd_mpi_broadcast(buffer + offset, Int32(n), Int32(root)) }, "MPI_Bcast")
+            offset += n
+        }
+    }
+
+    /// Rank `root`'s `value` on every rank (JSON-encoded, length first).
+    public func broadcast<T: Codable>(_ value: T, root: Int = 0) throws -> T {
+        guard usesMPI, size > 1 else { return value }
+        var data = rank == root ? try JSONEncoder().encode(value) : Data()
+        var length = Int64(data.count)
+        try broadcast(&length, bytes: 8, root: root)
+        if rank != root { data = Data(count: Int(length)) }
+        try data.withUnsafeMutableBytes { try broadcast($0.baseAddress!, bytes: Int(length), root: root) }
+        return try JSONDecoder().decode(T.self, from: data)
+    }
+
+    /// Returns when every rank has called it.
+    public func barrier() throws {
+        guard usesMPI, size > 1 else { return }
+        try check(watched("MPI_Barrier") { sd_mpi_barrier() }, "MPI_Barrier")
+    }
+
+    /// Ends MPI (MPI_Finalize) when this process initialised it; call once, at exit.
+    public func finalize() {
+        guard usesMPI, sd_mpi_active() != 0 else { return }
+        watchdog?.stop()
+        _ = sd_mpi_finalize()
+    }
+
+    /// Ends every rank of the job (MPI_Abort); for one process, `exit(code)`.
+    public func abort(code: Int32) -> Never {
+        if usesMPI { sd_mpi_abort(code) }
+        exit(code)
+    }
+
+    /// MPI counts are 32-bit: larger buffers go in chunks of 2^30 elements.
+    static let maxChunk = 1 << 30
+
+    private func watched(_ name: String, _ body: () -> Int32) -> Int32 {
+        watchdog?.begin(name)
+        defer { watchdog?.end() }
+        return body()
+    }
+
+    private func check(_ code: Int32, _ operation: String) throws {
+        guard code != 0 else { return }
+        throw ClusterError(operation: operation, code: code, rank: rank)
+    }
+}
+
+/// An MPI call that failed, with MPI's error text.
+public struct ClusterError: Error, CustomStringConvertible {
+    public var operation: String
+    public var code: Int32
+    public var rank: Int?
+    public var description: String {
+        var text = [CChar](repeating: 0, count: 512)
+        sd_mpi_error_string(code, &text, Int32(text.count))
+        let message = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return "\(rank.map { "rank \($0): " } ?? "")\(operation) failed (MPI error \(code): \(message)); "
+            + "a rank may have died or the network failed — resume from the last checkpoint with --resume"
+    }
+}
