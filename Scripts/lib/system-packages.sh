@@ -1,5 +1,5 @@
-# Sourced by Scripts/test and Scripts/demo: installs OpenBLAS / LAPACKE / pkg-config, and bubblewrap
-# (the sandbox of eval --run-code), when missing (apt-get update first; as root directly, otherwise
+# Sourced by Scripts/test and Scripts/demo: installs OpenBLAS / LAPACKE / pkg-config, bubblewrap
+# (the sandbox of eval --run-code) and Open MPI (mpirun; the library of data-parallel training), when missing (apt-get update first; as root directly, otherwise
 # through sudo).
 ensure_system_packages() {
   local need=()
@@ -7,6 +7,8 @@ ensure_system_packages() {
   pkg-config --exists openblas 2>/dev/null || need+=(libopenblas-dev)
   command -v pkg-config >/dev/null || need+=(pkg-config)
   command -v bwrap >/dev/null || need+=(bubblewrap)
+  pkg-config --exists ompi-c 2>/dev/null || need+=(libopenmpi-dev)
+  command -v mpirun >/dev/null || need+=(openmpi-bin)
   if [ ${#need[@]} -gt 0 ]; then
     echo "Installing ${need[*]} (apt-get)…" >&2
     local sudo=""

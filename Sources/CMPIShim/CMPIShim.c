@@ -1,6 +1,11 @@
 #include "CMPIShim.h"
 #include <mpi.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/// Tag of the arrival messages (sd_mpi_arrival).
+#define SD_ARRIVAL_TAG 7001
 
 int sd_mpi_init(int *rank, int *size) {
     int provided = 0;
@@ -19,16 +24,74 @@ int sd_mpi_active(void) {
     return initialized && !finalized;
 }
 
-int sd_mpi_allreduce_sum_float(float *buffer, int count) {
-    return MPI_Allreduce(MPI_IN_PLACE, buffer, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+/// Floats per piece of the ordered all-reduce (16 MB): bounds its two scratch buffers.
+#define SD_PIECE_FLOATS (1L << 22)
+
+int sd_mpi_allreduce_sum_float_ordered(float *buffer, long count) {
+    int rank = 0, size = 1, rc = MPI_SUCCESS;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (size == 1 || count <= 0) return MPI_SUCCESS;
+    long pieceMax = count < SD_PIECE_FLOATS ? count : SD_PIECE_FLOATS;
+    long partMax = (pieceMax + size - 1) / size;
+    float *send = malloc(sizeof(float) * (size_t)partMax * (size_t)size);
+    float *recv = malloc(sizeof(float) * (size_t)partMax * (size_t)size);
+    if (!send || !recv) { free(send); free(recv); return MPI_ERR_NO_MEM; }
+    for (long offset = 0; offset < count && rc == MPI_SUCCESS; offset += pieceMax) {
+        long n = count - offset < pieceMax ? count - offset : pieceMax;
+        long part = (n + size - 1) / size;
+        memcpy(send, buffer + offset, sizeof(float) * (size_t)n);
+        memset(send + n, 0, sizeof(float) * (size_t)(part * size - n));
+        // recv[s·part + i] = element rank·part + i of rank s's piece.
+        rc = MPI_Alltoall(send, (int)part, MPI_FLOAT, recv, (int)part, MPI_FLOAT, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) break;
+        float *mine = send + (long)rank * part;
+        for (long i = 0; i < part; i++) {
+            float a = recv[i];
+            for (int s = 1; s < size; s++) a += recv[(long)s * part + i];
+            mine[i] = a;
+        }
+        rc = MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, send, (int)part, MPI_FLOAT, MPI_COMM_WORLD);
+        if (rc == MPI_SUCCESS) memcpy(buffer + offset, send, sizeof(float) * (size_t)n);
+    }
+    free(send);
+    free(recv);
+    return rc;
 }
 
-int sd_mpi_allreduce_sum_double(double *buffer, int count) {
-    return MPI_Allreduce(MPI_IN_PLACE, buffer, count, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+int sd_mpi_allgather_double(const double *mine, int count, double *all) {
+    return MPI_Allgather(mine, count, MPI_DOUBLE, all, count, MPI_DOUBLE, MPI_COMM_WORLD);
 }
 
-int sd_mpi_allreduce_max_double(double *buffer, int count) {
-    return MPI_Allreduce(MPI_IN_PLACE, buffer, count, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+int sd_mpi_arrival(double timeout, int *missing) {
+    int rank = 0, size = 1, one = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (size == 1) return 0;
+    if (rank != 0) return MPI_Send(&one, 1, MPI_INT, 0, SD_ARRIVAL_TAG, MPI_COMM_WORLD) == MPI_SUCCESS ? 0 : -1;
+    MPI_Request *requests = calloc((size_t)size, sizeof(MPI_Request));
+    int *flags = calloc((size_t)size, sizeof(int)), *values = calloc((size_t)size, sizeof(int));
+    if (!requests || !flags || !values) { free(requests); free(flags); free(values); return -1; }
+    for (int r = 1; r < size; r++) MPI_Irecv(values + r, 1, MPI_INT, r, SD_ARRIVAL_TAG, MPI_COMM_WORLD, requests + r);
+    double start = MPI_Wtime();
+    int arrived = 0, waitedOnce = 0;
+    for (;;) {
+        arrived = 0;
+        for (int r = 1; r < size; r++) {
+            if (!flags[r]) MPI_Test(requests + r, flags + r, MPI_STATUS_IGNORE);
+            arrived += flags[r];
+        }
+        if (arrived == size - 1 || MPI_Wtime() - start > timeout) break;
+        if (waitedOnce) usleep(200); else waitedOnce = 1;
+    }
+    int count = 0;
+    for (int r = 0; r < size; r++) {
+        missing[r] = r > 0 && !flags[r];
+        count += missing[r];
+    }
+    // The job is aborted when ranks are missing, so their receives are left pending.
+    free(requests); free(flags); free(values);
+    return count;
 }
 
 int sd_mpi_broadcast(void *buffer, int bytes, int root) {

@@ -9,9 +9,9 @@ import Foundation
 /// so MPI is never initialised and a plain run behaves exactly as without this module.
 ///
 /// Collectives must be called by every rank in the same order, from the thread that called
-/// ``world()`` (MPI_THREAD_FUNNELED). Sums are MPI_Allreduce(MPI_SUM): with two ranks the result
-/// is `a + b` on both, bitwise (float addition is commutative); with more ranks Open MPI chooses
-/// the reduction tree by message size, so results agree with a sequential sum only to rounding.
+/// ``world()`` (MPI_THREAD_FUNNELED). Sums add the ranks' values in rank order, not in the tree
+/// MPI_Allreduce would choose by message size, so a job's results are bitwise reproducible and a
+/// sum over ranks equals the same additions made in one process.
 public final class Communicator: @unchecked Sendable {
     /// This process's rank in 0..<size.
     public let rank: Int
@@ -59,7 +59,7 @@ public final class Communicator: @unchecked Sendable {
         let timeout = ProcessInfo.processInfo.environment["SPECDISTILL_COLLECTIVE_TIMEOUT"].flatMap(Double.init)
             ?? CollectiveWatchdog.defaultTimeout
         let c = Communicator(rank: Int(rank), size: Int(size), usesMPI: true,
-                             watchdog: size > 1 && timeout > 0 ? CollectiveWatchdog(rank: Int(rank), timeout: timeout) : nil)
+                             watchdog: size > 1 && timeout > 0 ? CollectiveWatchdog(rank: Int(rank), size: Int(size), timeout: timeout) : nil)
         started = c
         return c
     }
@@ -70,39 +70,36 @@ public final class Communicator: @unchecked Sendable {
         return started
     }
 
-    /// In place: `buffer[i] ← Σ_ranks buffer[i]` for i in 0..<count, the same result on every rank.
+    /// In place: `buffer[i] ← ((b₀[i] + b₁[i]) + …) + b_{N−1}[i]`, the ranks' buffers summed in
+    /// rank order (``sd_mpi_allreduce_sum_float_ordered``), the same bits on every rank and in
+    /// every run whatever reduction algorithm MPI would choose.
     public func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws {
         guard usesMPI, size > 1 else { return }
-        var offset = 0
-        while offset < count {
-            let n = min(count - offset, Self.maxChunk)
-            try check(watched("MPI_Allreduce") { sd_mpi_allreduce_sum_float(buffer + offset, Int32(n)) }, "MPI_Allreduce")
-            offset += n
-        }
+        try check(watched("MPI_Alltoall/MPI_Allgather (gradient all-reduce)") {
+            sd_mpi_allreduce_sum_float_ordered(buffer, count)
+        }, "gradient all-reduce")
     }
 
-    /// In place: `buffer[i] ← (1/size) Σ_ranks buffer[i]`.
-    public func allReduceAverage(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws {
-        guard usesMPI, size > 1 else { return }
-        try allReduceSum(buffer, count: count)
-        let s = 1 / Float(size)
-        for i in 0..<count { buffer[i] *= s }
+    /// Every rank's `values`, in rank order: element `r · values.count + i` is rank r's `values[i]`.
+    public func allGather(_ values: [Double]) throws -> [Double] {
+        guard usesMPI, size > 1, !values.isEmpty else { return values }
+        var all = [Double](repeating: 0, count: values.count * size)
+        let n = Int32(values.count)
+        try check(values.withUnsafeBufferPointer { mine in
+            all.withUnsafeMutableBufferPointer { p in watched("MPI_Allgather") { sd_mpi_allgather_double(mine.baseAddress!, n, p.baseAddress!) } }
+        }, "MPI_Allgather")
+        return all
     }
 
-    /// In place: `values[i] ← Σ_ranks values[i]` (losses, token counts: small arrays).
+    /// In place: `values[i] ← ((v₀[i] + v₁[i]) + …)`, summed in rank order (losses, token counts).
     public func allReduceSum(_ values: inout [Double]) throws {
         guard usesMPI, size > 1, !values.isEmpty else { return }
-        let n = Int32(values.count)
-        try check(values.withUnsafeMutableBufferPointer { p in watched("MPI_Allreduce") { sd_mpi_allreduce_sum_double(p.baseAddress!, n) } },
-                  "MPI_Allreduce")
-    }
-
-    /// In place: `values[i] ← max_ranks values[i]`.
-    public func allReduceMax(_ values: inout [Double]) throws {
-        guard usesMPI, size > 1, !values.isEmpty else { return }
-        let n = Int32(values.count)
-        try check(values.withUnsafeMutableBufferPointer { p in watched("MPI_Allreduce") { sd_mpi_allreduce_max_double(p.baseAddress!, n) } },
-                  "MPI_Allreduce")
+        let all = try allGather(values)
+        for i in values.indices {
+            var sum = all[i]
+            for r in 1..<size { sum += all[r * values.count + i] }
+            values[i] = sum
+        }
     }
 
     /// Copies `bytes` bytes at `buffer` from rank `root` to every other rank.
@@ -146,7 +143,7 @@ public final class Communicator: @unchecked Sendable {
         exit(code)
     }
 
-    /// MPI counts are 32-bit: larger buffers go in chunks of 2^30 elements.
+    /// MPI counts are 32-bit: larger broadcasts go in chunks of 2^30 bytes.
     static let maxChunk = 1 << 30
 
     private func watched(_ name: String, _ body: () -> Int32) -> Int32 {

@@ -131,15 +131,31 @@ public final class DistillationSource: BatchSource {
         return p
     }
 
-    public func nextBatch(B: Int, T: Int, rng: inout RandomGenerator) throws -> TrainingBatch {
+    /// The kind of the next micro-batch (one `rng` draw for `.mixed`), counted.
+    private func drawKind(rng: inout RandomGenerator) -> DataSourceKind {
         var which = kind
         if kind == .mixed {
             let lambda = schedule.lambda(atStep: batchesDrawn / gradAccum)
             which = rng.uniformDouble() < lambda ? .student : (teacherSampler != nil ? .teacher : .fixed)
         }
         batchesDrawn += 1
-        lastKind = which
         counts[which.rawValue, default: 0] += 1
+        return which
+    }
+
+    /// Advances `rng` and the counts exactly as ``nextBatch(B:T:rng:)`` would — the kind draw, one
+    /// draw per example and one seed per student sample — without sampling anything.
+    public func skipBatch(B: Int, T: Int, rng: inout RandomGenerator) throws {
+        let which = drawKind(rng: &rng)
+        for _ in 0..<B {
+            _ = rng.next()
+            if which == .student { _ = rng.next() }
+        }
+    }
+
+    public func nextBatch(B: Int, T: Int, rng: inout RandomGenerator) throws -> TrainingBatch {
+        let which = drawKind(rng: &rng)
+        lastKind = which
         var tokens = [Int32](repeating: Int32(pad), count: B * T), targets = [Int32](repeating: -1, count: B * T)
         for b in 0..<B {
             let i = Int(rng.next() % UInt64(dataset.examples.count))
@@ -158,7 +174,10 @@ public final class DistillationSource: BatchSource {
                     response = r
                 }
             case .student:
-                response = try studentSampler!.sample(prompt: prompt, rng: &rng)
+                // A generator seeded by one draw, so the trainer's RNG advances by the same amount
+                // however long the sample is (a data-parallel rank can skip it: skipBatch).
+                var own = RandomGenerator(seed: rng.next())
+                response = try studentSampler!.sample(prompt: prompt, rng: &own)
             }
             packExample(prompt: prompt, response: response, T: T, pad: pad, tokens: &tokens, targets: &targets, row: b)
         }

@@ -113,6 +113,9 @@ struct TeacherCacheShard {
     let offsets: UnsafePointer<UInt64>, positions: UnsafePointer<Int32>, ids: UnsafePointer<Int32>
     let logProbs: UnsafePointer<Float>, logTail: UnsafePointer<Float>
 
+    /// The file name of shard `index` inside the cache directory.
+    static func fileName(_ index: Int) -> String { String(format: "shard-%05d.bin", index) }
+
     static func byteCount(examples: Int, rows: Int, K: Int) -> Int {
         headerBytes + 8 * (examples + 1) + 4 * rows + 8 * rows * K + 4 * rows
     }

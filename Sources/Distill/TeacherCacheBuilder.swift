@@ -45,12 +45,7 @@ public struct TeacherCacheBuilder {
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
         AtomicFile.removeLeftovers(in: directory)  // of a build killed while writing a shard
         let count = dataset.examples.count, perShard = max(1, examplesPerShard)
-        guard identity.topK >= 1, identity.topK <= teacher.config.vocabSize else {
-            throw DistillError.settings("--top-k must be in 1…\(teacher.config.vocabSize) (the target's logit width), got \(identity.topK)")
-        }
-        if let i = dataset.examples.firstIndex(where: { $0.response == nil }) {
-            throw DistillError.data("example \(i + 1) has no response; a teacher cache is for fixed data (dataset responses)")
-        }
+        try validate()
         var manifest = TeacherCacheManifest(identity: identity, examples: count, examplesPerShard: perShard, complete: false, shards: [])
         if let old = try TeacherCacheManifest.load(directory) {
             try old.check(identity, directory: directory)
@@ -68,63 +63,94 @@ public struct TeacherCacheBuilder {
         }
         let shardCount = (count + perShard - 1) / perShard
         try onEvent(.started(examples: count, shards: shardCount, skipped: manifest.shards.count))
-        let start = Date()
-        var positionsDone = 0, examplesDone = 0, tokensDone = 0
-        let B = batchSize, T = identity.context, K = identity.topK, V = teacher.config.vocabSize
-        let workspace = TrainingWorkspace(config: teacher.config, B: B, T: T)
-        let pad = tokenizer.padTokenID ?? tokenizer.eosTokenID ?? 0
-        let scratch = TopKScratchPool(V: V, K: K)
+        let run = ShardRun(builder: self)
         for shard in manifest.shards.count..<shardCount {
-            let first = shard * perShard, end = min(count, first + perShard)
-            var offsets: [UInt64] = [0], positions: [Int32] = [], ids: [Int32] = [], logProbs: [Float] = [], logTail: [Float] = []
-            for batchStart in stride(from: first, to: end, by: B) {
-                let n = min(B, end - batchStart)
-                var tokens = [Int32](repeating: Int32(pad), count: B * T), targets = [Int32](repeating: -1, count: B * T)
-                for b in 0..<n {
-                    let i = batchStart + b
-                    packExample(prompt: dataset.promptIDs(i, tokenizer: tokenizer),
-                                response: dataset.responseIDs(i, tokenizer: tokenizer),
-                                T: T, pad: pad, tokens: &tokens, targets: &targets, row: b)
-                }
-                // The output layer (V × C, the largest product) only at the supervised rows.
-                workspace.setScoredRows(targets: targets)
-                teacher.forward(tokens: tokens, workspace: workspace)
-                let rows = (0..<(n * T)).filter { targets[$0] >= 0 }
-                let base = ids.count / K
-                ids.append(contentsOf: repeatElement(0, count: rows.count * K))
-                logProbs.append(contentsOf: repeatElement(0, count: rows.count * K))
-                logTail.append(contentsOf: repeatElement(0, count: rows.count))
-                ids.withUnsafeMutableBufferPointer { idb in
-                    logProbs.withUnsafeMutableBufferPointer { lpb in
-                        logTail.withUnsafeMutableBufferPointer { ltb in
-                            let idp = idb.baseAddress! + base * K, lpp = lpb.baseAddress! + base * K, ltp = ltb.baseAddress! + base
-                            scratch.forEach(rows.count) { m, s in
-                                ltp[m] = s.topK(workspace.logits.pointer + rows[m] * V, V: V, K: K, temperature: identity.temperature,
-                                                ids: idp + m * K, logProbs: lpp + m * K)
-                            }
-                        }
-                    }
-                }
-                for b in 0..<n {
-                    for t in 0..<T where targets[b * T + t] >= 0 { positions.append(Int32(t)) }
-                    offsets.append(UInt64(positions.count))
-                }
-                examplesDone += n; positionsDone += rows.count; tokensDone += n * T
-                try onEvent(.progress(examples: examplesDone, positions: positionsDone, tokens: tokensDone,
-                                      seconds: Date().timeIntervalSince(start)))
-            }
-            let file = String(format: "shard-%05d.bin", shard)
-            try TeacherCacheShard.write(to: directory.appendingPathComponent(file), K: K, firstExample: first, offsets: offsets,
-                                        positions: positions, ids: ids, logProbs: logProbs, logTail: logTail)
-            manifest.shards.append(.init(file: file, firstExample: first, examples: end - first, rows: positions.count,
-                                         bytes: TeacherCacheShard.byteCount(examples: end - first, rows: positions.count, K: K)))
+            manifest.shards.append(try run.write(shard: shard, into: directory, perShard: perShard, onEvent: onEvent))
             try manifest.write(directory)
-            try onEvent(.shardWritten(index: shard, file: file))
+            try onEvent(.shardWritten(index: shard, file: manifest.shards.last!.file))
         }
         manifest.complete = true
         try manifest.write(directory)
-        try onEvent(.finished(positions: positionsDone, seconds: Date().timeIntervalSince(start)))
+        try onEvent(.finished(positions: run.positionsDone, seconds: Date().timeIntervalSince(run.start)))
         return try TeacherCache(directory: directory, identity: identity)
+    }
+
+    /// The checks before a build: K inside the vocabulary, every example with a response.
+    func validate() throws {
+        guard identity.topK >= 1, identity.topK <= teacher.config.vocabSize else {
+            throw DistillError.settings("--top-k must be in 1…\(teacher.config.vocabSize) (the target's logit width), got \(identity.topK)")
+        }
+        if let i = dataset.examples.firstIndex(where: { $0.response == nil }) {
+            throw DistillError.data("example \(i + 1) has no response; a teacher cache is for fixed data (dataset responses)")
+        }
+    }
+}
+
+/// One build's teacher workspace, top-K scratch and progress counters; writes shards.
+final class ShardRun {
+    let builder: TeacherCacheBuilder
+    let workspace: TrainingWorkspace
+    let scratch: TopKScratchPool
+    let start = Date()
+    var positionsDone = 0, examplesDone = 0, tokensDone = 0
+
+    init(builder: TeacherCacheBuilder) {
+        self.builder = builder
+        workspace = TrainingWorkspace(config: builder.teacher.config, B: builder.batchSize, T: builder.identity.context)
+        scratch = TopKScratchPool(V: builder.teacher.config.vocabSize, K: builder.identity.topK)
+    }
+
+    /// Computes shard `shard` (examples shard·perShard ..< min(count, (shard+1)·perShard)), writes
+    /// it atomically as `shard-NNNNN.bin` and returns its manifest entry.
+    func write(shard: Int, into directory: URL, perShard: Int,
+               onEvent: (TeacherCacheEvent) throws -> Void) throws -> TeacherCacheManifest.Shard {
+        let b = builder, identity = b.identity, tokenizer = b.tokenizer, dataset = b.dataset, teacher = b.teacher
+        let B = b.batchSize, T = identity.context, K = identity.topK, V = teacher.config.vocabSize
+        let pad = tokenizer.padTokenID ?? tokenizer.eosTokenID ?? 0
+        let first = shard * perShard, end = min(dataset.examples.count, first + perShard)
+        var offsets: [UInt64] = [0], positions: [Int32] = [], ids: [Int32] = [], logProbs: [Float] = [], logTail: [Float] = []
+        for batchStart in stride(from: first, to: end, by: B) {
+            let n = min(B, end - batchStart)
+            var tokens = [Int32](repeating: Int32(pad), count: B * T), targets = [Int32](repeating: -1, count: B * T)
+            for b in 0..<n {
+                let i = batchStart + b
+                packExample(prompt: dataset.promptIDs(i, tokenizer: tokenizer),
+                            response: dataset.responseIDs(i, tokenizer: tokenizer),
+                            T: T, pad: pad, tokens: &tokens, targets: &targets, row: b)
+            }
+            // The output layer (V × C, the largest product) only at the supervised rows.
+            workspace.setScoredRows(targets: targets)
+            teacher.forward(tokens: tokens, workspace: workspace)
+            let rows = (0..<(n * T)).filter { targets[$0] >= 0 }
+            let base = ids.count / K
+            ids.append(contentsOf: repeatElement(0, count: rows.count * K))
+            logProbs.append(contentsOf: repeatElement(0, count: rows.count * K))
+            logTail.append(contentsOf: repeatElement(0, count: rows.count))
+            let logits = workspace.logits.pointer, scratch = scratch
+            ids.withUnsafeMutableBufferPointer { idb in
+                logProbs.withUnsafeMutableBufferPointer { lpb in
+                    logTail.withUnsafeMutableBufferPointer { ltb in
+                        let idp = idb.baseAddress! + base * K, lpp = lpb.baseAddress! + base * K, ltp = ltb.baseAddress! + base
+                        scratch.forEach(rows.count) { m, s in
+                            ltp[m] = s.topK(logits + rows[m] * V, V: V, K: K, temperature: identity.temperature,
+                                            ids: idp + m * K, logProbs: lpp + m * K)
+                        }
+                    }
+                }
+            }
+            for b in 0..<n {
+                for t in 0..<T where targets[b * T + t] >= 0 { positions.append(Int32(t)) }
+                offsets.append(UInt64(positions.count))
+            }
+            examplesDone += n; positionsDone += rows.count; tokensDone += n * T
+            try onEvent(.progress(examples: examplesDone, positions: positionsDone, tokens: tokensDone,
+                                  seconds: Date().timeIntervalSince(start)))
+        }
+        let file = TeacherCacheShard.fileName(shard)
+        try TeacherCacheShard.write(to: directory.appendingPathComponent(file), K: K, firstExample: first, offsets: offsets,
+                                    positions: positions, ids: ids, logProbs: logProbs, logTail: logTail)
+        return .init(file: file, firstExample: first, examples: end - first, rows: positions.count,
+                     bytes: TeacherCacheShard.byteCount(examples: end - first, rows: positions.count, K: K))
     }
 }
 

@@ -71,6 +71,8 @@ public final class Trainer {
     public private(set) var step = 0
     /// Seconds of the last step's gradient all-reduce (nil for one process).
     public internal(set) var lastReductionSeconds: Double?
+    /// The step's gradient sum when a rank runs more than one micro-batch (see Trainer+DataParallel).
+    let gradientSum: Tensor?
     public private(set) var rng: RandomGenerator
     /// Receives events; set before ``run(source:evaluate:)``.
     public var onEvent: (TrainingEvent) -> Void = { _ in }
@@ -117,6 +119,7 @@ public final class Trainer {
         self.settings = settings
         self.runDirectory = runDirectory
         self.communicator = communicator
+        self.gradientSum = settings.gradAccum / communicator.size > 1 ? Tensor(zeros: [model.gradients.count]) : nil
         self.optimizer = AdamW(parameters: model.parameters, settings: settings.optimizer)
         self.rng = RandomGenerator(seed: settings.seed)
         self.workspace = TrainingWorkspace(config: model.config, B: settings.batchSize, T: settings.context)
@@ -146,7 +149,8 @@ public final class Trainer {
         let s = settings
         model.gradients.zero()
         var lossSum = 0.0, tokens = 0
-        // Every rank draws every micro-batch of the step (same RNG), and computes only its slice.
+        // Every rank draws every micro-batch of the step (same RNG), and computes only its slice;
+        // each micro-batch's gradient is summed on its own (Trainer+DataParallel).
         let mine = localMicroBatches
         for j in 0..<s.gradAccum {
             guard mine.contains(j) else { try source.skipBatch(B: s.batchSize, T: s.context, rng: &rng); continue }
@@ -207,6 +211,7 @@ public final class Trainer {
             }
             let result = if let cached, objective.needsTeacher { cached.withSparseTeacher { evaluate($0) } } else { evaluate(nil) }
             model.backward(dLogits: dLogits.pointer, workspace: workspace)
+            accumulateMicroBatch(j, of: mine)
             lossSum += result.loss
             tokens += result.tokens
         }
@@ -219,9 +224,13 @@ public final class Trainer {
     }
 
     /// Trains until `settings.steps`, reporting progress, evaluating and checkpointing.
-    /// - Parameter evaluate: optional evaluation (metrics by name) run before the first step,
-    ///   every `evalEvery` steps and at the end.
-    public func run<S: BatchSource>(source: inout S, evaluate: ((TransformerModel) throws -> [String: Double])? = nil) throws {
+    /// - Parameters:
+    ///   - evaluate: optional evaluation (metrics by name) run before the first step, every
+    ///     `evalEvery` steps and at the end.
+    ///   - stopAt: ends this run after that step with a checkpoint (no final evaluation), so a job
+    ///     fits a time limit and continues with ``resume()``: the run is the same as without it.
+    public func run<S: BatchSource>(source: inout S, evaluate: ((TransformerModel) throws -> [String: Double])? = nil,
+                                    stopAt: Int? = nil) throws {
         let start = Date()
         try synchronizeRanks()
         // Rank 0 alone reports, evaluates and writes (metrics, checkpoints); the others wait for it
@@ -232,7 +241,8 @@ public final class Trainer {
         onEvent(.started(totalSteps: settings.steps, resumedAt: step))
         if let evaluate, step == 0 { onEvent(.evaluation(step: 0, metrics: try evaluate(model))) }
         var totalTokens = 0
-        while step < settings.steps {
+        let end = min(settings.steps, stopAt ?? settings.steps)
+        while step < end {
             let t0 = Date()
             let r = try trainStep(source: &source)
             totalTokens += r.tokens
@@ -250,7 +260,12 @@ public final class Trainer {
             if let evaluate, settings.evalEvery > 0 && step % settings.evalEvery == 0 && step < settings.steps {
                 onEvent(.evaluation(step: step, metrics: try evaluate(model)))
             }
-            if settings.saveEvery > 0 && step % settings.saveEvery == 0 && step < settings.steps { try saveCheckpoint() }
+            if settings.saveEvery > 0 && step % settings.saveEvery == 0 && step < end { try saveCheckpoint() }
+        }
+        if step < settings.steps {
+            try saveCheckpoint()
+            onEvent(.finished(step: step, seconds: Date().timeIntervalSince(start)))
+            return
         }
         if let evaluate { onEvent(.evaluation(step: step, metrics: try evaluate(model))) }
         try saveCheckpoint()

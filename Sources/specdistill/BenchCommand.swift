@@ -11,10 +11,17 @@ struct BenchCommand: ParsableCommand {
 }
 
 struct ThreadOptions: ParsableArguments {
-    @Option(help: "Threads for OpenBLAS and the project's loops (default: all cores, or SPECDISTILL_THREADS).")
+    @Option(help: "Threads for OpenBLAS and the project's loops (default: all cores, or SPECDISTILL_THREADS; under mpirun, the host's cores divided among its ranks).")
     var threads: Int?
 
-    func apply() { Threads.configure(threads ?? Threads.defaultCount) }
+    func apply() { Threads.configure(threads ?? Self.defaultCount) }
+
+    /// SPECDISTILL_THREADS if set, else the cores, divided among the ranks of a data-parallel job on
+    /// this host (`OMPI_COMM_WORLD_LOCAL_SIZE`), so N ranks do not oversubscribe the cores.
+    static var defaultCount: Int {
+        if ProcessInfo.processInfo.environment["SPECDISTILL_THREADS"] != nil { return Threads.defaultCount }
+        return max(1, Threads.defaultCount / Communicator.localRanks())
+    }
 }
 
 struct BenchTensor: ParsableCommand {

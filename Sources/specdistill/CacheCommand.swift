@@ -27,8 +27,10 @@ struct CacheBuild: ParsableCommand {
 
     func run() throws {
         threadOptions.apply()
+        let job = try Job.start("cache build")
         let bundle = try loadBundle(target)
-        let cache = try openOrBuildTeacherCache(directory: out, target: target, bundle: bundle, data: data, options: cacheOptions.settings)
+        let cache = try openOrBuildTeacherCache(directory: out, target: target, bundle: bundle, data: data, options: cacheOptions.settings,
+                                            communicator: job)
         print("teacher cache \(cache.directory.path): \(cache.manifest.examples) examples, \(cache.manifest.shards.reduce(0) { $0 + $1.rows }) positions, K \(cache.K)")
     }
 }
@@ -62,8 +64,9 @@ struct TeacherCacheSettings {
 
 /// Opens the complete cache in `directory` when its manifest matches, otherwise builds (or resumes) it
 /// with a progress bar on stderr.
+/// Under `mpirun` the ranks build it together (each its own shards; TeacherCacheBuilder+Ranks).
 func openOrBuildTeacherCache(directory: String, target: String, bundle: ModelBundle, data: String,
-                             options o: TeacherCacheSettings) throws -> TeacherCache {
+                             options o: TeacherCacheSettings, communicator: Communicator = .single) throws -> TeacherCache {
     let dir = URL(fileURLWithPath: directory)
     let tokenizer = try bundle.requireTokenizer()
     let t0 = Date()
@@ -80,13 +83,15 @@ func openOrBuildTeacherCache(directory: String, target: String, bundle: ModelBun
     var builder = TeacherCacheBuilder(teacher: bundle.model, tokenizer: tokenizer, dataset: dataset, identity: identity)
     builder.batchSize = o.batchSize
     builder.examplesPerShard = o.examplesPerShard
-    let bar = ProgressBar(total: dataset.examples.count, label: "teacher cache")
+    var bar = ProgressBar(total: dataset.examples.count, label: "teacher cache")
     var skippedExamples = 0
-    return try builder.build(into: dir) { event in
+    let ranks = communicator.size > 1 ? " (rank 0's share; \(communicator.size) ranks build in parallel)" : ""
+    return try builder.build(into: dir, communicator: communicator) { event in
         switch event {
         case .started(let examples, let shards, let skipped):
             skippedExamples = min(examples, skipped * o.examplesPerShard)
-            bar.message("teacher cache: \(examples) examples in \(shards) shards\(skipped > 0 ? ", resuming after \(skipped) complete" : "")")
+            bar = ProgressBar(total: examples, label: "teacher cache")
+            bar.message("teacher cache: \(examples) examples in \(shards) shards\(skipped > 0 ? ", resuming after \(skipped) complete" : "")\(ranks)")
         case .progress(let examples, let positions, let tokens, let seconds):
             bar.update(skippedExamples + examples, String(format: "%.0f tok/s, %.0f supervised pos/s", Double(tokens) / max(seconds, 1e-9),
                                                         Double(positions) / max(seconds, 1e-9)))

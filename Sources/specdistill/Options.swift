@@ -68,8 +68,10 @@ func loadBundle(_ path: String, quiet: Bool = false, weights: WeightStorage = .f
     return bundle
 }
 
-/// Writes a line to standard error.
+/// Writes a line to standard error (on rank 0 only in a data-parallel job: ``Job/printsProgress``;
+/// errors are printed by main on every rank).
 func printErr(_ s: String) {
+    guard Job.printsProgress else { return }
     FileHandle.standardError.write(Data((s + "\n").utf8))
 }
 

@@ -22,7 +22,8 @@ struct PretrainCommand: ParsableCommand {
     @Option(name: .customLong("train-tokenizer"), help: "Train a byte-level BPE tokenizer with this vocabulary size on the data.") var trainTokenizer: Int?
     @Option(help: "Output run directory.") var out: String
     @Option(help: "Optimizer steps.") var steps = 1000
-    @Option(name: .customLong("batch-size"), help: "Sequences per step (B).") var batchSize = 16
+    @Option(name: .customLong("batch-size"), help: "Sequences per micro-batch (B).") var batchSize = 16
+    @Option(name: .customLong("grad-accum"), help: "Micro-batches per step, over all ranks of an mpirun job (a multiple of the ranks).") var gradAccum = 1
     @Option(help: "Tokens per sequence (T); also the model's context for presets.") var context = 256
     @Option(help: "Peak learning rate.") var lr: Float = 1e-3
     @Option(name: .customLong("weight-decay"), help: "AdamW weight decay (matrices only).") var weightDecay: Float = 0.1
@@ -33,6 +34,8 @@ struct PretrainCommand: ParsableCommand {
     @Option(name: .customLong("save-every"), help: "Checkpoint every N steps (0 = only at the end).") var saveEvery = 100
     @Option(name: .customLong("eval-every"), help: "Validation loss every N steps (0 = only before and after).") var evalEvery = 100
     @Flag(help: "Continue from OUT/checkpoint.") var resume = false
+    @Option(name: .customLong("stop-at-step"), help: "End this run after step N with a checkpoint (e.g. a cluster's time limit); continue with --resume (the same run as without a stop).")
+    var stopAtStep: Int?
     @OptionGroup var threadOptions: ThreadOptions
 
     func validate() throws {
@@ -43,6 +46,7 @@ struct PretrainCommand: ParsableCommand {
 
     func run() throws {
         threadOptions.apply()
+        let job = try Job.start("pretrain")
         let outURL = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
         let docs = try TextCorpus.documents(URL(fileURLWithPath: data))
@@ -56,7 +60,7 @@ struct PretrainCommand: ParsableCommand {
             printErr("training a byte-level BPE tokenizer with \(trainTokenizer!) tokens on \(docs.count) document(s)…")
             tok = try BPETrainer(vocabularySize: trainTokenizer!).train(docs)
         }
-        try tok.tokenizerJSON().write(to: tokURL, options: .atomic)
+        if job.isRoot { try tok.tokenizerJSON().write(to: tokURL, options: .atomic) }
         var ids: [Int32] = []
         for d in docs {
             ids += tok.encode(d, addSpecialTokens: false).map(Int32.init)
@@ -84,16 +88,17 @@ struct PretrainCommand: ParsableCommand {
                         config.architecture.rawValue, Double(model.parameterCount) / 1e6, config.numLayers, config.hiddenSize,
                         config.numHeads, config.intermediateSize, config.vocabSize, train.count, validation.count))
         var settings = TrainingSettings()
-        settings.steps = steps; settings.batchSize = batchSize; settings.context = context
+        settings.steps = steps; settings.batchSize = batchSize; settings.context = context; settings.gradAccum = gradAccum
         settings.optimizer = AdamWSettings(learningRate: lr, weightDecay: weightDecay)
         settings.schedule = schedule
         settings.warmup = warmup; settings.clip = clip; settings.seed = seed
         settings.saveEvery = saveEvery; settings.evalEvery = evalEvery
-        let trainer = try Trainer(model: model, objective: CrossEntropyObjective(), settings: settings, runDirectory: outURL)
+        let trainer = try Trainer(model: model, objective: CrossEntropyObjective(), settings: settings, runDirectory: outURL,
+                                  communicator: job)
         if resume {
             if try trainer.resume() { printErr("resumed from \(outURL.appendingPathComponent("checkpoint").path) at step \(trainer.step)") }
             else { printErr("no checkpoint in \(out); starting from step 0") }
-        } else {
+        } else if job.isRoot {
             try RunLog.startNewRun(in: outURL)
         }
         let bar = ProgressBar(total: steps, label: "pretrain")
@@ -111,7 +116,13 @@ struct PretrainCommand: ParsableCommand {
         }
         let evaluator = ValidationLoss(tokens: validation, context: context, batchSize: batchSize)
         var source = TokenStreamSource(tokens: train)
-        try trainer.run(source: &source) { try evaluator.evaluate($0) }
+        try trainer.run(source: &source, evaluate: { try evaluator.evaluate($0) }, stopAt: stopAtStep)
+        if trainer.step < steps {
+            printErr("stopped after step \(trainer.step) (--stop-at-step); checkpoint in \(outURL.appendingPathComponent("checkpoint").path); continue with the same command and --resume")
+            return
+        }
+        // Every rank holds the same model; rank 0 writes it.
+        guard job.isRoot else { return }
         let modelURL = outURL.appendingPathComponent("model")
         try ModelBundle(model: model, tokenizer: tok, path: modelURL.path, format: "hf").save(directory: modelURL)
         try tok.tokenizerJSON().write(to: outURL.appendingPathComponent("checkpoint/tokenizer.json"), options: .atomic)

@@ -7,6 +7,8 @@ final class ProgressBar {
     let label: String
     private let start = Date()
     private let interactive = isatty(2) != 0
+    /// Off on the ranks other than 0 of a data-parallel job.
+    private let enabled = Job.printsProgress
     private var lastPrinted = Date.distantPast
     private var lastLine = ""
     /// Items already done when this run started (a resumed job): the ETA uses this run's rate.
@@ -22,6 +24,7 @@ final class ProgressBar {
 
     /// Updates the bar to `done` of `total` with extra fields (e.g. "loss 3.21").
     func update(_ done: Int, _ fields: String) {
+        guard enabled else { return }
         let fraction = min(1, Double(done) / Double(total))
         let elapsed = Date().timeIntervalSince(start)
         let ranNow = Double(done - resumedAt), left = Double(max(total - done, 0))
@@ -40,10 +43,11 @@ final class ProgressBar {
     }
 
     /// Ends the bar's line.
-    func finish() { if interactive { FileHandle.standardError.write(Data("\n".utf8)) } }
+    func finish() { if enabled && interactive { FileHandle.standardError.write(Data("\n".utf8)) } }
 
     /// Prints a message above the bar.
     func message(_ s: String) {
+        guard enabled else { return }
         if interactive { FileHandle.standardError.write(Data(("\r\u{1B}[2K" + s + "\n" + lastLine).utf8)) }
         else { FileHandle.standardError.write(Data((s + "\n").utf8)) }
     }

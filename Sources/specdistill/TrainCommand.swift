@@ -53,7 +53,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Optimizer steps (per stage).") var steps: Int?
     @Option(help: "Epochs over --data instead of --steps.") var epochs: Double?
     @Option(name: .customLong("batch-size"), help: "Sequences per micro-batch.") var batchSize = 8
-    @Option(name: .customLong("grad-accum"), help: "Micro-batches per step.") var gradAccum = 1
+    @Option(name: .customLong("grad-accum"), help: "Micro-batches per step, over all ranks of an mpirun job (a multiple of the ranks).") var gradAccum = 1
     @Option(help: "Tokens per sequence (prompt + response, left-truncated).") var context = 256
     @Option(help: "Learning rate.") var lr: Float = 3e-4
     @Option(name: .customLong("weight-decay"), help: "AdamW weight decay (matrices only).") var weightDecay: Float = 0.1
@@ -67,6 +67,8 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var draftVocabOptions: DraftVocabOptions
     @Option(help: "Output directory.") var out: String
     @Flag(help: "Continue from the checkpoints in OUT.") var resume = false
+    @Option(name: .customLong("stop-at-step"), help: "End this run after step N with a checkpoint (e.g. a cluster's time limit); continue with --resume (the same run as without a stop).")
+    var stopAtStep: Int?
     @Option(name: .customLong("teacher-cache"), help: "Teacher cache directory for fixed data: built on first use (same --template, --context, --temperature; K from --top-k), reused afterwards; the teacher forward is skipped.") var teacherCache: String?
     @Option(name: .customLong("top-k"), help: "K of a teacher cache built by --teacher-cache.") var topK = 64
     @OptionGroup var pclOptions: PCLOptions
@@ -101,7 +103,15 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        do { try train() } catch let stop as StoppedAtStep {
+            printErr("\(stop.label): stopped after step \(stop.step) (--stop-at-step); checkpoint in \(stop.directory.path); continue with the same command and --resume")
+        }
+    }
+
+    func train() throws {
         threadOptions.apply()
+        let job = try Job.start("train --method \(method.rawValue)", supported: method != .pcl,
+                                why: "PCL's rollouts and dual ascent are not split across ranks")
         let outURL = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
         let targetBundle = try loadBundle(target)
@@ -114,24 +124,26 @@ struct TrainCommand: ParsableCommand {
         let base = try makeDraft(targetBundle, tokenizer: tokenizer)
         _ = try SharedVocabulary.check(target: targetBundle.model, targetTokenizer: tokenizer, draft: base.model, draftTokenizer: base.tokenizer)
         let stepCount = steps ?? Int(((epochs ?? 1) * Double(trainSet.examples.count) / Double(batchSize * gradAccum)).rounded(.up))
-        let evaluator = try DistillationEvaluator(target: targetBundle.model, dataset: evalSet, tokenizer: tokenizer,
-                                                  examples: evalExamples, B: batchSize, T: context, temperature: temperature)
+        // Rank 0 alone evaluates (and times the draft for the predicted speedups).
+        let evaluator = job.isRoot ? try DistillationEvaluator(target: targetBundle.model, dataset: evalSet, tokenizer: tokenizer,
+                                                               examples: evalExamples, B: batchSize, T: context, temperature: temperature) : nil
         let norm = normalization.value
         var outputIDs: [Int]? = nil
         if draftVocab > 0 {
             outputIDs = try outputSubset(draftVocab, data: draftVocabData ?? data, tokenizer: tokenizer,
                                          always: stopTokens(tokenizer, targetBundle), vocabularySize: base.model.config.vocabSize).ids
         }
-        evaluator.costs = try measureCosts(draft: base.model, draftOutputIDs: outputIDs, targetBundle: targetBundle, dir: outURL)
+        if let evaluator { evaluator.costs = try measureCosts(draft: base.model, draftOutputIDs: outputIDs, targetBundle: targetBundle, dir: outURL) }
         var cache: TeacherCache?
         if let teacherCache {
             let o = TeacherCacheSettings(topK: topK, temperature: temperature, template: template.rawValue, context: context)
-            cache = try openOrBuildTeacherCache(directory: teacherCache, target: target, bundle: targetBundle, data: data, options: o)
+            cache = try openOrBuildTeacherCache(directory: teacherCache, target: target, bundle: targetBundle, data: data, options: o,
+                                                communicator: job)
         }
         let finalModel: TransformerModel
         if method == .pcl {
             finalModel = try runPCL(base: base.model, trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer,
-                                    steps: stepCount, dir: outURL, evaluator: evaluator)
+                                    steps: stepCount, dir: outURL, evaluator: evaluator!)
         } else if method == .adaspec {
             let referenceModel: TransformerModel
             if let reference {
@@ -144,22 +156,24 @@ struct TrainCommand: ParsableCommand {
                 try runStage("reference (fkl, fixed data)", model: r, objective: DistillationObjective(divergence: .forwardKL, temperature: temperature, normalization: norm),
                              source: .fixed, trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer, reference: nil,
                              steps: stepCount, dir: outURL.appendingPathComponent("reference"), evaluator: evaluator,
-                             outputIDs: outputIDs, cache: cache)
+                             outputIDs: outputIDs, cache: cache, job: job)
                 referenceModel = r
             }
             let d = try base.model.truncatedCopy(layers: Array(0..<base.model.config.numLayers))
             try runStage("draft (adaspec k=\(filterFraction))", model: d, objective: AdaSPECObjective(keepFraction: filterFraction, temperature: temperature),
                          source: kind, trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer, reference: referenceModel,
                          steps: stepCount, dir: outURL.appendingPathComponent("draft"), evaluator: evaluator,
-                         outputIDs: outputIDs, cache: cache)
+                         outputIDs: outputIDs, cache: cache, job: job)
             finalModel = d
         } else {
             let objective = DistillationObjective(divergence: method.divergence(beta: beta)!, temperature: temperature, normalization: norm)
             try runStage("draft (\(objective.divergence), \(kind.rawValue) data)", model: base.model, objective: objective, source: kind,
                          trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer, reference: nil, steps: stepCount,
-                         dir: outURL, evaluator: evaluator, outputIDs: outputIDs, cache: cache)
+                         dir: outURL, evaluator: evaluator, outputIDs: outputIDs, cache: cache, job: job)
             finalModel = base.model
         }
+        // Every rank holds the same model; rank 0 writes it.
+        guard job.isRoot else { return }
         let modelURL = outURL.appendingPathComponent("model")
         try ModelBundle(model: finalModel, tokenizer: tokenizer, path: modelURL.path, format: "hf").save(directory: modelURL)
         if let outputIDs { try DraftVocabularyFile.write(outputIDs, modelDirectory: modelURL) }
@@ -188,8 +202,8 @@ struct TrainCommand: ParsableCommand {
 
     func runStage(_ label: String, model: TransformerModel, objective: any Objective, source kind: DataSourceKind,
                   trainSet: PromptDataset, targetBundle: ModelBundle, tokenizer: Tokenizer, reference: TransformerModel?,
-                  steps: Int, dir: URL, evaluator: DistillationEvaluator, outputIDs: [Int]? = nil,
-                  cache: TeacherCache? = nil) throws {
+                  steps: Int, dir: URL, evaluator: DistillationEvaluator?, outputIDs: [Int]? = nil,
+                  cache: TeacherCache? = nil, job: Communicator = .single) throws {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         var settings = TrainingSettings()
         settings.steps = steps; settings.batchSize = batchSize; settings.gradAccum = gradAccum; settings.context = context
@@ -201,9 +215,10 @@ struct TrainCommand: ParsableCommand {
         // Fixed data with a teacher cache: the batches carry the teacher, no teacher forward runs.
         let cached = (kind == .fixed && objective.needsTeacher) ? cache : nil
         let trainer = try Trainer(model: model, teacher: cached == nil ? targetBundle.model : nil, reference: reference,
-                                  objective: objective, settings: settings, runDirectory: dir, teacherFromCache: cached != nil)
+                                  objective: objective, settings: settings, runDirectory: dir, teacherFromCache: cached != nil,
+                                  communicator: job)
         if resume, try trainer.resume() { printErr("\(label): resumed at step \(trainer.step)") }
-        else if !resume { try RunLog.startNewRun(in: dir) }
+        else if !resume && job.isRoot { try RunLog.startNewRun(in: dir) }
         if trainer.step >= steps && resume { printErr("\(label): already finished"); return }
         let stops = stopTokens(tokenizer, targetBundle)
         let gen = SamplingSettings(temperature: genTemperature)
@@ -214,8 +229,10 @@ struct TrainCommand: ParsableCommand {
         if resume, kind == .mixed { try checkResumedSchedule(schedule, dir: dir) }
         let source = try DistillationSource(dataset: trainSet, tokenizer: tokenizer, kind: kind, schedule: schedule, gradAccum: gradAccum,
                                             startStep: trainer.step, teacher: teacherSampler, student: studentSampler)
-        try writeRunRecord(dir: dir, label: label, objective: objective, source: kind, settings: settings,
-                           schedule: kind == .mixed ? schedule : nil)
+        if job.isRoot {
+            try writeRunRecord(dir: dir, label: label, objective: objective, source: kind, settings: settings,
+                               schedule: kind == .mixed ? schedule : nil, ranks: job.size)
+        }
         let bar = ProgressBar(total: steps, label: label)
         var lastAcceptance = ""
         trainer.onEvent = { event in
@@ -240,15 +257,16 @@ struct TrainCommand: ParsableCommand {
         }
         // Evaluated as decoding will use the draft: with its trimmed head when it has one.
         let ids = outputIDs
-        let evaluate: (TransformerModel) throws -> [String: Double] = { evaluator.evaluate($0, outputSubset: ids) }
+        let evaluate: ((TransformerModel) throws -> [String: Double])? = evaluator.map { e in { e.evaluate($0, outputSubset: ids) } }
         if let cached {
             printErr("\(label): teacher from the cache \(cached.directory.path) (K \(cached.K))")
             var src = try TeacherCacheSource(dataset: trainSet, tokenizer: tokenizer, cache: cached)
-            try trainer.run(source: &src, evaluate: evaluate)
-            return
+            try trainer.run(source: &src, evaluate: evaluate, stopAt: stopAtStep)
+        } else {
+            var src = source
+            try trainer.run(source: &src, evaluate: evaluate, stopAt: stopAtStep)
         }
-        var src = source
-        try trainer.run(source: &src, evaluate: evaluate)
+        if trainer.step < steps { throw StoppedAtStep(label: label, step: trainer.step, directory: dir) }
     }
 }
 
@@ -295,7 +313,7 @@ extension TrainCommand {
     }
 
     func writeRunRecord(dir: URL, label: String, objective: any Objective, source: DataSourceKind,
-                        settings: TrainingSettings, schedule: LambdaSchedule? = nil) throws {
+                        settings: TrainingSettings, schedule: LambdaSchedule? = nil, ranks: Int = 1) throws {
         var objectiveRecord: [String: String] = ["objective": objective.name]
         if let o = objective as? DistillationObjective { objectiveRecord = o.metadata }
         if let o = objective as? AdaSPECObjective { objectiveRecord = o.metadata }
@@ -306,7 +324,7 @@ extension TrainCommand {
             "stage": label, "objective": objectiveRecord, "dataSource": source.rawValue, "lambda": lambda,
             "genTemperature": genTemperature, "maxNewTokens": maxNewTokens, "template": template.rawValue,
             "target": target, "draft": draft ?? "from-target:\(draftFromTarget ?? "")", "data": data, "evalData": evalData,
-            "settings": settingsJSON,
+            "settings": settingsJSON, "ranks": ranks,
         ]
         if let schedule {
             record["lambdaSchedule"] = ["start": schedule.start, "end": schedule.end, "warmupSteps": schedule.warmupSteps,
@@ -315,4 +333,9 @@ extension TrainCommand {
         try AtomicFile.write(JSONSerialization.data(withJSONObject: record, options: [.prettyPrinted, .sortedKeys]),
                              to: dir.appendingPathComponent("run.json"))
     }
+}
+
+/// A stage ended by --stop-at-step before its last step (not an error: the command exits 0).
+struct StoppedAtStep: Error {
+    var label: String, step: Int, directory: URL
 }

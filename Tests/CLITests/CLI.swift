@@ -21,12 +21,20 @@ enum CLI {
     /// Runs `specdistill ARGS` in `directory` (single-threaded, so runs are deterministic and do
     /// not compete with each other), with stdout and stderr sent to files (no pipe deadlocks).
     static func run(_ args: [String], in directory: URL, file: StaticString = #filePath, line: UInt = #line) throws -> Result {
+        try run(executable: try binaryPath(), arguments: args, in: directory, file: file, line: line)
+    }
+
+    /// Runs `executable ARGS` (the binary, or a launcher such as `mpirun` that starts it) as
+    /// ``run(_:in:file:line:)`` does, with `environment` added.
+    static func run(executable: String, arguments args: [String], in directory: URL, environment extra: [String: String] = [:],
+                    timeout: TimeInterval = timeout, file: StaticString = #filePath, line: UInt = #line) throws -> Result {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try binaryPath())
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = args
         process.currentDirectoryURL = directory
         var environment = ProcessInfo.processInfo.environment
         environment["SPECDISTILL_THREADS"] = "1"
+        environment.merge(extra) { $1 }
         process.environment = environment
         let id = UUID().uuidString
         let out = directory.appendingPathComponent(".stdout-\(id)"), err = directory.appendingPathComponent(".stderr-\(id)")
@@ -42,7 +50,7 @@ enum CLI {
         while process.isRunning && Date() < deadline { usleep(10_000) }
         if process.isRunning {
             process.terminate()
-            XCTFail("specdistill \(args.joined(separator: " ")) took longer than \(timeout) s; terminated", file: file, line: line)
+            XCTFail("\(executable) \(args.joined(separator: " ")) took longer than \(timeout) s; terminated", file: file, line: line)
         }
         process.waitUntilExit()
         try outHandle.close(); try errHandle.close()

@@ -10,11 +10,19 @@
 int sd_mpi_init(int *rank, int *size);
 /// 1 when MPI_Init has run and MPI_Finalize has not.
 int sd_mpi_active(void);
-/// In-place MPI_Allreduce(MPI_SUM) of count floats / doubles.
-int sd_mpi_allreduce_sum_float(float *buffer, int count);
-int sd_mpi_allreduce_sum_double(double *buffer, int count);
-/// In-place MPI_Allreduce(MPI_MAX) of count doubles.
-int sd_mpi_allreduce_max_double(double *buffer, int count);
+/// In place, on every rank: buffer[i] ← ((b₀[i] + b₁[i]) + b₂[i]) + … + b_{N−1}[i], the ranks'
+/// buffers summed in rank order whatever algorithm MPI would pick, so the result is bitwise
+/// reproducible and, for two ranks, bitwise b₀ + b₁. Per piece of ≤ 2²² floats: MPI_Alltoall
+/// gives rank r part r of every rank's piece, rank r sums it in rank order, MPI_Allgather spreads
+/// the sums — 2(N − 1)/N of the buffer sent per rank, as a ring all-reduce.
+int sd_mpi_allreduce_sum_float_ordered(float *buffer, long count);
+/// MPI_Allgather of count doubles per rank: all[r·count + i] = rank r's mine[i].
+int sd_mpi_allgather_double(const double *mine, int count, double *all);
+/// Before a collective, names the ranks that do not reach it: every rank but 0 sends rank 0 one
+/// small message (eager: it does not wait); rank 0 waits up to `timeout` seconds for all of them,
+/// polling. Returns on rank 0 the number of ranks that did not arrive, with missing[r] = 1 for
+/// each (missing has `size` entries); 0 on the other ranks; −1 on an MPI failure.
+int sd_mpi_arrival(double timeout, int *missing);
 /// MPI_Bcast of bytes bytes from root.
 int sd_mpi_broadcast(void *buffer, int bytes, int root);
 int sd_mpi_barrier(void);
