@@ -1,3 +1,8 @@
+// The Cluster module owns data-parallel jobs over Open MPI: joining the job under `mpirun`
+// (Communicator: rank, size, the rank-order gradient all-reduce, broadcast, barrier) and ending
+// it with a clear message when a rank dies or hangs (CollectiveWatchdog). MPI's C API is reached
+// through CMPI (the system library) and CMPIShim (C functions over its macro handles). A process
+// started without `mpirun` never initialises MPI.
 import CMPIShim
 import Foundation
 

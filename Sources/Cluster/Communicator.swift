@@ -171,3 +171,36 @@ public struct ClusterError: Error, CustomStringConvertible {
             + "a rank may have died or the network failed — resume from the last checkpoint with --resume"
     }
 }
+
+/// `specdistill bench allreduce`: the gradient all-reduce's time and its exactness on this job.
+extension Communicator {
+    /// Rank r's value at index i in ``benchmarkAllReduce(floats:repetitions:)``: varied, with
+    /// low-order bits that float addition rounds away differently in other orders.
+    static func testValue(rank: Int, index i: Int) -> Float {
+        Float((i &* 7 &+ rank &* 13) % 101) * 0.37 + 1 / Float(rank + 1) + Float(i % 3) * 1e-7
+    }
+
+    /// All-reduces `floats` values `repetitions` times (a barrier before each) and checks the
+    /// result against the rank-order sum ((v₀ + v₁) + …) computed locally from every rank's
+    /// (deterministic) values: returns the seconds of each repetition and the number of elements
+    /// that differ from that sum in any bit (0 when the reduction is exact and ordered).
+    public func benchmarkAllReduce(floats: Int, repetitions: Int) throws -> (seconds: [Double], mismatches: Int) {
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(floats, 1))
+        defer { buffer.deallocate() }
+        var seconds: [Double] = [], mismatches = 0
+        for _ in 0..<max(1, repetitions) {
+            for i in 0..<floats { buffer[i] = Self.testValue(rank: rank, index: i) }
+            try barrier()
+            let t0 = Date()
+            try allReduceSum(buffer, count: floats)
+            seconds.append(Date().timeIntervalSince(t0))
+            mismatches = 0
+            for i in 0..<floats {
+                var sum = Self.testValue(rank: 0, index: i)
+                for r in 1..<max(size, 1) { sum += Self.testValue(rank: r, index: i) }
+                if sum.bitPattern != buffer[i].bitPattern { mismatches += 1 }
+            }
+        }
+        return (seconds, mismatches)
+    }
+}

@@ -50,16 +50,20 @@ extension Trainer {
     }
 
     /// Sums the ranks' gradients (in place, every rank gets the sum), their loss sums and token
-    /// counts; records the time taken in ``lastReductionSeconds``. No-op for one process.
+    /// counts. Records in ``lastReduction`` the seconds spent waiting for the slowest rank (a
+    /// barrier first, so load imbalance is not counted as communication) and the seconds of the
+    /// all-reduce itself. No-op for one process.
     func reduceGradients(lossSum: inout Double, tokens: inout Int) throws {
         guard communicator.size > 1 else { return }
         let t0 = Date()
+        try communicator.barrier()
+        let t1 = Date()
         try communicator.allReduceSum(model.gradients.flat.pointer, count: model.gradients.count)
         var totals = [lossSum, Double(tokens)]
         try communicator.allReduceSum(&totals)
         lossSum = totals[0]
         tokens = Int(totals[1].rounded())
-        lastReductionSeconds = Date().timeIntervalSince(t0)
+        lastReduction = (wait: t1.timeIntervalSince(t0), allReduce: Date().timeIntervalSince(t1))
     }
 
     /// Before the first step of ``run(source:evaluate:)``: checks that every rank starts at the

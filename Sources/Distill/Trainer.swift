@@ -40,8 +40,10 @@ public struct StepMetrics: Codable, Sendable {
     public var elapsedSeconds: Double
     /// AdaSPEC: fraction of supervised tokens kept by the loss-gap filter in this step's last micro-batch.
     public var keptFraction: Double?
-    /// Data-parallel runs: seconds of this step's gradient all-reduce.
+    /// Data-parallel runs: seconds of this step's gradient all-reduce, and seconds rank 0 waited
+    /// for the slowest rank before it (load imbalance).
     public var allReduceSeconds: Double? = nil
+    public var rankWaitSeconds: Double? = nil
 }
 
 /// Progress of a run, reported through the trainer's callback (the library prints nothing).
@@ -69,8 +71,9 @@ public final class Trainer {
     /// The ranks sharing each step (``Communicator/single`` for one process); see Trainer+DataParallel.
     public let communicator: Communicator
     public private(set) var step = 0
-    /// Seconds of the last step's gradient all-reduce (nil for one process).
-    public internal(set) var lastReductionSeconds: Double?
+    /// Seconds the last step waited for the slowest rank, and of its gradient all-reduce (nil for
+    /// one process).
+    public internal(set) var lastReduction: (wait: Double, allReduce: Double)?
     /// The step's gradient sum when a rank runs more than one micro-batch (see Trainer+DataParallel).
     let gradientSum: Tensor?
     public private(set) var rng: RandomGenerator
@@ -252,7 +255,7 @@ public final class Trainer {
                                       elapsedSeconds: Date().timeIntervalSince(start),
                                       keptFraction: (objective as? AdaSPECObjective).map {
                                           Double($0.lastKeptCount) / Double(max($0.lastSupervisedCount, 1)) },
-                                      allReduceSeconds: lastReductionSeconds)
+                                      allReduceSeconds: lastReduction?.allReduce, rankWaitSeconds: lastReduction?.wait)
             if root { try appendMetrics(metrics) }
             onEvent(.step(metrics))
             // Evaluate before checkpointing: a run killed in between redoes both on resume, so the

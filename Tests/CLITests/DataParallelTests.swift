@@ -92,6 +92,17 @@ final class DataParallelTests: XCTestCase {
         XCTAssertEqual(try MPIJob.bytes(dir.appendingPathComponent("d1")), try MPIJob.bytes(dir.appendingPathComponent("d2")))
     }
 
+    /// Three ranks, counts that cross the 2²⁰-float pieces and are not multiples of 3 (the padded
+    /// last piece): every element equals the rank-order sum, bitwise, on every rank.
+    func testAllReduceSumsInRankOrderBitwise() throws {
+        let dir = try MPIJob.scratch(self)
+        for floats in [1, 7, 2_097_155] {
+            let r = try MPIJob.run(ranks: 3, ["bench", "allreduce", "--floats", "\(floats)", "--repetitions", "2"], in: dir)
+            try MPIJob.require(r, "bench allreduce --floats \(floats)")
+            XCTAssertTrue(r.stdout.contains("0 of \(floats) elements differ"), r.transcript)
+        }
+    }
+
     func testPCLIsRefusedOnSeveralRanks() throws {
         let f = try CLIFixture.get(), dir = try MPIJob.scratch(self)
         let r = try MPIJob.run(ranks: 2, ["train", "-m", f.target, "--draft-from-target", "1", "--data", f.pairs, "--eval-data", f.pairs,

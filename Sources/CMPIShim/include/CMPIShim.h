@@ -12,9 +12,11 @@ int sd_mpi_init(int *rank, int *size);
 int sd_mpi_active(void);
 /// In place, on every rank: buffer[i] ← ((b₀[i] + b₁[i]) + b₂[i]) + … + b_{N−1}[i], the ranks'
 /// buffers summed in rank order whatever algorithm MPI would pick, so the result is bitwise
-/// reproducible and, for two ranks, bitwise b₀ + b₁. Per piece of ≤ 2²² floats: MPI_Alltoall
-/// gives rank r part r of every rank's piece, rank r sums it in rank order, MPI_Allgather spreads
-/// the sums — 2(N − 1)/N of the buffer sent per rank, as a ring all-reduce.
+/// reproducible and, for two ranks, bitwise b₀ + b₁. Per piece of ≤ 2²⁰ floats: MPI_Alltoall
+/// gives rank r part r of every rank's piece, rank r sums it in rank order into its part of the
+/// buffer, MPI_Allgather (in place) spreads the sums — 2(N − 1)/N of the buffer sent per rank, as
+/// a ring all-reduce; one scratch piece is allocated, and a last piece whose length is not a
+/// multiple of N goes through a zero-padded copy.
 int sd_mpi_allreduce_sum_float_ordered(float *buffer, long count);
 /// MPI_Allgather of count doubles per rank: all[r·count + i] = rank r's mine[i].
 int sd_mpi_allgather_double(const double *mine, int count, double *all);
