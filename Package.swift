@@ -83,5 +83,5 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Plots", "Transformer", "TestSupport"],
                     exclude: ["Fixtures"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -43,6 +43,7 @@ public final class Communicator: @unchecked Sendable {
         return max(1, Int(environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1)
     }
 
+    // Swift 6 exception: guarded by `lock` (Synchronization.Mutex needs macOS 15; the package supports 13).
     nonisolated(unsafe) private static var started: Communicator?
     private static let lock = NSLock()
 

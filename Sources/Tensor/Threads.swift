@@ -10,6 +10,10 @@ import Foundation
 /// (OpenBLAS's own sgemm may split the K dimension differently for different thread counts; the
 /// project never relies on bitwise equality of BLAS results across thread counts.)
 public enum Threads {
+    // Swift 6 exceptions (the package's only unsynchronised globals, with Communicator.started):
+    // `current` and `usePool` are set at start-up, before any parallel work (the CLI's --threads,
+    // tests' setUp), and only read afterwards, from every worker on every parallel loop; a lock or
+    // atomic there would tax ~120 parallel products per decoded token for no safety gained.
     nonisolated(unsafe) private static var current: Int = defaultCount
 
     /// Cores reported by the system (at least 1); `SPECDISTILL_THREADS` overrides it.
@@ -62,9 +66,18 @@ public enum Threads {
                 }
                 if done != 0 { return }
             }
-            DispatchQueue.concurrentPerform(iterations: tasks, execute: task)
+            let shared = ConcurrentTask(body: task)
+            DispatchQueue.concurrentPerform(iterations: tasks) { shared.body($0) }
         }
     }
+}
+
+/// A task body run on several threads at once. Swift 6 exception (strict concurrency): the body is
+/// not `@Sendable` because the project's parallel loops capture unsafe pointers and write through
+/// them; their contract — each index writes only its own outputs, so the writes are disjoint — is
+/// what makes them safe, and closure types cannot express it.
+private struct ConcurrentTask: @unchecked Sendable {
+    let body: (Int) -> Void
 }
 
 /// Runs `body(range)` over disjoint contiguous chunks covering `0..<n`, on up to

@@ -76,7 +76,7 @@ func runChild(_ o: Options, first: Int, count: Int) -> Never {
     let work = o.work.appendingPathComponent("child-\(getpid())")
     defer { try? FileManager.default.removeItem(at: work) }
     for i in first..<(first + count) {
-        print("start \(i)"); fflush(stdout)
+        print("start \(i)"); fflush(nil)
         alarm(UInt32(o.timeLimit))
         let outcome = FuzzCampaign.runInProcess(o.format, seeds: seeds, seed: o.seed, first: i, count: 1, work: work)[0]
         alarm(0)
@@ -84,7 +84,7 @@ func runChild(_ o: Options, first: Int, count: Int) -> Never {
         case .accepted: print("done \(i) accepted")
         case .error(let n): print("done \(i) error \(n)")
         }
-        fflush(stdout)
+        fflush(nil)
     }
     try? FileManager.default.removeItem(at: work)
     exit(0)
@@ -180,7 +180,7 @@ for f in options.formats {
         let t = try runParent(options)
         let secs = Date().timeIntervalSince(start)
         print("| \(f.rawValue) | \(t.inputs) | \(t.errors) | \(t.accepted) | \(t.crashes) | \(t.hangs) | \(t.overMemory) | \(t.longMessages) | \(options.seed) | \(String(format: "%.0f s", secs)) |")
-        fflush(stdout)
+        fflush(nil)
         if t.crashes + t.hangs + t.overMemory + t.longMessages + t.harness > 0 { failed = true }
     } catch {
         fail("\(f.rawValue): could not write the seeds: \(error)")

@@ -63,7 +63,7 @@ struct BenchTensor: ParsableCommand {
                   + pad(f(s.bytes / base / 1e9, 1), 10) + pad(f(r.ratio, 2), 7)
                   + pad(r.rowKernelSeconds.map { f($0 * 1e3, 3) } ?? "-", 9)
                   + (r.rowKernelSeconds.map { f(s.bytes / $0 / 1e9, 1) } ?? "-"))
-            fflush(stdout)
+            fflush(nil)
         }
     }
 }

@@ -35,7 +35,7 @@ extension DecodeCommand {
             var stream = StreamingDecoder(tokenizer: tokenizer)
             let out = try decoder.decode(prompt: ids, maxTokens: maxTokens, stopTokens: stops) { token in
                 print(stream.add(token.id), terminator: "")
-                fflush(stdout)
+                fflush(nil)
             }
             print(stream.finish())
             let s = out.statistics

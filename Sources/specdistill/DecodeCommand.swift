@@ -187,7 +187,7 @@ struct DecodeCommand: ParsableCommand {
                 } else {
                     print(text, terminator: "")
                 }
-                fflush(stdout)
+                fflush(nil)
             }
             print(stream.finish())
             try lines?.write(["prompt": texts[i], "output": tokenizer.decode(out.tokens, skipSpecialTokens: true),

@@ -31,7 +31,7 @@ struct GenerateCommand: ParsableCommand {
         let stats = try generator.generate(prompt: ids, maxTokens: maxTokens, stopTokens: stops) { token in
             if stops.contains(token) { return }
             print(stream.add(token), terminator: "")
-            fflush(stdout)
+            fflush(nil)
         }
         print(stream.finish())
         printErr(String(format: "%d prompt tokens, %d new tokens, prefill %.1f ms, %.1f tokens/s", ids.count, stats.generated,

@@ -5,7 +5,7 @@ import XCTest
 /// Scripts/kill-resume does): a pretrained target with its own tokenizer, a draft whose logit
 /// width is padded past that tokenizer and that has no tokenizer.json, and a model of another
 /// tokenizer. Two pretraining steps each: the weights only need to exist, not to be good.
-final class CLIFixture {
+final class CLIFixture: Sendable {
     let directory: URL
     /// A target model directory (config.json, model.safetensors, tokenizer.json), V 320.
     let target: String

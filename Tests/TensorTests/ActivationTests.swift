@@ -3,9 +3,9 @@ import TestSupport
 import XCTest
 
 /// One element-wise activation: fast and reference forward/backward.
-private struct Kind {
-    typealias Forward = (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int) -> Void
-    typealias Backward = (UnsafeMutablePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, Int) -> Void
+private struct Kind: Sendable {
+    typealias Forward = @Sendable (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int) -> Void
+    typealias Backward = @Sendable (UnsafeMutablePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, Int) -> Void
     let name: String
     let forward: Forward, forwardReference: Forward
     let backward: Backward, backwardReference: Backward
