@@ -22,10 +22,11 @@ public enum SplitPattern: Sendable {
     case literal(String)
     /// Digits: each digit alone (`individual`), or runs of digits (`\p{N}` / `\p{N}+`).
     case digits(individual: Bool)
-    /// Any other regex, run by NSRegularExpression (Foundation's ICU engine).
+    /// Any other regex: run by `ScalarRegex` (Oniguruma's meaning, as in Hugging Face
+    /// `tokenizers`); a pattern outside its subset by NSRegularExpression (Foundation's ICU engine).
     case regex(String)
 
-    func matches(_ s: [Unicode.Scalar], compiled: NSRegularExpression?) -> [Range<Int>] {
+    func matches(_ s: [Unicode.Scalar], compiled: CompiledRegex?) -> [Range<Int>] {
         switch self {
         case .known(let p):
             return p.matches(s)
@@ -58,25 +59,38 @@ public enum SplitPattern: Sendable {
             }
             return out
         case .regex:
-            guard let re = compiled else { preconditionFailure("regex split without compiled expression") }
-            // NSRegularExpression works in UTF-16 offsets: map them back to scalar indices.
-            var string = ""
-            string.unicodeScalars.append(contentsOf: s)
-            let utf16 = Array(string.utf16)
-            var scalarIndexOfUTF16 = [Int](repeating: 0, count: utf16.count + 1)
-            var u = 0
-            for (k, sc) in s.enumerated() {
-                scalarIndexOfUTF16[u] = k
-                u += sc.value > 0xFFFF ? 2 : 1
-            }
-            scalarIndexOfUTF16[u] = s.count
-            let ns = string as NSString
-            return re.matches(in: string, range: NSRange(location: 0, length: ns.length)).compactMap { m in
-                guard m.range.length > 0 else { return nil }
-                return scalarIndexOfUTF16[m.range.location]..<scalarIndexOfUTF16[m.range.location + m.range.length]
+            switch compiled {
+            case .scalar(let re)?: return re.matches(s)
+            case .icu(let re)?: return Self.icuMatches(s, re)
+            case nil: preconditionFailure("regex split without compiled expression")
             }
         }
     }
+
+    /// The matches of an NSRegularExpression (which works in UTF-16 offsets) as scalar ranges.
+    static func icuMatches(_ s: [Unicode.Scalar], _ re: NSRegularExpression) -> [Range<Int>] {
+        var string = ""
+        string.unicodeScalars.append(contentsOf: s)
+        let utf16 = Array(string.utf16)
+        var scalarIndexOfUTF16 = [Int](repeating: 0, count: utf16.count + 1)
+        var u = 0
+        for (k, sc) in s.enumerated() {
+            scalarIndexOfUTF16[u] = k
+            u += sc.value > 0xFFFF ? 2 : 1
+        }
+        scalarIndexOfUTF16[u] = s.count
+        let ns = string as NSString
+        return re.matches(in: string, range: NSRange(location: 0, length: ns.length)).compactMap { m in
+            guard m.range.length > 0 else { return nil }
+            return scalarIndexOfUTF16[m.range.location]..<scalarIndexOfUTF16[m.range.location + m.range.length]
+        }
+    }
+}
+
+/// A Split regex ready to run: by `ScalarRegex` when it is in its subset, else by ICU.
+enum CompiledRegex {
+    case scalar(ScalarRegex)
+    case icu(NSRegularExpression)
 }
 
 /// One pre-tokenization step of a tokenizer.json `pre_tokenizer` (a `Sequence` is a list of these).
@@ -98,7 +112,7 @@ public enum PreTokenizerStep: Sendable {
 /// A pre-tokenizer step with its regex compiled (when it has one).
 struct CompiledPreTokenizerStep {
     let step: PreTokenizerStep
-    let regex: NSRegularExpression?
+    let regex: CompiledRegex?
 
     /// A step without a regex (no compilation needed).
     init(unchecked step: PreTokenizerStep) {
@@ -109,10 +123,14 @@ struct CompiledPreTokenizerStep {
     init(_ step: PreTokenizerStep) throws {
         self.step = step
         if case .split(.regex(let source), _, _) = step {
-            do {
-                regex = try NSRegularExpression(pattern: source)
-            } catch {
-                throw TokenizerError("pre-tokenizer Split pattern \(source.debugDescription) is not a known model pattern and NSRegularExpression cannot compile it (\(error)); known patterns: \(KnownPattern.allCases.map(\.rawValue).joined(separator: ", "))")
+            if let re = try? ScalarRegex(source) {
+                regex = .scalar(re)
+            } else {
+                do {
+                    regex = .icu(try NSRegularExpression(pattern: source))
+                } catch {
+                    throw TokenizerError("pre-tokenizer Split pattern \(source.debugDescription) is not a known model pattern and NSRegularExpression cannot compile it (\(error)); known patterns: \(KnownPattern.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
             }
         } else {
             regex = nil
