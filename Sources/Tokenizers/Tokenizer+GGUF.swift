@@ -1,29 +1,16 @@
 import Formats
 
 extension Tokenizer {
-    /// llama.cpp `tokenizer.ggml.pre` names and the pre-tokenizer each stands for.
-    public static let ggufPreTokenizers: [String: [PreTokenizerStep]] = {
-        let gpt2: [PreTokenizerStep] = [.byteLevel(addPrefixSpace: false, useRegex: true)]
-        let digitsThenGPT2: [PreTokenizerStep] = [
-            .split(.digits(individual: true), behavior: .isolated, invert: false),
-            .byteLevel(addPrefixSpace: false, useRegex: true),
-        ]
-        func split(_ p: KnownPattern) -> [PreTokenizerStep] {
-            [.split(.known(p), behavior: .isolated, invert: false), .byteLevel(addPrefixSpace: false, useRegex: false)]
-        }
-        return [
-            "default": gpt2, "gpt-2": gpt2, "gpt2": gpt2, "phi-2": gpt2, "roberta-bpe": gpt2, "olmo": gpt2, "mpt": gpt2,
-            "llama3": split(.llama3), "llama-v3": split(.llama3), "llama-bpe": split(.llama3), "falcon3": split(.llama3),
-            "smaug-bpe": split(.llama3),
-            "qwen2": split(.qwen2), "megrez": split(.qwen2),
-            "starcoder": digitsThenGPT2, "smollm": digitsThenGPT2, "refact": digitsThenGPT2,
-        ]
-    }()
+    /// llama.cpp `tokenizer.ggml.pre` names and the pre-tokenizer each stands for (`GGUFPreTokenizers`).
+    public static let ggufPreTokenizers: [String: [PreTokenizerStep]] = GGUFPreTokenizers.table
 
     /// Builds the tokenizer stored in a GGUF file's metadata (llama.cpp's `tokenizer.ggml.*` keys).
     ///
     /// - `tokenizer.ggml.model` "gpt2": byte-level BPE with `tokenizer.ggml.merges`, the split
-    ///   pattern chosen by `tokenizer.ggml.pre` (see `ggufPreTokenizers`).
+    ///   pattern chosen by `tokenizer.ggml.pre` (see `ggufPreTokenizers`; absent means llama.cpp's
+    ///   "default" list). An unknown name is refused, not approximated.
+    /// - "gemma4": BPE with merges over the text itself (no byte-level mapping): spaces as `▁`, no
+    ///   prefix space, runs of newlines apart from the rest, bytes of unknown characters as `<0xNN>`.
     /// - "llama": SentencePiece-style BPE — a `▁` before the text, spaces as `▁`, merges by
     ///   `tokenizer.ggml.scores`, bytes of unknown characters as `<0xNN>` tokens.
     ///
@@ -68,7 +55,7 @@ extension Tokenizer {
         case "gpt2":
             let preName = key("pre")?.string ?? "default"
             guard let pre = Self.ggufPreTokenizers[preName] else {
-                throw TokenizerError("GGUF tokenizer.ggml.pre \(preName.debugDescription) is not supported; known: \(Self.ggufPreTokenizers.keys.sorted().joined(separator: ", "))")
+                throw TokenizerError("GGUF tokenizer.ggml.pre \(preName.debugDescription) (the pre-tokenizer of the model's byte-level BPE vocabulary) is not supported, and an approximation would give different token ids than the model was trained on. Fix: load the model's Hugging Face directory (its tokenizer.json) instead of the GGUF vocabulary, or add \(preName.debugDescription) to GGUFPreTokenizers with its tokenizer.json pipeline. Supported: \(Self.ggufPreTokenizers.keys.sorted().joined(separator: ", "))")
             }
             guard let merges = key("merges")?.strings else {
                 throw TokenizerError("GGUF tokenizer.ggml.model is gpt2 but tokenizer.ggml.merges is missing")
@@ -81,6 +68,19 @@ extension Tokenizer {
             let addEOS = key("add_eos_token")?.bool ?? false
             try self.init(model: model, preTokenizers: pre, decoders: [.byteLevel], addedTokens: added,
                           prefixIDs: addBOS ? bos.map { [$0] } ?? [] : [], suffixIDs: addEOS ? eos.map { [$0] } ?? [] : [],
+                          bos: bos, eos: eos, pad: pad)
+        case "gemma4":
+            guard let merges = key("merges")?.strings else {
+                throw TokenizerError("GGUF tokenizer.ggml.model is gemma4 but tokenizer.ggml.merges is missing")
+            }
+            let model = try BPEModel(pieces: pieces, mergeStrings: merges, source: "GGUF tokenizer.ggml.merges",
+                                     byteFallback: true, unknownID: unknown, ignoreMerges: false)
+            // llama.cpp always adds BOS for Gemma 4 (it overrides add_bos_token = false).
+            let addEOS = key("add_eos_token")?.bool ?? false
+            try self.init(model: model, normalizers: [.replace(pattern: " ", content: "▁")],
+                          preTokenizers: [.split(.regex("[^\n]+|[\n]+"), behavior: .isolated, invert: false)],
+                          decoders: [.replace(pattern: "▁", content: " "), .byteFallback, .fuse],
+                          addedTokens: added, prefixIDs: bos.map { [$0] } ?? [], suffixIDs: addEOS ? eos.map { [$0] } ?? [] : [],
                           bos: bos, eos: eos, pad: pad)
         case "llama":
             guard let scores = key("scores")?.doubles, scores.count == V, scores.allSatisfy(\.isFinite) else {
@@ -103,7 +103,7 @@ extension Tokenizer {
                           prefixIDs: addBOS ? bos.map { [$0] } ?? [] : [], suffixIDs: addEOS ? eos.map { [$0] } ?? [] : [],
                           bos: bos, eos: eos, pad: pad)
         default:
-            throw TokenizerError("GGUF tokenizer.ggml.model \(kind.debugDescription) is not supported; supported: gpt2 (byte-level BPE), llama (SentencePiece BPE with scores)")
+            throw TokenizerError("GGUF tokenizer.ggml.model \(kind.debugDescription) is not supported; supported: gpt2 (byte-level BPE), llama (SentencePiece BPE with scores), gemma4 (BPE with merges on ▁-escaped text)")
         }
     }
 }
@@ -116,10 +116,15 @@ extension BPEModel {
         for (i, p) in pieces.enumerated() where map[p] == nil { map[p] = i }
         var table = MergeTable()
         for (rank, s) in mergeStrings.enumerated() {
-            guard let space = s.firstIndex(of: " ") else {
+            // The first space byte after the first byte separates the two (llama.cpp's rule: a
+            // left token may itself be " "). Bytes, not Characters: a space followed by a
+            // combining mark ("ह ै") is one Character.
+            let utf8 = s.utf8
+            guard !utf8.isEmpty, let space = utf8.dropFirst().firstIndex(of: 0x20) else {
                 throw TokenizerError("\(source): merge \(rank) \(s.debugDescription) is not \"left right\"")
             }
-            let l = String(s[..<space]), r = String(s[s.index(after: space)...])
+            let l = String(String.UnicodeScalarView(s.unicodeScalars[..<space]))
+            let r = String(String.UnicodeScalarView(s.unicodeScalars[utf8.index(after: space)...]))
             guard let li = map[l], let ri = map[r], let m = map[l + r] else {
                 throw TokenizerError("\(source): merge \(rank) \(s.debugDescription) uses a token missing from the vocabulary")
             }
