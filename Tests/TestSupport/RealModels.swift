@@ -30,13 +30,17 @@ public enum RealModels {
     }
 
     /// The directory of llama.cpp's vocabulary test vectors (`ggml-vocab-NAME.gguf` with `.inp`
-    /// and `.out`): `$SPECDISTILL_VOCAB_DIR`, else `~/.cache/specdistill/vocab`, fetched with
-    /// `Scripts/get-vocab-vectors` when a file of `names` is missing; then ``missing(_:file:line:)``.
-    public static func vocabularyDirectory(names: [String], file: StaticString = #filePath, line: UInt = #line) throws -> URL {
+    /// and `.out` for `names`, the `.gguf` alone for `loadOnly`): `$SPECDISTILL_VOCAB_DIR`, else
+    /// `~/.cache/specdistill/vocab`, fetched with `Scripts/get-vocab-vectors` when a file is
+    /// missing; then ``missing(_:file:line:)``.
+    public static func vocabularyDirectory(names: [String], loadOnly: [String] = [],
+                                           file: StaticString = #filePath, line: UInt = #line) throws -> URL {
         let dir = ProcessInfo.processInfo.environment["SPECDISTILL_VOCAB_DIR"].map(URL.init(fileURLWithPath:))
             ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/specdistill/vocab")
+        let files = names.flatMap { ["ggml-vocab-\($0).gguf", "ggml-vocab-\($0).gguf.inp", "ggml-vocab-\($0).gguf.out"] }
+            + loadOnly.map { "ggml-vocab-\($0).gguf" }
         func complete() -> Bool {
-            names.allSatisfy { FileManager.default.fileExists(atPath: dir.appendingPathComponent("ggml-vocab-\($0).gguf.out").path) }
+            files.allSatisfy { FileManager.default.fileExists(atPath: dir.appendingPathComponent($0).path) }
         }
         if !complete() {
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()

@@ -6,7 +6,8 @@ import XCTest
 
 /// Encode throughput on a few MB of mixed text (prints MB/s; asserts only a generous floor so
 /// that a pathological slowdown fails, not machine noise). Uses the GPT-2 GGUF vocabulary when
-/// the llama.cpp vectors are present, else the small trained fixture.
+/// the llama.cpp vectors are present, else the small trained fixture; qwen35 and deepseek-llm time
+/// the `ScalarRegex` engine on real vocabularies.
 final class EncodeSpeedTests: XCTestCase {
     func testEncodeThroughput() throws {
         let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
@@ -19,7 +20,7 @@ final class EncodeSpeedTests: XCTestCase {
         var tokenizers: [(String, Tokenizer)] = [("trained-gpt2 (700)", try Tokenizer(url: fixtures.appendingPathComponent("trained-gpt2.tokenizer.json")))]
         let vocab = ProcessInfo.processInfo.environment["SPECDISTILL_VOCAB_DIR"].map(URL.init(fileURLWithPath:))
             ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/specdistill/vocab")
-        for name in ["gpt-2", "llama-bpe", "llama-spm"] {
+        for name in ["gpt-2", "llama-bpe", "llama-spm", "qwen35", "deepseek-llm"] {
             let url = vocab.appendingPathComponent("ggml-vocab-\(name).gguf")
             if FileManager.default.fileExists(atPath: url.path) {
                 tokenizers.append((name, try Tokenizer(gguf: try GGUFFile(url: url).metadata)))

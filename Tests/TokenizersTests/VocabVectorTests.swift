@@ -10,24 +10,52 @@ import XCTest
 /// llama.cpp's convert scripts, an independent oracle). Each vocabulary is built from its GGUF
 /// metadata and must reproduce every id sequence.
 final class VocabVectorTests: XCTestCase {
-    static let mustPass: Set<String> = ["gpt-2", "starcoder"]
-    static let vocabularies = ["gpt-2", "starcoder", "llama-spm", "qwen2", "llama-bpe"]
+    /// Every byte-level BPE and SentencePiece vocabulary with vectors in llama.cpp's models/ folder
+    /// (keep in step with Scripts/get-vocab-vectors). Not run: bert-bge (WordPiece) and
+    /// nomic-bert-moe (Unigram / T5), which specdistill does not implement.
+    static let vocabularies = ["gpt-2", "starcoder", "llama-spm", "qwen2", "llama-bpe", "mpt", "refact", "command-r",
+                               "deepseek-coder", "deepseek-llm", "falcon", "phi-3", "qwen35", "gemma-4"]
+    /// Vocabularies llama.cpp ships without vectors (its tests only load them).
+    static let loadOnly = ["aquila", "baichuan", "gpt-neox"]
 
-    static func directory() throws -> URL { try RealModels.vocabularyDirectory(names: vocabularies) }
+    /// The vocabularies `testWrittenTokenizerJSONMatchesVectors` rewrites: one per distinct
+    /// pipeline (mpt is gpt-2's, refact and command-r starcoder's; that keeps the test short).
+    /// gemma-4 is left out: its tokenizer.json, read back, misses the U+FEFF tokens (open issue).
+    static let rewritten = vocabularies.filter { !["mpt", "refact", "command-r", "gemma-4"].contains($0) }
 
-    /// Runs one vocabulary; returns a one-line OK / NOT OK report.
-    func run(_ name: String, in dir: URL) throws -> (ok: Bool, report: String) {
-        let base = dir.appendingPathComponent("ggml-vocab-\(name).gguf")
-        let tokenizer = try Tokenizer(gguf: try GGUFFile(url: base).metadata)
-        let inputs = try String(contentsOf: URL(fileURLWithPath: base.path + ".inp"), encoding: .utf8)
-            .components(separatedBy: "\n__ggml_vocab_test__\n").dropLast()
-        let outputs = try String(contentsOf: URL(fileURLWithPath: base.path + ".out"), encoding: .utf8)
-            .components(separatedBy: "\n").dropLast()
+    static func directory() throws -> URL { try RealModels.vocabularyDirectory(names: vocabularies, loadOnly: loadOnly) }
+
+    /// Each vocabulary is read once for all the tests of the class (the largest take ≈ 1 s).
+    nonisolated(unsafe) static var loaded: [String: Tokenizer] = [:]
+    static func tokenizer(_ name: String, in dir: URL) throws -> Tokenizer {
+        if let t = loaded[name] { return t }
+        let t = try Tokenizer(gguf: try GGUFFile(url: dir.appendingPathComponent("ggml-vocab-\(name).gguf")).metadata)
+        loaded[name] = t
+        return t
+    }
+
+    /// The input texts and expected ids of a vocabulary.
+    static func vectors(_ name: String, in dir: URL) throws -> [(text: String, ids: [Int])] {
+        let base = dir.appendingPathComponent("ggml-vocab-\(name).gguf").path
+        // As llama.cpp's test-tokenizer-0 reads them: the separator ends each input except
+        // possibly the last (gemma-4's file has none after it); one line of ids per input.
+        var inputs = try String(contentsOf: URL(fileURLWithPath: base + ".inp"), encoding: .utf8)
+            .components(separatedBy: "\n__ggml_vocab_test__\n")
+        if inputs.last == "" { inputs.removeLast() }
+        var outputs = try String(contentsOf: URL(fileURLWithPath: base + ".out"), encoding: .utf8)
+            .components(separatedBy: "\n")
+        if outputs.last == "" { outputs.removeLast() }
         XCTAssertEqual(inputs.count, outputs.count, "\(name): inputs vs expected lines")
+        return zip(inputs, outputs).map { ($0, $1.split(separator: " ").map { Int($0)! }) }
+    }
+
+    /// Runs one vocabulary; returns a one-line "N/N exact" report.
+    func run(_ name: String, in dir: URL) throws -> (ok: Bool, report: String) {
+        let tokenizer = try Self.tokenizer(name, in: dir)
+        let vectors = try Self.vectors(name, in: dir)
         var mismatches = 0
         var first = ""
-        for (text, line) in zip(inputs, outputs) {
-            let expected = line.split(separator: " ").map { Int($0)! }
+        for (text, expected) in vectors {
             let got = tokenizer.encode(text, addSpecialTokens: false)
             if got != expected {
                 if mismatches == 0 { first = "input \(text.debugDescription): expected \(expected), got \(got)" }
@@ -35,7 +63,7 @@ final class VocabVectorTests: XCTestCase {
             }
         }
         let ok = mismatches == 0
-        return (ok, "\(ok ? "OK" : "NOT OK") \(name): \(inputs.count - mismatches)/\(inputs.count) inputs exact" + (ok ? "" : "; first mismatch: \(first)"))
+        return (ok, "\(ok ? "OK" : "NOT OK") \(name): \(vectors.count - mismatches)/\(vectors.count) exact" + (ok ? "" : "; first mismatch: \(first)"))
     }
 
     func testLlamaCppVocabularies() throws {
@@ -43,19 +71,32 @@ final class VocabVectorTests: XCTestCase {
         for name in Self.vocabularies {
             let (ok, report) = try run(name, in: dir)
             print(report)
-            if Self.mustPass.contains(name) { XCTAssertTrue(ok, report) }
+            XCTAssertTrue(ok, report)
+        }
+    }
+
+    /// The vocabularies without vectors load, and encode and decode a sample text losslessly.
+    func testLoadOnlyVocabularies() throws {
+        let dir = try Self.directory()
+        let text = "Hello, world! 123 ½ Äpfel 日本語 🦙\n  x"
+        for name in Self.loadOnly {
+            let tokenizer = try Self.tokenizer(name, in: dir)
+            let ids = tokenizer.encode(text, addSpecialTokens: false)
+            XCTAssertFalse(ids.isEmpty, name)
+            let back = tokenizer.decode(ids)
+            XCTAssertTrue(back == text || back == " " + text, "\(name): \(back.debugDescription)")
+            print("OK \(name): loads (\(tokenizer.vocabularySize) tokens), \(ids.count) ids for the sample")
         }
     }
 
     /// tokenizerJSON() of each GGUF vocabulary, read back, reproduces every expected id sequence
-    /// (for the SentencePiece vocabulary this checks the merges derived from scores). With
+    /// (for the SentencePiece vocabularies this checks the merges derived from scores). With
     /// SPECDISTILL_EXPORT_DIR set the files are written there for
     /// `Scripts/make-tokenizer-fixtures --check DIR` (Hugging Face `tokenizers` loads them).
     func testWrittenTokenizerJSONMatchesVectors() throws {
         let dir = try Self.directory()
-        for name in Self.vocabularies {
-            let base = dir.appendingPathComponent("ggml-vocab-\(name).gguf")
-            let original = try Tokenizer(gguf: try GGUFFile(url: base).metadata)
+        for name in Self.rewritten {
+            let original = try Self.tokenizer(name, in: dir)
             let data = original.tokenizerJSON()
             if let export = ProcessInfo.processInfo.environment["SPECDISTILL_EXPORT_DIR"] {
                 try FileManager.default.createDirectory(atPath: export, withIntermediateDirectories: true)
@@ -67,13 +108,8 @@ final class VocabVectorTests: XCTestCase {
             XCTAssertEqual(reloaded.bosTokenID, original.bosTokenID, name)
             XCTAssertEqual(reloaded.eosTokenID, original.eosTokenID, name)
             XCTAssertEqual(reloaded.addBOS, original.addBOS, name)
-            let inputs = try String(contentsOf: URL(fileURLWithPath: base.path + ".inp"), encoding: .utf8)
-                .components(separatedBy: "\n__ggml_vocab_test__\n").dropLast()
-            let outputs = try String(contentsOf: URL(fileURLWithPath: base.path + ".out"), encoding: .utf8)
-                .components(separatedBy: "\n").dropLast()
-            for (text, line) in zip(inputs, outputs) {
-                XCTAssertEqual(reloaded.encode(text, addSpecialTokens: false), line.split(separator: " ").map { Int($0)! },
-                               "\(name) rewritten: \(text.debugDescription)")
+            for (text, expected) in try Self.vectors(name, in: dir) {
+                XCTAssertEqual(reloaded.encode(text, addSpecialTokens: false), expected, "\(name) rewritten: \(text.debugDescription)")
             }
         }
     }
@@ -82,7 +118,7 @@ final class VocabVectorTests: XCTestCase {
     /// −score) on every two-way split of random tokens and on random token pairs.
     func testScoreTableMatchesDefinition() throws {
         let dir = try Self.directory()
-        let tokenizer = try Tokenizer(gguf: try GGUFFile(url: dir.appendingPathComponent("ggml-vocab-llama-spm.gguf")).metadata)
+        let tokenizer = try Self.tokenizer("llama-spm", in: dir)
         guard case .scores(let ranking) = tokenizer.model.merges else { return XCTFail("llama-spm should rank merges by score") }
         var g = RandomGenerator(seed: 3)
         let V = tokenizer.vocabularySize
@@ -126,6 +162,7 @@ final class VocabVectorTests: XCTestCase {
         XCTAssertThrowsError(try Tokenizer(gguf: metadata)) { error in
             let m = "\(error)"
             XCTAssertTrue(m.contains("no-such-pre") && m.contains("llama-bpe") && m.contains("qwen2"), m)
+            XCTAssertTrue(m.contains("tokenizer.json") && m.contains("not supported"), "the message names the fix: \(m)")
         }
         XCTAssertThrowsError(try Tokenizer(gguf: ["tokenizer.ggml.model": .string("bert"), "tokenizer.ggml.tokens": .array([.string("a")])])) { error in
             XCTAssertTrue("\(error)".contains("bert") && "\(error)".contains("gpt2"), "\(error)")
@@ -133,15 +170,12 @@ final class VocabVectorTests: XCTestCase {
     }
 
     /// Round trip: decoding the ids of each input gives the input back (byte-level vocabularies
-    /// are lossless; the SentencePiece one drops the added leading space on decode).
+    /// are lossless; the SentencePiece ones drop the added leading space on decode).
     func testDecodeRoundTrip() throws {
         let dir = try Self.directory()
         for name in Self.vocabularies {
-            let base = dir.appendingPathComponent("ggml-vocab-\(name).gguf")
-            let tokenizer = try Tokenizer(gguf: try GGUFFile(url: base).metadata)
-            let inputs = try String(contentsOf: URL(fileURLWithPath: base.path + ".inp"), encoding: .utf8)
-                .components(separatedBy: "\n__ggml_vocab_test__\n").dropLast()
-            for text in inputs {
+            let tokenizer = try Self.tokenizer(name, in: dir)
+            for (text, _) in try Self.vectors(name, in: dir) {
                 XCTAssertEqual(tokenizer.decode(tokenizer.encode(text, addSpecialTokens: false)), text, "\(name) round trip")
             }
         }
