@@ -125,23 +125,13 @@ public enum ModelBenchmark {
         return peak.shape.flops / peak.sgemmSeconds / 1e9
     }
 
-    /// Greedy decoding: prefill `prompt` (its last logits give the first new token), then one
-    /// append per further token, `newTokens` in all. Returns the new tokens.
-    public static func greedy(_ session: InferenceSession, prompt: [Int], newTokens: Int) throws -> [Int] {
+    /// Greedy decoding of `newTokens` tokens after `prompt`: ``DecodingLoop`` with the argmax.
+    public static func greedy(_ session: InferenceSession, prompt: [Int], newTokens: Int) throws -> DecodingLoop.Result {
         let V = session.model.config.vocabSize
-        var logits = try session.prefill(prompt)
-        var out: [Int] = []
-        out.reserveCapacity(newTokens)
-        var one = [0]
-        for i in 0..<newTokens {
-            let next = Sampler.argmax(logits.pointer, count: V)
-            out.append(next)
-            if i + 1 < newTokens {
-                one[0] = next
-                logits = try session.append(one).row(0)
-            }
-        }
-        return out
+        return try DecodingLoop.run(session, prompt: prompt, maxTokens: newTokens, choose: { logits in
+            let token = Sampler.argmax(logits, count: V)
+            return (token, token)
+        })
     }
 
     // MARK: Decoding a real model
@@ -186,19 +176,16 @@ public enum ModelBenchmark {
         var tokens: [Int] = []
         var totals: [Double] = [], appends: [Double] = []
         for r in 0...repetitions {
-            let t0 = now()
-            _ = try session.prefill(prompt)
-            let t1 = now()
-            tokens = try greedy(session, prompt: prompt, newTokens: newTokens)
-            let t2 = now()
-            if r > 0 {  // run 0 is the warm-up; the second prefill inside greedy is timed apart
-                let prefill = t1 - t0
-                totals.append(t2 - t1)
-                appends.append(max(1e-9, t2 - t1 - prefill))
+            let run = try greedy(session, prompt: prompt, newTokens: newTokens)
+            tokens = run.tokens
+            if r > 0 {  // run 0 is the warm-up
+                totals.append(run.prefillSeconds + run.decodeSeconds)
+                appends.append(max(1e-9, run.decodeSeconds))
             }
         }
         let bytes = weightBytesPerToken(model)
-        let appendRate = Double(newTokens - 1) / median(appends)
+        // Every generated token is one single-token append (the first appends the last prompt token).
+        let appendRate = Double(newTokens) / median(appends)
         let bandwidth = streamingBandwidth(bytes: bandwidthBytes)
         let limit = bandwidth * 1e9 / bytes
         return DecodeResult(parameters: model.parameterCount, threads: Threads.count, promptTokens: prompt.count,

@@ -55,28 +55,21 @@ public final class HelpRollout {
         probs = [Float](repeating: 0, count: student.config.vocabSize)
     }
 
-    /// Samples a response to `prompt`. The prompt is left-truncated to leave room for the response.
+    /// Samples a response to `prompt` (``DecodingLoop`` over the student's session, a `<help>`
+    /// action answered by the teacher). The prompt is left-truncated to leave room for the response.
     public func sample(prompt: [Int], rng: inout RandomGenerator) throws -> HelpPath {
         let p = Array(prompt.suffix(max(1, studentSession.maxT - maxNewTokens - 1)))
-        let help = student.config.helpTokenID
-        var logits = try studentSession.prefill(p)
+        let help = student.config.helpTokenID, V = teacher.config.vocabSize
         teacherSession.reset()
-        var context = p
-        var text: [Int] = [], actions: [Int] = []
-        var stopped = false
-        while text.count < maxNewTokens && studentSession.length < studentSession.maxT {
-            let action = probs.withUnsafeMutableBufferPointer { sampler.sample(logits.pointer, scratch: $0.baseAddress!, rng: &rng) }
-            var token = action
-            if let help, action == help {
-                let fresh = Array(context[teacherSession.length...])
-                let t = try teacherSession.append(fresh)
-                token = Sampler.argmax(t.pointer + (fresh.count - 1) * teacher.config.vocabSize, count: teacherVocabulary)
-            }
-            text.append(token); actions.append(action); context.append(token)
-            if stopTokens.contains(token) { stopped = true; break }
-            if text.count == maxNewTokens || studentSession.length + 1 > studentSession.maxT { break }
-            logits = try studentSession.append([token]).row(0)
-        }
-        return HelpPath(text: text, actions: actions, endedByStop: stopped)
+        var context = p, actions: [Int] = []
+        let r = try DecodingLoop.run(studentSession, prompt: p, maxTokens: maxNewTokens, stopTokens: stopTokens, choose: { logits in
+            let action = probs.withUnsafeMutableBufferPointer { sampler.sample(logits, scratch: $0.baseAddress!, rng: &rng) }
+            guard let help, action == help else { return (action, action) }
+            // The teacher catches up on the tokens it has not seen in one batched append.
+            let fresh = Array(context[teacherSession.length...])
+            let t = try teacherSession.append(fresh)
+            return (action, Sampler.argmax(t.pointer + (fresh.count - 1) * V, count: teacherVocabulary))
+        }, onToken: { action, token in actions.append(action); context.append(token) })
+        return HelpPath(text: r.tokens, actions: actions, endedByStop: r.stopReason == .endOfSequence)
     }
 }

@@ -22,17 +22,6 @@ public struct DecodedToken: Equatable, Sendable {
     public init(id: Int, origin: TokenOrigin) { self.id = id; self.origin = origin }
 }
 
-/// Why decoding stopped.
-public enum StopReason: String, Codable, Sendable {
-    /// A stop token was emitted (it is part of the output).
-    case endOfSequence
-    /// `maxTokens` tokens were emitted.
-    case maxTokens
-    /// The target's cache is full: prompt + output hold capacity + 1 tokens (the last one never
-    /// needs to enter the cache).
-    case contextLimit
-}
-
 /// What one round did, reported after its rollback (for tests and progress displays).
 public struct RoundEvent: Equatable, Sendable {
     /// Tokens drafted (gamma of this round, after the confidence stop and the limits).
@@ -79,15 +68,6 @@ enum DecodingSupport {
             throw SpecDecodeError.promptTooLong(
                 "the prompt has \(prompt.count) tokens but the \(name)'s context holds \(m.capacity); shorten the prompt")
         }
-    }
-
-    /// Resets `model` and appends the prompt without its last token. Both decoders start this way,
-    /// so the prompt's cache rows are computed by the same calls and the last prompt token is
-    /// then appended on the decode path (alone in plain decoding, ahead of the drafts in
-    /// speculative verification) — the two paths that are bitwise equal.
-    static func prefillAllButLast(_ model: DecodingModel, _ prompt: [Int]) throws {
-        model.truncate(to: 0)
-        if prompt.count > 1 { _ = try model.append(Array(prompt.dropLast())) }
     }
 
     /// Top probability of `softmax(z)` at temperature 1 over the first V logits: `1 / Σ exp(z − max z)`.

@@ -89,8 +89,8 @@ public final class HelpDecoder {
         var stats = HelpStatistics()
         stats.prompts = 1; stats.promptTokens = prompt.count
         let t0 = now()
-        try DecodingSupport.prefillAllButLast(student, prompt)
-        if helpPossible { try DecodingSupport.prefillAllButLast(teacher, tPrompt) } else { teacher.truncate(to: 0) }
+        try DecodingLoop.prefillAllButLast(student, prompt)
+        if helpPossible { try DecodingLoop.prefillAllButLast(teacher, tPrompt) } else { teacher.truncate(to: 0) }
         stats.prefillSeconds = now() - t0
         var teacherContext = tPrompt
         var out: [Int] = [], origins: [TokenOrigin] = []

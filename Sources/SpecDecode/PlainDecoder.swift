@@ -22,39 +22,32 @@ public final class PlainDecoder {
         probs = [Float](repeating: 0, count: V)
     }
 
-    /// Emits up to `maxTokens` tokens after `prompt`; stops after a token of `stopTokens` (which
-    /// is emitted) or when the cache is full.
+    /// Emits up to `maxTokens` tokens after `prompt` (``DecodingLoop``); stops after a token of
+    /// `stopTokens` (which is emitted) or when the cache is full.
     /// - Throws: ``SpecDecodeError/promptTooLong(_:)`` when the prompt does not fit the context.
     public func decode(prompt: [Int], maxTokens: Int, stopTokens: Set<Int> = [],
                        onToken: (DecodedToken) -> Void = { _ in }) throws -> PlainOutput {
         try DecodingSupport.checkPrompt(prompt, models: [("model", model)])
+        let r = try DecodingLoop.run(model, prompt: prompt, maxTokens: maxTokens, stopTokens: stopTokens,
+                                     choose: { logits in let t = try next(logits); return (t, t) },
+                                     onToken: { _, token in onToken(DecodedToken(id: token, origin: .target)) })
         var stats = PlainStatistics()
         stats.prompts = 1; stats.promptTokens = prompt.count
-        let t0 = now()
-        try DecodingSupport.prefillAllButLast(model, prompt)
-        let t1 = now()
-        stats.prefillSeconds = t1 - t0
-        var out: [Int] = []
-        var last = prompt[prompt.count - 1]
-        var reason = StopReason.maxTokens
-        while out.count < maxTokens {
-            if model.length + 1 > model.capacity { reason = .contextLimit; break }
-            let logits = try model.append([last])
-            stats.targetCalls += 1
-            let token = try probs.withUnsafeMutableBufferPointer { pb -> Int in
-                if sampler.settings.isGreedy { return Sampler.argmax(logits.pointer, count: sampler.vocabularySize) }
-                sampler.distribution(logits.pointer, into: pb.baseAddress!)
-                do { return try rng.checkedCategorical(pb.baseAddress!, count: sampler.vocabularySize) } catch {
-                    throw SpecDecodeError.invalidLogits("the model's logits are not a distribution (\(error)); its weights or activations hold NaN/Inf — check or re-create the model file")
-                }
+        stats.prefillSeconds = r.prefillSeconds
+        stats.decodeSeconds = r.decodeSeconds
+        stats.targetCalls = r.steps
+        stats.emitted = r.tokens.count
+        return PlainOutput(tokens: r.tokens, stopReason: r.stopReason, statistics: stats)
+    }
+
+    /// The token after `logits`: the argmax when greedy, else a draw from the sampler's distribution.
+    private func next(_ logits: UnsafePointer<Float>) throws -> Int {
+        try probs.withUnsafeMutableBufferPointer { pb -> Int in
+            if sampler.settings.isGreedy { return Sampler.argmax(logits, count: sampler.vocabularySize) }
+            sampler.distribution(logits, into: pb.baseAddress!)
+            do { return try rng.checkedCategorical(pb.baseAddress!, count: sampler.vocabularySize) } catch {
+                throw SpecDecodeError.invalidLogits("the model's logits are not a distribution (\(error)); its weights or activations hold NaN/Inf — check or re-create the model file")
             }
-            out.append(token)
-            last = token
-            onToken(DecodedToken(id: token, origin: .target))
-            if stopTokens.contains(token) { reason = .endOfSequence; break }
         }
-        stats.emitted = out.count
-        stats.decodeSeconds = now() - t1
-        return PlainOutput(tokens: out, stopReason: reason, statistics: stats)
     }
 }

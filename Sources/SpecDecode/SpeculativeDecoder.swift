@@ -184,8 +184,8 @@ public final class SpeculativeDecoder {
         var fb = FallbackStatistics()
         var bySource = [DraftSourceStatistics](repeating: DraftSourceStatistics(), count: DraftSource.allCases.count)
         let t0 = now()
-        try DecodingSupport.prefillAllButLast(target, prompt)
-        if let draft { try DecodingSupport.prefillAllButLast(draft, prompt) }
+        try DecodingLoop.prefillAllButLast(target, prompt)
+        if let draft { try DecodingLoop.prefillAllButLast(draft, prompt) }
         lookup?.reset(capacity: prompt.count + maxTokens)
         lookup?.observe(prompt)
         let loopStart = now()

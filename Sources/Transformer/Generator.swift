@@ -1,7 +1,6 @@
-import Foundation
 import Tensor
 
-/// Plain autoregressive generation with the KV cache: one `append` per token.
+/// Sampled generation with the KV cache (``DecodingLoop`` with a ``Sampler``): one `append` per token.
 public final class Generator {
     public let model: TransformerModel
     public let sampler: Sampler
@@ -34,27 +33,15 @@ public final class Generator {
 
     /// The same loop drawing from a caller's random stream (the distillation trainers sample the
     /// student's and the teacher's responses from theirs, so a resumed run draws the same tokens).
+    /// It is ``DecodingLoop`` over this generator's session.
     @discardableResult
     public func generate(prompt: [Int], maxTokens: Int, stopTokens: Set<Int> = [], rng: inout RandomGenerator,
                          onToken: (Int) -> Void = { _ in }) throws -> Stats {
-        var stats = Stats()
-        guard !prompt.isEmpty else { throw ModelError.shape("generate: empty prompt") }
-        guard prompt.count < session.maxT else {
-            throw ModelError.shape("the prompt has \(prompt.count) tokens but the context holds \(session.maxT); shorten the prompt")
-        }
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        var logits = try session.prefill(prompt)
-        let t1 = DispatchTime.now().uptimeNanoseconds
-        stats.prefillSeconds = Double(t1 - t0) * 1e-9
-        while stats.generated < maxTokens {
-            let token = probs.withUnsafeMutableBufferPointer { sampler.sample(logits.pointer, scratch: $0.baseAddress!, rng: &rng) }
-            stats.generated += 1
-            onToken(token)
-            if stopTokens.contains(token) { stats.stoppedAtEOS = true; break }
-            if session.length >= session.maxT || stats.generated >= maxTokens { break }
-            logits = try session.append([token]).row(0)
-        }
-        stats.decodeSeconds = Double(DispatchTime.now().uptimeNanoseconds - t1) * 1e-9
-        return stats
+        let r = try DecodingLoop.run(session, prompt: prompt, maxTokens: maxTokens, stopTokens: stopTokens, choose: { logits in
+            let token = probs.withUnsafeMutableBufferPointer { sampler.sample(logits, scratch: $0.baseAddress!, rng: &rng) }
+            return (token, token)
+        }, onToken: { _, token in onToken(token) })
+        return Stats(generated: r.tokens.count, prefillSeconds: r.prefillSeconds, decodeSeconds: r.decodeSeconds,
+                     stoppedAtEOS: r.stopReason == .endOfSequence)
     }
 }

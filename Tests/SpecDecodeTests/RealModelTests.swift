@@ -57,7 +57,7 @@ final class RealModelTests: XCTestCase {
     /// per layer 32 + 64·32 + 32·32 + 32 + 128·32 + 32·64 = 9280; 2 layers + final norm 32 +
     /// head 96·32 = 21664 floats (the gathered embedding excluded; when tied it is the head).
     func testWeightBytesPerStep() throws {
-        XCTAssertEqual(SessionModel.weightBytesPerStep(try load("llama")), 21664 * 4)
-        XCTAssertEqual(SessionModel.weightBytesPerStep(try load("llama_tied")), 21664 * 4)
+        XCTAssertEqual(try load("llama").weightBytesPerStep(), 21664 * 4)
+        XCTAssertEqual(try load("llama_tied").weightBytesPerStep(), 21664 * 4)
     }
 }
