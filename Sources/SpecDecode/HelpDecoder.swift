@@ -18,11 +18,13 @@ public struct HelpConfiguration: Codable, Equatable, Sendable {
     /// greedy decoding only when it is the argmax). The threshold turns the student's learned
     /// ask-probability into an operating point; the guard still applies. (This project's design.)
     public var helpThreshold: Double?
+    /// Who decides to ask (default: the learned `<help>` action; ``HelpPolicy`` has the baselines).
+    public var policy: HelpPolicy = .learned
 
     public init(sampling: SamplingSettings = .greedy, budget: Double, enforceBudget: Bool = false, seed: UInt64 = 1,
-                helpThreshold: Double? = nil) {
+                helpThreshold: Double? = nil, policy: HelpPolicy = .learned) {
         self.sampling = sampling; self.budget = budget; self.enforceBudget = enforceBudget; self.seed = seed
-        self.helpThreshold = helpThreshold
+        self.helpThreshold = helpThreshold; self.policy = policy
     }
 }
 
@@ -43,7 +45,8 @@ public struct HelpOutput: Sendable {
 public final class HelpDecoder {
     public let student: DecodingModel
     public let teacher: DecodingModel
-    public let helpTokenID: Int
+    /// The student's `<help>` id (nil for a student without one: baseline policies only).
+    public let helpTokenID: Int?
     public let configuration: HelpConfiguration
     /// Text tokens either model may emit; student logits past it (except `<help>`) and teacher
     /// logits past it are masked.
@@ -54,11 +57,14 @@ public final class HelpDecoder {
 
     /// - Throws: ``SpecDecodeError/invalidSettings(_:)`` for a help id outside the student's width,
     ///   a budget outside [0, 1], or a vocabulary wider than a model.
-    public init(student: DecodingModel, teacher: DecodingModel, helpTokenID: Int, configuration: HelpConfiguration,
+    public init(student: DecodingModel, teacher: DecodingModel, helpTokenID: Int?, configuration: HelpConfiguration,
                 vocabularySize: Int? = nil) throws {
         let V = vocabularySize ?? teacher.logitWidth
-        guard helpTokenID >= 0 && helpTokenID < student.logitWidth else {
+        if let helpTokenID, !(helpTokenID >= 0 && helpTokenID < student.logitWidth) {
             throw SpecDecodeError.invalidSettings("the help token id \(helpTokenID) is outside the student's \(student.logitWidth) logits; use a student trained with --help-budgets")
+        }
+        if configuration.policy.usesHelpAction && helpTokenID == nil {
+            throw SpecDecodeError.invalidSettings("the learned help policy needs a student with a <help> action (train it with --help-budgets), or choose a baseline policy")
         }
         guard V >= 1 && V <= teacher.logitWidth && V <= student.logitWidth else {
             throw SpecDecodeError.invalidSettings("vocabulary \(V) exceeds a model's width (student \(student.logitWidth), teacher \(teacher.logitWidth))")
@@ -105,21 +111,29 @@ public final class HelpDecoder {
             var t1 = now()
             stats.studentSeconds += t1 - t
             let allowHelp = !c.enforceBudget || Double(stats.teacherTokens + 1) <= c.budget * Double(out.count + 1) + 1e-9
-            var askByThreshold = false
-            if let threshold = c.helpThreshold, allowHelp {
-                askByThreshold = HelpDecoder.helpProbability(z.pointer, vocabularySize: vocabularySize, helpTokenID: helpTokenID) >= threshold
+            // Whether a baseline (or the learned action above --help-threshold) asks here.
+            var asks = false
+            switch c.policy {
+            case .learned:
+                if let threshold = c.helpThreshold, allowHelp, let help = helpTokenID {
+                    asks = HelpDecoder.helpProbability(z.pointer, vocabularySize: vocabularySize, helpTokenID: help) >= threshold
+                }
+            case .random(let p): asks = rng.uniformDouble() < p && allowHelp
+            case .uncertainty(let measure, let threshold): asks = allowHelp && measure.score(z.pointer, vocabularySize: vocabularySize) >= threshold
             }
+            // The `<help>` logit competes only for the learned policy without a threshold, while allowed.
+            let helpCompetes = c.policy.usesHelpAction && c.helpThreshold == nil && allowHelp
             var action = logits.withUnsafeMutableBufferPointer { lb -> Int in
                 let l = lb.baseAddress!
                 l.update(from: z.pointer, count: W)
-                for j in vocabularySize..<W where j != helpTokenID { l[j] = -.infinity }
-                if !allowHelp || c.helpThreshold != nil { l[helpTokenID] = -.infinity }
+                for j in vocabularySize..<W where j != helpTokenID || !helpCompetes { l[j] = -.infinity }
                 return probs.withUnsafeMutableBufferPointer { sampler.sample(l, scratch: $0.baseAddress!, rng: &rng) }
             }
-            if askByThreshold { action = helpTokenID }
-            if !allowHelp && Sampler.argmax(z.pointer, count: W) == helpTokenID { stats.guardedHelps += 1 }
+            let help = helpTokenID ?? -1
+            if asks { action = help }
+            if c.policy.usesHelpAction && !allowHelp && Sampler.argmax(z.pointer, count: W) == help { stats.guardedHelps += 1 }
             var origin = TokenOrigin.draft
-            if action == helpTokenID {
+            if asks || (helpCompetes && action == help) {
                 let fresh = Array(teacherContext[teacher.length...])
                 if teacher.length + fresh.count > teacher.capacity { reason = .contextLimit; break }
                 t = now()

@@ -8,24 +8,28 @@ extension DecodeCommand {
         let targetBundle = try loadBundle(model, weights: weightOptions.weights)
         let tokenizer = try targetBundle.requireTokenizer()
         let studentBundle = try loadBundle(modelDraft!, weights: weightOptions.weights)
-        guard let help = studentBundle.model.config.helpTokenID else {
-            throw ValidationError("\(modelDraft!): config.json has no help_token_id; train the student with `train --method pcl --help-budgets ...`")
+        let help = studentBundle.model.config.helpTokenID
+        if helpPolicy == .learned && help == nil {
+            throw ValidationError("\(modelDraft!): config.json has no help_token_id; train the student with `train --method pcl --help-budgets ...`, or compare a baseline with --help-policy random|entropy|top1")
         }
         // The student's <help> action sits in its padding past V (help_token_id = V).
         let V = try SharedVocabulary.check(target: targetBundle.model, targetTokenizer: tokenizer,
                                            draft: studentBundle.model, draftTokenizer: studentBundle.tokenizer, role: "student")
         let b = budget!
         let texts = try prompt.map { [$0] } ?? readPromptFile(prompts!)
-        // The student and the target read the same prompt, with the budget line (as in training).
+        // The student and the target read the same prompt, with the budget line for the learned
+        // policy (as in its training) and without it for the baselines (as their students were trained).
         let encoded = texts.map { text -> [Int] in
-            let withBudget = HelpBudget.prompt(text, budget: b)
-            return tokenizer.encode(chat ? chatPrompt(withBudget) : withBudget)
+            let shown = helpPolicy == .learned ? HelpBudget.prompt(text, budget: b) : text
+            return tokenizer.encode(chat ? chatPrompt(shown) : shown)
         }
         let maxT = (encoded.map(\.count).max() ?? 1) + maxTokens + 1
         let student = SessionModel(model: studentBundle.model, maxT: maxT)
         let teacher = SessionModel(model: targetBundle.model, maxT: maxT)
+        let policy = try helpPolicy.policy(budget: b, threshold: helpThreshold, student: student, prompts: encoded,
+                                           maxTokens: maxTokens, stopTokens: stopTokens(tokenizer, targetBundle), vocabularySize: V)
         let configuration = HelpConfiguration(sampling: sampling.settings, budget: b, enforceBudget: enforceBudget, seed: sampling.seed,
-                                              helpThreshold: helpThreshold)
+                                              helpThreshold: helpPolicy == .learned ? helpThreshold : nil, policy: policy)
         let decoder = try HelpDecoder(student: student, teacher: teacher, helpTokenID: help, configuration: configuration, vocabularySize: V)
         let stops = stopTokens(tokenizer, targetBundle)
         let lines = try outputJSONL.map { try JSONLWriter(path: $0) }
@@ -47,7 +51,8 @@ extension DecodeCommand {
         switch stats {
         case .none: break
         case .json:
-            var report: [String: Any] = ["mode": "help", "budget": b, "enforce_budget": enforceBudget]
+            var report: [String: Any] = ["mode": "help", "budget": b, "enforce_budget": enforceBudget, "policy": helpPolicy.rawValue]
+            if case .uncertainty(_, let t) = policy { report["threshold"] = t }
             for (k, v) in total.report { report[k] = v }
             let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
@@ -81,4 +86,36 @@ final class JSONLWriter {
         try handle.write(contentsOf: data)
     }
     deinit { try? handle.close() }
+}
+
+/// `--help-policy`: the learned `<help>` action or a baseline (``HelpPolicy``).
+enum HelpPolicyChoice: String, ExpressibleByArgument, CaseIterable {
+    case learned, random, entropy, top1
+
+    /// The policy for budget b. A confidence baseline without `threshold` is calibrated: the
+    /// student decodes `prompts` greedily on its own and the threshold is the score above which a
+    /// fraction b of those positions lie (``UncertaintyMeasure/threshold(scores:fraction:)``).
+    func policy(budget b: Double, threshold: Double?, student: DecodingModel, prompts: [[Int]], maxTokens: Int,
+                stopTokens: Set<Int>, vocabularySize V: Int) throws -> HelpPolicy {
+        let measure: UncertaintyMeasure
+        switch self {
+        case .learned: return .learned
+        case .random: return .random(probability: b)
+        case .entropy: measure = .entropy
+        case .top1: measure = .lowTopProbability
+        }
+        if let threshold { return .uncertainty(measure, threshold: threshold) }
+        var scores: [Double] = []
+        for p in prompts {
+            try DecodingLoop.run(student, prompt: p, maxTokens: maxTokens, stopTokens: stopTokens, choose: { z in
+                scores.append(measure.score(z, vocabularySize: V))
+                let t = Sampler.argmax(z, count: V)
+                return (t, t)
+            })
+        }
+        let t = UncertaintyMeasure.threshold(scores: scores, fraction: b)
+        printErr(String(format: "help policy %@: threshold %.4f, calibrated to ask at %.0f%% of %d positions of the student's own greedy decoding",
+                        rawValue, t, b * 100, scores.count))
+        return .uncertainty(measure, threshold: t)
+    }
 }

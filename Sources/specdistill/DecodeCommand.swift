@@ -20,7 +20,11 @@ struct DecodeCommand: ParsableCommand {
         student writes every token and, when it picks <help>, the target emits its greedy token (its \
         cache caught up in one batched call). The prompt states --budget ("teacher budget: 20%"); \
         --enforce-budget masks <help> whenever it would lift the running teacher fraction above it; --help-threshold P makes the student ask \
-        exactly when its probability of <help> is at least P. \
+        exactly when its probability of <help> is at least P. --help-policy random|entropy|top1 are the \
+        baselines the learned policy must beat at equal teacher use (any student, no <help> needed, no budget \
+        line in the prompt): ask with probability --budget, or where the student's entropy (nats) or \
+        1 − top-1 probability is at least --help-threshold — by default the threshold that asks at a \
+        fraction --budget of the positions of the student's own greedy decoding of these prompts. \
         --spec-type lookup drafts without a model (prompt lookup: the tokens that followed the latest earlier \
         match of the last n tokens, n = --lookup-ngram-max … --lookup-ngram-min, in prompt + output and \
         --lookup-corpus); --spec-type lookup,model chains it before the -md draft (--chain-policy).
@@ -70,6 +74,8 @@ struct DecodeCommand: ParsableCommand {
     @Flag(name: .customLong("enforce-budget"), help: "--mode help: mask <help> once the budget is spent.") var enforceBudget = false
     @Option(name: .customLong("help-threshold"), help: "--mode help: ask the teacher exactly when the student's p(<help>) ≥ this value (default: only when <help> is the sampled / argmax token).")
     var helpThreshold: Double?
+    @Option(name: .customLong("help-policy"), help: "--mode help: learned (the student's <help> action), random, entropy or top1 (baselines).")
+    var helpPolicy: HelpPolicyChoice = .learned
     @Option(name: .customLong("output-jsonl"), help: "Also write one JSON line per prompt: {prompt, output, tokens, ...}.")
     var outputJSONL: String?
     @OptionGroup var draftVocabOptions: DraftVocabOptions
@@ -107,8 +113,9 @@ struct DecodeCommand: ParsableCommand {
             if compare || color { throw ValidationError("--compare and --color apply to --mode speculative") }
             if draftVocabOptions.k != nil { throw ValidationError("--draft-vocab applies to --mode speculative (a help student keeps its whole head)") }
             if let t = helpThreshold, !(t >= 0) { throw ValidationError("--help-threshold must be ≥ 0, got \(t)") }
-        } else if budget != nil || enforceBudget || helpThreshold != nil {
-            throw ValidationError("--budget, --enforce-budget and --help-threshold apply to --mode help")
+            if helpPolicy == .random && helpThreshold != nil { throw ValidationError("--help-policy random asks with probability --budget; drop --help-threshold") }
+        } else if budget != nil || enforceBudget || helpThreshold != nil || helpPolicy != .learned {
+            throw ValidationError("--budget, --enforce-budget, --help-threshold and --help-policy apply to --mode help")
         }
         if draftVocabOptions.k != nil && draftVocabOptions.data == nil {
             throw ValidationError("--draft-vocab needs --draft-vocab-data FILE.jsonl (the draft's training data) to count token frequencies")

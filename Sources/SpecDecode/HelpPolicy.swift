@@ -1,0 +1,56 @@
+import Foundation
+
+/// Who decides, at each position of help-mode decoding, that the student hands the token to the
+/// teacher: the student's learned `<help>` action, or one of the baselines the learned policy has
+/// to beat at equal teacher use (issue 17): asking at random positions, or asking where the
+/// student's own distribution q says it is unsure.
+public enum HelpPolicy: Codable, Equatable, Sendable {
+    /// The student's `<help>` action (sampled like any token, or taken above
+    /// ``HelpConfiguration/helpThreshold``): needs a student trained with `--help-budgets`.
+    case learned
+    /// Ask at each position with probability p, independently of the text (one draw of the
+    /// decoder's generator per position).
+    case random(probability: Double)
+    /// Ask when the student's uncertainty ``UncertaintyMeasure/score(_:vocabularySize:)`` is at
+    /// least `threshold`.
+    case uncertainty(UncertaintyMeasure, threshold: Double)
+
+    /// Whether the policy uses the student's `<help>` action.
+    public var usesHelpAction: Bool { self == .learned }
+}
+
+/// How unsure the student is at one position, from its logits z over the vocabulary (temperature
+/// 1, `<help>` and padding left out): larger is less sure.
+public enum UncertaintyMeasure: String, Codable, CaseIterable, Sendable {
+    /// H(q) = −Σ_j q_j log q_j in nats, q = softmax(z).
+    case entropy
+    /// 1 − max_j q_j (the student's top-1 probability, reversed).
+    case lowTopProbability
+
+    /// The score of one logits row (V values), in Double, max-subtracted.
+    public func score(_ z: UnsafePointer<Float>, vocabularySize V: Int) -> Double {
+        var m = -Double.infinity
+        for j in 0..<V { m = max(m, Double(z[j])) }
+        var sum = 0.0, weighted = 0.0
+        for j in 0..<V {
+            let d = Double(z[j]) - m, e = Foundation.exp(d)
+            sum += e
+            weighted += e * d
+        }
+        switch self {
+        // H = log Σ e^{d} − Σ e^{d} d / Σ e^{d}, with d = z − max z.
+        case .entropy: return Foundation.log(sum) - weighted / sum
+        case .lowTopProbability: return 1 - 1 / sum
+        }
+    }
+
+    /// The threshold t at which asking when `score ≥ t` asks at a fraction `fraction` of the
+    /// positions whose scores are `scores`: the score of rank ⌈(1 − fraction)·n⌉ in ascending
+    /// order (+∞ for fraction 0, never asking; the smallest score for fraction 1).
+    public static func threshold(scores: [Double], fraction: Double) -> Double {
+        guard fraction > 0, !scores.isEmpty else { return .infinity }
+        let sorted = scores.sorted()
+        let asks = min(sorted.count, max(1, Int((fraction * Double(sorted.count)).rounded())))
+        return sorted[sorted.count - asks]
+    }
+}
