@@ -1,11 +1,18 @@
-// Shared by QuantRows.c (portable path, activation quantisation, dispatch) and QuantRowsAVX2.c.
+// Shared by QuantRows.c (portable path, activation quantisation, dispatch), QuantRowsAVX2.c and
+// QuantRowsHalf.c (F16 / BF16 rows).
 #ifndef SPECDISTILL_QUANT_INTERNAL_H
 #define SPECDISTILL_QUANT_INTERNAL_H
 #include <stdint.h>
 #include <string.h>
 #include "QuantKernels.h"
 
-enum { SD_Q4_0 = 2, SD_Q4_1 = 3, SD_Q5_0 = 6, SD_Q5_1 = 7, SD_Q8_0 = 8, SD_Q4_K = 12, SD_Q6_K = 14 };
+enum { SD_F16 = 1, SD_Q4_0 = 2, SD_Q4_1 = 3, SD_Q5_0 = 6, SD_Q5_1 = 7, SD_Q8_0 = 8, SD_Q4_K = 12, SD_Q5_K = 13,
+       SD_Q6_K = 14, SD_BF16 = 30 };
+
+/// K-quants: super-blocks of 256, activations as sd_qa256.
+static inline int sd_is_k(int type) { return type == SD_Q4_K || type == SD_Q5_K || type == SD_Q6_K; }
+/// F16 / BF16: activations stay float32 (QuantRowsHalf.c).
+static inline int sd_is_half(int type) { return type == SD_F16 || type == SD_BF16; }
 
 /// Activations for the legacy types: one block of 32 quantised values; s = d · Σ q.
 typedef struct { float d, s; int8_t q[32]; } sd_qa32;
@@ -34,11 +41,13 @@ static inline int sd_block_bytes(int type) {
     case SD_Q5_0: return 22;
     case SD_Q5_1: return 24;
     case SD_Q4_K: return 144;
+    case SD_Q5_K: return 176;
     case SD_Q6_K: return 210;
+    case SD_F16: case SD_BF16: return 32;   // a "block" of 16 halves: one step of the two 8-lane accumulators
     default: return 0;
     }
 }
-static inline int sd_block_elems(int type) { return type == SD_Q4_K || type == SD_Q6_K ? 256 : 32; }
+static inline int sd_block_elems(int type) { return sd_is_k(type) ? 256 : sd_is_half(type) ? 16 : 32; }
 
 /// The 6-bit scale and min of sub-block j (0…7) of a Q4_K / Q5_K super-block (ggml's get_scale_min_k4).
 static inline void sd_scale_min_k4(const uint8_t *s, int j, int *sc, int *m) {
@@ -51,6 +60,14 @@ static inline void sd_scale_min_k4(const uint8_t *s, int j, int *sc, int *m) {
 int sd_quant_avx2_group(int type, int R, int N, int nb, const void *QA, size_t ldqa, const uint8_t *W,
                         size_t ldw, float *C, int ldc, int accumulate);
 int sd_quant_avx2_has(int type);
+/// Rows an AVX2 group may hold for `type` (the register budget of its kernel).
+static inline int sd_quant_avx2_group_max(int type) { return sd_is_half(type) ? 6 : 8; }
+/// F16 / BF16 (QuantRowsHalf.c): C[r, n] (+)= W_n · A_r for r < R (AVX2, R ≤ 6) or r < M (portable,
+/// any M), A float32 rows of stride lda, nb blocks of 16 elements per row.
+void sd_half_avx2_group(int type, int R, int N, int nb, const float *A, int lda, const uint8_t *W, size_t ldw,
+                        float *C, int ldc, int accumulate);
+void sd_half_portable(int type, int M, int N, int nb, const float *A, int lda, const uint8_t *W, size_t ldw,
+                      float *C, int ldc, int accumulate);
 /// One block of 32 activations on AVX2, bit for bit as the portable sd_quant_block; returns max|a|.
 float sd_quant_block32_avx2(const float *a, int8_t *q, int *sum);
 /// AVX2 kernel of the interleaved layout (QuantX8AVX2.c): activation rows [0, R), R ≤ 4, G groups.

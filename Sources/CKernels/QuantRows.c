@@ -1,5 +1,5 @@
 // Few float rows times ggml-quantised weight rows: activation quantisation, the portable path
-// and the dispatch (the AVX2 path is in QuantRowsAVX2.c). The math and the summation order are
+// and the dispatch (the AVX2 path is in QuantRowsAVX2.c; F16 / BF16 rows in QuantRowsHalf.c). The math and the summation order are
 // stated in QuantKernels.h. Block layouts follow ggml-common.h (see GGMLDequantize.swift, whose
 // scalar dequantisers are the tests' reference).
 #pragma STDC FP_CONTRACT OFF
@@ -12,7 +12,8 @@ int sd_quant_supported(int type, int K) {
 }
 
 size_t sd_quant_act_row_bytes(int type, int K) {
-    if (type == SD_Q4_K || type == SD_Q6_K) return (size_t)(K / 256) * sizeof(sd_qa256);
+    if (sd_is_half(type)) return (size_t)K * sizeof(float);
+    if (sd_is_k(type)) return (size_t)(K / 256) * sizeof(sd_qa256);
     return (size_t)(K / 32) * sizeof(sd_qa32);
 }
 
@@ -38,7 +39,9 @@ void sd_quant_act_with(int isa, int type, int M, int K, const float *A, int lda,
     for (int m = 0; m < M; m++) {
         const float *a = A + (size_t)m * lda;
         uint8_t *row = (uint8_t *)QA + (size_t)m * rowBytes;
-        if (type == SD_Q4_K || type == SD_Q6_K) {
+        if (sd_is_half(type)) {
+            memcpy(row, a, rowBytes);   // F16 / BF16 multiply float32 activations as they are
+        } else if (sd_is_k(type)) {
             sd_qa256 *blk = (sd_qa256 *)row;
             for (int b = 0; b < K / 256; b++) {
                 blk[b].d = sd_quant_block(a + 256 * b, 256, blk[b].q);
@@ -87,16 +90,21 @@ static void sd_decode_legacy(int type, const uint8_t *p, int v[32], float *d, fl
     }
 }
 
-// Decodes a Q4_K / Q6_K super-block into v[256] and per-16 scales sc[16] (Q4_K: sub-block scale
-// repeated; Q6_K: the int8 scales) plus Q4_K mins mn[8]; value = d·sc·v − dmin·mn (Q4_K) or
-// d·sc·(v − 32) (Q6_K, v ∈ 0…63 here).
+// Decodes a Q4_K / Q5_K / Q6_K super-block into v[256] and per-16 scales sc[16] (Q4_K, Q5_K:
+// sub-block scale repeated; Q6_K: the int8 scales) plus Q4_K / Q5_K mins mn[8]; value =
+// d·sc·v − dmin·mn (Q4_K v ∈ 0…15; Q5_K v ∈ 0…31, bit 4 of element l of sub-block j in bit j of
+// qh[l]) or d·sc·(v − 32) (Q6_K, v ∈ 0…63 here).
 static void sd_decode_k(int type, const uint8_t *p, int v[256], int sc[16], int mn[8], float *d, float *dmin) {
-    if (type == SD_Q4_K) {
+    if (type == SD_Q4_K || type == SD_Q5_K) {
         *d = sd_f16(p); *dmin = sd_f16(p + 2);
         for (int j = 0; j < 8; j++) { sd_scale_min_k4(p + 4, j, &sc[2 * j], &mn[j]); sc[2 * j + 1] = sc[2 * j]; }
-        const uint8_t *qs = p + 16;
+        const int five = type == SD_Q5_K;
+        const uint8_t *qh = p + 16, *qs = p + (five ? 48 : 16);
         for (int c = 0; c < 4; c++)
-            for (int l = 0; l < 32; l++) { v[64 * c + l] = qs[32 * c + l] & 0x0F; v[64 * c + 32 + l] = qs[32 * c + l] >> 4; }
+            for (int l = 0; l < 32; l++) {
+                v[64 * c + l] = (qs[32 * c + l] & 0x0F) | (five ? ((qh[l] >> (2 * c)) & 1) << 4 : 0);
+                v[64 * c + 32 + l] = (qs[32 * c + l] >> 4) | (five ? ((qh[l] >> (2 * c + 1)) & 1) << 4 : 0);
+            }
     } else {
         const uint8_t *ql = p, *qh = p + 128;
         *d = sd_f16(p + 208); *dmin = 0;
@@ -114,7 +122,7 @@ static void sd_quant_portable(int type, int M, int N, int K, const void *QA, con
                               float *C, int ldc, int accumulate) {
     const int bytes = sd_block_bytes(type), nb = K / sd_block_elems(type);
     const size_t ldqa = sd_quant_act_row_bytes(type, K);
-    const int isK = type == SD_Q4_K || type == SD_Q6_K;
+    const int isK = sd_is_k(type);
     for (int n = 0; n < N; n++) {
         float acc[16] = {0}, summ[16] = {0};
         for (int b = 0; b < nb; b++) {
@@ -142,7 +150,7 @@ static void sd_quant_portable(int type, int M, int N, int K, const void *QA, con
                         for (int i = 0; i < 16; i++) s += v[16 * g + i] * a->q[16 * g + i];
                         isum += sc[g] * s;
                     }
-                    if (type == SD_Q4_K) {
+                    if (type != SD_Q6_K) {
                         for (int j = 0; j < 8; j++) msum += mn[j] * (a->bsums[2 * j] + a->bsums[2 * j + 1]);
                         acc[m] += a->d * (d * (float)isum - dmin * (float)msum);
                     } else {
@@ -180,17 +188,22 @@ void sd_quant_rows_times_wt_q(int isa, int type, int M, int N, int K, const void
     const uint8_t *w = (const uint8_t *)W;
     const int nb = K / sd_block_elems(type);
     if (isa >= 1 && sd_quant_isa() >= 1 && sd_quant_avx2_has(type)) {
-        // Groups of ≤ 8 rows; with several groups, weight rows in tiles of ~16 KB (L1-resident).
-        int tile = M <= 8 ? N : (int)(16384 / (ldw > 0 ? ldw : 1));
+        // Groups of ≤ G rows; with several groups, weight rows in tiles of ~16 KB (L1-resident).
+        const int G = sd_quant_avx2_group_max(type);
+        int tile = M <= G ? N : (int)(16384 / (ldw > 0 ? ldw : 1));
         if (tile < 1) tile = 1;
         for (int n = 0; n < N; n += tile) {
             int nt = N - n < tile ? N - n : tile;
-            for (int m = 0; m < M; m += 8) {
-                int r = M - m < 8 ? M - m : 8;
+            for (int m = 0; m < M; m += G) {
+                int r = M - m < G ? M - m : G;
                 sd_quant_avx2_group(type, r, nt, nb, (const uint8_t *)QA + m * ldqa, ldqa, w + (size_t)n * ldw, ldw,
                                     C + (size_t)m * ldc + n, ldc, accumulate);
             }
         }
+        return;
+    }
+    if (sd_is_half(type)) {
+        sd_half_portable(type, M, N, nb, (const float *)QA, (int)(ldqa / sizeof(float)), w, ldw, C, ldc, accumulate);
         return;
     }
     for (int m = 0; m < M; m += 16) {

@@ -7,8 +7,8 @@
 // [−127, 127], so a byte pair sums to at most 2 · 128 · 127 = 32512 < 32767.
 // Legacy types: acc_m += (d_w·d_a) · (float)Σ lane-wise (one FMA on 8 lanes; a fixed horizontal
 // sum at the end, then + Σ m_w·s_a). K-quants: the exact int32 super-block sum, then the same
-// scalar float expression as the portable path (contraction off), so Q4_K/Q6_K results equal
-// the portable path's bit for bit.
+// scalar float expression as the portable path (contraction off), so Q4_K/Q5_K/Q6_K results equal
+// the portable path's bit for bit. (F16 / BF16: QuantRowsHalf.c.)
 #pragma STDC FP_CONTRACT OFF
 #include "QuantInternal.h"
 
@@ -87,12 +87,14 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void sd_le
     }
 }
 
-// Q4_K and Q6_K for R rows.
+// Q4_K, Q5_K and Q6_K for R rows. Q5_K is Q4_K with a fifth bit per element: bit j of qh[l] is
+// bit 4 of element l of sub-block j, so chunk c ORs in bits 2c (low nibbles) and 2c + 1 (high);
+// weights ≤ 31, so a maddubs pair sums to ≤ 2 · 31 · 127 and the int32 sums stay exact.
 __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void sd_k_body(
     const int type, const int R, int N, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, size_t ldw,
     float *C, int ldc, int accumulate) {
     const int bytes = sd_block_bytes(type);
-    const __m256i low4 = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
+    const __m256i low4 = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
     for (int n = 0; n < N; n++) {
         const uint8_t *w = W + (size_t)n * ldw;
         float acc[8];
@@ -100,13 +102,19 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void sd_k_
         for (int b = 0; b < nb; b++, w += bytes) {
             __m256i isum[8];
             for (int r = 0; r < R; r++) isum[r] = _mm256_setzero_si256();
-            if (type == SD_Q4_K) {
+            if (type == SD_Q4_K || type == SD_Q5_K) {
                 const float d = sd_q_f16(w), dmin = sd_q_f16(w + 2);
                 int sc[8], mn[8];
                 for (int j = 0; j < 8; j++) sd_scale_min_k4(w + 4, j, &sc[j], &mn[j]);
+                const int five = type == SD_Q5_K;
+                const __m256i qh = five ? _mm256_loadu_si256((const __m256i *)(w + 16)) : _mm256_setzero_si256();
                 for (int c = 0; c < 4; c++) {
-                    const __m256i q = _mm256_loadu_si256((const __m256i *)(w + 16 + 32 * c));
-                    const __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+                    const __m256i q = _mm256_loadu_si256((const __m256i *)(w + (five ? 48 : 16) + 32 * c));
+                    __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+                    if (five) {   // per-byte bits: the 16-bit shifts' carry-in from the next byte is masked off
+                        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4));
+                        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4));
+                    }
                     const __m256i slo = _mm256_set1_epi16((short)sc[2 * c]), shi = _mm256_set1_epi16((short)sc[2 * c + 1]);
                     for (int r = 0; r < R; r++) {
                         const sd_qa256 *a = (const sd_qa256 *)(QA + r * ldqa) + b;
@@ -208,6 +216,7 @@ SD_Q_TYPE(sd_legacy_body, 3)
 SD_Q_TYPE(sd_legacy_body, 6)
 SD_Q_TYPE(sd_legacy_body, 7)
 SD_Q_TYPE(sd_k_body, 12)
+SD_Q_TYPE(sd_k_body, 13)
 SD_Q_TYPE(sd_k_body, 14)
 
 static const sd_q_fn *sd_q_table(int type) {
@@ -218,15 +227,21 @@ static const sd_q_fn *sd_q_table(int type) {
     case SD_Q5_0: return sd_q_table_6;
     case SD_Q5_1: return sd_q_table_7;
     case SD_Q4_K: return sd_q_table_12;
+    case SD_Q5_K: return sd_q_table_13;
     case SD_Q6_K: return sd_q_table_14;
     default: return 0;
     }
 }
 
-int sd_quant_avx2_has(int type) { return sd_q_table(type) != 0; }
+int sd_quant_avx2_has(int type) { return sd_q_table(type) != 0 || sd_is_half(type); }
 
 int sd_quant_avx2_group(int type, int R, int N, int nb, const void *QA, size_t ldqa, const uint8_t *W, size_t ldw,
                         float *C, int ldc, int accumulate) {
+    if (sd_is_half(type)) {
+        if (R < 1 || R > sd_quant_avx2_group_max(type)) return 0;
+        sd_half_avx2_group(type, R, N, nb, (const float *)QA, (int)(ldqa / sizeof(float)), W, ldw, C, ldc, accumulate);
+        return 1;
+    }
     const sd_q_fn *t = sd_q_table(type);
     if (!t || R < 1 || R > 8) return 0;
     t[R](N, nb, (const uint8_t *)QA, ldqa, W, ldw, C, ldc, accumulate);

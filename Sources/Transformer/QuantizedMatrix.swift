@@ -12,9 +12,11 @@ import Tensor
 /// that memory alive.
 ///
 /// **Math and invariance.** Each input row is quantised on its own to int8 blocks (32 values for
-/// the legacy types, 256 for K-quants; |a − d·q| ≤ max|a_block| / 254), each output is a sum of
-/// block products in ascending block order with one accumulator per row, so a row's result is
-/// bitwise the same whatever M (batch invariance) and whatever split of N over threads.
+/// the legacy types, 256 for K-quants; |a − d·q| ≤ max|a_block| / 254); F16 and BF16 rows multiply
+/// the float32 input as it is (weights converted exactly, only float32 rounding). Each output is a
+/// sum of block products in ascending block order with per-row accumulators, so a row's result is
+/// bitwise the same whatever M (batch invariance) and whatever split of N over threads
+/// (`QuantKernels.h` states the exact order per type).
 public struct QuantizedMatrix: @unchecked Sendable {
     public struct Segment: @unchecked Sendable {
         public var type: GGMLType
@@ -159,8 +161,8 @@ public struct QuantizedMatrix: @unchecked Sendable {
     public func apply(m: Int, input: UnsafePointer<Float>, lda: Int, out: UnsafeMutablePointer<Float>, ldc: Int,
                       accumulate: Bool, scratch: inout [UInt8]) {
         let K = cols, isa = sd_quant_isa()
-        // The activation format depends only on the block family (32 or 256), so segments of the
-        // same family share one quantisation.
+        // The activation format depends only on the block family (32, 256, or 1: float32 rows for
+        // F16 / BF16), so segments of the same family share one quantisation.
         var quantisedFor = -1
         var row0 = 0
         for s in segments {

@@ -6,7 +6,10 @@ import XCTest
 
 /// A tiny llama GGUF written with GGUFWriter whose matrices use every type with a native kernel,
 /// mixed inside fused matrices (attn_q/k Q4_K + attn_v Q6_K, as in Q4_K_M files; ffn_gate Q4_1 +
-/// ffn_up Q5_0), plus one type without a kernel (Q5_K): loaded native and f32 from the same file.
+/// ffn_up Q5_0; ffn_gate Q5_K + ffn_up F16, which switches activation format inside one matrix),
+/// an F16 token embedding, plus one matrix without a kernel (an F32 output layer): loaded native
+/// and f32 from the same file. And a model of F16 / BF16 matrices only, whose native logits differ
+/// from the f32 load's by float32 rounding alone.
 final class NativeWeightsMixedTypesTests: XCTestCase {
     /// V 40, C 256, L 2, NH 4, NKV 2, HS 64, F 512 (K-quant rows need K % 256 = 0).
     static let C = 256, F = 512, V = 40
@@ -17,8 +20,18 @@ final class NativeWeightsMixedTypesTests: XCTestCase {
     /// precise checks are the per-matrix ones, this one catches wiring (segment order, which
     /// linear uses which matrix), which gives O(1) differences.
     static let relativeLogitTolerance = 0.1
+    /// F16 / BF16 matrices multiply float32 activations with the weights converted exactly: native
+    /// and f32 logits differ only by float32 summation order (each dot product within
+    /// (K/16 + 4)·2⁻²⁴·Σ|w·a|, QuantKernelTests), compounded through 2 layers: ~1e-6 relative
+    /// (0 on AVX2, where the f32 kernel sums in the same order); 1e-4 of max |logit| leaves room,
+    /// while a wrong conversion or row gives O(1).
+    static let halfRelativeLogitTolerance = 1e-4
 
-    func writeFixture() throws -> URL {
+    /// Matrix types per layer: attn_q, attn_k, attn_v, attn_output, ffn_gate, ffn_up, ffn_down.
+    static let mixedTypes: [[GGMLType]] = [[.q4_K, .q4_K, .q6_K, .q4_0, .q4_1, .q5_0, .q8_0],
+                                           [.bf16, .bf16, .bf16, .q5_1, .q5_K, .f16, .q4_K]]
+
+    func writeFixture(types: [[GGMLType]] = mixedTypes, embed: GGMLType = .f16, output: GGMLType = .f32) throws -> URL {
         var rng = RandomGenerator(seed: 99)
         var w = GGUFWriter()
         let meta: [(String, GGUFValue)] = [
@@ -35,8 +48,7 @@ final class NativeWeightsMixedTypesTests: XCTestCase {
             try w.add(tensor: name, shape: [Self.C], values: (0..<Self.C).map { _ in 0.5 + rng.uniform() })
         }
         let C = Self.C, F = Self.F
-        try quant("token_embd.weight", Self.V, C, .q8_0)
-        let types: [[GGMLType]] = [[.q4_K, .q4_K, .q6_K, .q4_0, .q4_1, .q5_0, .q6_K], [.q8_0, .q8_0, .q8_0, .q5_1, .q5_K, .q4_K, .q4_K]]
+        try quant("token_embd.weight", Self.V, C, embed)
         for l in 0..<2 {
             let t = types[l], p = "blk.\(l)."
             try norm(p + "attn_norm.weight")
@@ -47,7 +59,7 @@ final class NativeWeightsMixedTypesTests: XCTestCase {
             try quant(p + "ffn_down.weight", C, F, t[6])
         }
         try norm("output_norm.weight")
-        try quant("output.weight", Self.V, C, .q6_K)
+        try quant("output.weight", Self.V, C, output)
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("native-mixed-\(getpid()).gguf")
         try w.write(to: url)
         return url
@@ -59,12 +71,14 @@ final class NativeWeightsMixedTypesTests: XCTestCase {
         let n = try GGUFModelLoader.load(url, weights: .native), f = try GGUFModelLoader.load(url, weights: .f32)
         XCTAssertTrue(f.notes.isEmpty)
         XCTAssertEqual(n.notes.count, 1)
-        XCTAssertTrue(n.notes.first?.contains("Q5_K") == true && n.notes.first?.contains("blk.1.ffn_gate.weight") == true, "\(n.notes)")
+        XCTAssertTrue(n.notes.first?.contains("F32") == true && n.notes.first?.contains("output.weight") == true, "\(n.notes)")
         let native = try XCTUnwrap(n.model.native)
-        XCTAssertNil(native.layers[1].mlpUp, "Q5_K has no kernel: layer 1's gate+up stays float32")
+        XCTAssertNil(native.head, "F32 has no kernel: the output layer stays float32")
+        XCTAssertEqual(native.embed?.segments.map(\.type), [.f16])
         XCTAssertEqual(native.layers[0].qkv?.segments.map(\.type), [.q4_K, .q4_K, .q6_K])
         XCTAssertEqual(native.layers[0].mlpUp?.segments.map(\.type), [.q4_1, .q5_0])
-        XCTAssertEqual(native.layers[1].qkv?.segments.count, 1, "equal types: q, k, v in one owned buffer")
+        XCTAssertEqual(native.layers[1].mlpUp?.segments.map(\.type), [.q5_K, .f16])
+        XCTAssertEqual(native.layers[1].qkv?.segments.map(\.type), [.bf16], "equal types: q, k, v in one owned buffer")
         // The native rows are the f32 load's numbers (RoPE row order undone on the bytes).
         var row = [Float](repeating: 0, count: 512)
         for (name, m) in native.matrices {
@@ -77,7 +91,7 @@ final class NativeWeightsMixedTypesTests: XCTestCase {
             }
         }
         // Every native matrix (segments of mixed types) times random rows vs the Double reference
-        // on the f32 load, within the activation-quantisation bound of QuantKernelTests.
+        // on the f32 load, within the bound of QuantKernelTests for each row's type.
         var rng = RandomGenerator(seed: 5)
         var scratch: [UInt8] = []
         for (name, m) in native.matrices where name != "embed.weight" {
@@ -87,16 +101,12 @@ final class NativeWeightsMixedTypesTests: XCTestCase {
             x.withUnsafeBufferPointer { xp in out.withUnsafeMutableBufferPointer { op in
                 m.apply(m: M, input: xp.baseAddress!, lda: K, out: op.baseAddress!, ldc: N, accumulate: false, scratch: &scratch)
             } }
-            let block = m.segments.map(\.type.blockSize).max()!
+            let w = Array(UnsafeBufferPointer(start: ref.pointer, count: N * K))
+            let rowTypes = m.segments.flatMap { Array(repeating: $0.type, count: $0.rows) }
             for i in 0..<M { for r in 0..<N {
-                var dot = 0.0, bound = 0.0
-                for b in stride(from: 0, to: K, by: block) {
-                    let amax = (b..<(b + block)).map { Double(abs(x[i * K + $0])) }.max()!
-                    for k in b..<(b + block) {
-                        dot += Double(ref.pointer[r * K + k]) * Double(x[i * K + k])
-                        bound += Double(abs(ref.pointer[r * K + k])) * amax / 254 * 1.001 + 1e-5 * abs(Double(ref.pointer[r * K + k]) * Double(x[i * K + k]))
-                    }
-                }
+                var dot = 0.0
+                for k in 0..<K { dot += Double(w[r * K + k]) * Double(x[i * K + k]) }
+                let bound = QuantKernelTests.bound(rowTypes[r], w, x, n: r, m: i, K: K)
                 if !(abs(Double(out[i * N + r]) - dot) <= bound + 1e-6) {
                     XCTFail("\(name) (\(m.segments.map(\.type))) row \(i) out \(r): \(out[i * N + r]) vs \(dot), bound \(bound)"); return
                 }
@@ -119,6 +129,39 @@ final class NativeWeightsMixedTypesTests: XCTestCase {
         n.model.materializeFloatWeights()
         for (name, _) in native.matrices {
             XCTAssertEqual(n.model.parameters[name].array, f.model.parameters[name].array, name)
+        }
+    }
+
+    /// F16 / BF16 matrices only (BF16 embedding and output): native logits within float32
+    /// rounding of the f32 load's, appends batch- and thread-invariant.
+    func testHalfModelMatchesTheFloatLoadClosely() throws {
+        let url = try writeFixture(types: [[.f16, .f16, .f16, .bf16, .f16, .f16, .bf16], [.bf16, .bf16, .f16, .f16, .bf16, .bf16, .f16]],
+                                   embed: .bf16, output: .f16)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let n = try GGUFModelLoader.load(url, weights: .native), f = try GGUFModelLoader.load(url, weights: .f32)
+        XCTAssertTrue(n.notes.isEmpty, "\(n.notes)")
+        XCTAssertEqual(n.model.native?.matrices.count, 1 + 1 + 4 * 2)   // embed, head, 4 linears per layer
+        let ids = [1, 7, 3, 39, 0, 12, 5]
+        let ln = try InferenceSession(model: n.model).append(ids).array, lf = try InferenceSession(model: f.model).append(ids).array
+        let scale = Double(lf.map { abs($0) }.max()!), diff = zip(ln, lf).map { Double(abs($0 - $1)) }.max()!
+        print("F16/BF16 model: max |Δlogit| \(diff), max |logit| \(scale)")
+        XCTAssertLessThan(diff, Self.halfRelativeLogitTolerance * scale)
+        // (On AVX2 the f32 kernels sum in the same lanes and order, so diff is 0 there.) The
+        // native matrices were what ran: their float32 parameters are still untouched zeros.
+        XCTAssertTrue(n.model.parameters["layers.0.qkv.weight"].array.allSatisfy { $0 == 0 })
+        let saved = Threads.count
+        defer { Threads.count = saved }
+        var reference: [UInt32]? = nil
+        for threads in [1, 2] {
+            Threads.count = threads
+            let s = InferenceSession(model: n.model)
+            let together = try s.append(ids).array.map(\.bitPattern)
+            s.reset()
+            var alone: [UInt32] = []
+            for t in ids { alone += try s.append([t]).array.map(\.bitPattern) }
+            XCTAssertEqual(together, alone, "threads \(threads)")
+            if let reference { XCTAssertEqual(together, reference, "2 threads differ from 1") }
+            reference = together
         }
     }
 

@@ -58,7 +58,7 @@ final class QuantX8KernelTests: XCTestCase {
                 for m in 0..<M { for n in 0..<32 {
                     var ref = 0.0
                     for k in 0..<K { ref += Double(wf[n * K + k]) * Double(a[m * K + k]) }
-                    let err = abs(Double(c[m * N + n]) - ref), tol = QuantKernelTests.bound(wf, a, n: n, m: m, K: K, block: t.blockSize)
+                    let err = abs(Double(c[m * N + n]) - ref), tol = QuantKernelTests.bound(t, wf, a, n: n, m: m, K: K)
                     worst = max(worst, err / tol)
                     if !(err <= tol) { XCTFail("\(t) isa \(isa) m \(m) n \(n): \(c[m * N + n]) vs \(ref), tol \(tol)"); return }
                 } }
@@ -80,7 +80,7 @@ final class QuantX8KernelTests: XCTestCase {
                 for n in 32..<N {
                     var ref = 0.0
                     for k in 0..<K { ref += Double(wf[n * K + k]) * Double(a[m * K + k]) }
-                    XCTAssertLessThanOrEqual(abs(Double(together[m * N + n]) - ref), QuantKernelTests.bound(wf, a, n: n, m: m, K: K, block: t.blockSize), "\(t) tail row \(n)")
+                    XCTAssertLessThanOrEqual(abs(Double(together[m * N + n]) - ref), QuantKernelTests.bound(t, wf, a, n: n, m: m, K: K), "\(t) tail row \(n)")
                 }
             }
             if t == .q4_1 {

@@ -7,28 +7,44 @@
 ///     C[m, n] (+)= Σ_k A[m, k] · W_n[k]      m < M (1…16), n < N
 ///
 /// where W_n is weight row n, `ldw` bytes after row n − 1, stored as ggml blocks (type codes are
-/// ggml's: 8 Q8_0, 2 Q4_0, 3 Q4_1, 6 Q5_0, 7 Q5_1, 12 Q4_K, 14 Q6_K).
+/// ggml's: 8 Q8_0, 2 Q4_0, 3 Q4_1, 6 Q5_0, 7 Q5_1, 12 Q4_K, 13 Q5_K, 14 Q6_K; 1 F16 and 30 BF16,
+/// whose "blocks" here are 16 elements, 32 bytes).
 ///
-/// **Activation quantisation.** Row m of A is first quantised on its own, per block of 32
-/// (legacy types) or 256 (K-quants) values: d = max|a| / 127, q = round(a / d) ∈ [−127, 127],
-/// so |a − d·q| ≤ d / 2 = max|a| / 254. The block products are then exact integer sums of
-/// q_w · q_a, scaled in float: legacy `d_w·d_a·Σ q_w q_a (+ m_w · d_a·Σ q_a)`, Q4_K
-/// `d_a·(d·Σ_j sc_j Σ q_w q_a − dmin·Σ_j m_j Σ q_a)`, Q6_K `d·d_a·Σ_j sc_j Σ (q_w − 32) q_a`.
+/// **Activation quantisation** (all types but F16 / BF16). Row m of A is first quantised on its
+/// own, per block of 32 (legacy types) or 256 (K-quants) values: d = max|a| / 127,
+/// q = round(a / d) ∈ [−127, 127], so |a − d·q| ≤ d / 2 = max|a| / 254. The block products are
+/// then exact integer sums of q_w · q_a, scaled in float: legacy `d_w·d_a·Σ q_w q_a (+ m_w · d_a·Σ q_a)`,
+/// Q4_K and Q5_K (q_w ∈ 0…15, 0…31; the same 256-value activation blocks and the same 6-bit
+/// scale/min unpacking) `d_a·(d·Σ_j sc_j Σ q_w q_a − dmin·Σ_j m_j Σ q_a)`, Q6_K
+/// `d·d_a·Σ_j sc_j Σ (q_w − 32) q_a`.
+///
+/// **F16 / BF16** keep the activations in float32 (sd_quant_act copies them) and convert the
+/// weights exactly to float32 on the fly (F16: IEEE half; BF16: the bits shifted left by 16). Per
+/// output, two accumulators of 8 float lanes; block b (elements 16b…16b+15, ascending) adds
+/// s0[l] = fma(w[16b+l], a[16b+l], s0[l]) and s1[l] = fma(w[16b+8+l], a[16b+8+l], s1[l]), l < 8;
+/// the output is ((t0+t4) + (t1+t5)) + ((t2+t6) + (t3+t7)) with t = s0 + s1 lane-wise. So the only
+/// error is float32 rounding: |C − Σ w·a| ≤ (K/16 + 4) · 2⁻²⁴ · Σ |w·a| (to first order). This is
+/// the order of sd_rows_times_wt's AVX2 path (K % 16 == 0), so there F16 / BF16 rows give the
+/// bits of their float32 conversion.
 ///
 /// **Summation order (batch and thread invariance).** Each output is computed from its own
 /// quantised activation row and its own weight row, block by block in ascending order, with
 /// per-row accumulators whose operations do not depend on M, on the group a row falls in, or on
 /// the caller's split of N. So a row's result is bitwise the same alone or with other rows, on
-/// any number of threads. The portable and AVX2 paths sum in different orders (AVX2 keeps eight
-/// float lanes per legacy accumulator); each path is invariant on its own.
+/// any number of threads. For the legacy types the portable and AVX2 paths sum in different
+/// orders (AVX2 keeps eight float lanes per accumulator); each path is invariant on its own. For
+/// the K-quants (exact int32 super-block sums, then the same scalar float expression) and for
+/// F16 / BF16 (the lane structure above on both paths) AVX2 equals the portable loop bit for bit.
 ///
 /// Each weight block is decoded once and multiplied into every row of a group (≤ 8 rows on
-/// AVX2); for M > 8 the weight rows go in tiles of about 16 KB so later groups re-read L1.
+/// AVX2, ≤ 6 for F16 / BF16); for more rows the weight rows go in tiles of about 16 KB so later
+/// groups re-read L1.
 
-/// 1 when `type` has a native kernel for rows of K elements (K a multiple of the block size).
+/// 1 when `type` has a native kernel for rows of K elements (K a multiple of the block size: 32,
+/// 256 for K-quants, 16 for F16 / BF16).
 int sd_quant_supported(int type, int K);
 
-/// Bytes of one quantised activation row of K elements for weights of `type`.
+/// Bytes of one quantised activation row of K elements for weights of `type` (4K for F16 / BF16).
 size_t sd_quant_act_row_bytes(int type, int K);
 
 /// Quantises M rows of K activations (row stride lda floats) into QA (M rows of
