@@ -21,6 +21,14 @@ enum HalfFloat {
     @inline(__always)
     static func fromBF16(_ b: UInt16) -> Float { Float(bitPattern: UInt32(b) << 16) }
 
+    /// binary32 → bfloat16 as ggml's `GGML_FP32_TO_BF16`: round to nearest even on the top 16
+    /// bits (overflow to ±inf), a NaN kept and made quiet.
+    static func toBF16(_ f: Float) -> UInt16 {
+        let u = f.bitPattern
+        if u & 0x7FFF_FFFF > 0x7F80_0000 { return UInt16(u >> 16) | 64 }
+        return UInt16((u &+ (0x7FFF + ((u >> 16) & 1))) >> 16)
+    }
+
     /// binary32 → IEEE binary16 with round-to-nearest-even (overflow to ±inf, NaN kept quiet).
     static func toF16(_ f: Float) -> UInt16 {
         let bits = f.bitPattern

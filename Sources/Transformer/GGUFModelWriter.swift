@@ -22,6 +22,8 @@ public enum GGUFModelWriter {
         case .q4_0: return 2
         case .q8_0: return 7
         case .q4_K: return 15   // LLAMA_FTYPE_MOSTLY_Q4_K_M (the common Q4_K file type)
+        case .q5_K: return 17   // LLAMA_FTYPE_MOSTLY_Q5_K_M
+        case .bf16: return 32
         default: return 0
         }
     }

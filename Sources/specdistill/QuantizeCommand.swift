@@ -16,11 +16,12 @@ struct QuantizeCommand: ParsableCommand {
     )
     @Argument(help: "The model to write: a Hugging Face directory or a .gguf file.") var input: String
     @Argument(help: "The .gguf file to write (replaced atomically).") var output: String
-    @Option(help: "Matrix type: q8_0, q4_0, q4_k, f16 or f32.") var type = "q8_0"
+    @Option(help: "Matrix type: q8_0, q4_0, q4_k, q5_k, f16, bf16 or f32.") var type = "q8_0"
     @Option(name: .customLong("tokenizer-from"), help: "A .gguf file whose tokenizer keys are copied (default: IN if it is a GGUF).")
     var tokenizerFrom: String?
 
-    static let types: [String: GGMLType] = ["q8_0": .q8_0, "q4_0": .q4_0, "q4_k": .q4_K, "f16": .f16, "f32": .f32]
+    static let types: [String: GGMLType] = ["q8_0": .q8_0, "q4_0": .q4_0, "q4_k": .q4_K, "q5_k": .q5_K, "f16": .f16, "bf16": .bf16,
+                                            "f32": .f32]
 
     func validate() throws {
         guard Self.types[type.lowercased()] != nil else {

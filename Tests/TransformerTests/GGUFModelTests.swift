@@ -69,6 +69,26 @@ final class GGUFModelTests: XCTestCase {
         }
     }
 
+    /// The F16 file loaded with `--weights native` (every matrix kept F16, multiplied by the F16
+    /// row kernels through the KV-cache session) against transformers' logits on the weights
+    /// gguf-py dequantises from it: an oracle independent of the kernels, Golden.logitsAtol.
+    func testF16FileLoadedNativeMatchesTransformers() throws {
+        let f = try Golden.load("llama_tied")
+        let r = try GGUFModelLoader.load(GGUFFixtures.url("llama_tied-f16.gguf"), weights: .native)
+        XCTAssertTrue(r.notes.isEmpty, "\(r.notes)")
+        let native = try XCTUnwrap(r.model.native, "F16 matrices must load natively")
+        XCTAssertEqual(Set(native.matrices.flatMap { $0.matrix.segments.map(\.type) }), [.f16])
+        let golden = try SafetensorsFile(url: GGUFFixtures.url("llama_tied-f16.golden.safetensors")).floats("logits")
+        let V = r.model.config.vocabSize
+        for b in 0..<f.B {
+            let s = InferenceSession(model: r.model, maxT: 16)
+            let ours = try s.append(f.tokens[(b * f.T)..<((b + 1) * f.T)].map(Int.init)).array
+            let cmp = compare(ours, Array(golden[(b * f.T * V)..<((b + 1) * f.T * V)]), rtol: 0, atol: Golden.logitsAtol)
+            print("llama_tied-f16.gguf native, sequence \(b): \(cmp.passed ? "OK" : "NOT OK") max abs err \(cmp.maxAbs)")
+            XCTAssertTrue(cmp.passed, "sequence \(b): \(cmp)")
+        }
+    }
+
     /// llama.cpp's permutation on a hand-worked head: HF rows [a0 a1 | b0 b1] (rotary pairs
     /// (a_i, b_i)) become adjacent pairs [a0 b0 a1 b1]; unpermute inverts it.
     func testRoPEPermutationByHand() {

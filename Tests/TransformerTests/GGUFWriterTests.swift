@@ -65,7 +65,7 @@ final class GGUFWriterTests: XCTestCase {
         var rng = RandomGenerator(seed: 11)
         let n = 256 * 8
         let x = (0..<n).map { i in rng.normal() * (i % 256 < 128 ? 0.05 : 2) }
-        for type in [GGMLType.q8_0, .q4_0, .q4_K] {
+        for type in [GGMLType.q8_0, .q4_0, .q4_K, .q5_K, .f16, .bf16] {
             let bytes = x.withUnsafeBufferPointer { type.quantize($0.baseAddress!, count: n) }
             XCTAssertEqual(bytes.count, n / type.blockSize * type.blockBytes)
             var y = [Float](repeating: 0, count: n)
@@ -79,21 +79,31 @@ final class GGUFWriterTests: XCTestCase {
                 switch type {
                 case .q8_0: bound = amax / 127 * (0.5 + 127.0 / 2048)
                 case .q4_0: bound = amax / 8 * (1 + 8.0 / 2048)
+                case .f16: bound = amax * 0x1p-11   // nearest-even: half an ulp, ≤ 2⁻¹¹ relative (no subnormals here)
+                case .bf16: bound = amax * 0x1p-8
                 default:
                     let sb = x[(256 * (b / 8))..<(256 * (b / 8) + 256)]
+                    let L: Float = type == .q4_K ? 15 : 31
                     let subs = stride(from: 0, to: 256, by: 32).map { o -> (scale: Float, offset: Float) in
                         let s = sb[(sb.startIndex + o)..<(sb.startIndex + o + 32)]
-                        return ((s.max()! - min(s.min()!, 0)) / 15, -min(s.min()!, 0))
+                        return ((s.max()! - min(s.min()!, 0)) / L, -min(s.min()!, 0))
                     }
                     let dq = subs.map(\.scale).max()! / 63, dmq = subs.map(\.offset).max()! / 63
-                    let scale = (block.max()! - min(block.min()!, 0)) / 15
-                    bound = (0.5 * (scale + 0.5 * dq) + 7.5 * dq + 0.5 * dmq) * (1 + 1.0 / 1024)
+                    let scale = (block.max()! - min(block.min()!, 0)) / L
+                    bound = (0.5 * (scale + 0.5 * dq) + L / 2 * dq + 0.5 * dmq) * (1 + 1.0 / 1024)
                 }
                 for i in (32 * b)..<(32 * b + 32) {
                     XCTAssertLessThanOrEqual(abs(x[i] - y[i]), bound + 1e-7, "\(type) element \(i)")
                 }
             }
             XCTAssertGreaterThan(zip(x, y).map { abs($0 - $1) }.max()!, 0, "\(type): lossless? the test would not see a bug")
+        }
+        // BF16 as ggml rounds (GGML_FP32_TO_BF16): ties to even on the top 16 bits, NaN quiet.
+        let cases: [(UInt32, UInt16)] = [(0x3F80_8000, 0x3F80), (0x3F81_8000, 0x3F82), (0x3F80_8001, 0x3F81),
+                                         (0x7F7F_FFFF, 0x7F80), (0x7F80_0001, 0x7FC0), (0x8000_0000, 0x8000)]
+        for (f, h) in cases {
+            let bytes = [Float(bitPattern: f)].withUnsafeBufferPointer { GGMLType.bf16.quantize($0.baseAddress!, count: 1) }
+            XCTAssertEqual(UInt16(bytes[0]) | UInt16(bytes[1]) << 8, h, String(f, radix: 16))
         }
     }
 }

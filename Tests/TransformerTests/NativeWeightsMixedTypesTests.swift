@@ -165,6 +165,37 @@ final class NativeWeightsMixedTypesTests: XCTestCase {
         }
     }
 
+    /// `quantize --type q5_k / bf16` (GGUFModelWriter with the Q5_K and BF16 quantisers) on the
+    /// F16 model: the file loads natively with every matrix in that type, and its native logits
+    /// stay near the F16 model's (BF16 weights within 2⁻⁸ relative; Q5_K within a 5-bit step of
+    /// each sub-block's range — ~4% RMS of these normal weights — plus the activation
+    /// quantisation, amplified through 2 random layers). Measured max |Δlogit| / max |logit|:
+    /// BF16 0.0046, Q5_K 0.080; the tolerances leave 3–4× room, while a wrong bit layout gives O(1).
+    func testWrittenQ5KAndBF16FilesLoadNativelyNearTheFloatModel() throws {
+        let url = try writeFixture(types: Array(repeating: Array(repeating: .f16, count: 7), count: 2), embed: .f16, output: .f16)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let f = try GGUFModelLoader.load(url, weights: .f32).model
+        let ids = [1, 7, 3, 39, 0, 12, 5]
+        let reference = try InferenceSession(model: f).append(ids).array
+        let scale = Double(reference.map { abs($0) }.max()!)
+        for (type, tolerance) in [(GGMLType.bf16, 0.02), (.q5_K, 0.25)] {
+            let out = url.deletingPathExtension().appendingPathExtension("\(type).gguf")
+            defer { try? FileManager.default.removeItem(at: out) }
+            let notes = try GGUFModelWriter.write(f, to: out, type: type, tokenizerSource: nil)
+            XCTAssertTrue(notes.isEmpty, "\(notes)")
+            let n = try GGUFModelLoader.load(out, weights: .native)
+            XCTAssertTrue(n.notes.isEmpty, "\(n.notes)")
+            let native = try XCTUnwrap(n.model.native)
+            XCTAssertEqual(native.matrices.count, 1 + 1 + 4 * 2)
+            XCTAssertEqual(Set(native.matrices.flatMap { $0.matrix.segments.map(\.type) }), [type])
+            let logits = try InferenceSession(model: n.model).append(ids).array
+            let diff = zip(logits, reference).map { Double(abs($0 - $1)) }.max()!
+            print("written \(type), native: max |Δlogit| \(diff), max |logit| \(scale)")
+            XCTAssertLessThan(diff, tolerance * scale, "\(type)")
+            XCTAssertGreaterThan(diff, 0, "\(type): logits equal the F16 model's; was the file quantised?")
+        }
+    }
+
     /// A NaN scale in a natively kept matrix is refused at load (checked by the repacking, which
     /// copies every scale anyway), naming the file, tensor, row and block; the f32 load, which
     /// dequantises, refuses it through its finite check.
