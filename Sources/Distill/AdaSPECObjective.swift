@@ -82,6 +82,12 @@ public struct AdaSPECObjective: Objective {
          "scaleByTemperatureSquared": "\(scaleByTemperatureSquared)", "denominator": denominator.rawValue]
     }
 
+    /// `keptFraction`: tokens kept by the filter / supervised tokens in the last call (0 when
+    /// nothing was supervised).
+    public var stepStatistics: [String: Double] {
+        ["keptFraction": Double(lastKeptCount) / Double(max(lastSupervisedCount, 1))]
+    }
+
     /// Loss of the batch and `scale · dL/dstudentLogits` added into `dLogits` (B, T, V).
     /// `input.teacherLogits` and `input.referenceLogits` must be set.
     public mutating func evaluate(_ input: ObjectiveInput, dLogits: UnsafeMutablePointer<Float>, scale: Float) -> ObjectiveResult {

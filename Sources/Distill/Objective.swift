@@ -55,9 +55,21 @@ public struct ObjectiveResult: Equatable, Sendable {
 
 /// A training objective: logits in, loss and dLoss/dlogits out. The model's backward starts
 /// from the gradient it writes; no autograd is involved.
+///
+/// Beside the loss, an objective describes itself for the run's records: ``metadata`` (its
+/// settings, written to `run.json` by the trainer, see ``RunRecord``) and ``stepStatistics``
+/// (numbers about the last batch, written into each step's `metrics.jsonl` line, see
+/// ``StepMetrics``). The trainer reads both through this protocol, whatever the objective.
 public protocol Objective {
     /// A short name recorded in run metadata (`ce`, `fkl`, …).
     var name: String { get }
+    /// The settings to record with a run, by name (`["objective": name]` by default).
+    var metadata: [String: String] { get }
+    /// Numbers about the last ``evaluate(_:dLogits:scale:)`` call that the trainer records with
+    /// the step (flattened into its `metrics.jsonl` line; empty by default). In a step of several
+    /// micro-batches the trainer records them after the step's last micro-batch on rank 0. Names
+    /// must not be one of ``StepMetrics``' fixed keys.
+    var stepStatistics: [String: Double] { get }
     /// Whether ``evaluate(_:dLogits:scale:)`` needs `teacherLogits`.
     var needsTeacher: Bool { get }
     /// Whether it needs `referenceLogits` (AdaSPEC's reference model).
@@ -69,6 +81,8 @@ public protocol Objective {
 
 extension Objective {
     public var needsReference: Bool { false }
+    public var metadata: [String: String] { ["objective": name] }
+    public var stepStatistics: [String: Double] { [:] }
 }
 
 /// Next-token cross-entropy, averaged over supervised tokens: `L = (1/N) Σ_r −log softmax(z_r)[y_r]`,
