@@ -32,10 +32,12 @@ extension PCLTrainer {
     /// run directory's last checkpoint.
     /// - Returns: false when there is no checkpoint (the logs of a run killed before its first
     ///   checkpoint are then emptied, as in ``Trainer/resume()``).
-    /// - Throws: when the checkpoint's settings differ from this run's (both are listed).
+    /// - Throws: when the checkpoint's settings differ from this run's (both are listed), or
+    ///   ``record`` from the run directory's `run.json` (``RunRecord/checkResumable(in:)``).
     @discardableResult
     public func resume(source: PCLSource) throws -> Bool {
         guard let dir = runDirectory else { return false }
+        try record?.checkResumable(in: dir)
         guard let url = RunCheckpoint.locate(runDirectory: dir) else {
             try RunCheckpoint.trimMetrics(in: dir, after: -1)
             return false
@@ -53,5 +55,15 @@ extension PCLTrainer {
         source.restore(replay: state.replay)
         try RunCheckpoint.trimMetrics(in: runDirectory, after: state.step)
         return true
+    }
+
+    /// Starts or continues the run in the run directory: ``resume(source:)`` when `resuming`,
+    /// else ``RunLog/startNewRun(in:)`` (refusing a directory that holds a checkpoint).
+    /// - Returns: whether a checkpoint was restored.
+    @discardableResult
+    public func prepare(resuming: Bool, source: PCLSource) throws -> Bool {
+        if resuming { return try resume(source: source) }
+        if let dir = runDirectory { try RunLog.startNewRun(in: dir) }
+        return false
     }
 }

@@ -19,38 +19,14 @@ public struct PCLRunSettings: Codable, Equatable, Sendable {
     public init() {}
 }
 
-/// Per-step numbers of a PCL run, one JSON line each in `metrics.jsonl`.
-public struct PCLStepMetrics: Codable, Sendable {
-    public var step: Int
-    public var loss: Double
-    public var learningRate: Float
-    public var gradNorm: Double
-    /// Windows (path positions) in the loss.
-    public var tokens: Int
-    /// Where the batch came from: student (on-policy), dataset, teacher or replay.
-    public var source: String
-    /// On-policy batches: help actions / actions over the batch.
-    public var teacherFraction: Double?
-    /// The budget multipliers after this step (in budget order).
-    public var multipliers: [Double]
-    public var elapsedSeconds: Double
-}
-
-/// Progress of a PCL run, reported through ``PCLTrainer/onEvent``.
-public enum PCLTrainingEvent: Sendable {
-    case started(totalSteps: Int, resumedAt: Int)
-    case step(PCLStepMetrics)
-    case evaluation(step: Int, metrics: [String: Double])
-    case checkpoint(step: Int, path: String)
-    case finished(step: Int, seconds: Double)
-}
-
 /// The PCL training loop (algorithms.md §5): a batch of paths from a ``PCLSource``, the student's
 /// and teacher's forward on the packed tokens, rewards from the teacher (shaped by the budget
 /// multipliers), ``PCLObjective``, backward, global-norm clipping, AdamW, then — after on-policy
 /// batches — dual ascent on each budget's multiplier toward its measured teacher fraction.
 /// Checkpoints hold the model, the optimizer moments, the RNG, the multipliers and the replay
-/// buffer, so a resumed run continues exactly.
+/// buffer, so a resumed run continues exactly. With a run directory it writes the run's files
+/// there as ``Trainer`` does (``RunLog``): `run.json` from ``record``, `metrics.jsonl` (the PCL
+/// fields of ``StepMetrics``) and `evaluations.jsonl`.
 public final class PCLTrainer {
     public let model: TransformerModel
     public let teacher: TransformerModel
@@ -62,7 +38,10 @@ public final class PCLTrainer {
     public internal(set) var multipliers: BudgetMultipliers
     public internal(set) var step = 0
     public internal(set) var rng: RandomGenerator
-    public var onEvent: (PCLTrainingEvent) -> Void = { _ in }
+    public var onEvent: (TrainingEvent) -> Void = { _ in }
+    /// What the run is, written as `run.json` when ``train(source:evaluate:)`` starts (with the
+    /// objective's metadata, the settings and the PCL settings filled in); nil: no `run.json`.
+    public var record: RunRecord?
     private let workspace: TrainingWorkspace, teacherWorkspace: TrainingWorkspace
     private let dLogits: Tensor
     private var rewards: [Float]
@@ -91,8 +70,9 @@ public final class PCLTrainer {
         rewards = [Float](repeating: 0, count: settings.batchSize * settings.context)
     }
 
-    /// One optimizer step (gradAccum batches); returns its metrics without the timing.
-    public func trainStep(source: PCLSource) throws -> PCLStepMetrics {
+    /// One optimizer step (gradAccum batches); returns its metrics without the timing
+    /// (``StepMetrics/elapsedSeconds`` 0).
+    public func trainStep(source: PCLSource) throws -> StepMetrics {
         let s = settings, rows = s.batchSize * s.context
         model.gradients.zero()
         var lossSum = 0.0, windows = 0
@@ -131,10 +111,9 @@ public final class PCLTrainer {
         optimizer.step(parameters: model.parameters, gradients: model.gradients, lr: lr)
         for k in counts.keys.sorted() { multipliers.update(k, helpActions: counts[k]!.help, actions: counts[k]!.actions) }
         step += 1
-        return PCLStepMetrics(step: step, loss: lossSum / Double(s.gradAccum), learningRate: lr, gradNorm: norm, tokens: windows,
-                              source: kinds.joined(separator: ","),
-                              teacherFraction: actions > 0 ? Double(help) / Double(actions) : nil,
-                              multipliers: multipliers.lambdas, elapsedSeconds: 0)
+        return StepMetrics(step: step, loss: lossSum / Double(s.gradAccum), learningRate: lr, gradNorm: norm, tokens: windows,
+                           elapsedSeconds: 0, source: kinds.joined(separator: ","),
+                           teacherFraction: actions > 0 ? Double(help) / Double(actions) : nil, multipliers: multipliers.lambdas)
     }
 
     /// Trains until `settings.steps`, checkpointing every `saveEvery` steps and at the end.
@@ -142,8 +121,14 @@ public final class PCLTrainer {
     ///   at the end, before the final checkpoint (so a resumed run logs each evaluation once).
     public func train(source: PCLSource, evaluate: ((TransformerModel) throws -> [String: Double])? = nil) throws {
         let start = Date()
+        try writeRecord()
         onEvent(.started(totalSteps: settings.steps, resumedAt: step))
-        if let evaluate, step == 0 { onEvent(.evaluation(step: 0, metrics: try evaluate(model))) }
+        func evaluation(_ evaluate: (TransformerModel) throws -> [String: Double]) throws {
+            let metrics = try evaluate(model)
+            try RunLog.appendEvaluation(in: runDirectory, step: step, metrics: metrics)
+            onEvent(.evaluation(step: step, metrics: metrics))
+        }
+        if let evaluate, step == 0 { try evaluation(evaluate) }
         while step < settings.steps {
             var m = try trainStep(source: source)
             m.elapsedSeconds = Date().timeIntervalSince(start)
@@ -151,10 +136,19 @@ public final class PCLTrainer {
             onEvent(.step(m))
             if settings.saveEvery > 0 && step % settings.saveEvery == 0 && step < settings.steps { try saveCheckpoint(source: source) }
         }
-        if let evaluate { onEvent(.evaluation(step: step, metrics: try evaluate(model))) }
+        if let evaluate { try evaluation(evaluate) }
         try saveCheckpoint(source: source)
         onEvent(.finished(step: step, seconds: Date().timeIntervalSince(start)))
     }
 
-    private func appendMetrics(_ m: PCLStepMetrics) throws { try RunCheckpoint.appendMetrics(m, in: runDirectory) }
+    private func appendMetrics(_ m: StepMetrics) throws { try RunCheckpoint.appendMetrics(m, in: runDirectory) }
+
+    /// Writes ``record`` as `run.json`, with the objective's metadata, the settings and the PCL settings.
+    private func writeRecord() throws {
+        guard var record, let runDirectory else { return }
+        record.objective = objective.metadata
+        record.settings = settings
+        record.pcl = run
+        try record.write(in: runDirectory)
+    }
 }

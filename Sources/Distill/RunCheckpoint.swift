@@ -116,11 +116,12 @@ enum RunCheckpoint {
     }
 }
 
-/// The JSON-lines logs of a run directory: `metrics.jsonl` (one line per optimizer step, written
-/// by the trainers) and `evaluations.jsonl` (one line per evaluation, `{"step", metric: value…}`).
-/// Both end at the last checkpoint after a resume, so an interrupted and resumed run leaves the
-/// same steps, each once, as an uninterrupted one: the trainers log a step's evaluation before
-/// checkpointing that step.
+/// The files a trainer writes in its run directory beside the checkpoints (rank 0 only in a
+/// data-parallel job): `run.json` (``RunRecord``, when the caller gave one, at the start of the
+/// run), `metrics.jsonl` (one ``StepMetrics`` line per optimizer step) and `evaluations.jsonl`
+/// (one line per evaluation, `{"step", metric: value…}`). Both logs end at the last checkpoint
+/// after a resume, so an interrupted and resumed run leaves the same steps, each once, as an
+/// uninterrupted one: the trainers log a step's evaluation before checkpointing that step.
 public enum RunLog {
     public static let metricsFile = "metrics.jsonl"
     public static let evaluationsFile = "evaluations.jsonl"
@@ -136,8 +137,10 @@ public enum RunLog {
         try RunCheckpoint.trimMetrics(in: dir, after: -1)
     }
 
-    /// Appends `{"step": step, metric: value…}` (sorted keys) to `dir/evaluations.jsonl`.
-    public static func appendEvaluation(dir: URL, step: Int, metrics: [String: Double]) throws {
+    /// Appends `{"step": step, metric: value…}` (sorted keys) to `dir/evaluations.jsonl` (no-op
+    /// without a run directory). The trainers call it for each evaluation of their run.
+    public static func appendEvaluation(in dir: URL?, step: Int, metrics: [String: Double]) throws {
+        guard let dir else { return }
         var record: [String: Any] = ["step": step]
         for (k, v) in metrics { record[k] = v }
         var line = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])

@@ -30,10 +30,12 @@ extension Trainer {
     /// checkpoint (the run directory is on a shared file system); rank 0 alone cuts the logs.
     /// - Returns: false when there is no checkpoint to resume from (the logs of a run killed
     ///   before its first checkpoint are then emptied: the run starts over).
-    /// - Throws: when the checkpoint's settings differ from this run's (the message lists them).
+    /// - Throws: when the checkpoint's settings differ from this run's (the message lists them),
+    ///   or ``record`` from the run directory's `run.json` (``RunRecord/checkResumable(in:)``).
     @discardableResult
     public func resume() throws -> Bool {
         guard let dir = runDirectory else { return false }
+        try record?.checkResumable(in: dir)
         let logs = communicator.isRoot ? dir : nil
         guard let url = RunCheckpoint.locate(runDirectory: dir) else {
             try RunCheckpoint.trimMetrics(in: logs, after: -1)
@@ -49,5 +51,15 @@ extension Trainer {
         restore(step: state.step, rng: state.rng)
         try RunCheckpoint.trimMetrics(in: logs, after: state.step)
         return true
+    }
+
+    /// Starts or continues the run in the run directory: ``resume()`` when `resuming`, else
+    /// ``RunLog/startNewRun(in:)`` on rank 0 (refusing a directory that holds a checkpoint).
+    /// - Returns: whether a checkpoint was restored.
+    @discardableResult
+    public func prepare(resuming: Bool) throws -> Bool {
+        if resuming { return try resume() }
+        if let dir = runDirectory, communicator.isRoot { try RunLog.startNewRun(in: dir) }
+        return false
     }
 }

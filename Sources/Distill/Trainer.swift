@@ -29,36 +29,12 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     public init() {}
 }
 
-/// Per-step numbers, one JSON line each in `metrics.jsonl`.
-public struct StepMetrics: Codable, Sendable {
-    public var step: Int
-    public var loss: Double
-    public var learningRate: Float
-    public var gradNorm: Double
-    public var tokens: Int
-    public var tokensPerSecond: Double
-    public var elapsedSeconds: Double
-    /// AdaSPEC: fraction of supervised tokens kept by the loss-gap filter in this step's last micro-batch.
-    public var keptFraction: Double?
-    /// Data-parallel runs: seconds of this step's gradient all-reduce, and seconds rank 0 waited
-    /// for the slowest rank before it (load imbalance).
-    public var allReduceSeconds: Double? = nil
-    public var rankWaitSeconds: Double? = nil
-}
-
-/// Progress of a run, reported through the trainer's callback (the library prints nothing).
-public enum TrainingEvent: Sendable {
-    case started(totalSteps: Int, resumedAt: Int)
-    case step(StepMetrics)
-    case evaluation(step: Int, metrics: [String: Double])
-    case checkpoint(step: Int, path: String)
-    case finished(step: Int, seconds: Double)
-}
-
 /// A generic training loop: batches from a ``BatchSource``, forward, an ``Objective`` (with teacher
 /// logits when it needs them), backward, gradient clipping, AdamW and a learning-rate schedule.
 /// Checkpoints (model directory + optimizer moments + trainer state with the RNG) are written to
 /// a temporary directory and renamed, so an interrupted run resumes from the last complete one.
+/// With a run directory the trainer writes the run's files there itself (``RunLog``): `run.json`
+/// from ``record``, `metrics.jsonl` and `evaluations.jsonl` — on rank 0 only.
 public final class Trainer {
     public let model: TransformerModel
     public let teacher: TransformerModel?
@@ -77,8 +53,12 @@ public final class Trainer {
     /// The step's gradient sum when a rank runs more than one micro-batch (see Trainer+DataParallel).
     let gradientSum: Tensor?
     public private(set) var rng: RandomGenerator
-    /// Receives events; set before ``run(source:evaluate:)``.
+    /// Receives events; set before ``run(source:evaluate:stopAt:)``.
     public var onEvent: (TrainingEvent) -> Void = { _ in }
+    /// What the run is, written as `run.json` when ``run(source:evaluate:stopAt:)`` starts (with
+    /// the objective's metadata, the settings and the rank count filled in); nil: no `run.json`.
+    /// ``resume()`` checks it against the `run.json` of the run it continues.
+    public var record: RunRecord?
     private let workspace: TrainingWorkspace
     private let teacherWorkspace: TrainingWorkspace?
     private let referenceWorkspace: TrainingWorkspace?
@@ -241,8 +221,15 @@ public final class Trainer {
         let root = communicator.isRoot
         let evaluate = root ? evaluate : nil
         let onEvent: (TrainingEvent) -> Void = root ? self.onEvent : { _ in }
+        if root { try writeRecord() }
         onEvent(.started(totalSteps: settings.steps, resumedAt: step))
-        if let evaluate, step == 0 { onEvent(.evaluation(step: 0, metrics: try evaluate(model))) }
+        // Each evaluation is logged (rank 0 alone evaluates), then reported.
+        func evaluation(_ evaluate: (TransformerModel) throws -> [String: Double]) throws {
+            let metrics = try evaluate(model)
+            try RunLog.appendEvaluation(in: runDirectory, step: step, metrics: metrics)
+            onEvent(.evaluation(step: step, metrics: metrics))
+        }
+        if let evaluate, step == 0 { try evaluation(evaluate) }
         var totalTokens = 0
         let end = min(settings.steps, stopAt ?? settings.steps)
         while step < end {
@@ -253,15 +240,14 @@ public final class Trainer {
             let metrics = StepMetrics(step: step, loss: r.loss, learningRate: r.lr, gradNorm: r.gradNorm, tokens: r.tokens,
                                       tokensPerSecond: Double(settings.batchSize * settings.context * settings.gradAccum) / max(dt, 1e-9),
                                       elapsedSeconds: Date().timeIntervalSince(start),
-                                      keptFraction: (objective as? AdaSPECObjective).map {
-                                          Double($0.lastKeptCount) / Double(max($0.lastSupervisedCount, 1)) },
-                                      allReduceSeconds: lastReduction?.allReduce, rankWaitSeconds: lastReduction?.wait)
+                                      allReduceSeconds: lastReduction?.allReduce, rankWaitSeconds: lastReduction?.wait,
+                                      statistics: objective.stepStatistics)
             if root { try appendMetrics(metrics) }
             onEvent(.step(metrics))
             // Evaluate before checkpointing: a run killed in between redoes both on resume, so the
             // evaluation log holds each step once (RunLog).
             if let evaluate, settings.evalEvery > 0 && step % settings.evalEvery == 0 && step < settings.steps {
-                onEvent(.evaluation(step: step, metrics: try evaluate(model)))
+                try evaluation(evaluate)
             }
             if settings.saveEvery > 0 && step % settings.saveEvery == 0 && step < end { try saveCheckpoint() }
         }
@@ -270,7 +256,7 @@ public final class Trainer {
             onEvent(.finished(step: step, seconds: Date().timeIntervalSince(start)))
             return
         }
-        if let evaluate { onEvent(.evaluation(step: step, metrics: try evaluate(model))) }
+        if let evaluate { try evaluation(evaluate) }
         try saveCheckpoint()
         onEvent(.finished(step: step, seconds: Date().timeIntervalSince(start)))
     }
@@ -281,4 +267,13 @@ public final class Trainer {
     }
 
     private func appendMetrics(_ m: StepMetrics) throws { try RunCheckpoint.appendMetrics(m, in: runDirectory) }
+
+    /// Writes ``record`` as `run.json`, with this trainer's objective metadata, settings and ranks.
+    private func writeRecord() throws {
+        guard var record, let runDirectory else { return }
+        record.objective = objective.metadata
+        record.settings = settings
+        record.ranks = communicator.size
+        try record.write(in: runDirectory)
+    }
 }

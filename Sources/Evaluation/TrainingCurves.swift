@@ -2,9 +2,10 @@ import Distill
 import Foundation
 
 /// The curves of one training run directory: per-step metrics from `metrics.jsonl`
-/// (``StepMetrics``, one JSON line per optimizer step, as ``Trainer`` writes them) and, when
-/// present, the teacher-forced evaluations of `evaluations.jsonl` (`step`, `acceptance_greedy`,
-/// `acceptance_sampling`, `fkl`, `tokens`, as `specdistill train` writes them).
+/// (``StepMetrics``, one JSON line per optimizer step, as ``Trainer`` and ``PCLTrainer`` write
+/// them) and, when present, the teacher-forced evaluations of `evaluations.jsonl` (`step`,
+/// `acceptance_greedy`, `acceptance_sampling`, `fkl`, `tokens`, as the trainers log the
+/// evaluations of `specdistill train`).
 public struct TrainingCurves: Sendable {
     public var name: String
     /// The directory the files were read from.

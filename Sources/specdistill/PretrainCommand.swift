@@ -7,7 +7,8 @@ struct PretrainCommand: ParsableCommand {
         commandName: "pretrain",
         abstract: "Train a model from scratch with next-token cross-entropy.",
         discussion: """
-        Writes OUT/metrics.jsonl (one JSON object per step), OUT/checkpoint/ (a loadable model \
+        Writes OUT/metrics.jsonl (one JSON object per step), OUT/evaluations.jsonl (the validation \
+        loss, one JSON object per evaluation), OUT/checkpoint/ (a loadable model \
         directory plus optimizer state; written to a temporary name, then renamed) and, at the \
         end, OUT/model/ (config.json, model.safetensors, tokenizer.json). --resume continues \
         from OUT/checkpoint with the same data order and RNG state. 5% of the tokens (the end of \
@@ -95,17 +96,16 @@ struct PretrainCommand: ParsableCommand {
         settings.saveEvery = saveEvery; settings.evalEvery = evalEvery
         let trainer = try Trainer(model: model, objective: CrossEntropyObjective(), settings: settings, runDirectory: outURL,
                                   communicator: job)
-        if resume {
-            if try trainer.resume() { printErr("resumed from \(outURL.appendingPathComponent("checkpoint").path) at step \(trainer.step)") }
-            else { printErr("no checkpoint in \(out); starting from step 0") }
-        } else if job.isRoot {
-            try RunLog.startNewRun(in: outURL)
+        if try trainer.prepare(resuming: resume) {
+            printErr("resumed from \(outURL.appendingPathComponent("checkpoint").path) at step \(trainer.step)")
+        } else if resume {
+            printErr("no checkpoint in \(out); starting from step 0")
         }
         let bar = ProgressBar(total: steps, label: "pretrain")
         trainer.onEvent = { event in
             switch event {
             case .step(let m):
-                bar.update(m.step, String(format: "loss %.4f lr %.2e %.0f tok/s", m.loss, m.learningRate, m.tokensPerSecond))
+                bar.update(m.step, String(format: "loss %.4f lr %.2e %.0f tok/s", m.loss, m.learningRate, m.tokensPerSecond ?? 0))
             case .evaluation(let step, let metrics):
                 bar.message(String(format: "step %d: validation loss %.4f (perplexity %.2f)", step, metrics["val_loss"] ?? .nan,
                                    exp(metrics["val_loss"] ?? .nan)))

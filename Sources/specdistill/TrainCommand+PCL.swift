@@ -40,53 +40,31 @@ struct PCLOptions: ParsableArguments {
 }
 
 extension TrainCommand {
-    /// The PCL stage: adds the help row when budgets are given (unless the draft has one), trains
-    /// with ``PCLTrainer``, evaluates teacher-forced acceptance before and after.
+    /// The PCL stage (``PCLSetup``): adds and calibrates the help row when budgets are given
+    /// (unless the draft has one), trains with ``PCLTrainer``, evaluates teacher-forced acceptance
+    /// before and after.
     func runPCL(base: TransformerModel, trainSet: PromptDataset, targetBundle: ModelBundle, tokenizer: Tokenizer,
                 steps: Int, dir: URL, evaluator: DistillationEvaluator) throws -> TransformerModel {
         let o = pclOptions
         let budgets = try o.helpBudgets.map(HelpBudget.parse) ?? []
-        var model = base
-        if !budgets.isEmpty && model.config.helpTokenID == nil {
-            model = try HelpAction.adding(to: base)
-            if o.helpInitProbability > 0 {
-                // Calibration text: the first examples with their budget line and responses.
-                var ids: [Int] = []
-                for (i, ex) in trainSet.examples.prefix(4).enumerated() {
-                    let prompt = trainSet.template.render(HelpBudget.prompt(ex.prompt, budget: budgets[i % budgets.count]))
-                    ids += tokenizer.encode(prompt + (ex.response ?? ""), addSpecialTokens: true)
-                }
-                let p = try HelpAction.calibrate(model, tokens: Array(ids.prefix(min(context, model.config.maxPositions))),
-                                                 probability: o.helpInitProbability)
-                printErr(String(format: "student: added the <help> action as id %d, mean initial probability %.4f", model.config.helpTokenID!, p))
-            } else {
-                printErr("student: added the <help> action as id \(model.config.helpTokenID!) (zero row, logit 0)")
-            }
-        }
-        var settings = TrainingSettings()
-        settings.steps = steps; settings.batchSize = batchSize; settings.gradAccum = gradAccum; settings.context = context
-        settings.optimizer = AdamWSettings(learningRate: lr, weightDecay: weightDecay)
-        settings.schedule = schedule
-        settings.warmup = warmup; settings.clip = clip; settings.seed = seed; settings.saveEvery = saveEvery
         var run = PCLRunSettings()
         run.pcl = PCLSettings(steps: o.steps, entropyWeight: o.entropyWeight, discount: o.discount)
         run.lambdaOn = o.lambdaOn; run.offPolicy = o.demonstrations; run.replaySize = o.replaySize
         run.budgets = budgets; run.dualLearningRate = o.dualLR
         run.rolloutTemperature = genTemperature; run.maxNewTokens = maxNewTokens
-        let trainer = try PCLTrainer(model: model, teacher: targetBundle.model, settings: settings, run: run, runDirectory: dir)
-        let stops = stopTokens(tokenizer, targetBundle)
-        let maxT = min(model.config.maxPositions, targetBundle.model.config.maxPositions, context + 1 + maxNewTokens)
-        let gen = SamplingSettings(temperature: genTemperature)
-        let rollout = HelpRollout(student: model, teacher: targetBundle.model, settings: gen, maxNewTokens: maxNewTokens,
-                                  stopTokens: stops, maxT: maxT, teacherVocabulary: tokenizer.vocabularySize)
-        let teacherSampler = o.demonstrations.contains(.teacher)
-            ? ResponseSampler(model: targetBundle.model, settings: gen, maxNewTokens: maxNewTokens, stopTokens: stops, maxT: maxT) : nil
-        let source = try PCLSource(dataset: trainSet, tokenizer: tokenizer, rollout: rollout, teacherSampler: teacherSampler,
-                                   lambdaOn: o.lambdaOn, offPolicy: o.demonstrations, replaySize: o.replaySize, budgets: budgets,
-                                   stopTokens: stops)
-        if resume, try trainer.resume(source: source) { printErr("pcl: resumed at step \(trainer.step)") }
-        else if !resume { try RunLog.startNewRun(in: dir) }
-        try writePCLRecord(dir: dir, run: run, settings: settings, objective: trainer.objective.metadata)
+        let setup = PCLSetup(target: targetBundle.model, tokenizer: tokenizer, trainSet: trainSet, settings: trainingSettings(steps: steps),
+                             run: run, stopTokens: stopTokens(tokenizer, targetBundle), helpInitProbability: o.helpInitProbability)
+        let (model, added) = try setup.student(from: base)
+        if let added {
+            if let p = added.probability {
+                printErr(String(format: "student: added the <help> action as id %d, mean initial probability %.4f", added.id, p))
+            } else {
+                printErr("student: added the <help> action as id \(added.id) (zero row, logit 0)")
+            }
+        }
+        let (trainer, source) = try setup.makeTrainer(student: model, directory: dir)
+        trainer.record = runRecord(stage: "pcl")
+        if try trainer.prepare(resuming: resume, source: source) { printErr("pcl: resumed at step \(trainer.step)") }
         let label = "pcl" + (budgets.isEmpty ? "" : " (help budgets \(budgets.map { String(format: "%g", $0) }.joined(separator: ",")))")
         let bar = ProgressBar(total: steps, label: label)
         trainer.onEvent = { event in
@@ -94,11 +72,10 @@ extension TrainCommand {
             case .started(let total, let at): printErr("\(label): \(total) steps\(at > 0 ? ", resuming at \(at)" : "")")
             case .step(let m):
                 let frac = m.teacherFraction.map { String(format: " help %.3f", $0) } ?? ""
-                let lambdas = m.multipliers.isEmpty ? "" : " lambda " + m.multipliers.map { String(format: "%.2f", $0) }.joined(separator: "/")
-                bar.update(m.step, String(format: "loss %.4f [%@]%@%@", m.loss, m.source, frac, lambdas))
-            case .evaluation(let step, let metrics):
-                try? RunLog.appendEvaluation(dir: dir, step: step, metrics: metrics)
-                bar.message(evaluationLine(label, step, metrics))
+                let multipliers = m.multipliers ?? []
+                let lambdas = multipliers.isEmpty ? "" : " lambda " + multipliers.map { String(format: "%.2f", $0) }.joined(separator: "/")
+                bar.update(m.step, String(format: "loss %.4f [%@]%@%@", m.loss, m.source ?? "", frac, lambdas))
+            case .evaluation(let step, let metrics): bar.message(evaluationLine(label, step, metrics))
             case .checkpoint: break
             case .finished(let step, let seconds): bar.finish(); printErr(String(format: "%@: %d steps in %.1f s", label, step, seconds))
             }
@@ -112,18 +89,5 @@ extension TrainCommand {
     func evaluationLine(_ label: String, _ step: Int, _ metrics: [String: Double]) -> String {
         (String(format: "%@ step %d: teacher-forced acceptance greedy %.4f, sampling %.4f; forward KL %.4f", label, step,
                         metrics["acceptance_greedy"] ?? 0, metrics["acceptance_sampling"] ?? 0, metrics["fkl"] ?? 0))
-    }
-
-    /// DIR/run.json for the PCL stage.
-    func writePCLRecord(dir: URL, run: PCLRunSettings, settings: TrainingSettings, objective: [String: String]) throws {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        let record: [String: Any] = [
-            "stage": "pcl", "objective": objective, "pcl": try JSONSerialization.jsonObject(with: e.encode(run)),
-            "template": template.rawValue, "target": target, "draft": draft ?? "from-target:\(draftFromTarget ?? "")",
-            "data": data, "evalData": evalData, "settings": try JSONSerialization.jsonObject(with: e.encode(settings)),
-        ]
-        try AtomicFile.write(JSONSerialization.data(withJSONObject: record, options: [.prettyPrinted, .sortedKeys]),
-                             to: dir.appendingPathComponent("run.json"))
     }
 }

@@ -127,7 +127,6 @@ struct TrainCommand: ParsableCommand {
         // Rank 0 alone evaluates (and times the draft for the predicted speedups).
         let evaluator = job.isRoot ? try DistillationEvaluator(target: targetBundle.model, dataset: evalSet, tokenizer: tokenizer,
                                                                examples: evalExamples, B: batchSize, T: context, temperature: temperature) : nil
-        let norm = normalization.value
         var outputIDs: [Int]? = nil
         if draftVocab > 0 {
             outputIDs = try outputSubset(draftVocab, data: draftVocabData ?? data, tokenizer: tokenizer,
@@ -144,33 +143,36 @@ struct TrainCommand: ParsableCommand {
         if method == .pcl {
             finalModel = try runPCL(base: base.model, trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer,
                                     steps: stepCount, dir: outURL, evaluator: evaluator!)
-        } else if method == .adaspec {
-            let referenceModel: TransformerModel
-            if let reference {
-                let r = try loadBundle(reference)
-                _ = try SharedVocabulary.check(target: targetBundle.model, targetTokenizer: tokenizer, draft: r.model, draftTokenizer: r.tokenizer,
-                                               role: "reference")
-                referenceModel = r.model
-            } else {
-                let r = try base.model.truncatedCopy(layers: Array(0..<base.model.config.numLayers))
-                try runStage("reference (fkl, fixed data)", model: r, objective: DistillationObjective(divergence: .forwardKL, temperature: temperature, normalization: norm),
-                             source: .fixed, trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer, reference: nil,
-                             steps: stepCount, dir: outURL.appendingPathComponent("reference"), evaluator: evaluator,
-                             outputIDs: outputIDs, cache: cache, job: job)
-                referenceModel = r
-            }
-            let d = try base.model.truncatedCopy(layers: Array(0..<base.model.config.numLayers))
-            try runStage("draft (adaspec k=\(filterFraction))", model: d, objective: AdaSPECObjective(keepFraction: filterFraction, temperature: temperature),
-                         source: kind, trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer, reference: referenceModel,
-                         steps: stepCount, dir: outURL.appendingPathComponent("draft"), evaluator: evaluator,
-                         outputIDs: outputIDs, cache: cache, job: job)
-            finalModel = d
         } else {
-            let objective = DistillationObjective(divergence: method.divergence(beta: beta)!, temperature: temperature, normalization: norm)
-            try runStage("draft (\(objective.divergence), \(kind.rawValue) data)", model: base.model, objective: objective, source: kind,
-                         trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer, reference: nil, steps: stepCount,
-                         dir: outURL, evaluator: evaluator, outputIDs: outputIDs, cache: cache, job: job)
-            finalModel = base.model
+            // Evaluated as decoding will use the draft: with its trimmed head when it has one.
+            let ids = outputIDs
+            let run = distillationRun(trainSet: trainSet, targetBundle: targetBundle, tokenizer: tokenizer, steps: stepCount,
+                                      outputIDs: outputIDs, cache: cache, job: job,
+                                      evaluate: evaluator.map { e in { e.evaluate($0, outputSubset: ids) } })
+            let outcomes: [StageOutcome]
+            if method == .adaspec {
+                var referenceModel: TransformerModel?
+                if let reference {
+                    let r = try loadBundle(reference)
+                    _ = try SharedVocabulary.check(target: targetBundle.model, targetTokenizer: tokenizer, draft: r.model, draftTokenizer: r.tokenizer,
+                                                   role: "reference")
+                    referenceModel = r.model
+                }
+                let stages = AdaSPECStages(keepFraction: filterFraction, temperature: temperature, referenceNormalization: normalization.value)
+                let result = try stages.run(run, initialisation: base.model, reference: referenceModel, dataSource: kind, out: outURL)
+                outcomes = result.outcomes
+                finalModel = result.draft ?? base.model
+            } else {
+                let objective = DistillationObjective(divergence: method.divergence(beta: beta)!, temperature: temperature,
+                                                      normalization: normalization.value)
+                let stage = DistillationStage(label: "draft (\(objective.divergence), \(kind.rawValue) data)", objective: objective,
+                                              dataSource: kind, directory: outURL)
+                outcomes = [try run.runStage(stage, model: base.model)]
+                finalModel = base.model
+            }
+            if let stopped = outcomes.first(where: { $0.state == .stopped }) {
+                throw StoppedAtStep(label: stopped.label, step: stopped.step, directory: stopped.directory)
+            }
         }
         // Every rank holds the same model; rank 0 writes it.
         guard job.isRoot else { return }
@@ -200,46 +202,39 @@ struct TrainCommand: ParsableCommand {
         return (b.model, b.tokenizer)
     }
 
-    func runStage(_ label: String, model: TransformerModel, objective: any Objective, source kind: DataSourceKind,
-                  trainSet: PromptDataset, targetBundle: ModelBundle, tokenizer: Tokenizer, reference: TransformerModel?,
-                  steps: Int, dir: URL, evaluator: DistillationEvaluator?, outputIDs: [Int]? = nil,
-                  cache: TeacherCache? = nil, job: Communicator = .single) throws {
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        var settings = TrainingSettings()
-        settings.steps = steps; settings.batchSize = batchSize; settings.gradAccum = gradAccum; settings.context = context
-        settings.optimizer = AdamWSettings(learningRate: lr, weightDecay: weightDecay)
-        settings.schedule = self.schedule
-        settings.warmup = warmup; settings.clip = clip; settings.seed = seed
-        settings.saveEvery = saveEvery; settings.evalEvery = evalEvery
+    /// The run the distillation stages share: this command's settings, data and evaluation; each
+    /// stage's `run.json` gets the command's provenance (``RunRecord``), and its events a progress bar.
+    func distillationRun(trainSet: PromptDataset, targetBundle: ModelBundle, tokenizer: Tokenizer, steps: Int, outputIDs: [Int]?,
+                         cache: TeacherCache?, job: Communicator,
+                         evaluate: ((TransformerModel) throws -> [String: Double])?) -> DistillationRun {
+        var settings = trainingSettings(steps: steps)
+        settings.evalEvery = evalEvery
         settings.outputSubset = outputIDs
-        // Fixed data with a teacher cache: the batches carry the teacher, no teacher forward runs.
-        let cached = (kind == .fixed && objective.needsTeacher) ? cache : nil
-        let trainer = try Trainer(model: model, teacher: cached == nil ? targetBundle.model : nil, reference: reference,
-                                  objective: objective, settings: settings, runDirectory: dir, teacherFromCache: cached != nil,
-                                  communicator: job)
-        if resume, try trainer.resume() { printErr("\(label): resumed at step \(trainer.step)") }
-        else if !resume && job.isRoot { try RunLog.startNewRun(in: dir) }
-        if trainer.step >= steps && resume { printErr("\(label): already finished"); return }
-        let stops = stopTokens(tokenizer, targetBundle)
-        let gen = SamplingSettings(temperature: genTemperature)
-        let maxT = min(model.config.maxPositions, targetBundle.model.config.maxPositions, context + 1 + maxNewTokens)
-        let teacherSampler = (kind == .teacher) ? ResponseSampler(model: targetBundle.model, settings: gen, maxNewTokens: maxNewTokens, stopTokens: stops, maxT: maxT) : nil
-        let studentSampler = (kind == .student || kind == .mixed) ? ResponseSampler(model: model, settings: gen, maxNewTokens: maxNewTokens, stopTokens: stops, maxT: maxT) : nil
-        let schedule = lambdaSchedule(steps: steps)
-        if resume, kind == .mixed { try checkResumedSchedule(schedule, dir: dir) }
-        let source = try DistillationSource(dataset: trainSet, tokenizer: tokenizer, kind: kind, schedule: schedule, gradAccum: gradAccum,
-                                            startStep: trainer.step, teacher: teacherSampler, student: studentSampler)
-        if job.isRoot {
-            try writeRunRecord(dir: dir, label: label, objective: objective, source: kind, settings: settings,
-                               schedule: kind == .mixed ? schedule : nil, ranks: job.size)
-        }
+        var record = runRecord(stage: "")
+        record.lambda = lambda
+        return DistillationRun(target: targetBundle.model, tokenizer: tokenizer, trainSet: trainSet, settings: settings,
+                               lambdaSchedule: lambdaSchedule(steps: steps), sampling: SamplingSettings(temperature: genTemperature),
+                               maxNewTokens: maxNewTokens, stopTokens: stopTokens(tokenizer, targetBundle), teacherCache: cache,
+                               evaluate: evaluate, communicator: job, resuming: resume, stopAt: stopAtStep, record: record,
+                               observe: { start in
+            let label = start.stage.label
+            if start.alreadyFinished { printErr("\(label): already finished"); return { _ in } }
+            if start.step > 0 { printErr("\(label): resumed at step \(start.step)") }
+            if start.teacherFromCache, let cache { printErr("\(label): teacher from the cache \(cache.directory.path) (K \(cache.K))") }
+            return stageProgress(label, steps: steps)
+        })
+    }
+
+    /// Renders a distillation stage's events: a progress bar with the loss, throughput and the last
+    /// evaluation's acceptance and predicted speedups, and a line per evaluation.
+    func stageProgress(_ label: String, steps: Int) -> (TrainingEvent) -> Void {
         let bar = ProgressBar(total: steps, label: label)
         var lastAcceptance = ""
-        trainer.onEvent = { event in
+        return { event in
             switch event {
             case .started(let total, let at): printErr("\(label): \(total) steps\(at > 0 ? ", resuming at \(at)" : "")")
             case .step(let m):
-                bar.update(m.step, String(format: "loss %.4f %.0f tok/s%@", m.loss, m.tokensPerSecond, lastAcceptance))
+                bar.update(m.step, String(format: "loss %.4f %.0f tok/s%@", m.loss, m.tokensPerSecond ?? 0, lastAcceptance))
             case .evaluation(let step, let metrics):
                 lastAcceptance = String(format: " | acc %.3f/%.3f | S %.2f×/%.2f×", metrics["acceptance_greedy"] ?? 0,
                                         metrics["acceptance_sampling"] ?? 0, metrics["predicted_speedup_greedy"] ?? 0,
@@ -250,29 +245,31 @@ struct TrainCommand: ParsableCommand {
                                    metrics["fkl"] ?? 0, Int(metrics["tokens"] ?? 0),
                                    metrics["predicted_speedup_greedy"] ?? 0, Int(metrics["best_gamma_greedy"] ?? 0),
                                    metrics["predicted_speedup_sampling"] ?? 0, Int(metrics["best_gamma_sampling"] ?? 0)))
-                try? RunLog.appendEvaluation(dir: dir, step: step, metrics: metrics)
             case .checkpoint: break
             case .finished(let step, let seconds): bar.finish(); printErr(String(format: "%@: %d steps in %.1f s", label, step, seconds))
             }
         }
-        // Evaluated as decoding will use the draft: with its trimmed head when it has one.
-        let ids = outputIDs
-        let evaluate: ((TransformerModel) throws -> [String: Double])? = evaluator.map { e in { e.evaluate($0, outputSubset: ids) } }
-        if let cached {
-            printErr("\(label): teacher from the cache \(cached.directory.path) (K \(cached.K))")
-            var src = try TeacherCacheSource(dataset: trainSet, tokenizer: tokenizer, cache: cached)
-            try trainer.run(source: &src, evaluate: evaluate, stopAt: stopAtStep)
-        } else {
-            var src = source
-            try trainer.run(source: &src, evaluate: evaluate, stopAt: stopAtStep)
-        }
-        if trainer.step < steps { throw StoppedAtStep(label: label, step: trainer.step, directory: dir) }
+    }
+
+    /// The training settings every method shares (steps per stage, batch, optimizer, schedule,
+    /// seed, checkpoints).
+    func trainingSettings(steps: Int) -> TrainingSettings {
+        var settings = TrainingSettings()
+        settings.steps = steps; settings.batchSize = batchSize; settings.gradAccum = gradAccum; settings.context = context
+        settings.optimizer = AdamWSettings(learningRate: lr, weightDecay: weightDecay)
+        settings.schedule = schedule
+        settings.warmup = warmup; settings.clip = clip; settings.seed = seed; settings.saveEvery = saveEvery
+        return settings
+    }
+
+    /// Where a stage came from, for its `run.json` (the library fills in the rest).
+    func runRecord(stage: String) -> RunRecord {
+        RunRecord(stage: stage, target: target, draft: draft ?? "from-target:\(draftFromTarget ?? "")", data: data, evalData: evalData,
+                  template: template.rawValue)
     }
 }
 
 extension TrainCommand {
-    /// DIR/run.json: what this stage ran — objective (with its normalisation, temperature, beta),
-    /// data source and template, models, and the training settings.
     /// c and v(gamma) of this draft shape on this machine, timed once (DraftCost), for the
     /// evaluations' predicted speedup; also written to OUT/draft_cost.json.
     /// The target is timed as decoding loads it: a GGUF target with its weights in the file's
@@ -289,49 +286,10 @@ extension TrainCommand {
         return m
     }
 
-    /// On --resume: the λ schedule must be the one the run started with (run.json), or the batches
-    /// after the checkpoint would differ from an uninterrupted run.
-    func checkResumedSchedule(_ schedule: LambdaSchedule, dir: URL) throws {
-        guard let data = try? Data(contentsOf: dir.appendingPathComponent("run.json")),
-              let record = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { return }
-        let old = record["lambdaSchedule"] as? [String: Any]
-        let start = old?["start"] as? Double ?? record["lambda"] as? Double
-        let end = old?["end"] as? Double ?? record["lambda"] as? Double
-        let warmup = old?["warmupSteps"] as? Int ?? 0
-        let ramp = old?["rampSteps"] as? Int ?? schedule.rampSteps
-        if start != schedule.start || end != schedule.end || warmup != schedule.warmupSteps || ramp != schedule.rampSteps {
-            throw ValidationError("\(dir.path)/run.json was written with lambda start \(start ?? -1), end \(end ?? -1), warm-up \(warmup), "
-                                  + "ramp \(ramp) steps; resume with the same --lambda / --lambda-start / --lambda-end / "
-                                  + "--lambda-warmup-steps / --lambda-ramp-steps, or use a new --out directory")
-        }
-    }
-
     /// λ by step for --data-source mixed: constant --lambda unless a schedule flag is given.
     func lambdaSchedule(steps: Int) -> LambdaSchedule {
         LambdaSchedule(start: lambdaStart ?? lambda, end: lambdaEnd ?? lambda, warmupSteps: lambdaWarmupSteps,
                        rampSteps: lambdaRampSteps ?? max(0, steps - lambdaWarmupSteps))
-    }
-
-    func writeRunRecord(dir: URL, label: String, objective: any Objective, source: DataSourceKind,
-                        settings: TrainingSettings, schedule: LambdaSchedule? = nil, ranks: Int = 1) throws {
-        var objectiveRecord: [String: String] = ["objective": objective.name]
-        if let o = objective as? DistillationObjective { objectiveRecord = o.metadata }
-        if let o = objective as? AdaSPECObjective { objectiveRecord = o.metadata }
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        let settingsJSON = try JSONSerialization.jsonObject(with: e.encode(settings))
-        var record: [String: Any] = [
-            "stage": label, "objective": objectiveRecord, "dataSource": source.rawValue, "lambda": lambda,
-            "genTemperature": genTemperature, "maxNewTokens": maxNewTokens, "template": template.rawValue,
-            "target": target, "draft": draft ?? "from-target:\(draftFromTarget ?? "")", "data": data, "evalData": evalData,
-            "settings": settingsJSON, "ranks": ranks,
-        ]
-        if let schedule {
-            record["lambdaSchedule"] = ["start": schedule.start, "end": schedule.end, "warmupSteps": schedule.warmupSteps,
-                                        "rampSteps": schedule.rampSteps]
-        }
-        try AtomicFile.write(JSONSerialization.data(withJSONObject: record, options: [.prettyPrinted, .sortedKeys]),
-                             to: dir.appendingPathComponent("run.json"))
     }
 }
 

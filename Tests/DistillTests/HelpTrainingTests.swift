@@ -213,7 +213,7 @@ final class HelpTrainingTests: XCTestCase {
         let full = try fresh(); boost(full)
         let dirA = try tempDir()
         let (a, sa) = try makeTrainer(full, teacher, dir: dirA, tok: tok, data: data, steps: 6)
-        var metrics: [PCLStepMetrics] = []
+        var metrics: [StepMetrics] = []
         a.onEvent = { if case .step(let m) = $0 { metrics.append(m) } }
         try a.train(source: sa)
         XCTAssertTrue(metrics.contains { $0.source == "student" })

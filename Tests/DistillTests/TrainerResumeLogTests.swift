@@ -15,10 +15,9 @@ extension TrainerTests {
         }
     }
 
-    /// Runs `trainer` to the end, logging evaluations as the CLI does.
+    /// Runs `trainer` to the end with an evaluation (the trainer logs it in its run directory).
     func runLogging(_ trainer: Trainer, dir: URL) throws {
         var source = TokenStreamSource(tokens: corpus())
-        trainer.onEvent = { if case .evaluation(let step, let m) = $0 { try? RunLog.appendEvaluation(dir: dir, step: step, metrics: m) } }
         try trainer.run(source: &source) { _ in ["acceptance": 0.5] }
     }
 
@@ -28,7 +27,7 @@ extension TrainerTests {
     func testRunKilledBeforeItsFirstCheckpointStartsItsLogsOver() throws {
         let dir = try tempDir()
         try Data("{\"step\":1,\"loss\":9}\n{\"step\":2,\"loss\":9}\n{\"step\":3,\"lo".utf8).write(to: dir.appendingPathComponent(RunLog.metricsFile))
-        try RunLog.appendEvaluation(dir: dir, step: 0, metrics: ["acceptance": 0.5])
+        try RunLog.appendEvaluation(in: dir, step: 0, metrics: ["acceptance": 0.5])
         let m = try TransformerModel(config: tinyConfig()); m.initialize(seed: 1)
         let t = try Trainer(model: m, objective: CrossEntropyObjective(), settings: settings(steps: 7), runDirectory: dir)
         XCTAssertFalse(try t.resume(), "no checkpoint to resume from")
@@ -49,7 +48,7 @@ extension TrainerTests {
         var source = TokenStreamSource(tokens: corpus())
         t1.onEvent = {
             switch $0 {
-            case .evaluation(let step, let m): order.append("eval \(step)"); try? RunLog.appendEvaluation(dir: full, step: step, metrics: m)
+            case .evaluation(let step, _): order.append("eval \(step)")
             case .checkpoint(let step, _): order.append("checkpoint \(step)")
             default: break
             }
@@ -61,12 +60,11 @@ extension TrainerTests {
         let m2 = try TransformerModel(config: tinyConfig()); m2.initialize(seed: 1)
         let t2 = try Trainer(model: m2, objective: CrossEntropyObjective(), settings: s, runDirectory: split)
         var s2 = TokenStreamSource(tokens: corpus())
-        t2.onEvent = { if case .evaluation(let step, let m) = $0 { try? RunLog.appendEvaluation(dir: split, step: step, metrics: m) } }
-        try RunLog.appendEvaluation(dir: split, step: 0, metrics: ["acceptance": 0.5])
+        try RunLog.appendEvaluation(in: split, step: 0, metrics: ["acceptance": 0.5])
         for _ in 0..<3 { _ = try t2.trainStep(source: &s2) }
-        try RunLog.appendEvaluation(dir: split, step: 3, metrics: ["acceptance": 0.5])
+        try RunLog.appendEvaluation(in: split, step: 3, metrics: ["acceptance": 0.5])
         try t2.saveCheckpoint()
-        try RunLog.appendEvaluation(dir: split, step: 5, metrics: ["acceptance": 0.5])
+        try RunLog.appendEvaluation(in: split, step: 5, metrics: ["acceptance": 0.5])
         let m3 = try TransformerModel(config: tinyConfig()); m3.initialize(seed: 1)
         let t3 = try Trainer(model: m3, objective: CrossEntropyObjective(), settings: s, runDirectory: split)
         XCTAssertTrue(try t3.resume())
