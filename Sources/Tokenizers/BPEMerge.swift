@@ -37,13 +37,13 @@ public struct MergeTable: MergeRanking, Sendable {
 /// ties still go to the leftmost pair); `mergeByConcatenation` is the plain definition.
 public struct ScoreRanking: MergeRanking, Sendable {
     let pieces: [String]
-    let pieceToID: [String: Int]
+    let pieceToID: [TokenText: Int]
     let scores: [Float]
     /// Tokens that may result from a merge (normal, user-defined and unused; not control or byte).
     let mergeable: [Bool]
     let table: MergeTable
 
-    init(pieces: [String], pieceToID: [String: Int], scores: [Float], mergeable: [Bool]) {
+    init(pieces: [String], pieceToID: [TokenText: Int], scores: [Float], mergeable: [Bool]) {
         self.pieces = pieces
         self.pieceToID = pieceToID
         self.scores = scores
@@ -51,12 +51,11 @@ public struct ScoreRanking: MergeRanking, Sendable {
         let distinct = Array(Set(scores)).sorted(by: >)
         let denseRank = Dictionary(uniqueKeysWithValues: distinct.enumerated().map { ($1, $0) })
         var table = MergeTable()
-        for (id, p) in pieces.enumerated() where mergeable[id] && pieceToID[p] == id {
+        for (id, p) in pieces.enumerated() where mergeable[id] && pieceToID[TokenText(p)] == id {
             let scalars = Array(p.unicodeScalars)
             guard scalars.count > 1 else { continue }
             for k in 1..<scalars.count {
-                let l = String(String.UnicodeScalarView(scalars[..<k])), r = String(String.UnicodeScalarView(scalars[k...]))
-                if let li = pieceToID[l], let ri = pieceToID[r] {
+                if let li = pieceToID[TokenText(scalars: scalars[..<k])], let ri = pieceToID[TokenText(scalars: scalars[k...])] {
                     table.add(left: li, right: ri, merged: id, rank: denseRank[scores[id]]!)
                 }
             }
@@ -71,7 +70,7 @@ public struct ScoreRanking: MergeRanking, Sendable {
 
     /// The definition: look the concatenation up; rank = −score.
     public func mergeByConcatenation(_ left: Int, _ right: Int) -> (rank: Double, merged: Int)? {
-        guard let id = pieceToID[pieces[left] + pieces[right]], mergeable[id] else { return nil }
+        guard let id = pieceToID[TokenText(pieces[left] + pieces[right])], mergeable[id] else { return nil }
         return (-Double(scores[id]), id)
     }
 }

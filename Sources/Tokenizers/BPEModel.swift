@@ -13,7 +13,8 @@ public struct BPEModel: Sendable {
 
     /// Token strings by id (the vocabulary; id = index).
     public let pieces: [String]
-    public let pieceToID: [String: Int]
+    /// Ids by token text, compared byte-wise (`TokenText`); a text listed twice keeps its first id.
+    public let pieceToID: [TokenText: Int]
     public let merges: Merges
     /// `<0xNN>` tokens are used for characters missing from the vocabulary.
     public let byteFallback: Bool
@@ -35,18 +36,17 @@ public struct BPEModel: Sendable {
     /// - Throws: `TokenizerError` naming a merge or unknown token that is not in the vocabulary.
     public init(vocabulary: [String], merges: [(String, String)], byteFallback: Bool = false,
                 unknownToken: String? = nil, ignoreMerges: Bool = false) throws {
-        var map: [String: Int] = [:]
-        for (i, p) in vocabulary.enumerated() where map[p] == nil { map[p] = i }
+        let map = TokenText.firstIDs(vocabulary)
         var table = MergeTable()
         for (rank, m) in merges.enumerated() {
-            guard let l = map[m.0], let r = map[m.1], let merged = map[m.0 + m.1] else {
+            guard let l = map[TokenText(m.0)], let r = map[TokenText(m.1)], let merged = map[TokenText(m.0 + m.1)] else {
                 throw TokenizerError("BPE merge \(rank) (\(m.0.debugDescription), \(m.1.debugDescription)) uses a token missing from the vocabulary")
             }
             table.add(left: l, right: r, merged: merged, rank: rank, overwrite: true)
         }
         var unknown: Int? = nil
         if let u = unknownToken {
-            guard let id = map[u] else { throw TokenizerError("unknown token \(u.debugDescription) is not in the vocabulary") }
+            guard let id = map[TokenText(u)] else { throw TokenizerError("unknown token \(u.debugDescription) is not in the vocabulary") }
             unknown = id
         }
         self.init(pieces: vocabulary, merges: .table(table), byteFallback: byteFallback, unknownID: unknown,
@@ -56,9 +56,7 @@ public struct BPEModel: Sendable {
     init(pieces: [String], merges: Merges, byteFallback: Bool, unknownID: Int?, fuseUnknown: Bool,
          ignoreMerges: Bool) {
         self.pieces = pieces
-        var map: [String: Int] = [:]
-        map.reserveCapacity(pieces.count)
-        for (i, p) in pieces.enumerated() where map[p] == nil { map[p] = i }
+        let map = TokenText.firstIDs(pieces)
         self.pieceToID = map
         self.merges = merges
         self.byteFallback = byteFallback
@@ -71,15 +69,16 @@ public struct BPEModel: Sendable {
             if let s = it.next(), it.next() == nil, scalars[s] == nil { scalars[s] = i }
         }
         self.scalarToID = scalars
-        self.byteTokenIDs = (0..<256).map { map[String(format: "<0x%02X>", $0)] ?? -1 }
+        self.byteTokenIDs = (0..<256).map { map[TokenText(String(format: "<0x%02X>", $0))] ?? -1 }
     }
+
+    /// The id of a token text (compared byte-wise), nil when it is not in the vocabulary.
+    public func id(of piece: String) -> Int? { pieceToID[TokenText(piece)] }
 
     /// Appends the token ids of one pre-token (`word`) to `out`.
     func encode(word: [Unicode.Scalar], into out: inout [Int]) {
         if ignoreMerges {
-            var s = String.UnicodeScalarView()
-            s.append(contentsOf: word)
-            if let id = pieceToID[String(s)] { out.append(id); return }
+            if let id = pieceToID[TokenText(scalars: word)] { out.append(id); return }
         }
         var ids: [Int] = []
         ids.reserveCapacity(word.count)

@@ -25,7 +25,7 @@ public struct BPETrainer: Sendable {
     /// Trains on `texts` (each one a document; nothing is matched across texts).
     /// - Throws: `TokenizerError` when the vocabulary size is smaller than the special tokens + 256 bytes.
     public func train(_ texts: [String]) throws -> Tokenizer {
-        let base = Set(specialTokens).count + 256
+        let base = Set(specialTokens.map(TokenText.init)).count + 256
         guard vocabularySize >= base else {
             throw TokenizerError("BPETrainer: vocabularySize \(vocabularySize) is smaller than the \(base) special and byte tokens; use at least \(base)")
         }
@@ -37,11 +37,11 @@ public struct BPETrainer: Sendable {
         }
         // 2. Initial vocabulary.
         var idToWord: [String] = []
-        var wordToID: [String: Int] = [:]
+        var wordToID: [TokenText: Int] = [:]
         func add(_ s: String) -> Int {
-            if let id = wordToID[s] { return id }
+            if let id = wordToID[TokenText(s)] { return id }
             idToWord.append(s)
-            wordToID[s] = idToWord.count - 1
+            wordToID[TokenText(s)] = idToWord.count - 1
             return idToWord.count - 1
         }
         for t in specialTokens { _ = add(t) }
@@ -49,7 +49,7 @@ public struct BPETrainer: Sendable {
 
         // Words as id sequences, in a fixed order (sorted) so that training is reproducible.
         let sortedWords = wordCounts.sorted { $0.key.lexicographicallyPrecedes($1.key) { $0.value < $1.value } }
-        var words: [[Int]] = sortedWords.map { $0.key.map { wordToID[String($0)]! } }
+        var words: [[Int]] = sortedWords.map { $0.key.map { wordToID[TokenText(String($0))]! } }
         let counts: [Int] = sortedWords.map(\.value)
 
         // 3. Pair counts and where each pair occurs.
@@ -100,8 +100,8 @@ public struct BPETrainer: Sendable {
         }
         let model = BPEModel(pieces: idToWord, merges: .table(table), byteFallback: false, unknownID: nil,
                              fuseUnknown: false, ignoreMerges: false)
-        let added = specialTokens.map { AddedToken(id: wordToID[$0]!, content: $0, special: true) }
-        let first = specialTokens.first.flatMap { wordToID[$0] }
+        let added = specialTokens.map { AddedToken(id: wordToID[TokenText($0)]!, content: $0, special: true) }
+        let first = specialTokens.first.flatMap { wordToID[TokenText($0)] }
         return try Tokenizer(model: model, preTokenizers: [.byteLevel(addPrefixSpace: false, useRegex: true)],
                              decoders: [.byteLevel], addedTokens: added, bos: first, eos: first)
     }

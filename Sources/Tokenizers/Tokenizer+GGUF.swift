@@ -86,9 +86,7 @@ extension Tokenizer {
             guard let scores = key("scores")?.doubles, scores.count == V, scores.allSatisfy(\.isFinite) else {
                 throw TokenizerError("GGUF tokenizer.ggml.model is llama but tokenizer.ggml.scores is missing or not \(V) finite floats")
             }
-            var map: [String: Int] = [:]
-            for (i, p) in pieces.enumerated() where map[p] == nil { map[p] = i }
-            let ranking = ScoreRanking(pieces: pieces, pieceToID: map, scores: scores.map(Float.init),
+            let ranking = ScoreRanking(pieces: pieces, pieceToID: TokenText.firstIDs(pieces), scores: scores.map(Float.init),
                                        mergeable: types.map { $0 == 1 || $0 == 4 || $0 == 5 })
             let model = BPEModel(pieces: pieces, merges: .scores(ranking), byteFallback: true, unknownID: unknown,
                                  fuseUnknown: true, ignoreMerges: false)
@@ -112,20 +110,15 @@ extension BPEModel {
     /// A BPE model from "left right" merge strings (rank = position in the list).
     init(pieces: [String], mergeStrings: [String], source: String, byteFallback: Bool, unknownID: Int?,
          ignoreMerges: Bool) throws {
-        var map: [String: Int] = [:]
-        for (i, p) in pieces.enumerated() where map[p] == nil { map[p] = i }
+        let map = TokenText.firstIDs(pieces)
         var table = MergeTable()
         for (rank, s) in mergeStrings.enumerated() {
-            // The first space byte after the first byte separates the two (llama.cpp's rule: a
-            // left token may itself be " "). Bytes, not Characters: a space followed by a
-            // combining mark ("ह ै") is one Character.
-            let utf8 = s.utf8
-            guard !utf8.isEmpty, let space = utf8.dropFirst().firstIndex(of: 0x20) else {
+            // llama.cpp's rule: the first space byte after the first byte (a left token may
+            // itself be " "); bytes, not Characters (TokenText.splitMerge).
+            guard let (l, r) = TokenText.splitMerge(s, minimumLeftBytes: 1) else {
                 throw TokenizerError("\(source): merge \(rank) \(s.debugDescription) is not \"left right\"")
             }
-            let l = String(String.UnicodeScalarView(s.unicodeScalars[..<space]))
-            let r = String(String.UnicodeScalarView(s.unicodeScalars[utf8.index(after: space)...]))
-            guard let li = map[l], let ri = map[r], let m = map[l + r] else {
+            guard let li = map[TokenText(l)], let ri = map[TokenText(r)], let m = map[TokenText(l + r)] else {
                 throw TokenizerError("\(source): merge \(rank) \(s.debugDescription) uses a token missing from the vocabulary")
             }
             table.add(left: li, right: ri, merged: m, rank: rank)

@@ -12,22 +12,27 @@ extension Tokenizer {
         }
         let configURL = url.deletingLastPathComponent().appendingPathComponent("tokenizer_config.json")
         var config: [String: Any]? = nil
-        if let c = try? Data(contentsOf: configURL) {
-            config = (try? JSONSerialization.jsonObject(with: c)) as? [String: Any]
+        if let c = try? Data(contentsOf: configURL), let object = (try? JSONReader.parse(c)) as? JSONObject {
+            config = Dictionary(object.members, uniquingKeysWith: { _, last in last })
         }
         try self.init(tokenizerJSON: data, config: config, source: url.path)
     }
 
-    /// Parses tokenizer.json bytes.
+    /// Parses tokenizer.json bytes. Strings are read byte for byte (`JSONReader`) and token texts
+    /// compared byte-wise (`TokenText`), as Hugging Face `tokenizers` does.
     /// - Parameters:
     ///   - config: the parsed tokenizer_config.json, if any (its `bos_token`, `eos_token`, `pad_token`).
     ///   - source: the file name used in error messages.
     public convenience init(tokenizerJSON data: Data, config: [String: Any]? = nil, source: String = "tokenizer.json") throws {
-        guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+        let parsed: Any
+        do { parsed = try JSONReader.parse(data) } catch {
+            throw TokenizerError("\(source) is not valid JSON (\(error)); expected a Hugging Face tokenizer.json")
+        }
+        guard let root = parsed as? JSONObject else {
             throw TokenizerError("\(source) is not a JSON object; expected a Hugging Face tokenizer.json")
         }
         let parser = TokenizerJSONParser(source: source)
-        guard let modelJSON = root["model"] as? [String: Any] else {
+        guard let modelJSON = root["model"] as? JSONObject else {
             throw TokenizerError("\(source) has no \"model\" object")
         }
         let added = try parser.addedTokens(root["added_tokens"])
@@ -36,22 +41,23 @@ extension Tokenizer {
         let pre = try parser.preTokenizers(root["pre_tokenizer"])
         let decoders = try parser.decoders(root["decoder"])
         var pieceToID = model.pieceToID
-        for t in added { pieceToID[t.content] = t.id }
+        for t in added { pieceToID[TokenText(t.content)] = t.id }
         let (prefix, suffix) = try parser.template(root["post_processor"], pieceToID: pieceToID)
 
         func configToken(_ key: String) -> Int? {
             let value = config?[key]
-            let name = (value as? String) ?? ((value as? [String: Any])?["content"] as? String)
-            return name.flatMap { pieceToID[$0] }
+            let name = (value as? String) ?? ((value as? JSONObject)?["content"] as? String)
+                ?? ((value as? [String: Any])?["content"] as? String)
+            return name.flatMap { pieceToID[TokenText($0)] }
         }
         // Without a template or config, the usual names among the special added tokens.
-        let specialIDs = Dictionary(added.filter(\.special).map { ($0.content, $0.id) }, uniquingKeysWith: { a, _ in a })
-        func named(_ names: [String]) -> Int? { names.lazy.compactMap { specialIDs[$0] }.first }
+        let specialIDs = Dictionary(added.filter(\.special).map { (TokenText($0.content), $0.id) }, uniquingKeysWith: { a, _ in a })
+        func named(_ names: [String]) -> Int? { names.lazy.compactMap { specialIDs[TokenText($0)] }.first }
         let bos = configToken("bos_token") ?? prefix.first
             ?? named(["<s>", "<|begin_of_text|>", "<bos>", "<|startoftext|>", "<|endoftext|>"])
         let eos = configToken("eos_token") ?? suffix.last
             ?? named(["</s>", "<|end_of_text|>", "<eos>", "<|endoftext|>"])
-        let pad = configToken("pad_token") ?? ((root["padding"] as? [String: Any])?["pad_id"] as? Int)
+        let pad = configToken("pad_token") ?? ((root["padding"] as? JSONObject)?["pad_id"] as? Int)
         try self.init(model: model, normalizers: normalizers, preTokenizers: pre, decoders: decoders,
                       addedTokens: added, prefixIDs: prefix, suffixIDs: suffix, bos: bos, eos: eos, pad: pad)
     }
@@ -67,17 +73,17 @@ struct TokenizerJSONParser {
     }
 
     func addedTokens(_ json: Any?) throws -> [AddedToken] {
-        guard let list = json as? [[String: Any]] else { return [] }
+        guard let list = json as? [JSONObject] else { return [] }
         return try list.map { t in
             guard let id = t["id"] as? Int, let content = t["content"] as? String else {
-                throw TokenizerError("\(source): an added_tokens entry lacks an integer \"id\" or a string \"content\" (keys: \(t.keys.sorted().prefix(8).map { ErrorText.name($0) }))")
+                throw TokenizerError("\(source): an added_tokens entry lacks an integer \"id\" or a string \"content\" (keys: \(t.keys.prefix(8).map { ErrorText.name($0) }))")
             }
             return AddedToken(id: id, content: content, special: t["special"] as? Bool ?? false,
                               lstrip: t["lstrip"] as? Bool ?? false, rstrip: t["rstrip"] as? Bool ?? false)
         }
     }
 
-    func model(_ json: [String: Any], added: [AddedToken]) throws -> BPEModel {
+    func model(_ json: JSONObject, added: [AddedToken]) throws -> BPEModel {
         let type = json["type"] as? String ?? (json["merges"] != nil ? "BPE" : nil)
         guard type == "BPE" else {
             throw TokenizerError("\(source): model type \(type ?? "unknown") is not supported; supported: BPE (byte-level or SentencePiece-style with byte_fallback). WordPiece and Unigram models cannot be loaded")
@@ -87,44 +93,60 @@ struct TokenizerJSONParser {
                 throw TokenizerError("\(source): BPE \(key) \(v.debugDescription) is not supported; supported: BPE without subword prefixes/suffixes")
             }
         }
-        if let d = json["dropout"] as? Double, d > 0 {
+        if let d = (json["dropout"] as? Double) ?? (json["dropout"] as? Int).map(Double.init), d > 0 {
             throw TokenizerError("\(source): BPE dropout \(d) is not supported (deterministic encoding only); set it to null")
         }
-        guard let vocab = json["vocab"] as? [String: Int] else {
+        // Read as a list of members: a String-keyed dictionary would merge canonically
+        // equivalent tokens (TokenText).
+        guard let vocabJSON = json["vocab"] as? JSONObject else {
             throw TokenizerError("\(source): model.vocab is missing or not a string → id map")
+        }
+        var entries: [(piece: String, id: Int)] = []
+        entries.reserveCapacity(vocabJSON.members.count)
+        for (p, v) in vocabJSON.members {
+            guard let id = v as? Int else {
+                throw TokenizerError("\(source): model.vocab entry \(ErrorText.name(p).debugDescription) has no integer id; model.vocab must map strings to ids")
+            }
+            entries.append((p, id))
         }
         // Ids index a table allocated here: bound them by the number of entries (holes allowed,
         // but not a table many times larger than the file's vocabulary) before allocating.
-        let limit = min(Tokenizer.maxVocabularySize, 2 * (vocab.count + added.count) + 1024)
-        for (p, id) in vocab where id < 0 || id >= limit {
-            throw TokenizerError("\(source): token \(ErrorText.name(p).debugDescription) has id \(id), outside 0..<\(limit) (the vocabulary has \(vocab.count) entries); the file is corrupt")
+        let limit = min(Tokenizer.maxVocabularySize, 2 * (entries.count + added.count) + 1024)
+        for (p, id) in entries where id < 0 || id >= limit {
+            throw TokenizerError("\(source): token \(ErrorText.name(p).debugDescription) has id \(id), outside 0..<\(limit) (the vocabulary has \(entries.count) entries); the file is corrupt")
         }
-        let size = (vocab.values.max() ?? -1) + 1
+        let size = (entries.lazy.map(\.id).max() ?? -1) + 1
         var pieces = [String](repeating: "", count: size)
-        for (p, id) in vocab { pieces[id] = p }
+        // A text listed twice keeps its last id, as when `tokenizers` reads the map.
+        var vocab: [TokenText: Int] = [:]
+        vocab.reserveCapacity(entries.count)
+        for (p, id) in entries {
+            pieces[id] = p
+            vocab[TokenText(p)] = id
+        }
         for t in added where t.id >= 0 && t.id < size && pieces[t.id].isEmpty { pieces[t.id] = t.content }
         var table = MergeTable()
         let rawMerges = json["merges"] as? [Any] ?? []
         for (rank, m) in rawMerges.enumerated() {
             let pair: (String, String)
             if let s = m as? String {
-                guard let space = s.firstIndex(of: " ") else {
+                guard let split = TokenText.splitMerge(s, minimumLeftBytes: 0) else {
                     throw TokenizerError("\(source): merge \(rank) \(s.debugDescription) is not \"left right\"")
                 }
-                pair = (String(s[..<space]), String(s[s.index(after: space)...]))
+                pair = split
             } else if let a = m as? [String], a.count == 2 {
                 pair = (a[0], a[1])
             } else {
                 throw TokenizerError("\(source): merge \(rank) is neither \"left right\" nor [left, right]: \(ErrorText.name("\(m)"))")
             }
-            guard let l = vocab[pair.0], let r = vocab[pair.1], let merged = vocab[pair.0 + pair.1] else {
+            guard let l = vocab[TokenText(pair.0)], let r = vocab[TokenText(pair.1)], let merged = vocab[TokenText(pair.0 + pair.1)] else {
                 throw TokenizerError("\(source): merge \(rank) (\(pair.0.debugDescription), \(pair.1.debugDescription)) uses a token missing from the vocabulary")
             }
             table.add(left: l, right: r, merged: merged, rank: rank, overwrite: true)
         }
         var unknown: Int? = nil
         if let u = json["unk_token"] as? String {
-            guard let id = vocab[u] else { throw TokenizerError("\(source): unk_token \(u.debugDescription) is not in the vocabulary") }
+            guard let id = vocab[TokenText(u)] else { throw TokenizerError("\(source): unk_token \(u.debugDescription) is not in the vocabulary") }
             unknown = id
         }
         return BPEModel(pieces: pieces, merges: .table(table),
@@ -135,14 +157,14 @@ struct TokenizerJSONParser {
 
     /// A `{"String": s}` pattern's text (Replace, Split).
     func literalPattern(_ json: Any?, in what: String) throws -> (literal: String?, regex: String?) {
-        let p = json as? [String: Any]
+        let p = json as? JSONObject
         if let s = p?["String"] as? String { return (s, nil) }
         if let r = p?["Regex"] as? String { return (nil, r) }
         throw TokenizerError("\(source): \(what) pattern \(String(describing: json)) is neither {\"String\": …} nor {\"Regex\": …}")
     }
 
     func normalizers(_ json: Any?) throws -> [NormalizerStep] {
-        guard let n = json as? [String: Any] else { return [] }
+        guard let n = json as? JSONObject else { return [] }
         let type = n["type"] as? String
         switch type {
         case "Sequence":
@@ -163,7 +185,7 @@ struct TokenizerJSONParser {
     static let preTokenizerKinds = ["ByteLevel", "Split", "Digits", "Metaspace", "Sequence"]
 
     func preTokenizers(_ json: Any?) throws -> [PreTokenizerStep] {
-        guard let p = json as? [String: Any] else { return [] }
+        guard let p = json as? JSONObject else { return [] }
         let type = p["type"] as? String
         switch type {
         case "Sequence":
@@ -199,7 +221,7 @@ struct TokenizerJSONParser {
     }
 
     func decoders(_ json: Any?) throws -> [DecoderStep] {
-        guard let d = json as? [String: Any] else { return [] }
+        guard let d = json as? JSONObject else { return [] }
         let type = d["type"] as? String
         switch type {
         case "Sequence":
@@ -228,8 +250,8 @@ struct TokenizerJSONParser {
     }
 
     /// The ids a TemplateProcessing post-processor puts before and after a single sequence.
-    func template(_ json: Any?, pieceToID: [String: Int]) throws -> (prefix: [Int], suffix: [Int]) {
-        guard let p = json as? [String: Any] else { return ([], []) }
+    func template(_ json: Any?, pieceToID: [TokenText: Int]) throws -> (prefix: [Int], suffix: [Int]) {
+        guard let p = json as? JSONObject else { return ([], []) }
         let type = p["type"] as? String
         switch type {
         case "ByteLevel":
@@ -243,13 +265,13 @@ struct TokenizerJSONParser {
             }
             return (prefix, suffix)
         case "TemplateProcessing":
-            let specials = p["special_tokens"] as? [String: Any] ?? [:]
+            let specials = p["special_tokens"] as? JSONObject
             var prefix: [Int] = [], suffix: [Int] = []
             var seenSequence = false
-            for item in p["single"] as? [[String: Any]] ?? [] {
+            for item in p["single"] as? [JSONObject] ?? [] {
                 if item["Sequence"] != nil { seenSequence = true; continue }
-                guard let name = (item["SpecialToken"] as? [String: Any])?["id"] as? String else { continue }
-                let ids = ((specials[name] as? [String: Any])?["ids"] as? [Int]) ?? pieceToID[name].map { [$0] }
+                guard let name = (item["SpecialToken"] as? JSONObject)?["id"] as? String else { continue }
+                let ids = ((specials?[name] as? JSONObject)?["ids"] as? [Int]) ?? pieceToID[TokenText(name)].map { [$0] }
                 guard let found = ids else {
                     throw TokenizerError("\(source): post_processor special token \(name.debugDescription) has no id")
                 }

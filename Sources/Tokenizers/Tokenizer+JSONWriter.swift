@@ -41,8 +41,11 @@ extension Tokenizer {
             let single = prefixIDs.map(item) + [["Sequence": ["id": "A", "type_id": 0]]] + suffixIDs.map(item)
             let pair = prefixIDs.map(item) + [["Sequence": ["id": "A", "type_id": 0]]] + suffixIDs.map(item)
                 + prefixIDs.map(item) + [["Sequence": ["id": "B", "type_id": 1]]] + suffixIDs.map(item)
-            var specials: [String: Any] = [:]
-            for id in ids { specials[piece(id)] = ["id": piece(id), "ids": [id], "tokens": [piece(id)]] }
+            // Members in id order, one per id: a [String: Any] would merge canonically equivalent
+            // token texts (TokenText).
+            let specials = OrderedObject(entries: ids.sorted().map { id -> (String, Any) in
+                (piece(id), ["id": piece(id), "ids": [id], "tokens": [piece(id)]] as [String: Any])
+            })
             root["post_processor"] = ["type": "TemplateProcessing", "single": single, "pair": pair, "special_tokens": specials]
         }
         root["decoder"] = decoders.isEmpty ? NSNull() as Any : [
@@ -60,9 +63,11 @@ extension Tokenizer {
             },
         ] as [String: Any]
 
-        var seen = Set<String>()
-        let vocab = OrderedVocabulary(entries: model.pieces.enumerated().compactMap { id, p in
-            seen.insert(p).inserted ? (p, id) : nil
+        // Each text once, at its first id; texts compare byte-wise (TokenText), so canonically
+        // equivalent tokens (gemma-4's two "▁và") are both written.
+        var seen = Set<TokenText>()
+        let vocab = OrderedObject(entries: model.pieces.enumerated().compactMap { id, p in
+            seen.insert(TokenText(p)).inserted ? (p, id as Any) : nil
         })
         root["model"] = [
             "type": "BPE",
@@ -111,8 +116,7 @@ extension Tokenizer {
                 let scalars = Array(p.unicodeScalars)
                 guard scalars.count > 1 else { continue }
                 for k in 1..<scalars.count {
-                    let l = String(String.UnicodeScalarView(scalars[..<k])), r = String(String.UnicodeScalarView(scalars[k...]))
-                    if let li = model.pieceToID[l], let ri = model.pieceToID[r] {
+                    if let li = model.pieceToID[TokenText(scalars: scalars[..<k])], let ri = model.pieceToID[TokenText(scalars: scalars[k...])] {
                         found.append((ranking.scores[id], id, li, ri))
                     }
                 }
@@ -144,8 +148,9 @@ extension Tokenizer {
     }
 }
 
-/// A vocabulary written as a JSON object in id order.
-struct OrderedVocabulary { let entries: [(String, Int)] }
+/// A JSON object written with its members in the given order, keys as they are (a vocabulary in
+/// id order; keys that a `[String: Any]` would merge).
+struct OrderedObject { let entries: [(String, Any)] }
 
 /// A small JSON serialiser for the writer (Foundation's is slow on Linux for 10⁵-entry maps).
 enum JSONText {
@@ -155,13 +160,13 @@ enum JSONText {
         case let b as Bool: out += b ? "true" : "false"
         case let i as Int: out += String(i)
         case is NSNull: out += "null"
-        case let v as OrderedVocabulary:
+        case let v as OrderedObject:
             out += "{"
-            for (k, (p, id)) in v.entries.enumerated() {
+            for (k, (key, item)) in v.entries.enumerated() {
                 if k > 0 { out += "," }
-                string(p, into: &out)
+                string(key, into: &out)
                 out += ":"
-                out += String(id)
+                write(item, into: &out)
             }
             out += "}"
         case let a as [Any]:

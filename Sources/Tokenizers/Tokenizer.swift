@@ -28,7 +28,8 @@ public final class Tokenizer: @unchecked Sendable {
     let matcher: AddedTokenMatcher
     /// Token strings for ids past the model vocabulary (added tokens only).
     let addedPieces: [Int: String]
-    let addedPieceToID: [String: Int]
+    /// Ids of the added tokens by content (compared byte-wise, `TokenText`).
+    let addedPieceToID: [TokenText: Int]
     public let vocabularySize: Int
 
     private var cache: [[Unicode.Scalar]: [Int]] = [:]
@@ -58,13 +59,13 @@ public final class Tokenizer: @unchecked Sendable {
         self.compiledPreTokenizers = try preTokenizers.map { try CompiledPreTokenizerStep($0) }
         self.matcher = AddedTokenMatcher(addedTokens)
         var extra: [Int: String] = [:]
-        var extraIDs: [String: Int] = [:]
+        var extraIDs: [TokenText: Int] = [:]
         for t in addedTokens where t.id < 0 || t.id >= Self.maxVocabularySize {
             throw TokenizerError("added token \(ErrorText.name(t.content).debugDescription) has id \(t.id), outside 0..<\(Self.maxVocabularySize); the tokenizer file is corrupt")
         }
         for t in addedTokens {
             if t.id >= model.pieces.count { extra[t.id] = t.content }
-            extraIDs[t.content] = t.id
+            extraIDs[TokenText(t.content)] = t.id
         }
         self.addedPieces = extra
         self.addedPieceToID = extraIDs
@@ -91,8 +92,12 @@ public final class Tokenizer: @unchecked Sendable {
         return addedPieces[id] ?? ""
     }
 
-    /// The id of a token string, nil when it is not in the vocabulary.
-    public func id(of piece: String) -> Int? { addedPieceToID[piece] ?? model.pieceToID[piece] }
+    /// The id of a token string, nil when it is not in the vocabulary. Token texts compare
+    /// byte-wise (`TokenText`): `"a\u{300}"` and `"\u{E0}"` are different tokens.
+    public func id(of piece: String) -> Int? {
+        let key = TokenText(piece)
+        return addedPieceToID[key] ?? model.pieceToID[key]
+    }
 
     public func isSpecial(_ id: Int) -> Bool { specialTokenIDs.contains(id) }
 

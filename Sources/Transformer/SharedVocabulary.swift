@@ -10,7 +10,8 @@ import Tokenizers
 /// The rule, with V the real vocabulary and W the logit width (logits per
 /// position, `config.vocabSize`) of each model:
 /// 1. **Both models have a tokenizer**: the tokenizers must be equal — the same number of tokens
-///    and the same string for every id. V is that number.
+///    and the same string for every id, compared byte-wise (`TokenText`: canonically equivalent
+///    but different texts are different tokens). V is that number.
 /// 2. **Only one model has a tokenizer**: the other is taken to use it (the CLI encodes and
 ///    decodes everything with the target's tokenizer); V is its size.
 /// 3. **With a V from 1 or 2**, each width must cover it, W ≥ V. Widths may differ from V and
@@ -71,7 +72,7 @@ public enum SharedVocabulary {
     /// Case 1: equal tokenizers, or an error naming the first difference.
     static func requireEqual(_ tp: [String], _ dp: [String], role: String) throws {
         let common = min(tp.count, dp.count)
-        if let id = (0..<common).first(where: { tp[$0] != dp[$0] }) {
+        if let id = (0..<common).first(where: { TokenText(tp[$0]) != TokenText(dp[$0]) }) {
             throw VocabularyMismatch(
                 "the target's tokenizer has \(tp.count) tokens and the \(role)'s \(dp.count); they first differ at id \(id): "
                 + "target \(quoted(tp[id])) vs \(role) \(quoted(dp[id])); use a \(role) trained with the target's tokenizer")

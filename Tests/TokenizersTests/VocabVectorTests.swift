@@ -20,8 +20,7 @@ final class VocabVectorTests: XCTestCase {
 
     /// The vocabularies `testWrittenTokenizerJSONMatchesVectors` rewrites: one per distinct
     /// pipeline (mpt is gpt-2's, refact and command-r starcoder's; that keeps the test short).
-    /// gemma-4 is left out: its tokenizer.json, read back, misses the U+FEFF tokens (open issue).
-    static let rewritten = vocabularies.filter { !["mpt", "refact", "command-r", "gemma-4"].contains($0) }
+    static let rewritten = vocabularies.filter { !["mpt", "refact", "command-r"].contains($0) }
 
     static func directory() throws -> URL { try RealModels.vocabularyDirectory(names: vocabularies, loadOnly: loadOnly) }
 
@@ -108,6 +107,13 @@ final class VocabVectorTests: XCTestCase {
             XCTAssertEqual(reloaded.bosTokenID, original.bosTokenID, name)
             XCTAssertEqual(reloaded.eosTokenID, original.eosTokenID, name)
             XCTAssertEqual(reloaded.addBOS, original.addBOS, name)
+            // Every token text back byte for byte (gemma-4: its U+FEFF tokens and its 434
+            // canonically equivalent pairs, which the vectors do not exercise).
+            XCTAssertEqual(reloaded.vocabularySize, original.vocabularySize, name)
+            let differing = (0..<min(reloaded.vocabularySize, original.vocabularySize)).filter {
+                !reloaded.piece($0).utf8.elementsEqual(original.piece($0).utf8)
+            }
+            XCTAssertEqual(differing.count, 0, "\(name) rewritten: first differing id \(differing.first ?? -1): \(differing.first.map { original.piece($0).debugDescription } ?? "") became \(differing.first.map { reloaded.piece($0).debugDescription } ?? "")")
             for (text, expected) in try Self.vectors(name, in: dir) {
                 XCTAssertEqual(reloaded.encode(text, addSpecialTokens: false), expected, "\(name) rewritten: \(text.debugDescription)")
             }
@@ -176,7 +182,39 @@ final class VocabVectorTests: XCTestCase {
         for name in Self.vocabularies {
             let tokenizer = try Self.tokenizer(name, in: dir)
             for (text, _) in try Self.vectors(name, in: dir) {
-                XCTAssertEqual(tokenizer.decode(tokenizer.encode(text, addSpecialTokens: false)), text, "\(name) round trip")
+                // Bytes, not String ==, which would accept a canonically equivalent text.
+                XCTAssertEqual(Array(tokenizer.decode(tokenizer.encode(text, addSpecialTokens: false)).utf8), Array(text.utf8), "\(name) round trip \(text.debugDescription)")
+            }
+        }
+    }
+
+    /// gemma-4's vocabulary has 434 pairs of tokens whose texts are canonically equivalent (equal
+    /// as Swift `String`s, "▁và" written two ways): all 262,144 texts stay distinct
+    /// (`TokenText`), each text is looked up to its own id, and each text of a pair encodes to its
+    /// own id, which decodes to its own bytes.
+    func testGemma4CanonicallyEquivalentTokensStayDistinct() throws {
+        let tokenizer = try Self.tokenizer("gemma-4", in: try Self.directory())
+        let V = tokenizer.vocabularySize
+        let pieces = (0..<V).map { tokenizer.piece($0) }
+        XCTAssertEqual(Set(pieces.map(TokenText.init)).count, V, "token texts compared byte-wise are all distinct")
+        let misplaced = (0..<V).filter { tokenizer.id(of: pieces[$0]) != $0 }
+        XCTAssertEqual(misplaced.count, 0, "first id whose text looks up another id: \(misplaced.first ?? -1)")
+
+        // A String-keyed dictionary finds the pairs: it is exactly the collapse being tested.
+        var first: [String: Int] = [:]
+        var pairs: [(Int, Int)] = []
+        for (id, p) in pieces.enumerated() {
+            if let other = first[p] { pairs.append((other, id)) } else { first[p] = id }
+        }
+        print("gemma-4: \(V) tokens, \(pairs.count) canonically equivalent pairs")
+        XCTAssertEqual(pairs.count, 434, "llama.cpp's ggml-vocab-gemma-4.gguf has 434 such pairs")
+        for (a, b) in pairs {
+            for id in [a, b] {
+                let ids = tokenizer.encode(pieces[id], addSpecialTokens: false)
+                XCTAssertEqual(ids, [id], "\(pieces[id].debugDescription) (pair \(a), \(b))")
+                // The decoder turns ▁ into a space.
+                let expected = String(String.UnicodeScalarView(pieces[id].unicodeScalars.map { $0 == "▁" ? " " : $0 }))
+                XCTAssertEqual(Array(tokenizer.decode(ids).utf8), Array(expected.utf8), "round trip of token \(id)")
             }
         }
     }

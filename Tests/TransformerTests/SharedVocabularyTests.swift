@@ -62,6 +62,16 @@ final class SharedVocabularyTests: XCTestCase {
                        + "target \"tok6\" vs draft \"ü6\"; use a draft trained with the target's tokenizer")
     }
 
+    /// Token texts compare byte-wise: "a" + combining grave and "à" are canonically equivalent
+    /// (equal as Swift `String`s) but different tokens.
+    func testCanonicallyEquivalentStringsDiffer() {
+        var target = pieces, draft = pieces
+        target[3] = "a\u{300}"
+        draft[3] = "\u{E0}"
+        let m = refusal(10, 10, target, draft)
+        XCTAssertTrue(m.contains("they first differ at id 3"), m)
+    }
+
     func testExtraTokenNamesTheIdAndTheOwner() {
         XCTAssertEqual(refusal(11, 11, pieces, pieces + ["extra"]),
                        "the target's tokenizer has 10 tokens and the draft's 11; id 10 (\"extra\") exists only "
