@@ -34,12 +34,20 @@ public enum TargetResponses {
     }
 
     /// Generates the responses for `prompts[i]` (rendered by `template`) in order, appending to `output`.
-    /// - Parameter progress: called after each prompt with (prompts done, total, tokens generated).
+    ///
+    /// `parallel` sequences decode together (``InferenceSession/append(_:)`` over a batch: each
+    /// step reads the weights once for all of them), a finished one making room for the next
+    /// prompt. Greedy tokens are chosen per row with the lowest index winning ties, and lines are
+    /// written in prompt order, so the file is the same for every `parallel` when the model's rows
+    /// are batch-invariant (native GGUF weights; float32 up to ``InferenceSession/batchInvariantRows``
+    /// sequences).
+    /// - Parameter progress: called as prompts finish with (prompts done, total, tokens generated).
     public static func generate(model: TransformerModel, tokenizer: Tokenizer, prompts: [String],
                                 template: PromptTemplate, maxTokens: Int, stopTokens: Set<Int>,
-                                output: URL, keepUnfinished: Bool = false,
+                                output: URL, keepUnfinished: Bool = false, parallel: Int = 1,
                                 progress: (Int, Int, Int) -> Void = { _, _, _ in }) throws -> Summary {
         guard maxTokens > 0 else { throw DatasetError.data("--max-tokens must be positive") }
+        guard parallel >= 1 else { throw DatasetError.data("--parallel must be at least 1, got \(parallel)") }
         var summary = Summary()
         let start = try resumePoint(output)
         summary.resumedAfter = start
@@ -54,28 +62,66 @@ public enum TargetResponses {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let t0 = DispatchTime.now().uptimeNanoseconds
-        for i in start..<prompts.count {
-            let ids = tokenizer.encode(template.render(prompts[i]), addSpecialTokens: true)
-            let maxT = min(model.config.maxPositions, ids.count + maxTokens + 1)
-            guard ids.count < maxT else { progress(i + 1, prompts.count, summary.generatedTokens); continue }
-            let generator = Generator(model: model, settings: .greedy, seed: 1, maxT: maxT)
-            var out: [Int] = []
-            let stats = try generator.generate(prompt: ids, maxTokens: maxTokens, stopTokens: stopTokens) { out.append($0) }
-            summary.generatedTokens += stats.generated
-            if stats.stoppedAtEOS { out.removeLast() }
-            if stats.stoppedAtEOS || keepUnfinished {
-                let line = Line(prompt: prompts[i], response: tokenizer.decode(out), source_index: i, finished: stats.stoppedAtEOS)
-                var data = try encoder.encode(line)
-                data.append(0x0A)
-                try handle.write(contentsOf: data)
-                summary.written += 1
-            } else {
-                summary.droppedUnfinished += 1
+        let V = model.config.vocabSize
+        var slots: [Slot] = []
+        var finished: [Int: (tokens: [Int], endOfSequence: Bool)?] = [:]   // nil: the prompt did not fit
+        var next = start, written = start, done = start
+        while true {
+            while slots.count < parallel && next < prompts.count {
+                let ids = tokenizer.encode(template.render(prompts[next]), addSpecialTokens: true)
+                let maxT = min(model.config.maxPositions, ids.count + maxTokens + 1)
+                if ids.count >= maxT {
+                    finished[next] = .some(nil)
+                    done += 1
+                } else {
+                    let session = InferenceSession(model: model, maxT: maxT)
+                    try DecodingLoop.prefillAllButLast(session, ids)
+                    slots.append(Slot(index: next, session: session, last: ids[ids.count - 1]))
+                }
+                next += 1
             }
-            progress(i + 1, prompts.count, summary.generatedTokens)
+            // Lines in prompt order: a resumed run starts after the highest index written.
+            while let result = finished.removeValue(forKey: written) {
+                if let (tokens, endOfSequence) = result {
+                    if endOfSequence || keepUnfinished {
+                        let line = Line(prompt: prompts[written], response: tokenizer.decode(endOfSequence ? tokens.dropLast() : tokens),
+                                        source_index: written, finished: endOfSequence)
+                        var data = try encoder.encode(line)
+                        data.append(0x0A)
+                        try handle.write(contentsOf: data)
+                        summary.written += 1
+                    } else {
+                        summary.droppedUnfinished += 1
+                    }
+                }
+                written += 1
+            }
+            if slots.isEmpty { break }
+            let logits = try InferenceSession.append(slots.map { ($0.session, [$0.last]) })
+            for b in slots.indices {
+                let token = Sampler.argmax(logits.pointer + b * V, count: V)
+                slots[b].tokens.append(token); slots[b].last = token
+                summary.generatedTokens += 1
+            }
+            slots.removeAll { slot in
+                let eos = stopTokens.contains(slot.last)
+                guard eos || slot.tokens.count == maxTokens || slot.session.length + 1 > slot.session.maxT else { return false }
+                finished[slot.index] = .some((slot.tokens, eos))
+                done += 1
+                progress(done, prompts.count, summary.generatedTokens)
+                return true
+            }
         }
         summary.seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
         return summary
+    }
+
+    /// One sequence being generated.
+    private struct Slot {
+        var index: Int
+        var session: InferenceSession
+        var last: Int
+        var tokens: [Int] = []
     }
 
     /// The first prompt index still to generate: one past the highest `source_index` of the

@@ -22,20 +22,27 @@ public final class InferenceSession {
     /// Capacity in positions.
     public let maxT: Int
     /// Number of positions currently in the cache.
-    public private(set) var length = 0
+    public internal(set) var length = 0
     /// Appends of at most this many tokens are bitwise batch-invariant (see type docs); longer
     /// appends (prompt prefill) use sgemm.
     public static let batchInvariantRows = 16
 
     let kCache: Tensor, vCache: Tensor   // (L, maxT, NKV·HS)
-    private var capacityRows = 0
+    private var capacityRows = 0, capacityPast = 0
     private var x = Tensor(zeros: [0]), norm = Tensor(zeros: [0]), qkv = Tensor(zeros: [0]), attn = Tensor(zeros: [0])
-    private var up = Tensor(zeros: [0]), act = Tensor(zeros: [0]), scratch = Tensor(zeros: [0]), logitBuffer = Tensor(zeros: [0])
+    private var up = Tensor(zeros: [0]), act = Tensor(zeros: [0]), scratch = Tensor(zeros: [0])
+    private(set) var logitBuffer = Tensor(zeros: [0])
     private var normStat = Tensor(zeros: [0]), normStat2 = Tensor(zeros: [0])
-    private var ids = [Int32]()
+    /// Token ids of the rows of the next forward pass.
+    var ids = [Int32]()
+    /// The sessions the rows of the next forward pass extend, with their row counts, in row
+    /// order (this session alone for ``append(_:)``; several for ``appendEach(_:tokens:)``).
+    var segments: [(session: InferenceSession, rows: Int)] = []
     /// A trimmed output layer (see ``restrictOutput(to:excludedLogit:)``): the kept rows of the
     /// head gathered into one (K, C) matrix, their ids, and the scores of the last append (n, K).
-    private var headRows: Tensor?, headIDs: [Int32] = [], headLogits = Tensor(zeros: [0])
+    private var headRows: Tensor?
+    private(set) var headIDs: [Int32] = []
+    private var headLogits = Tensor(zeros: [0])
     /// The trimmed head of a native model: the kept rows' bytes in their file type.
     private var headQuant: QuantizedMatrix?
     /// Quantised activations of the native linears (reused).
@@ -99,17 +106,18 @@ public final class InferenceSession {
         return all.row(all.shape[0] - 1)
     }
 
-    private func ensureCapacity(_ n: Int) {
-        if n <= capacityRows { return }
+    /// Grows the scratch buffers to `n` rows attending over up to `past` cached positions.
+    func ensureCapacity(_ n: Int, past: Int) {
+        if n <= capacityRows && past <= capacityPast { return }
         let c = model.config, C = c.hiddenSize, F = c.intermediateSize
-        capacityRows = max(n, 16)
+        capacityRows = max(n, 16, capacityRows); capacityPast = max(past, capacityPast)
         let r = capacityRows
         x = Tensor(zeros: [r, C]); norm = Tensor(zeros: [r, C]); qkv = Tensor(zeros: [r, c.qkvWidth])
         attn = Tensor(zeros: [r, c.numHeads * c.headSize])
         up = Tensor(zeros: [r, c.usesSwiGLU ? 2 * F : F]); act = Tensor(zeros: [r, F])
         normStat = Tensor(zeros: [r]); normStat2 = Tensor(zeros: [r])
         logitBuffer = Tensor(zeros: [r, c.vocabSize])
-        scratch = Tensor(zeros: [Attention.scratchCount(n: r, past: maxT, NH: c.numHeads)])
+        scratch = Tensor(zeros: [Attention.scratchCount(n: r, past: capacityPast, NH: c.numHeads)])
         ids = [Int32](repeating: 0, count: r)
     }
 
@@ -126,10 +134,11 @@ public final class InferenceSession {
         for t in tokens where t < 0 || t >= c.vocabSize {
             throw ModelError.shape("token id \(t) is outside the model's vocabulary of \(c.vocabSize)")
         }
-        ensureCapacity(n)
+        ensureCapacity(n, past: maxT)
         for i in 0..<n { ids[i] = Int32(tokens[i]) }
-        run(n: n)
-        length += n
+        segments.append((self, n))
+        defer { segments.removeAll(keepingCapacity: true) }
+        run()
         return logitBuffer.rows(0..<n)
     }
 
@@ -150,11 +159,15 @@ public final class InferenceSession {
         if let bias { Elementwise.addRowVector(out, vector: bias, rows: n, cols: outDim) }
     }
 
-    private func run(n: Int) {
+    /// The forward pass of the rows of ``segments`` (ids in ``ids``): every linear layer, norm and
+    /// the output layer run over all rows at once; positions, the KV-cache writes and attention
+    /// run per segment, against that segment's session. Each segment's length grows by its rows.
+    /// Logits land in this session's `logitBuffer`.
+    func run() {
         let m = model, c = m.config, w = m.weights, C = c.hiddenSize
         let NH = c.numHeads, NKV = c.numKVHeads, HS = c.headSize, QKV = c.qkvWidth, A = NH * HS, KV = NKV * HS
         let F = c.intermediateSize, upW = c.usesSwiGLU ? 2 * F : F
-        let past = length
+        let n = segments.reduce(0) { $0 + $1.rows }
         let xp = x.pointer, np = norm.pointer, qp = qkv.pointer, ap = attn.pointer
         let nw = m.native
         if let embed = nw?.embed {
@@ -163,25 +176,33 @@ public final class InferenceSession {
             ids.withUnsafeBufferPointer { Embedding.forward(out: xp, ids: $0.baseAddress!, table: w.embed, rows: n, C: C) }
         }
         if let pos = w.posEmbed {
-            Elementwise.add(out: xp, a: xp, b: pos + past * C, count: n * C)
+            var r = 0
+            for (session, rows) in segments {
+                Elementwise.add(out: xp + r * C, a: xp + r * C, b: pos + session.length * C, count: rows * C)
+                r += rows
+            }
         }
         let scale = 1 / Float(HS).squareRoot()
         for l in 0..<c.numLayers {
             let lw = w.layers[l], nl = nw?.layers[l]
             m.normForward(np, normStat.pointer, normStat2.pointer, xp, lw.norm1W, lw.norm1B, rows: n)
             linear(qp, np, lw.qkvW, lw.qkvB, n: n, inDim: C, outDim: QKV, accumulate: false, native: nl?.qkv)
-            let q = qp, k = qp + A, v = k + KV
-            if let rope = m.rope {
-                Rope.forward(q, stride: QKV, rows: n, start: past, period: n, heads: NH, HS: HS, table: rope)
-                Rope.forward(k, stride: QKV, rows: n, start: past, period: n, heads: NKV, HS: HS, table: rope)
+            var r = 0
+            for (session, rows) in segments {
+                let past = session.length, q = qp + r * QKV, k = q + A, v = k + KV
+                if let rope = m.rope {
+                    Rope.forward(q, stride: QKV, rows: rows, start: past, period: rows, heads: NH, HS: HS, table: rope)
+                    Rope.forward(k, stride: QKV, rows: rows, start: past, period: rows, heads: NKV, HS: HS, table: rope)
+                }
+                let kc = session.kCache.pointer + l * session.maxT * KV, vc = session.vCache.pointer + l * session.maxT * KV
+                for i in 0..<rows {
+                    (kc + (past + i) * KV).update(from: k + i * QKV, count: KV)
+                    (vc + (past + i) * KV).update(from: v + i * QKV, count: KV)
+                }
+                Attention.forwardCached(out: ap + r * A, q: q, qStride: QKV, kCache: kc, vCache: vc, cacheStride: KV,
+                                        past: past, n: rows, NH: NH, NKV: NKV, HS: HS, scale: scale, scratch: scratch.pointer)
+                r += rows
             }
-            let kc = kCache.pointer + l * maxT * KV, vc = vCache.pointer + l * maxT * KV
-            for i in 0..<n {
-                (kc + (past + i) * KV).update(from: k + i * QKV, count: KV)
-                (vc + (past + i) * KV).update(from: v + i * QKV, count: KV)
-            }
-            Attention.forwardCached(out: ap, q: q, qStride: QKV, kCache: kc, vCache: vc, cacheStride: KV,
-                                    past: past, n: n, NH: NH, NKV: NKV, HS: HS, scale: scale, scratch: scratch.pointer)
             if c.parallelResidual {
                 // x ← x + attn·Woᵀ + mlp(norm2(x)): the MLP reads norm2 of the layer input, so
                 // normalise before x changes.
@@ -208,5 +229,6 @@ public final class InferenceSession {
         } else {
             linear(logitBuffer.pointer, np, w.lmHead, nil, n: n, inDim: C, outDim: c.vocabSize, accumulate: false, native: nw?.head)
         }
+        for (session, rows) in segments { session.length += rows }
     }
 }

@@ -19,7 +19,7 @@ struct DataGenerate: ParsableCommand {
         A draft is judged on the text the target writes, not on human references, so it should \
         learn from that text (DistillSpec's teacher-generated data). Renders each prompt with \
         --template (use the same template for train and eval: eval --chat renders chatml), \
-        decodes greedily up to --max-tokens and appends {"prompt", "response", "source_index", \
+        decodes greedily up to --max-tokens, --parallel sequences at a time, and appends {"prompt", "response", "source_index", \
         "finished"} lines to --out. Responses without a stop token are dropped unless \
         --keep-unfinished. Interrupted runs resume where they stopped (run the same command).
         """)
@@ -30,12 +30,16 @@ struct DataGenerate: ParsableCommand {
     @Option(name: [.customShort("n"), .customLong("max-tokens"), .customLong("n-predict")], help: "Maximum new tokens per response.") var maxTokens = 256
     @Option(help: "Use only the first N prompts (0: all).") var limit = 0
     @Flag(help: "Keep responses that reached --max-tokens without a stop token.") var keepUnfinished = false
+    @Option(name: [.customLong("parallel"), .customLong("np", withSingleDash: true)],
+            help: "Sequences decoded together: each step reads a GGUF weight block once for up to 4 of them (beyond 4 it is read again); the output is the same for every value with GGUF weights.")
+    var parallel = 4
     @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var weightOptions: WeightOptions
 
     func run() throws {
         threadOptions.apply()
         guard limit >= 0 else { throw ValidationError("--limit must be ≥ 0") }
+        guard parallel >= 1 else { throw ValidationError("--parallel must be at least 1, got \(parallel)") }
         let bundle = try loadBundle(model, weights: weightOptions.weights)
         let tokenizer = try bundle.requireTokenizer()
         var all = try PromptDataset.load(URL(fileURLWithPath: prompts), template: template, requireResponses: false).examples.map(\.prompt)
@@ -45,7 +49,7 @@ struct DataGenerate: ParsableCommand {
         var first = true
         let s = try TargetResponses.generate(
             model: bundle.model, tokenizer: tokenizer, prompts: all, template: template, maxTokens: maxTokens,
-            stopTokens: stopTokens(tokenizer, bundle), output: URL(fileURLWithPath: out), keepUnfinished: keepUnfinished
+            stopTokens: stopTokens(tokenizer, bundle), output: URL(fileURLWithPath: out), keepUnfinished: keepUnfinished, parallel: parallel
         ) { done, _, tokens in
             if first { bar.resume(at: done - 1); first = false }
             bar.update(done, String(format: "%d tokens, %.0f tok/s", tokens, Double(tokens) / max(Date().timeIntervalSince(started), 1e-9)))

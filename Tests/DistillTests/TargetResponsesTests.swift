@@ -68,4 +68,40 @@ final class TargetResponsesTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("not a line of target responses"), "\(e)")
         }
     }
+
+    /// `--parallel`: sequences decoded together finish at different steps, yet the file is
+    /// byte-identical to one decoded a prompt at a time (lines in prompt order, greedy ties the
+    /// same), and a parallel run resumes a torn file to the same bytes.
+    func testParallelSequencesWriteTheSameFileAndResume() throws {
+        let (tok, teacher, _, data) = try TinyPair.make(peakedTeacher: true)
+        let prompts = (data.examples + data.examples).map(\.prompt)
+        let g0 = Generator(model: teacher, settings: .greedy, seed: 1)
+        var first: [Int] = []
+        try g0.generate(prompt: tok.encode(prompts[1], addSpecialTokens: true), maxTokens: 2) { first.append($0) }
+        let stops: Set<Int> = [first[1]]
+        let one = tempFile("np1"), many = tempFile("np3")
+        defer { try? FileManager.default.removeItem(at: one); try? FileManager.default.removeItem(at: many) }
+        try? FileManager.default.removeItem(at: one); try? FileManager.default.removeItem(at: many)
+        _ = try TargetResponses.generate(model: teacher, tokenizer: tok, prompts: prompts, template: .plain, maxTokens: 6,
+                                         stopTokens: stops, output: one, keepUnfinished: true, parallel: 1)
+        var done: [Int] = []
+        let s = try TargetResponses.generate(model: teacher, tokenizer: tok, prompts: prompts, template: .plain, maxTokens: 6,
+                                             stopTokens: stops, output: many, keepUnfinished: true, parallel: 3) { d, _, _ in done.append(d) }
+        let bytes = try Data(contentsOf: one)
+        XCTAssertEqual(try Data(contentsOf: many), bytes)
+        XCTAssertEqual(s.written, prompts.count)
+        XCTAssertEqual(done, Array(1...prompts.count), "progress counts every finished prompt once")
+        let finishedFlags = try String(contentsOf: one, encoding: .utf8).split(separator: "\n").map { $0.contains("\"finished\":true") }
+        XCTAssertTrue(finishedFlags.contains(true) && finishedFlags.contains(false), "some sequences stop early, some run to the limit")
+        let cut = bytes.indices.filter { bytes[$0] == 0x0A }[2] + 1 + 5
+        try bytes.prefix(cut).write(to: many)
+        let r = try TargetResponses.generate(model: teacher, tokenizer: tok, prompts: prompts, template: .plain, maxTokens: 6,
+                                             stopTokens: stops, output: many, keepUnfinished: true, parallel: 4)
+        XCTAssertEqual(r.resumedAfter, 3)
+        XCTAssertEqual(try Data(contentsOf: many), bytes)
+        XCTAssertThrowsError(try TargetResponses.generate(model: teacher, tokenizer: tok, prompts: prompts, template: .plain, maxTokens: 6,
+                                                          stopTokens: stops, output: many, parallel: 0)) { e in
+            XCTAssertTrue("\(e)".contains("--parallel must be at least 1"), "\(e)")
+        }
+    }
 }
