@@ -85,7 +85,7 @@ public enum DecodingLoop {
     /// two paths that are bitwise equal).
     public static func prefillAllButLast(_ model: DecodingModel, _ prompt: [Int]) throws {
         model.truncate(to: 0)
-        if prompt.count > 1 { _ = try model.append(Array(prompt.dropLast())) }
+        if prompt.count > 1 { try model.extend(Array(prompt.dropLast())) }
     }
 
     @inline(__always)

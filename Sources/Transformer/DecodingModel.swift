@@ -28,6 +28,14 @@ public protocol DecodingModel: AnyObject {
     func append(_ tokens: [Int]) throws -> Tensor
     /// Keeps the first `n` positions (`n ≤ length`).
     func truncate(to n: Int)
+    /// Appends `tokens` whose logits nobody reads (a prompt's prefix); a model may skip its output
+    /// layer. The cache ends exactly as after ``append(_:)``.
+    func extend(_ tokens: [Int]) throws
+}
+
+extension DecodingModel {
+    /// Appends and drops the logits.
+    public func extend(_ tokens: [Int]) throws { _ = try append(tokens) }
 }
 
 /// An ``InferenceSession`` is the model's ``DecodingModel``.

@@ -98,7 +98,8 @@ public final class InferenceSession {
         length = n
     }
 
-    /// Resets, then appends the prompt; returns the logits of the last position (V).
+    /// Resets, then appends the prompt; returns the logits of the last position (V). Every
+    /// position's logits are computed; decoders use ``extend(_:)`` for all but the last token.
     @discardableResult
     public func prefill(_ prompt: [Int]) throws -> Tensor {
         reset()
@@ -126,6 +127,16 @@ public final class InferenceSession {
     /// that the next call overwrites.
     /// - Throws: when the cache would overflow or a token id is outside the vocabulary.
     public func append(_ tokens: [Int]) throws -> Tensor {
+        try append(tokens, logits: true)
+        return logitBuffer.rows(0..<tokens.count)
+    }
+
+    /// Appends `tokens` without computing their logits: the output layer (V·C multiply-adds a
+    /// position, a fifth of SmolLM2's) is skipped. For a prompt's prefix, whose logits the decoders
+    /// never read; the cache ends bitwise as after ``append(_:)`` (the output layer feeds nothing back).
+    public func extend(_ tokens: [Int]) throws { try append(tokens, logits: false) }
+
+    private func append(_ tokens: [Int], logits: Bool) throws {
         let c = model.config, n = tokens.count
         guard n > 0 else { throw ModelError.shape("append: no tokens") }
         guard length + n <= maxT else {
@@ -138,8 +149,7 @@ public final class InferenceSession {
         for i in 0..<n { ids[i] = Int32(tokens[i]) }
         segments.append((self, n))
         defer { segments.removeAll(keepingCapacity: true) }
-        run()
-        return logitBuffer.rows(0..<n)
+        run(logits: logits)
     }
 
     /// `out (n, N) = input (n, K) · Wᵀ (+ bias)` through the batch-invariant row kernel when n is small.
@@ -163,7 +173,7 @@ public final class InferenceSession {
     /// the output layer run over all rows at once; positions, the KV-cache writes and attention
     /// run per segment, against that segment's session. Each segment's length grows by its rows.
     /// Logits land in this session's `logitBuffer`.
-    func run() {
+    func run(logits: Bool = true) {
         let m = model, c = m.config, w = m.weights, C = c.hiddenSize
         let NH = c.numHeads, NKV = c.numKVHeads, HS = c.headSize, QKV = c.qkvWidth, A = NH * HS, KV = NKV * HS
         let F = c.intermediateSize, upW = c.usesSwiGLU ? 2 * F : F
@@ -216,6 +226,8 @@ public final class InferenceSession {
             m.activationForward(act.pointer, up.pointer, rows: n)
             linear(xp, act.pointer, lw.downW, lw.downB, n: n, inDim: F, outDim: C, accumulate: true, native: nl?.mlpDown)
         }
+        defer { for (session, rows) in segments { session.length += rows } }
+        guard logits else { return }
         m.normForward(np, normStat.pointer, normStat2.pointer, xp, w.finalNormW, w.finalNormB, rows: n)
         if let headRows {
             let K = headIDs.count, V = c.vocabSize
@@ -229,6 +241,5 @@ public final class InferenceSession {
         } else {
             linear(logitBuffer.pointer, np, w.lmHead, nil, n: n, inDim: C, outDim: c.vocabSize, accumulate: false, native: nw?.head)
         }
-        for (session, rows) in segments { session.length += rows }
     }
 }

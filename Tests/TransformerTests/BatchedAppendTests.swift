@@ -76,4 +76,20 @@ final class BatchedAppendTests: XCTestCase {
         let together = try InferenceSession.append(zip(fresh, prompts).map { ($0, [$1[$1.count - 1]]) }).array.map(\.bitPattern)
         XCTAssertEqual(together, alone.flatMap { $0 })
     }
+
+    /// `extend` (a prompt prefix without logits) leaves the cache bitwise as `append` does: the
+    /// next position's logits are equal, for float32 and native weights.
+    func testExtendLeavesTheCacheAsAppendDoes() throws {
+        let config = ModelConfig.preset("tiny", vocabSize: 61, context: 32)!
+        let tiny = try TransformerModel(config: config)
+        tiny.initialize(seed: 5)
+        let native = try ModelBundle.load(RealModels.smolLM2Path(), weights: .native).model
+        for (model, prompt) in [(tiny, [3, 14, 15, 9, 2, 6]), (native, [504, 3575, 314, 7042, 30, 198])] {
+            let a = InferenceSession(model: model, maxT: 16), b = InferenceSession(model: model, maxT: 16)
+            _ = try a.append(prompt)
+            try b.extend(prompt)
+            XCTAssertEqual(b.length, prompt.count)
+            XCTAssertEqual(try a.append([7]).array.map(\.bitPattern), try b.append([7]).array.map(\.bitPattern))
+        }
+    }
 }
