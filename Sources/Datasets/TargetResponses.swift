@@ -59,12 +59,13 @@ public enum TargetResponses {
             let maxT = min(model.config.maxPositions, ids.count + maxTokens + 1)
             guard ids.count < maxT else { progress(i + 1, prompts.count, summary.generatedTokens); continue }
             let generator = Generator(model: model, settings: .greedy, seed: 1, maxT: maxT)
-            var out: [Int] = []
-            let stats = try generator.generate(prompt: ids, maxTokens: maxTokens, stopTokens: stopTokens) { out.append($0) }
-            summary.generatedTokens += stats.generated
-            if stats.stoppedAtEOS { out.removeLast() }
-            if stats.stoppedAtEOS || keepUnfinished {
-                let line = Line(prompt: prompts[i], response: tokenizer.decode(out), source_index: i, finished: stats.stoppedAtEOS)
+            let result = try generator.generate(prompt: ids, maxTokens: maxTokens, stopTokens: stopTokens)
+            var out = result.tokens
+            let finished = result.stopReason == .endOfSequence
+            summary.generatedTokens += out.count
+            if finished { out.removeLast() }
+            if finished || keepUnfinished {
+                let line = Line(prompt: prompts[i], response: tokenizer.decode(out), source_index: i, finished: finished)
                 var data = try encoder.encode(line)
                 data.append(0x0A)
                 try handle.write(contentsOf: data)
