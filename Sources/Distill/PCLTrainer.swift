@@ -124,9 +124,7 @@ public final class PCLTrainer {
         try writeRecord()
         onEvent(.started(totalSteps: settings.steps, resumedAt: step))
         func evaluation(_ evaluate: (TransformerModel) throws -> [String: Double]) throws {
-            let metrics = try evaluate(model)
-            try RunLog.appendEvaluation(in: runDirectory, step: step, metrics: metrics)
-            onEvent(.evaluation(step: step, metrics: metrics))
+            try RunLog.evaluate(model, step: step, in: runDirectory, with: evaluate, onEvent: onEvent)
         }
         if let evaluate, step == 0 { try evaluation(evaluate) }
         while step < settings.steps {

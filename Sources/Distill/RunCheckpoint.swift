@@ -148,6 +148,18 @@ public enum RunLog {
         try append(line, to: dir.appendingPathComponent(evaluationsFile))
     }
 
+    /// One evaluation of a run at `step`, as both trainers do it: the metrics of `evaluate(model)`
+    /// are appended to `dir/evaluations.jsonl` (``appendEvaluation(in:step:metrics:)``), then
+    /// reported as ``TrainingEvent/evaluation(step:metrics:)``.
+    /// - Throws: what `evaluate` or the append throws (nothing is reported then).
+    static func evaluate(_ model: TransformerModel, step: Int, in dir: URL?,
+                         with evaluate: (TransformerModel) throws -> [String: Double],
+                         onEvent: (TrainingEvent) -> Void) throws {
+        let metrics = try evaluate(model)
+        try appendEvaluation(in: dir, step: step, metrics: metrics)
+        onEvent(.evaluation(step: step, metrics: metrics))
+    }
+
     /// Appends `line` to the file at `url`, creating it when missing.
     static func append(_ line: Data, to url: URL) throws {
         if let h = try? FileHandle(forWritingTo: url) {

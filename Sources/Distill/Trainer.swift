@@ -225,9 +225,7 @@ public final class Trainer {
         onEvent(.started(totalSteps: settings.steps, resumedAt: step))
         // Each evaluation is logged (rank 0 alone evaluates), then reported.
         func evaluation(_ evaluate: (TransformerModel) throws -> [String: Double]) throws {
-            let metrics = try evaluate(model)
-            try RunLog.appendEvaluation(in: runDirectory, step: step, metrics: metrics)
-            onEvent(.evaluation(step: step, metrics: metrics))
+            try RunLog.evaluate(model, step: step, in: runDirectory, with: evaluate, onEvent: onEvent)
         }
         if let evaluate, step == 0 { try evaluation(evaluate) }
         var totalTokens = 0

@@ -61,12 +61,16 @@ public struct SpeculativeOutput: Sendable {
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
 
 enum DecodingSupport {
-    /// Checks that the prompt is non-empty and fits every model's cache.
+    /// Checks that the prompt is non-empty and fits every model's cache: the rule of
+    /// ``DecodingLoop/promptProblem(_:capacity:role:)``, with this module's errors.
+    /// - Throws: ``SpecDecodeError/invalidSettings(_:)`` for an empty prompt,
+    ///   ``SpecDecodeError/promptTooLong(_:)`` for one a model's cache cannot hold.
     static func checkPrompt(_ prompt: [Int], models: [(name: String, model: DecodingModel)]) throws {
-        guard !prompt.isEmpty else { throw SpecDecodeError.invalidSettings("the prompt is empty; give at least one token") }
-        for (name, m) in models where prompt.count > m.capacity {
-            throw SpecDecodeError.promptTooLong(
-                "the prompt has \(prompt.count) tokens but the \(name)'s context holds \(m.capacity); shorten the prompt")
+        precondition(!models.isEmpty, "checkPrompt needs at least one model")
+        for (name, m) in models {
+            guard let problem = DecodingLoop.promptProblem(prompt, capacity: m.capacity, role: name) else { continue }
+            throw problem == .empty ? SpecDecodeError.invalidSettings(problem.description)
+                                    : SpecDecodeError.promptTooLong(problem.description)
         }
     }
 

@@ -81,81 +81,99 @@ public final class HelpDecoder {
     }
 
     /// Emits up to `maxTokens` tokens after `prompt`; stops after a stop token (emitted) or when a
-    /// cache is full.
+    /// cache is full. It is ``DecodingLoop`` over the student, whose `choose` may catch the
+    /// teacher up and emit its greedy token; a teacher without room for the catch-up ends the
+    /// run with ``StopReason/contextLimit``.
+    ///
+    /// Timing: ``HelpStatistics/prefillSeconds`` is both prefills; ``HelpStatistics/teacherSeconds``
+    /// the teacher's catch-ups; ``HelpStatistics/otherSeconds`` the choice of each token and
+    /// the callbacks; ``HelpStatistics/studentSeconds`` the rest of the loop's decoding time
+    /// (the student's single-token appends).
     /// - Parameters:
     ///   - teacherPrompt: the teacher's prompt (default: `prompt`).
     ///   - onHelp: called after each teacher catch-up with the teacher's cache length.
+    /// - Throws: ``SpecDecodeError/invalidSettings(_:)`` for an empty prompt,
+    ///   ``SpecDecodeError/promptTooLong(_:)`` for a prompt a model's cache cannot hold, and what
+    ///   the models' `append` throws.
     public func decode(prompt: [Int], teacherPrompt: [Int]? = nil, maxTokens: Int, stopTokens: Set<Int> = [],
                        onToken: (DecodedToken) -> Void = { _ in }, onHelp: (Int) -> Void = { _ in }) throws -> HelpOutput {
         let tPrompt = teacherPrompt ?? prompt
         try DecodingSupport.checkPrompt(prompt, models: [("student", student)])
         try DecodingSupport.checkPrompt(tPrompt, models: [("teacher", teacher)])
-        let c = configuration
-        let helpPossible = !(c.enforceBudget && c.budget == 0)
         var stats = HelpStatistics()
         stats.prompts = 1; stats.promptTokens = prompt.count
+        // The teacher's prefill (the student's is the loop's); none when the guard forbids any help.
         let t0 = now()
-        try DecodingLoop.prefillAllButLast(student, prompt)
-        if helpPossible { try DecodingLoop.prefillAllButLast(teacher, tPrompt) } else { teacher.truncate(to: 0) }
-        stats.prefillSeconds = now() - t0
-        var teacherContext = tPrompt
-        var out: [Int] = [], origins: [TokenOrigin] = []
-        var last = prompt[prompt.count - 1]
-        var reason = StopReason.maxTokens
-        let W = student.logitWidth
-        while out.count < maxTokens {
-            if student.length + 1 > student.capacity { reason = .contextLimit; break }
-            var t = now()
-            let z = try student.append([last])
-            stats.studentCalls += 1
-            var t1 = now()
-            stats.studentSeconds += t1 - t
-            let allowHelp = !c.enforceBudget || Double(stats.teacherTokens + 1) <= c.budget * Double(out.count + 1) + 1e-9
-            // Whether a baseline (or the learned action above --help-threshold) asks here.
-            var asks = false
-            switch c.policy {
-            case .learned:
-                if let threshold = c.helpThreshold, allowHelp, let help = helpTokenID {
-                    asks = HelpDecoder.helpProbability(z.pointer, vocabularySize: vocabularySize, helpTokenID: help) >= threshold
-                }
-            case .random(let p): asks = rng.uniformDouble() < p && allowHelp
-            case .uncertainty(let measure, let threshold): asks = allowHelp && measure.score(z.pointer, vocabularySize: vocabularySize) >= threshold
-            }
-            // The `<help>` logit competes only for the learned policy without a threshold, while allowed.
-            let helpCompetes = c.policy.usesHelpAction && c.helpThreshold == nil && allowHelp
-            var action = logits.withUnsafeMutableBufferPointer { lb -> Int in
-                let l = lb.baseAddress!
-                l.update(from: z.pointer, count: W)
-                for j in vocabularySize..<W where j != helpTokenID || !helpCompetes { l[j] = -.infinity }
-                return probs.withUnsafeMutableBufferPointer { sampler.sample(l, scratch: $0.baseAddress!, rng: &rng) }
-            }
-            let help = helpTokenID ?? -1
-            if asks { action = help }
-            if c.policy.usesHelpAction && !allowHelp && Sampler.argmax(z.pointer, count: W) == help { stats.guardedHelps += 1 }
-            var origin = TokenOrigin.draft
-            if asks || (helpCompetes && action == help) {
-                let fresh = Array(teacherContext[teacher.length...])
-                if teacher.length + fresh.count > teacher.capacity { reason = .contextLimit; break }
-                t = now()
-                stats.otherSeconds += t - t1
-                let u = try teacher.append(fresh)
-                stats.teacherCalls += 1; stats.teacherPositions += fresh.count
-                action = Sampler.argmax(u.pointer + (fresh.count - 1) * teacher.logitWidth, count: vocabularySize)
-                t1 = now()
-                stats.teacherSeconds += t1 - t
-                stats.teacherTokens += 1
-                origin = .target
-                onHelp(teacher.length)
-            }
-            out.append(action); origins.append(origin)
-            teacherContext.append(action)
-            last = action
-            onToken(DecodedToken(id: action, origin: origin))
-            stats.otherSeconds += now() - t1
-            if stopTokens.contains(action) { reason = .endOfSequence; break }
+        if configuration.enforceBudget && configuration.budget == 0 { teacher.truncate(to: 0) } else {
+            try DecodingLoop.prefillAllButLast(teacher, tPrompt)
         }
-        stats.emitted = out.count
-        return HelpOutput(tokens: out, origins: origins, stopReason: reason, statistics: stats)
+        stats.prefillSeconds = now() - t0
+        var teacherContext = tPrompt, origins: [TokenOrigin] = [], origin = TokenOrigin.draft
+        let r = try DecodingLoop.run(student, prompt: prompt, maxTokens: maxTokens, stopTokens: stopTokens, choose: { z in
+            let t = now()
+            let (action, asks) = studentChoice(z, emitted: origins.count, stats: &stats)
+            guard asks else {
+                origin = .draft
+                stats.otherSeconds += now() - t
+                return (action, action)
+            }
+            // The teacher catches up on the tokens it has not seen in one batched append.
+            let fresh = Array(teacherContext[teacher.length...])
+            let t1 = now()
+            stats.otherSeconds += t1 - t
+            if teacher.length + fresh.count > teacher.capacity { return nil }
+            let u = try teacher.append(fresh)
+            let token = Sampler.argmax(u.pointer + (fresh.count - 1) * teacher.logitWidth, count: vocabularySize)
+            let t2 = now()
+            stats.teacherSeconds += t2 - t1
+            stats.teacherCalls += 1; stats.teacherPositions += fresh.count; stats.teacherTokens += 1
+            origin = .target
+            onHelp(teacher.length)
+            stats.otherSeconds += now() - t2
+            return (action, token)
+        }, onToken: { _, token in
+            let t = now()
+            origins.append(origin)
+            teacherContext.append(token)
+            onToken(DecodedToken(id: token, origin: origin))
+            stats.otherSeconds += now() - t
+        })
+        stats.prefillSeconds += r.prefillSeconds
+        stats.studentCalls = r.steps
+        stats.studentSeconds = max(0, r.decodeSeconds - stats.teacherSeconds - stats.otherSeconds)
+        stats.emitted = r.tokens.count
+        return HelpOutput(tokens: r.tokens, origins: origins, stopReason: r.stopReason, statistics: stats)
+    }
+
+    /// The student's action after `emitted` tokens, from its logits `z`: whether it asks for help
+    /// (the learned `<help>` sampled or above ``HelpConfiguration/helpThreshold``, or a baseline
+    /// policy's decision), and otherwise the token it samples. `<help>` is allowed only while the
+    /// hard budget guard (when on) permits it; a guarded argmax `<help>` is counted in `stats`.
+    private func studentChoice(_ z: UnsafePointer<Float>, emitted: Int,
+                               stats: inout HelpStatistics) -> (action: Int, asks: Bool) {
+        let c = configuration, W = student.logitWidth, help = helpTokenID ?? -1
+        let allowHelp = !c.enforceBudget || Double(stats.teacherTokens + 1) <= c.budget * Double(emitted + 1) + 1e-9
+        // Whether a baseline (or the learned action above --help-threshold) asks here.
+        var asks = false
+        switch c.policy {
+        case .learned:
+            if let threshold = c.helpThreshold, allowHelp, let helpTokenID {
+                asks = HelpDecoder.helpProbability(z, vocabularySize: vocabularySize, helpTokenID: helpTokenID) >= threshold
+            }
+        case .random(let p): asks = rng.uniformDouble() < p && allowHelp
+        case .uncertainty(let measure, let threshold): asks = allowHelp && measure.score(z, vocabularySize: vocabularySize) >= threshold
+        }
+        // The `<help>` logit competes only for the learned policy without a threshold, while allowed.
+        let helpCompetes = c.policy.usesHelpAction && c.helpThreshold == nil && allowHelp
+        let sampled = logits.withUnsafeMutableBufferPointer { lb -> Int in
+            let l = lb.baseAddress!
+            l.update(from: z, count: W)
+            for j in vocabularySize..<W where j != helpTokenID || !helpCompetes { l[j] = -.infinity }
+            return probs.withUnsafeMutableBufferPointer { sampler.sample(l, scratch: $0.baseAddress!, rng: &rng) }
+        }
+        if c.policy.usesHelpAction && !allowHelp && Sampler.argmax(z, count: W) == help { stats.guardedHelps += 1 }
+        if asks { return (help, true) }
+        return (sampled, helpCompetes && sampled == help)
     }
 }
 

@@ -33,24 +33,15 @@ extension Matmul {
 
     /// Plain-loop reference of
     /// ``batched(count:transA:transB:m:n:k:a:lda:strideA:b:ldb:strideB:accumulate:c:ldc:strideC:)``,
-    /// accumulating each dot product in Double.
+    /// accumulating each dot product in Double: ``gemmReference(transA:transB:m:n:k:alpha:a:lda:b:ldb:accumulate:c:ldc:)``
+    /// on each item.
     public static func batchedReference(count: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                                         a: UnsafePointer<Float>, lda: Int, strideA: Int,
                                         b: UnsafePointer<Float>, ldb: Int, strideB: Int,
                                         accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int) {
         for item in 0..<count {
-            let ai = a + item * strideA, bi = b + item * strideB, ci = c + item * strideC
-            for i in 0..<m {
-                for j in 0..<n {
-                    var s = 0.0
-                    for p in 0..<k {
-                        let x = transA ? ai[p * lda + i] : ai[i * lda + p]
-                        let y = transB ? bi[j * ldb + p] : bi[p * ldb + j]
-                        s += Double(x) * Double(y)
-                    }
-                    ci[i * ldc + j] = accumulate ? ci[i * ldc + j] + Float(s) : Float(s)
-                }
-            }
+            gemmReference(transA: transA, transB: transB, m: m, n: n, k: k, a: a + item * strideA, lda: lda,
+                          b: b + item * strideB, ldb: ldb, accumulate: accumulate, c: c + item * strideC, ldc: ldc)
         }
     }
 }

@@ -129,46 +129,16 @@ public enum BPEMerge {
     }
 }
 
-/// A binary min-heap of candidate merges ordered by (rank, position).
-struct PairHeap {
-    struct Entry { var rank: Double; var pos: Int; var left: Int; var right: Int; var merged: Int }
-    private var items: [Entry] = []
+/// Candidate merges, lowest (rank, position) first.
+typealias PairHeap = BinaryHeap<MergeCandidate>
 
-    mutating func reserve(_ n: Int) { items.reserveCapacity(n) }
+/// A merge of the pair at `pos` (`left`, `right` → `merged`) of BPE rank `rank`.
+struct MergeCandidate: HeapOrdered {
+    var rank: Double; var pos: Int; var left: Int; var right: Int; var merged: Int
 
     @inline(__always)
-    private static func less(_ a: Entry, _ b: Entry) -> Bool {
+    static func before(_ a: MergeCandidate, _ b: MergeCandidate) -> Bool {
         a.rank < b.rank || (a.rank == b.rank && a.pos < b.pos)
-    }
-
-    mutating func push(_ e: Entry) {
-        items.append(e)
-        var c = items.count - 1
-        while c > 0 {
-            let p = (c - 1) / 2
-            if !Self.less(items[c], items[p]) { break }
-            items.swapAt(c, p)
-            c = p
-        }
-    }
-
-    mutating func pop() -> Entry? {
-        guard let first = items.first else { return nil }
-        let last = items.removeLast()
-        if items.isEmpty { return first }
-        items[0] = last
-        var p = 0
-        let n = items.count
-        while true {
-            let l = 2 * p + 1, r = l + 1
-            var m = p
-            if l < n && Self.less(items[l], items[m]) { m = l }
-            if r < n && Self.less(items[r], items[m]) { m = r }
-            if m == p { break }
-            items.swapAt(p, m)
-            p = m
-        }
-        return first
     }
 }
 

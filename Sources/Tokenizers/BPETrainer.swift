@@ -131,44 +131,24 @@ public struct BPETrainer: Sendable {
     }
 }
 
-/// Max-heap of merge candidates: highest count first, then smallest pair, then first pushed.
+/// Merge candidates of the trainer: highest count first, then smallest pair, then first pushed.
 struct CountHeap {
-    struct Entry { var count: Int; var pair: Int; var seq: Int; var positions: Set<Int> }
-    private var items: [Entry] = []
+    struct Entry: HeapOrdered {
+        var count: Int; var pair: Int; var seq: Int; var positions: Set<Int>
+
+        static func before(_ x: Entry, _ y: Entry) -> Bool {
+            if x.count != y.count { return x.count > y.count }
+            if x.pair != y.pair { return x.pair < y.pair }
+            return x.seq < y.seq
+        }
+    }
+    private var heap = BinaryHeap<Entry>()
     private var seq = 0
 
-    private static func before(_ x: Entry, _ y: Entry) -> Bool {
-        if x.count != y.count { return x.count > y.count }
-        if x.pair != y.pair { return x.pair < y.pair }
-        return x.seq < y.seq
-    }
-
     mutating func push(count: Int, pair: Int, positions: Set<Int>) {
-        items.append(Entry(count: count, pair: pair, seq: seq, positions: positions))
+        heap.push(Entry(count: count, pair: pair, seq: seq, positions: positions))
         seq += 1
-        var c = items.count - 1
-        while c > 0 {
-            let p = (c - 1) / 2
-            if !Self.before(items[c], items[p]) { break }
-            items.swapAt(c, p)
-            c = p
-        }
     }
 
-    mutating func pop() -> Entry? {
-        guard !items.isEmpty else { return nil }
-        items.swapAt(0, items.count - 1)
-        let top = items.removeLast()
-        var p = 0
-        while true {
-            let l = 2 * p + 1, r = l + 1
-            var m = p
-            if l < items.count && Self.before(items[l], items[m]) { m = l }
-            if r < items.count && Self.before(items[r], items[m]) { m = r }
-            if m == p { break }
-            items.swapAt(p, m)
-            p = m
-        }
-        return top
-    }
+    mutating func pop() -> Entry? { heap.pop() }
 }

@@ -1,7 +1,9 @@
 // The Transformer module owns the models: configurations (HF config.json, GGUF metadata), flat
-// parameters, training forward/backward, KV-cache inference (InferenceSession), sampling, AdamW,
-// model files (HF directories, GGUF load/write, quantize), native quantised weights, the
-// vocabulary-compatibility rule of a pair (SharedVocabulary), drafts made of target layers and ChatML.
+// parameters, training forward/backward, KV-cache inference (InferenceSession), the one plain
+// decoding loop and its prompt rule (DecodingLoop over a DecodingModel; Generator samples with it),
+// sampling, AdamW, model files (HF directories, GGUF load/write, quantize), native quantised
+// weights, the vocabulary-compatibility rule of a pair (SharedVocabulary), drafts made of target
+// layers (DraftLayers) and ChatML (ChatTemplate).
 
 import Foundation
 import Tensor

@@ -23,13 +23,14 @@ public enum StopReason: String, Codable, Sendable {
 ///     prefill(prompt[0 ..< n−1]);  last = prompt[n−1]
 ///     repeat: logits = append([last]);  (action, token) = choose(logits);  emit;  last = token
 ///
-/// until `maxTokens` tokens, a token of `stopTokens` (emitted), or a full cache. Appending the
+/// until `maxTokens` tokens, a token of `stopTokens` (emitted), a full cache, or a `choose` that
+/// returns nil (a second model it consults, PCL's teacher, has no room). Appending the
 /// last prompt token alone is what the speculative decoder does ahead of its drafts, so with a
 /// batch-invariant model a greedy `choose` here gives exactly the speculative decoder's greedy
 /// output.
 public enum DecodingLoop {
     /// What a run did.
-    public struct Result: Sendable {
+    public struct Result: Codable, Sendable {
         /// The emitted tokens (ending with the stop token when one was emitted).
         public var tokens: [Int] = []
         public var stopReason: StopReason = .maxTokens
@@ -43,13 +44,14 @@ public enum DecodingLoop {
     /// - Parameters:
     ///   - choose: from the step's logits row (``DecodingModel/logitWidth`` values), the action the
     ///     policy took and the token emitted for it — the same id except for PCL's `<help>`
-    ///     action, whose token is the teacher's.
+    ///     action, whose token is the teacher's; nil ends the run with ``StopReason/contextLimit``
+    ///     and emits nothing (the step still counts in ``Result/steps``).
     ///   - onToken: called with each `(action, token)` as it is emitted.
     /// - Throws: ``ModelError/shape(_:)`` for an empty prompt or one that fills the cache, and
     ///   what `model.append`, `choose` or `onToken` throw.
     @discardableResult
     public static func run(_ model: DecodingModel, prompt: [Int], maxTokens: Int, stopTokens: Set<Int> = [],
-                           choose: (UnsafePointer<Float>) throws -> (action: Int, token: Int),
+                           choose: (UnsafePointer<Float>) throws -> (action: Int, token: Int)?,
                            onToken: (_ action: Int, _ token: Int) throws -> Void = { _, _ in }) throws -> Result {
         try checkPrompt(prompt, capacity: model.capacity)
         var result = Result()
@@ -62,7 +64,7 @@ public enum DecodingLoop {
             if model.length + 1 > model.capacity { result.stopReason = .contextLimit; break }
             let logits = try model.append([last])
             result.steps += 1
-            let (action, token) = try choose(logits.pointer)
+            guard let (action, token) = try choose(logits.pointer) else { result.stopReason = .contextLimit; break }
             result.tokens.append(token)
             try onToken(action, token)
             last = token
@@ -72,12 +74,37 @@ public enum DecodingLoop {
         return result
     }
 
-    /// Throws unless `prompt` is non-empty and fits a cache of `capacity` positions.
-    public static func checkPrompt(_ prompt: [Int], capacity: Int, role: String = "model") throws {
-        guard !prompt.isEmpty else { throw ModelError.shape("the prompt is empty; give at least one token") }
-        guard prompt.count <= capacity else {
-            throw ModelError.shape("the prompt has \(prompt.count) tokens but the \(role)'s context holds \(capacity); shorten the prompt")
+    /// What is wrong with a prompt for a cache of some capacity (``promptProblem(_:capacity:role:)``).
+    public enum PromptProblem: Equatable, Sendable, CustomStringConvertible {
+        /// No token at all: there is no last token to append.
+        case empty
+        /// More tokens than the `role`'s cache holds.
+        case tooLong(tokens: Int, capacity: Int, role: String)
+
+        /// The message, naming the fix.
+        public var description: String {
+            switch self {
+            case .empty: return "the prompt is empty; give at least one token"
+            case let .tooLong(tokens, capacity, role):
+                return "the prompt has \(tokens) tokens but the \(role)'s context holds \(capacity); shorten the prompt"
+            }
         }
+    }
+
+    /// The prompt rule of every decoder (this loop, the speculative and help decoders): a prompt
+    /// is non-empty and fits a cache of `capacity` positions (all of it; the last token is
+    /// appended by the first step). Returns nil when it does, else what is wrong.
+    public static func promptProblem(_ prompt: [Int], capacity: Int, role: String = "model") -> PromptProblem? {
+        if prompt.isEmpty { return .empty }
+        if prompt.count > capacity { return .tooLong(tokens: prompt.count, capacity: capacity, role: role) }
+        return nil
+    }
+
+    /// Throws unless `prompt` is non-empty and fits a cache of `capacity` positions
+    /// (``promptProblem(_:capacity:role:)``).
+    /// - Throws: ``ModelError/shape(_:)`` with the problem's message.
+    public static func checkPrompt(_ prompt: [Int], capacity: Int, role: String = "model") throws {
+        if let problem = promptProblem(prompt, capacity: capacity, role: role) { throw ModelError.shape(problem.description) }
     }
 
     /// Resets `model` and appends the prompt without its last token (which the decode path

@@ -8,13 +8,6 @@ public final class Generator {
     public let session: InferenceSession
     private var probs: [Float]
 
-    public struct Stats: Codable, Sendable {
-        public var generated = 0
-        public var prefillSeconds = 0.0
-        public var decodeSeconds = 0.0
-        public var stoppedAtEOS = false
-    }
-
     public init(model: TransformerModel, settings: SamplingSettings, seed: UInt64, maxT: Int? = nil) {
         self.model = model
         self.sampler = Sampler(settings: settings, vocabularySize: model.config.vocabSize)
@@ -25,9 +18,11 @@ public final class Generator {
 
     /// Generates up to `maxTokens` tokens after `prompt`, calling `onToken` for each; stops after a
     /// token in `stopTokens` (which is reported) or at the context limit.
-    /// - Throws: when the prompt does not fit the context.
+    /// - Returns: the loop's result: the tokens, why it stopped, prefill and decode seconds.
+    /// - Throws: ``ModelError/shape(_:)`` when the prompt is empty or does not fit the context.
     @discardableResult
-    public func generate(prompt: [Int], maxTokens: Int, stopTokens: Set<Int> = [], onToken: (Int) -> Void = { _ in }) throws -> Stats {
+    public func generate(prompt: [Int], maxTokens: Int, stopTokens: Set<Int> = [],
+                         onToken: (Int) -> Void = { _ in }) throws -> DecodingLoop.Result {
         try generate(prompt: prompt, maxTokens: maxTokens, stopTokens: stopTokens, rng: &rng, onToken: onToken)
     }
 
@@ -36,12 +31,10 @@ public final class Generator {
     /// It is ``DecodingLoop`` over this generator's session.
     @discardableResult
     public func generate(prompt: [Int], maxTokens: Int, stopTokens: Set<Int> = [], rng: inout RandomGenerator,
-                         onToken: (Int) -> Void = { _ in }) throws -> Stats {
-        let r = try DecodingLoop.run(session, prompt: prompt, maxTokens: maxTokens, stopTokens: stopTokens, choose: { logits in
+                         onToken: (Int) -> Void = { _ in }) throws -> DecodingLoop.Result {
+        try DecodingLoop.run(session, prompt: prompt, maxTokens: maxTokens, stopTokens: stopTokens, choose: { logits in
             let token = probs.withUnsafeMutableBufferPointer { sampler.sample(logits, scratch: $0.baseAddress!, rng: &rng) }
             return (token, token)
         }, onToken: { _, token in onToken(token) })
-        return Stats(generated: r.tokens.count, prefillSeconds: r.prefillSeconds, decodeSeconds: r.decodeSeconds,
-                     stoppedAtEOS: r.stopReason == .endOfSequence)
     }
 }

@@ -4,6 +4,8 @@ import Foundation
 import Glibc
 #endif
 
+// The specdistill-fuzz executable owns fuzzing campaigns over FuzzKit's targets:
+//
 // specdistill-fuzz FORMAT [--count N] [--seed S] [--batch B] [--time-limit SEC] [--memory-limit MB]
 //                  [--work DIR] [--crashes DIR]
 //

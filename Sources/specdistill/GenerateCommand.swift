@@ -34,8 +34,8 @@ struct GenerateCommand: ParsableCommand {
             fflush(nil)
         }
         print(stream.finish())
-        printErr(String(format: "%d prompt tokens, %d new tokens, prefill %.1f ms, %.1f tokens/s", ids.count, stats.generated,
-                        stats.prefillSeconds * 1e3, Double(stats.generated) / max(stats.decodeSeconds, 1e-9)))
+        printErr(String(format: "%d prompt tokens, %d new tokens, prefill %.1f ms, %.1f tokens/s", ids.count, stats.tokens.count,
+                        stats.prefillSeconds * 1e3, Double(stats.tokens.count) / max(stats.decodeSeconds, 1e-9)))
     }
 }
 

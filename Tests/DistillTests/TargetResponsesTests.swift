@@ -34,9 +34,10 @@ final class TargetResponsesTests: XCTestCase {
             let g = Generator(model: teacher, settings: .greedy, seed: 1)
             var ids: [Int] = []
             let st = try g.generate(prompt: tok.encode(prompts[i], addSpecialTokens: true), maxTokens: 5, stopTokens: stops) { ids.append($0) }
-            if st.stoppedAtEOS { ids.removeLast() }
+            let finished = st.stopReason == .endOfSequence
+            if finished { ids.removeLast() }
             XCTAssertEqual(l.prompt, prompts[i]); XCTAssertEqual(l.source_index, i)
-            XCTAssertEqual(l.response, tok.decode(ids)); XCTAssertEqual(l.finished, st.stoppedAtEOS)
+            XCTAssertEqual(l.response, tok.decode(ids)); XCTAssertEqual(l.finished, finished)
         }
         XCTAssertTrue(lines.first.map { $0.contains("\"finished\":true") } ?? false, "prompt 0 stops at its first token")
         // Two whole lines and half of the third, as a kill would leave it; the rerun completes the file.

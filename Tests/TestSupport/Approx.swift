@@ -1,3 +1,8 @@
+// The TestSupport module owns what the test targets share: approximate equality of scalars and
+// tensors that reports the largest errors and the first failing index (Approx), finite-difference
+// gradient checks (GradientCheck), and the real models and vocabulary files the tests find or
+// fetch (RealModels).
+
 import Tensor
 import XCTest
 
