@@ -23,14 +23,9 @@ struct PretrainCommand: ParsableCommand {
     @Option(name: .customLong("train-tokenizer"), help: "Train a byte-level BPE tokenizer with this vocabulary size on the data.") var trainTokenizer: Int?
     @Option(help: "Output run directory.") var out: String
     @Option(help: "Optimizer steps.") var steps = 1000
-    @Option(name: .customLong("batch-size"), help: "Sequences per micro-batch (B).") var batchSize = 16
-    @Option(name: .customLong("grad-accum"), help: "Micro-batches per step, over all ranks of an mpirun job (a multiple of the ranks).") var gradAccum = 1
     @Option(help: "Tokens per sequence (T); also the model's context for presets.") var context = 256
-    @Option(help: "Peak learning rate.") var lr: Float = 1e-3
-    @Option(name: .customLong("weight-decay"), help: "AdamW weight decay (matrices only).") var weightDecay: Float = 0.1
-    @Option(help: "Learning-rate schedule: constant or cosine.") var schedule: LearningRateSchedule = .cosine
-    @Option(help: "Linear warm-up steps.") var warmup = 50
-    @Option(help: "Clip the global gradient norm to this value (0 = off).") var clip: Double = 1
+    @OptionGroup var optimizer: OptimizerOptions
+    var batchSize: Int { optimizer.batchSize ?? OptimizerOptions.Defaults.pretrain.batchSize }
     @Option(help: "Seed for initialisation and data order.") var seed: UInt64 = 1
     @Option(name: .customLong("save-every"), help: "Checkpoint every N steps (0 = only at the end).") var saveEvery = 100
     @Option(name: .customLong("eval-every"), help: "Validation loss every N steps (0 = only before and after).") var evalEvery = 100
@@ -89,10 +84,9 @@ struct PretrainCommand: ParsableCommand {
                         config.architecture.rawValue, Double(model.parameterCount) / 1e6, config.numLayers, config.hiddenSize,
                         config.numHeads, config.intermediateSize, config.vocabSize, train.count, validation.count))
         var settings = TrainingSettings()
-        settings.steps = steps; settings.batchSize = batchSize; settings.context = context; settings.gradAccum = gradAccum
-        settings.optimizer = AdamWSettings(learningRate: lr, weightDecay: weightDecay)
-        settings.schedule = schedule
-        settings.warmup = warmup; settings.clip = clip; settings.seed = seed
+        settings.steps = steps; settings.context = context
+        optimizer.apply(to: &settings, defaults: .pretrain)
+        settings.seed = seed
         settings.saveEvery = saveEvery; settings.evalEvery = evalEvery
         let trainer = try Trainer(model: model, objective: CrossEntropyObjective(), settings: settings, runDirectory: outURL,
                                   communicator: job)

@@ -52,14 +52,10 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("filter-fraction"), help: "AdaSPEC: fraction k of tokens kept (largest loss gap).") var filterFraction: Double = 0.4
     @Option(help: "Optimizer steps (per stage).") var steps: Int?
     @Option(help: "Epochs over --data instead of --steps.") var epochs: Double?
-    @Option(name: .customLong("batch-size"), help: "Sequences per micro-batch.") var batchSize = 8
-    @Option(name: .customLong("grad-accum"), help: "Micro-batches per step, over all ranks of an mpirun job (a multiple of the ranks).") var gradAccum = 1
     @Option(help: "Tokens per sequence (prompt + response, left-truncated).") var context = 256
-    @Option(help: "Learning rate.") var lr: Float = 3e-4
-    @Option(name: .customLong("weight-decay"), help: "AdamW weight decay (matrices only).") var weightDecay: Float = 0.1
-    @Option(help: "constant or cosine.") var schedule: LearningRateSchedule = .constant
-    @Option(help: "Warm-up steps.") var warmup = 0
-    @Option(help: "Gradient-norm clip (0 = off).") var clip: Double = 1
+    @OptionGroup var optimizer: OptimizerOptions
+    var batchSize: Int { optimizer.batchSize ?? OptimizerOptions.Defaults.train.batchSize }
+    var gradAccum: Int { optimizer.gradAccum }
     @Option(name: .customLong("eval-every"), help: "Evaluate every N steps (0 = before and after only).") var evalEvery = 0
     @Option(name: .customLong("eval-examples"), help: "Held-out examples evaluated.") var evalExamples = 32
     @Option(name: .customLong("save-every"), help: "Checkpoint every N steps (0 = at the end).") var saveEvery = 50
@@ -255,10 +251,9 @@ struct TrainCommand: ParsableCommand {
     /// seed, checkpoints).
     func trainingSettings(steps: Int) -> TrainingSettings {
         var settings = TrainingSettings()
-        settings.steps = steps; settings.batchSize = batchSize; settings.gradAccum = gradAccum; settings.context = context
-        settings.optimizer = AdamWSettings(learningRate: lr, weightDecay: weightDecay)
-        settings.schedule = schedule
-        settings.warmup = warmup; settings.clip = clip; settings.seed = seed; settings.saveEvery = saveEvery
+        settings.steps = steps; settings.context = context
+        optimizer.apply(to: &settings, defaults: .train)
+        settings.seed = seed; settings.saveEvery = saveEvery
         return settings
     }
 

@@ -54,6 +54,13 @@ final class ArgumentValidationTests: XCTestCase {
         try refuse(base + ["-md", "tiny", "--pcl-steps", "4"], naming: ["--pcl-steps", "--method pcl"])
         try refuse(base + ["-md", "tiny", "--method", "pcl", "--pcl-steps", "0"], naming: ["--pcl-steps"])
         try refuse(base + ["-md", "tiny", "--method", "pcl", "--pcl-steps", "all"], naming: ["--pcl-steps"])
+        // The optimiser group train and pretrain share.
+        try refuse(base + ["-md", "tiny", "--lr", "0"], naming: ["--lr"])
+        try refuse(base + ["-md", "tiny", "--grad-accum", "0"], naming: ["--grad-accum"])
+        try refuse(base + ["-md", "tiny", "--batch-size", "0"], naming: ["--batch-size"])
+        try refuse(base + ["-md", "tiny", "--clip", "-1"], naming: ["--clip"])
+        try refuse(["pretrain", "--data", f.pairs, "--model-config", "tiny", "--train-tokenizer", "300", "--out", "p", "--warmup", "-2"],
+                   naming: ["--warmup"])
     }
 
     func testOtherCommandsRefuseBadValues() throws {
