@@ -32,8 +32,11 @@ extension InferenceSession {
             }
             n += tokens.count; maxPast = max(maxPast, session.maxT)
         }
-        precondition(Set(batch.map { ObjectIdentifier($0.session) }).count == batch.count,
-                     "InferenceSession.append(batch): a session appears twice")
+        for i in batch.indices {   // pairwise: a batch is a few sessions, and a step allocates nothing
+            for j in batch.indices where j > i {
+                precondition(batch[i].session !== batch[j].session, "InferenceSession.append(batch): a session appears twice")
+            }
+        }
         owner.ensureCapacity(n, past: maxPast)
         var r = 0
         for (session, tokens) in batch {
