@@ -19,7 +19,7 @@ public struct SamplingSettings: Codable, Equatable, Sendable {
 
 /// Turns logits into the sampling distribution and draws from it, without allocating per call.
 ///
-/// Distribution: `softmax(logits / T)`, then top-k (the k largest probabilities; ties at the
+/// Distribution: `softmax(logits / T)` (``Softmax/temperedRow(out:input:n:temperature:)``), then top-k (the k largest probabilities; ties at the
 /// boundary broken toward the lower index), then top-p (the shortest prefix of the remaining tokens
 /// in descending probability, lower index first on ties, whose mass reaches p), renormalised.
 /// Temperature 0 gives the one-hot distribution of the argmax.
@@ -53,18 +53,7 @@ public final class Sampler {
             probs[Sampler.argmax(logits, count: V)] = 1
             return
         }
-        var maxLogit = -Float.infinity
-        for i in 0..<V { maxLogit = max(maxLogit, logits[i]) }
-        let invT = 1 / s.temperature
-        // expf underflows to +0 below −103.97 (e^−104 is under half the smallest subnormal), but
-        // through libm's slow error path: a draft head trimmed to K of V tokens puts V − K logits
-        // there every step (≈ 10% of a decode at T = 1 before). Same bits, skipped.
-        for i in 0..<V {
-            let z = (logits[i] - maxLogit) * invT
-            probs[i] = z < -104 ? 0 : expf(z)
-        }
-        let inv = Float(1 / RandomGenerator.sum(probs, count: V))
-        for i in 0..<V { probs[i] *= inv }
+        Softmax.temperedRow(out: probs, input: logits, n: V, temperature: s.temperature)
         let useK = s.topK > 0 && s.topK < V, useP = s.topP < 1
         if !useK && !useP { return }
         // Order candidate indices by descending probability, lower index first on ties.

@@ -53,7 +53,7 @@ final class SamplerTests: XCTestCase {
     }
 
     /// A trimmed draft head writes a huge negative logit for every token outside its subset: those
-    /// entries are exactly 0 (expf underflows there; the sampler skips its slow path), the rest
+    /// entries are exactly 0 (the vectorised exp gives 0 below −87.33), the rest
     /// match the Double reference, and the interleaved Double sum equals a plain one within
     /// rounding.
     func testExcludedLogitsGetZeroAndTheRestMatchesTheReference() {
