@@ -96,23 +96,52 @@ public struct PromptDataset: Sendable {
     }
 }
 
-/// Writes one row of a (B, T) batch from prompt and response ids: the sequence is left-truncated
-/// to T + 1 tokens keeping the whole response when it fits; `targets[t]` is the next token where
-/// that token belongs to the response, else −1; padding rows use token `pad` and target −1.
+/// One example packed for a context of T positions: the sequence prompt + response left-truncated
+/// to at most T + 1 tokens, keeping the whole response when it fits (prompt tokens are dropped
+/// first, always keeping one). Position t (0 ≤ t < min(T, count)) reads `tokens[t]` and is
+/// supervised — its target is `tokens[t + 1]` — exactly when t + 1 is a response token, so the
+/// supervised positions are the contiguous range ``supervised``.
+public struct PackedSequence: Equatable, Sendable {
+    /// The kept tokens (≤ T + 1; the last is only ever a target).
+    public let tokens: [Int]
+    /// Index in `tokens` of the first response token.
+    public let responseStart: Int
+    /// The context the sequence was packed for.
+    public let T: Int
+
+    public init(prompt: [Int], response: [Int], T: Int) {
+        var seq = prompt + response
+        var start = prompt.count
+        if seq.count > T + 1 {
+            let drop = min(seq.count - (T + 1), max(0, prompt.count - 1))
+            seq.removeFirst(drop)
+            start -= drop
+            if seq.count > T + 1 { seq.removeLast(seq.count - (T + 1)) }
+        }
+        tokens = seq; responseStart = start; self.T = T
+    }
+
+    /// Positions that are read as inputs: min(T, count).
+    public var inputCount: Int { min(T, tokens.count) }
+
+    /// The supervised positions t (target `tokens[t + 1]` is a response token): max(0, start − 1)
+    /// ..< count − 1, empty when the response was cut off entirely.
+    public var supervised: Range<Int> {
+        let lo = max(0, responseStart - 1), hi = tokens.count - 1
+        return lo < hi ? lo..<hi : lo..<lo
+    }
+}
+
+/// Writes one row of a (B, T) batch from prompt and response ids (``PackedSequence``): position t
+/// reads the packed token (`pad` past the end) and `targets[t]` is the next token where that token
+/// belongs to the response, else −1.
 public func packExample(prompt: [Int], response: [Int], T: Int, pad: Int,
                         tokens: inout [Int32], targets: inout [Int32], row b: Int) {
-    var seq = prompt + response
-    var responseStart = prompt.count
-    if seq.count > T + 1 {
-        let drop = min(seq.count - (T + 1), max(0, prompt.count - 1))
-        seq.removeFirst(drop)
-        responseStart -= drop
-        if seq.count > T + 1 { seq.removeLast(seq.count - (T + 1)) }
-    }
+    let packed = PackedSequence(prompt: prompt, response: response, T: T), seq = packed.tokens
+    let supervised = packed.supervised
     for t in 0..<T {
         tokens[b * T + t] = t < seq.count ? Int32(seq[t]) : Int32(pad)
-        let next = t + 1
-        targets[b * T + t] = (next < seq.count && next >= responseStart) ? Int32(seq[next]) : -1
+        targets[b * T + t] = supervised.contains(t) ? Int32(seq[t + 1]) : -1
     }
 }
 

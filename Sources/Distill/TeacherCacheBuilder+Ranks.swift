@@ -26,6 +26,7 @@ extension TeacherCacheBuilder {
         let shardCount = (count + perShard - 1) / perShard
         if let old = try TeacherCacheManifest.load(directory) {
             try old.check(identity, directory: directory)
+            try checkResume(old, directory: directory)
             guard old.examples == count, old.examplesPerShard == perShard else {
                 throw DistillError.data("teacher cache \(directory.path) has \(old.examples) examples in shards of \(old.examplesPerShard); this build has \(count) in shards of \(perShard): delete the directory and rebuild")
             }
@@ -44,7 +45,8 @@ extension TeacherCacheBuilder {
         }
         try communicator.barrier()
         if communicator.isRoot {
-            var manifest = TeacherCacheManifest(identity: identity, examples: count, examplesPerShard: perShard, complete: true, shards: [])
+            var manifest = TeacherCacheManifest(identity: identity, examples: count, examplesPerShard: perShard, complete: true, shards: [],
+                                                weights: weights)
             for shard in 0..<shardCount {
                 guard let entry = intactShard(shard, in: directory, perShard: perShard) else {
                     throw DistillError.data("teacher cache \(directory.path): \(TeacherCacheShard.fileName(shard)) is missing or damaged after every rank finished (is the directory on a file system all hosts share, at the same path?)")

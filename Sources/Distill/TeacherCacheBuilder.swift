@@ -30,8 +30,12 @@ public struct TeacherCacheBuilder {
     public let dataset: PromptDataset
     public let identity: TeacherCacheIdentity
     public var examplesPerShard = 2048
-    /// B, sequences per teacher forward.
+    /// B, sequences per teacher forward (float32 weights); with native weights, examples per
+    /// progress event.
     public var batchSize = 8
+    /// Native weights: positions per ``InferenceSession`` append. Bounds the logit buffer
+    /// (rows × V floats) while each weight block is read once for many rows.
+    public var appendRows = 64
 
     public init(teacher: TransformerModel, tokenizer: Tokenizer, dataset: PromptDataset, identity: TeacherCacheIdentity) {
         self.teacher = teacher; self.tokenizer = tokenizer; self.dataset = dataset; self.identity = identity
@@ -46,9 +50,11 @@ public struct TeacherCacheBuilder {
         AtomicFile.removeLeftovers(in: directory)  // of a build killed while writing a shard
         let count = dataset.examples.count, perShard = max(1, examplesPerShard)
         try validate()
-        var manifest = TeacherCacheManifest(identity: identity, examples: count, examplesPerShard: perShard, complete: false, shards: [])
+        var manifest = TeacherCacheManifest(identity: identity, examples: count, examplesPerShard: perShard, complete: false, shards: [],
+                                            weights: weights)
         if let old = try TeacherCacheManifest.load(directory) {
             try old.check(identity, directory: directory)
+            try checkResume(old, directory: directory)
             guard old.examples == count, old.examplesPerShard == perShard else {
                 throw DistillError.data("teacher cache \(directory.path) has \(old.examples) examples in shards of \(old.examplesPerShard); this build has \(count) in shards of \(perShard): delete the directory and rebuild")
             }
@@ -75,8 +81,24 @@ public struct TeacherCacheBuilder {
         return try TeacherCache(directory: directory, identity: identity)
     }
 
-    /// The checks before a build: K inside the vocabulary, every example with a response.
+    /// How the teacher's weights are held, recorded in the manifest: "native" (GGUF types, run by
+    /// ``InferenceSession`` one example at a time, no padding) or "f32" (batched ``TrainingWorkspace``).
+    public var weights: String { teacher.native != nil ? "native" : "f32" }
+
+    /// A partial cache is resumed only with the weights it was started with, so that one cache never
+    /// mixes the two (they agree to float rounding and activation quantisation, not bitwise).
+    func checkResume(_ old: TeacherCacheManifest, directory: URL) throws {
+        if let w = old.weights, !old.complete, w != weights {
+            throw DistillError.data("teacher cache \(directory.path) was started with --weights \(w); this build uses --weights \(weights): resume with --weights \(w), or delete the directory and rebuild")
+        }
+    }
+
+    /// The checks before a build: K inside the vocabulary, the context inside the teacher's
+    /// positions, every example with a response.
     func validate() throws {
+        guard identity.context <= teacher.config.maxPositions else {
+            throw DistillError.settings("--context \(identity.context) exceeds the target's \(teacher.config.maxPositions) positions; pass --context \(teacher.config.maxPositions) or less")
+        }
         guard identity.topK >= 1, identity.topK <= teacher.config.vocabSize else {
             throw DistillError.settings("--top-k must be in 1…\(teacher.config.vocabSize) (the target's logit width), got \(identity.topK)")
         }
@@ -86,17 +108,18 @@ public struct TeacherCacheBuilder {
     }
 }
 
-/// One build's teacher workspace, top-K scratch and progress counters; writes shards.
+/// One build's teacher (a batched ``TrainingWorkspace`` for float32 weights, an
+/// ``InferenceSession`` for native ones), top-K scratch and progress counters; writes shards.
 final class ShardRun {
     let builder: TeacherCacheBuilder
-    let workspace: TrainingWorkspace
+    private(set) lazy var workspace = TrainingWorkspace(config: builder.teacher.config, B: builder.batchSize, T: builder.identity.context)
+    private(set) lazy var session = InferenceSession(model: builder.teacher, maxT: builder.identity.context)
     let scratch: TopKScratchPool
     let start = Date()
     var positionsDone = 0, examplesDone = 0, tokensDone = 0
 
     init(builder: TeacherCacheBuilder) {
         self.builder = builder
-        workspace = TrainingWorkspace(config: builder.teacher.config, B: builder.batchSize, T: builder.identity.context)
         scratch = TopKScratchPool(V: builder.teacher.config.vocabSize, K: builder.identity.topK)
     }
 
@@ -104,53 +127,74 @@ final class ShardRun {
     /// it atomically as `shard-NNNNN.bin` and returns its manifest entry.
     func write(shard: Int, into directory: URL, perShard: Int,
                onEvent: (TeacherCacheEvent) throws -> Void) throws -> TeacherCacheManifest.Shard {
-        let b = builder, identity = b.identity, tokenizer = b.tokenizer, dataset = b.dataset, teacher = b.teacher
-        let B = b.batchSize, T = identity.context, K = identity.topK, V = teacher.config.vocabSize
-        let pad = tokenizer.padTokenID ?? tokenizer.eosTokenID ?? 0
-        let first = shard * perShard, end = min(dataset.examples.count, first + perShard)
-        var offsets: [UInt64] = [0], positions: [Int32] = [], ids: [Int32] = [], logProbs: [Float] = [], logTail: [Float] = []
-        for batchStart in stride(from: first, to: end, by: B) {
-            let n = min(B, end - batchStart)
-            var tokens = [Int32](repeating: Int32(pad), count: B * T), targets = [Int32](repeating: -1, count: B * T)
-            for b in 0..<n {
-                let i = batchStart + b
-                packExample(prompt: dataset.promptIDs(i, tokenizer: tokenizer),
-                            response: dataset.responseIDs(i, tokenizer: tokenizer),
-                            T: T, pad: pad, tokens: &tokens, targets: &targets, row: b)
+        let b = builder, K = b.identity.topK
+        let first = shard * perShard, end = min(b.dataset.examples.count, first + perShard)
+        var rows = ShardRows(K: K)
+        for batchStart in stride(from: first, to: end, by: b.batchSize) {
+            let n = min(b.batchSize, end - batchStart)
+            let before = rows.positions.count
+            if b.teacher.native != nil {
+                for i in batchStart..<(batchStart + n) { try nativeExample(i, into: &rows) }
+            } else {
+                batchF32(batchStart, n: n, into: &rows)
             }
-            // The output layer (V × C, the largest product) only at the supervised rows.
-            workspace.setScoredRows(targets: targets)
-            teacher.forward(tokens: tokens, workspace: workspace)
-            let rows = (0..<(n * T)).filter { targets[$0] >= 0 }
-            let base = ids.count / K
-            ids.append(contentsOf: repeatElement(0, count: rows.count * K))
-            logProbs.append(contentsOf: repeatElement(0, count: rows.count * K))
-            logTail.append(contentsOf: repeatElement(0, count: rows.count))
-            let logits = workspace.logits.pointer, scratch = scratch
-            ids.withUnsafeMutableBufferPointer { idb in
-                logProbs.withUnsafeMutableBufferPointer { lpb in
-                    logTail.withUnsafeMutableBufferPointer { ltb in
-                        let idp = idb.baseAddress! + base * K, lpp = lpb.baseAddress! + base * K, ltp = ltb.baseAddress! + base
-                        scratch.forEach(rows.count) { m, s in
-                            ltp[m] = s.topK(logits + rows[m] * V, V: V, K: K, temperature: identity.temperature,
-                                            ids: idp + m * K, logProbs: lpp + m * K)
-                        }
-                    }
-                }
-            }
-            for b in 0..<n {
-                for t in 0..<T where targets[b * T + t] >= 0 { positions.append(Int32(t)) }
-                offsets.append(UInt64(positions.count))
-            }
-            examplesDone += n; positionsDone += rows.count; tokensDone += n * T
+            examplesDone += n; positionsDone += rows.positions.count - before
             try onEvent(.progress(examples: examplesDone, positions: positionsDone, tokens: tokensDone,
                                   seconds: Date().timeIntervalSince(start)))
         }
         let file = TeacherCacheShard.fileName(shard)
-        try TeacherCacheShard.write(to: directory.appendingPathComponent(file), K: K, firstExample: first, offsets: offsets,
-                                    positions: positions, ids: ids, logProbs: logProbs, logTail: logTail)
-        return .init(file: file, firstExample: first, examples: end - first, rows: positions.count,
-                     bytes: TeacherCacheShard.byteCount(examples: end - first, rows: positions.count, K: K))
+        try TeacherCacheShard.write(to: directory.appendingPathComponent(file), K: K, firstExample: first, offsets: rows.offsets,
+                                    positions: rows.positions, ids: rows.ids, logProbs: rows.logProbs, logTail: rows.logTail)
+        return .init(file: file, firstExample: first, examples: end - first, rows: rows.positions.count,
+                     bytes: TeacherCacheShard.byteCount(examples: end - first, rows: rows.positions.count, K: K))
+    }
+
+    /// Examples `first ..< first + n` as one padded (B, T) teacher forward; the output layer runs
+    /// only at the supervised rows.
+    private func batchF32(_ first: Int, n: Int, into rows: inout ShardRows) {
+        let b = builder, tokenizer = b.tokenizer, B = b.batchSize, T = b.identity.context, V = b.teacher.config.vocabSize
+        let pad = tokenizer.padTokenID ?? tokenizer.eosTokenID ?? 0
+        var tokens = [Int32](repeating: Int32(pad), count: B * T), targets = [Int32](repeating: -1, count: B * T)
+        for r in 0..<n {
+            packExample(prompt: b.dataset.promptIDs(first + r, tokenizer: tokenizer),
+                        response: b.dataset.responseIDs(first + r, tokenizer: tokenizer),
+                        T: T, pad: pad, tokens: &tokens, targets: &targets, row: r)
+        }
+        workspace.setScoredRows(targets: targets)
+        b.teacher.forward(tokens: tokens, workspace: workspace)
+        let scored = (0..<(n * T)).filter { targets[$0] >= 0 }
+        rows.addTopK(logits: workspace.logits.pointer, rows: scored, V: V, temperature: b.identity.temperature, scratch: scratch)
+        for r in 0..<n {
+            for t in 0..<T where targets[r * T + t] >= 0 { rows.positions.append(Int32(t)) }
+            rows.offsets.append(UInt64(rows.positions.count))
+        }
+        tokensDone += n * T
+    }
+}
+
+/// The arrays of one shard as they are filled (layout: ``TeacherCacheShard``).
+struct ShardRows {
+    let K: Int
+    var offsets: [UInt64] = [0], positions: [Int32] = [], ids: [Int32] = [], logProbs: [Float] = [], logTail: [Float] = []
+    init(K: Int) { self.K = K }
+
+    /// Appends the top-K and log-tail of the logit rows `logits + rows[m]·V`, in parallel.
+    mutating func addTopK(logits: UnsafePointer<Float>, rows: [Int], V: Int, temperature: Float, scratch: TopKScratchPool) {
+        let K = K, base = logTail.count
+        ids.append(contentsOf: repeatElement(0, count: rows.count * K))
+        logProbs.append(contentsOf: repeatElement(0, count: rows.count * K))
+        logTail.append(contentsOf: repeatElement(0, count: rows.count))
+        ids.withUnsafeMutableBufferPointer { idb in
+            logProbs.withUnsafeMutableBufferPointer { lpb in
+                logTail.withUnsafeMutableBufferPointer { ltb in
+                    let idp = idb.baseAddress! + base * K, lpp = lpb.baseAddress! + base * K, ltp = ltb.baseAddress! + base
+                    scratch.forEach(rows.count) { m, s in
+                        ltp[m] = s.topK(logits + rows[m] * V, V: V, K: K, temperature: temperature,
+                                        ids: idp + m * K, logProbs: lpp + m * K)
+                    }
+                }
+            }
+        }
     }
 }
 

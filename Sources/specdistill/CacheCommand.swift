@@ -14,7 +14,9 @@ struct CacheBuild: ParsableCommand {
         commandName: "build",
         abstract: "Run the target once over a fixed dataset and store its top-K distribution at every response token.",
         discussion: """
-        Writes DIR/manifest.json and DIR/shard-NNNNN.bin. The cache is bound to the target file's and the \
+        Writes DIR/manifest.json and DIR/shard-NNNNN.bin. A GGUF target runs with its weights in their file \
+        types by default (--weights native: one sequence at a time through the quantised kernels, no padding; \
+        about 5x the float32 batch for SmolLM2 Q4_1 on an AVX2 CPU); --weights f32 runs padded batches of --cache-batch-size. The cache is bound to the target file's and the \
         data file's sha256, the template, --top-k, --temperature, --context and the vocabulary size; \
         `train --teacher-cache DIR` refuses a cache built with other values. An interrupted build resumes \
         after its last complete shard when run again with the same arguments.
@@ -23,14 +25,15 @@ struct CacheBuild: ParsableCommand {
     @Option(help: "Training data: JSONL {\"prompt\", \"response\"} lines.") var data: String
     @Option(help: "Output directory of the cache.") var out: String
     @OptionGroup var cacheOptions: TeacherCacheOptions
+    @OptionGroup var weightOptions: WeightOptions
     @OptionGroup var threadOptions: ThreadOptions
 
     func run() throws {
         threadOptions.apply()
         let job = try Job.start("cache build")
-        let bundle = try loadBundle(target)
+        let bundle = try loadBundle(target, weights: weightOptions.weights)
         let cache = try openOrBuildTeacherCache(directory: out, target: target, bundle: bundle, data: data, options: cacheOptions.settings,
-                                            communicator: job)
+                                                communicator: job)
         print("teacher cache \(cache.directory.path): \(cache.manifest.examples) examples, \(cache.manifest.shards.reduce(0) { $0 + $1.rows }) positions, K \(cache.K)")
     }
 }
@@ -63,10 +66,12 @@ struct TeacherCacheSettings {
 }
 
 /// Opens the complete cache in `directory` when its manifest matches, otherwise builds (or resumes) it
-/// with a progress bar on stderr.
+/// with a progress bar on stderr. `teacher` gives the model that builds it (called only when a build
+/// is needed; default: the bundle's own).
 /// Under `mpirun` the ranks build it together (each its own shards; TeacherCacheBuilder+Ranks).
 func openOrBuildTeacherCache(directory: String, target: String, bundle: ModelBundle, data: String,
-                             options o: TeacherCacheSettings, communicator: Communicator = .single) throws -> TeacherCache {
+                             options o: TeacherCacheSettings, communicator: Communicator = .single,
+                             teacher: (() throws -> TransformerModel)? = nil) throws -> TeacherCache {
     let dir = URL(fileURLWithPath: directory)
     let tokenizer = try bundle.requireTokenizer()
     let t0 = Date()
@@ -80,7 +85,9 @@ func openOrBuildTeacherCache(directory: String, target: String, bundle: ModelBun
         return cache
     }
     let dataset = try PromptDataset.load(URL(fileURLWithPath: data), template: PromptTemplate(rawValue: o.template)!, requireResponses: true)
-    var builder = TeacherCacheBuilder(teacher: bundle.model, tokenizer: tokenizer, dataset: dataset, identity: identity)
+    let model = try teacher?() ?? bundle.model
+    printErr("teacher cache: building with \(model.native != nil ? "native" : "float32") weights")
+    var builder = TeacherCacheBuilder(teacher: model, tokenizer: tokenizer, dataset: dataset, identity: identity)
     builder.batchSize = o.batchSize
     builder.examplesPerShard = o.examplesPerShard
     var bar = ProgressBar(total: dataset.examples.count, label: "teacher cache")

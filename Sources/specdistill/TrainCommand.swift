@@ -132,8 +132,11 @@ struct TrainCommand: ParsableCommand {
         var cache: TeacherCache?
         if let teacherCache {
             let o = TeacherCacheSettings(topK: topK, temperature: temperature, template: template.rawValue, context: context)
+            // Built (on first use) with the target's weights in their file types: the faster path for GGUF.
             cache = try openOrBuildTeacherCache(directory: teacherCache, target: target, bundle: targetBundle, data: data, options: o,
-                                                communicator: job)
+                                                communicator: job) { [target] in
+                targetBundle.format == "gguf" ? try loadBundle(target, quiet: true, weights: .native).model : targetBundle.model
+            }
         }
         let finalModel: TransformerModel
         if method == .pcl {
