@@ -6,6 +6,11 @@ extension Attention {
     /// needs: one row of `past + n` scores per query row and head, `NH · n · (past + n)`.
     public static func scratchCount(n: Int, past: Int, NH: Int) -> Int { NH * n * (past + n) }
 
+    /// Query rows per block of ``forwardCached(out:q:qStride:kCache:vCache:cacheStride:past:n:NH:NKV:HS:scale:scratch:)``:
+    /// a block's rows attend over `past + (its last row) + 1` positions, so a long append computes
+    /// about `n·(past + n/2 + 8)` scores instead of `n·(past + n)`.
+    static let causalRowBlock = 16
+
     /// Causal GQA attention of `n` new query rows at positions `past..<past+n` over a KV cache.
     ///
     /// Query row `i`, head `h` (KV head `g = h / (NH/NKV)`) attends to positions `0...past+i`:
@@ -14,7 +19,8 @@ extension Attention {
     ///
     /// Nothing is allocated. **Batch invariant:** scores are fixed-order dot products
     /// (``sd_rows_times_wt``), the softmax works row by row, and the value products accumulate over
-    /// positions in ascending order (``sd_rows_times_w``; masked positions add exact zeros), so
+    /// positions in ascending order (``sd_rows_times_w``; masked positions inside a block add exact zeros, those beyond it are
+    /// skipped, which is the same sum), so
     /// query row `i` gets bitwise the same output whether it is computed alone or with other rows,
     /// and whatever the thread count. This is what keeps speculative verification (many rows) and
     /// plain decoding (one row) in exact agreement.
@@ -46,11 +52,18 @@ extension Attention {
         parallelFor(NH, minChunk: minHeads) { heads in
             for h in heads {
                 let g = h / group, rows = scratch + h * n * L
-                sd_rows_times_wt(Int32(n), Int32(L), Int32(HS), q + h * HS, Int32(qStride), kCache + g * HS,
-                                 Int32(cacheStride), rows, Int32(L), 0)
-                for i in 0..<n { causalSoftmaxRow(rows + i * L, visible: past + i + 1, count: L, scale: scale) }
-                sd_rows_times_w(Int32(n), Int32(HS), Int32(L), rows, Int32(L), vCache + g * HS, Int32(cacheStride),
-                                out + h * HS, Int32(C), 0)
+                // Blocks of query rows, each over the positions its last row sees: the masked upper
+                // triangle beyond a block is never computed (half the work of a long prefill).
+                var i0 = 0
+                while i0 < n {
+                    let i1 = min(n, i0 + causalRowBlock), m = Int32(i1 - i0), width = past + i1
+                    sd_rows_times_wt(m, Int32(width), Int32(HS), q + i0 * qStride + h * HS, Int32(qStride), kCache + g * HS,
+                                     Int32(cacheStride), rows + i0 * L, Int32(L), 0)
+                    for i in i0..<i1 { causalSoftmaxRow(rows + i * L, visible: past + i + 1, count: width, scale: scale) }
+                    sd_rows_times_w(m, Int32(HS), Int32(width), rows + i0 * L, Int32(L), vCache + g * HS, Int32(cacheStride),
+                                    out + i0 * C + h * HS, Int32(C), 0)
+                    i0 = i1
+                }
             }
         }
     }

@@ -270,13 +270,24 @@ struct TrainCommand: ParsableCommand {
 extension TrainCommand {
     /// c and v(gamma) of this draft shape on this machine, timed once (DraftCost), for the
     /// evaluations' predicted speedup; also written to OUT/draft_cost.json.
-    /// The target is timed as decoding loads it: a GGUF target with its weights in the file's
-    /// types (`--weights native`, the inference default), whatever training dequantises.
+    /// Both models are timed as decoding loads them: a GGUF target with its weights in the file's
+    /// types (`--weights native`, the inference default), whatever training dequantises; and, with a
+    /// GGUF target, the draft as `quantize --type q8_0` ships it (a Q8_0 copy of this shape, loaded
+    /// natively: a quarter of the float32 bytes per step), so that c is the c a shipped draft has.
     func measureCosts(draft: TransformerModel, draftOutputIDs ids: [Int]?, targetBundle: ModelBundle, dir: URL) throws -> DraftCostMeasurement {
-        let decodingTarget = targetBundle.format == "gguf" ? try loadBundle(target, quiet: true, weights: .native).model : targetBundle.model
-        let m = try DraftCost.measure(draft: draft, target: decodingTarget, draftOutputIDs: ids, context: min(context, 128))
-        printErr(String(format: "costs on this machine (cache length %d, medians of 9, interleaved): draft step %.2f ms (%d head rows), target step %.2f ms: c = %.3f; verification v(gamma) = %@",
-                        m.context, m.draftStepSeconds * 1e3, m.draftOutputRows, m.targetStepSeconds * 1e3, m.costRatio,
+        let gguf = targetBundle.format == "gguf"
+        let decodingTarget = gguf ? try loadBundle(target, quiet: true, weights: .native).model : targetBundle.model
+        var timedDraft = draft, draftType = "float32"
+        if gguf, draft.config.architecture == .llama || draft.config.architecture == .qwen2 {
+            let url = dir.appendingPathComponent(".draft-cost-q8_0.gguf")
+            try GGUFModelWriter.write(draft, to: url, type: .q8_0, tokenizerSource: nil)
+            timedDraft = try GGUFModelLoader.load(url, weights: .native).model  // memory-mapped: the mapping outlives the name
+            try? FileManager.default.removeItem(at: url)
+            draftType = "Q8_0"
+        }
+        let m = try DraftCost.measure(draft: timedDraft, target: decodingTarget, draftOutputIDs: ids, context: min(context, 128))
+        printErr(String(format: "costs on this machine (cache length %d, medians of 9, interleaved): draft step (%@) %.2f ms (%d head rows), target step %.2f ms: c = %.3f; verification v(gamma) = %@",
+                        m.context, draftType, m.draftStepSeconds * 1e3, m.draftOutputRows, m.targetStepSeconds * 1e3, m.costRatio,
                         (1...m.maxGamma).map { String(format: "%.2f", m.verifyCost(gamma: $0)) }.joined(separator: " ")))
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -63,7 +63,7 @@ final class AttentionCachedTests: XCTestCase {
                       AttentionCase(B: 1, T: 65, NH: 2, NKV: 1, HS: 3, pad: 0),
                       AttentionCase(B: 1, T: 20, NH: 4, NKV: 4, HS: 5, pad: 2)]
         for c in shapes {
-            for n in [1, 2, 3, 5, 9] { checkChunks(c, chunk: n, rng: &rng) }
+            for n in [1, 2, 3, 5, 9, 40] { checkChunks(c, chunk: n, rng: &rng) }
         }
     }
 

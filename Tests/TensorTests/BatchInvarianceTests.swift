@@ -106,11 +106,13 @@ final class BatchInvarianceTests: XCTestCase {
         }
     }
 
-    /// n rows at positions past..<past+n give bitwise the outputs of n single-row calls.
+    /// n rows at positions past..<past+n give bitwise the outputs of n single-row calls: one row
+    /// block (n = 7) and several with a partial last one (n = 37, blocks of 16 skipping the masked
+    /// triangle beyond each).
     func testCachedAttentionRowsAreBatchInvariant() {
         var rng = RandomGenerator(seed: 33)
-        for (NH, NKV, HS) in [(9, 3, 64), (4, 4, 32), (2, 1, 5)] {
-            let past = 13, n = 7, L = past + n, KV = NKV * HS
+        for (NH, NKV, HS) in [(9, 3, 64), (4, 4, 32), (2, 1, 5)] { for n in [7, 37] {
+            let past = 13, L = past + n, KV = NKV * HS
             let q = rng.normalTensor([n, NH * HS]), k = rng.normalTensor([L, KV]), v = rng.normalTensor([L, KV])
             let together = Tensor(zeros: [n, NH * HS]), alone = Tensor(zeros: [n, NH * HS])
             let scratch = Tensor(zeros: [Attention.scratchCount(n: n, past: past, NH: NH)])
@@ -121,7 +123,7 @@ final class BatchInvarianceTests: XCTestCase {
                                         kCache: k.pointer, vCache: v.pointer, cacheStride: KV, past: past + i, n: 1,
                                         NH: NH, NKV: NKV, HS: HS, scale: 0.3, scratch: scratch.pointer)
             }
-            XCTAssertEqual(together.array, alone.array, "NH \(NH) NKV \(NKV) HS \(HS)")
-        }
+            XCTAssertEqual(together.array, alone.array, "NH \(NH) NKV \(NKV) HS \(HS) n \(n)")
+        } }
     }
 }
