@@ -76,11 +76,8 @@ final class TeacherCacheNativeTests: XCTestCase {
             XCTAssertEqual(stored.positions.map { Int($0) }, Array(packed.supervised), "example \(i) positions")
             for (m, t) in packed.supervised.enumerated() {
                 XCTAssertEqual(logits[t].count, V)
-                let row = TestSparseRow(teacher: logits[t].map(Double.init), K: K, temperature: Double(s.identity.temperature))
-                XCTAssertEqual(Array(UnsafeBufferPointer(start: stored.ids + m * K, count: K)), row.ids, "example \(i) t \(t) ids")
-                assertClose(Array(UnsafeBufferPointer(start: stored.logProbs + m * K, count: K)), row.logProbs, rtol: 1e-5, atol: 1e-5,
-                            "example \(i) t \(t) log-probs")
-                assertClose(Double(stored.logTail[m]), Double(row.logTail), rtol: 1e-4, atol: 1e-5, "example \(i) t \(t) log tail")
+                assertCachedRow(stored, m, K: K, teacher: logits[t].map(Double.init), temperature: s.identity.temperature,
+                                "example \(i) t \(t)")
                 checked += 1
             }
         }
@@ -164,10 +161,7 @@ final class TeacherCacheNativeTests: XCTestCase {
             for t in 0..<packed.inputCount {
                 let u = try session.append([packed.tokens[t]]).array
                 guard packed.supervised.contains(t) else { continue }
-                let row = TestSparseRow(teacher: u.map(Double.init), K: 16, temperature: 1)
-                XCTAssertEqual(Array(UnsafeBufferPointer(start: stored.ids + m * 16, count: 16)), row.ids, "example \(i) t \(t)")
-                assertClose(Array(UnsafeBufferPointer(start: stored.logProbs + m * 16, count: 16)), row.logProbs, rtol: 1e-4, atol: 1e-4,
-                            "example \(i) t \(t) log-probs")
+                assertCachedRow(stored, m, K: 16, teacher: u.map(Double.init), temperature: 1, "example \(i) t \(t)", tolerance: 1e-4)
                 m += 1; checked += 1
             }
         }

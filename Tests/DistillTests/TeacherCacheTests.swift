@@ -54,12 +54,8 @@ final class TeacherCacheTests: XCTestCase {
             let supervised = (0..<T).filter { targets[$0] >= 0 }
             XCTAssertEqual(stored.positions.map { Int($0) }, supervised, "example \(i) positions")
             for (m, t) in supervised.enumerated() {
-                let u = (0..<V).map { Double(ws.logits.pointer[t * V + $0]) }
-                let row = TestSparseRow(teacher: u, K: K, temperature: Double(id.temperature))
-                XCTAssertEqual(Array(UnsafeBufferPointer(start: stored.ids + m * K, count: K)), row.ids, "example \(i) t \(t) ids")
-                assertClose(Array(UnsafeBufferPointer(start: stored.logProbs + m * K, count: K)), row.logProbs, rtol: 1e-5, atol: 1e-5,
-                            "example \(i) t \(t) log-probs")
-                assertClose(Double(stored.logTail[m]), Double(row.logTail), rtol: 1e-4, atol: 1e-5, "example \(i) t \(t) log tail")
+                assertCachedRow(stored, m, K: K, teacher: (0..<V).map { Double(ws.logits.pointer[t * V + $0]) },
+                                temperature: id.temperature, "example \(i) t \(t)")
                 checked += 1
             }
         }
@@ -167,5 +163,20 @@ final class TeacherCacheTests: XCTestCase {
         XCTAssertThrowsError(try TeacherCache(directory: dir, identity: s.3)) {
             XCTAssertTrue("\($0)".contains(shard.path) && "\($0)".contains("truncated"), "\($0)")
         }
+    }
+}
+
+extension XCTestCase {
+    /// Row m of a cached example equals the top-K of `log softmax(u / temperature)` computed in
+    /// Double from the teacher's logits u: same ids, log-probs and log tail to float tolerance.
+    func assertCachedRow(_ stored: (positions: UnsafeBufferPointer<Int32>, ids: UnsafePointer<Int32>, logProbs: UnsafePointer<Float>,
+                                    logTail: UnsafePointer<Float>), _ m: Int, K: Int, teacher u: [Double], temperature: Float,
+                         _ label: String, tolerance: Double = 1e-5, file: StaticString = #filePath, line: UInt = #line) {
+        let row = TestSparseRow(teacher: u, K: K, temperature: Double(temperature))
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: stored.ids + m * K, count: K)), row.ids, "\(label) ids", file: file, line: line)
+        assertClose(Array(UnsafeBufferPointer(start: stored.logProbs + m * K, count: K)), row.logProbs, rtol: tolerance, atol: tolerance,
+                    "\(label) log-probs", file: file, line: line)
+        assertClose(Double(stored.logTail[m]), Double(row.logTail), rtol: 1e-4, atol: max(1e-5, tolerance), "\(label) log tail",
+                    file: file, line: line)
     }
 }
