@@ -50,7 +50,8 @@ public struct TeacherCacheManifest: Codable, Equatable, Sendable {
     public var examples: Int, examplesPerShard: Int
     public var complete: Bool
     public var shards: [Shard]
-    /// How the teacher's weights were held while building: "native" or "f32" (absent in caches of
+    /// How the teacher's weights were held while building (``WeightStorage`` raw value: "native" or
+    /// "f32"; absent in caches of
     /// older builds). Informational — not part of the identity, so a complete cache serves either;
     /// a partial one resumes only with the same weights.
     public var weights: String?

@@ -46,7 +46,7 @@ extension TeacherCacheBuilder {
         try communicator.barrier()
         if communicator.isRoot {
             var manifest = TeacherCacheManifest(identity: identity, examples: count, examplesPerShard: perShard, complete: true, shards: [],
-                                                weights: weights)
+                                                weights: weights.rawValue)
             for shard in 0..<shardCount {
                 guard let entry = intactShard(shard, in: directory, perShard: perShard) else {
                     throw DistillError.data("teacher cache \(directory.path): \(TeacherCacheShard.fileName(shard)) is missing or damaged after every rank finished (is the directory on a file system all hosts share, at the same path?)")

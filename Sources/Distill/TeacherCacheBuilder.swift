@@ -51,7 +51,7 @@ public struct TeacherCacheBuilder {
         let count = dataset.examples.count, perShard = max(1, examplesPerShard)
         try validate()
         var manifest = TeacherCacheManifest(identity: identity, examples: count, examplesPerShard: perShard, complete: false, shards: [],
-                                            weights: weights)
+                                            weights: weights.rawValue)
         if let old = try TeacherCacheManifest.load(directory) {
             try old.check(identity, directory: directory)
             try checkResume(old, directory: directory)
@@ -81,15 +81,16 @@ public struct TeacherCacheBuilder {
         return try TeacherCache(directory: directory, identity: identity)
     }
 
-    /// How the teacher's weights are held, recorded in the manifest: "native" (GGUF types, run by
-    /// ``InferenceSession`` one example at a time, no padding) or "f32" (batched ``TrainingWorkspace``).
-    public var weights: String { teacher.native != nil ? "native" : "f32" }
+    /// How the teacher's weights are held, recorded in the manifest (its raw value): native (GGUF
+    /// types, run by ``InferenceSession`` one example at a time, no padding) or f32 (batched
+    /// ``TrainingWorkspace``).
+    public var weights: WeightStorage { teacher.native != nil ? .native : .f32 }
 
     /// A partial cache is resumed only with the weights it was started with, so that one cache never
     /// mixes the two (they agree to float rounding and activation quantisation, not bitwise).
     func checkResume(_ old: TeacherCacheManifest, directory: URL) throws {
-        if let w = old.weights, !old.complete, w != weights {
-            throw DistillError.data("teacher cache \(directory.path) was started with --weights \(w); this build uses --weights \(weights): resume with --weights \(w), or delete the directory and rebuild")
+        if let w = old.weights, !old.complete, w != weights.rawValue {
+            throw DistillError.data("teacher cache \(directory.path) was started with --weights \(w); this build uses --weights \(weights.rawValue): resume with --weights \(w), or delete the directory and rebuild")
         }
     }
 

@@ -118,4 +118,14 @@ public enum GGUFModelWriter {
         }
         return notes
     }
+
+    /// `model` as it runs after `quantize --type TYPE`: written to a temporary GGUF in `directory`,
+    /// loaded back with native weights and the file removed (the loader keeps what it needs).
+    /// For timing a draft as it ships. Throws for an architecture the writer does not handle.
+    public static func nativeCopy(_ model: TransformerModel, type: GGMLType, directory: URL) throws -> TransformerModel {
+        let url = directory.appendingPathComponent(".native-copy-\(getpid())-\(type).gguf")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try write(model, to: url, type: type, tokenizerSource: nil)
+        return try GGUFModelLoader.load(url, weights: .native).model
+    }
 }

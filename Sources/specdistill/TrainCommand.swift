@@ -279,10 +279,7 @@ extension TrainCommand {
         let decodingTarget = gguf ? try loadBundle(target, quiet: true, weights: .native).model : targetBundle.model
         var timedDraft = draft, draftType = "float32"
         if gguf, draft.config.architecture == .llama || draft.config.architecture == .qwen2 {
-            let url = dir.appendingPathComponent(".draft-cost-q8_0.gguf")
-            try GGUFModelWriter.write(draft, to: url, type: .q8_0, tokenizerSource: nil)
-            timedDraft = try GGUFModelLoader.load(url, weights: .native).model  // memory-mapped: the mapping outlives the name
-            try? FileManager.default.removeItem(at: url)
+            timedDraft = try GGUFModelWriter.nativeCopy(draft, type: .q8_0, directory: dir)
             draftType = "Q8_0"
         }
         let m = try DraftCost.measure(draft: timedDraft, target: decodingTarget, draftOutputIDs: ids, context: min(context, 128))

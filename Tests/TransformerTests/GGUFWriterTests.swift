@@ -58,6 +58,25 @@ final class GGUFWriterTests: XCTestCase {
         try assertSameTensors(try GGUFFile(url: out), reference, "llama_tied q8_0")
     }
 
+    /// `nativeCopy` (how `train` times a draft as it ships): the Q8_0 copy holds Q8_0 matrices,
+    /// leaves no file behind, and its first logits equal those of the written file loaded natively.
+    func testNativeCopyEqualsTheWrittenFileLoadedNatively() throws {
+        let f = try Golden.load("llama_tied")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("native-copy-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let copy = try GGUFModelWriter.nativeCopy(f.model, type: .q8_0, directory: dir)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [])
+        XCTAssertEqual(Set(try XCTUnwrap(copy.native).matrices.flatMap { $0.matrix.segments.map(\.type) }), [.q8_0])
+        let out = tempFile("llama_tied-copy-q8_0.gguf")
+        defer { try? FileManager.default.removeItem(at: out) }
+        try GGUFModelWriter.write(f.model, to: out, type: .q8_0, tokenizerSource: nil)
+        let loaded = try GGUFModelLoader.load(out, weights: .native).model
+        let ids = [1, 5, 2, 7]
+        XCTAssertEqual(try InferenceSession(model: copy).append(ids).array.map(\.bitPattern),
+                       try InferenceSession(model: loaded).append(ids).array.map(\.bitPattern))
+    }
+
     /// Quantisers against the element-wise bounds in GGMLQuantize.swift's documentation, through
     /// the independent dequantisers (checked against gguf-py in FormatsTests), on values with a
     /// wide dynamic range; and the bound is tight enough to fail a wrong rounding (1.5 steps).
