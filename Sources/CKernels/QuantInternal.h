@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "QuantKernels.h"
+#include "CKernels.h"
 
 enum { SD_F16 = 1, SD_Q4_0 = 2, SD_Q4_1 = 3, SD_Q5_0 = 6, SD_Q5_1 = 7, SD_Q8_0 = 8, SD_Q4_K = 12, SD_Q5_K = 13,
        SD_Q6_K = 14, SD_BF16 = 30 };
@@ -73,5 +74,10 @@ float sd_quant_block32_avx2(const float *a, int8_t *q, int *sum);
 /// AVX2 kernel of the interleaved layout (QuantX8AVX2.c): activation rows [0, R), R ≤ 4, G groups.
 void sd_x8_avx2(int type, int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc,
                 int accumulate);
+/// AVX-512 VNNI kernel of the interleaved layout (QuantX8VNNI.c): activation rows [0, R),
+/// R ≤ sd_x8_vnni_rows(type) (8 for the legacy types, 4 for the K-quants), G groups.
+void sd_x8_vnni(int type, int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc,
+                int accumulate);
+int sd_x8_vnni_rows(int type);
 
 #endif

@@ -173,7 +173,11 @@ int sd_quant_isa(void) {
     static int state = -1;
     if (state < 0) {
         __builtin_cpu_init();
-        state = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") ? 1 : 0;
+        const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+        const int vnni = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+        state = avx2 && vnni ? 2 : avx2 ? 1 : 0;
+        if (state > sd_isa_cap()) state = sd_isa_cap();
     }
     return state;
 #else

@@ -1,5 +1,5 @@
 // Interleaved groups of 8 quantised weight rows ("x8"): repacking, unpacking, the portable
-// reference loop and the dispatch (the AVX2 path is in QuantX8AVX2.c). Layout and math are
+// reference loop and the dispatch (the AVX2 path is in QuantX8AVX2.c, AVX-512 VNNI in QuantX8VNNI.c). Layout and math are
 // stated in QuantKernels.h; both paths compute every output in the same operations, bit for bit.
 #pragma STDC FP_CONTRACT OFF
 #include <math.h>
@@ -250,19 +250,22 @@ void sd_x8_rows_times_wt_q(int isa, int type, int M, int G, int K, const void *Q
     const size_t ldqa = sd_quant_act_row_bytes(type, K), gb = sd_x8_group_bytes(type, K);
     const int nb = K / sd_block_elems(type);
     const uint8_t *qa = (const uint8_t *)QA, *w = (const uint8_t *)W;
-    if (isa >= 1 && sd_quant_isa() >= 1) {
-        // Passes of ≤ SD_X8_ROWS activation rows (their accumulators stay in registers);
-        // with several passes, weight groups in tiles of ~24 KB so later passes re-read them from L1/L2.
-        int tile = M <= SD_X8_ROWS ? G : (int)(24576 / gb);
+    if (isa > sd_quant_isa()) isa = sd_quant_isa();
+    if (isa >= 1) {
+        // Passes of ≤ rowsMax activation rows (their accumulators stay in registers: 4 on AVX2,
+        // 8 with AVX-512's 32 registers for the legacy types); with several passes, weight groups
+        // in tiles of ~24 KB so later passes re-read them from L1/L2.
+        const int vnni = isa >= 2, rowsMax = vnni ? sd_x8_vnni_rows(type) : SD_X8_ROWS;
+        int tile = M <= rowsMax ? G : (int)(24576 / gb);
         if (tile < 1) tile = 1;
         for (int g = 0; g < G; g += tile) {
             int gt = G - g < tile ? G - g : tile;
             // Passes as equal as possible (5 = 3 + 2, not 4 + 1).
-            const int passes = (M + SD_X8_ROWS - 1) / SD_X8_ROWS;
+            const int passes = (M + rowsMax - 1) / rowsMax;
             for (int p = 0, m = 0; p < passes; p++) {
                 const int r = (M - m) / (passes - p);
-                sd_x8_avx2(type, r, gt, nb, qa + m * ldqa, ldqa, w + g * gb, C + (size_t)m * ldc + 8 * g, ldc,
-                           accumulate);
+                (vnni ? sd_x8_vnni : sd_x8_avx2)(type, r, gt, nb, qa + m * ldqa, ldqa, w + g * gb,
+                                                 C + (size_t)m * ldc + 8 * g, ldc, accumulate);
                 m += r;
             }
         }

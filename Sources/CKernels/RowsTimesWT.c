@@ -145,6 +145,7 @@ int sd_rows_times_wt_isa(void) {
         __builtin_cpu_init();
         int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
         sd_isa_state = avx2 && __builtin_cpu_supports("avx512f") ? 2 : avx2 ? 1 : 0;
+        if (sd_isa_state > sd_isa_cap()) sd_isa_state = sd_isa_cap();
     }
     return sd_isa_state;
 }

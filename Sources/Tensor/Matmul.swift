@@ -1,5 +1,6 @@
 import CBLAS
 import CKernels
+import Foundation
 
 /// Matrix products: one dispatcher over OpenBLAS `sgemm` / `sgemv` and the project's small-M
 /// kernel, plus the plain-loop reference every path is tested against.
@@ -144,5 +145,21 @@ extension Matmul {
         case 1: return "AVX2"
         default: return "portable"
         }
+    }
+
+    /// The instruction set of the quantised (GGUF-typed) kernels on this CPU: "AVX-512 VNNI",
+    /// "AVX2" or "portable" (after the SPECDISTILL_ISA cap).
+    public static var quantKernelPath: String {
+        switch sd_quant_isa() {
+        case 2: return "AVX-512 VNNI"
+        case 1: return "AVX2"
+        default: return "portable"
+        }
+    }
+
+    /// One line for benchmark headers: both kernel families' instruction sets and the cap.
+    public static var kernelPaths: String {
+        let cap = ProcessInfo.processInfo.environment["SPECDISTILL_ISA"].map { " (SPECDISTILL_ISA=\($0))" } ?? ""
+        return "row kernel \(smallRowKernelPath), quantised kernel \(quantKernelPath)\(cap)"
     }
 }

@@ -41,7 +41,7 @@ struct BenchTensor: ParsableCommand {
 
     func run() throws {
         threadOptions.apply()
-        print("specdistill bench tensor — threads \(Threads.count), row kernel \(Matmul.smallRowKernelPath), load average \(loadAverage())")
+        print("specdistill bench tensor — threads \(Threads.count), \(Matmul.kernelPaths), load average \(loadAverage())")
         print(pad("M", 5) + pad("K", 6) + pad("N", 7) + pad("path", 16) + pad("tensor ms", 11) + pad("GFLOP/s", 9)
               + pad("GB/s", 7) + pad("sgemm ms", 10) + pad("sgemv ms", 10) + pad("base GF/s", 10) + pad("base GB/s", 10) + pad("ratio", 7)
               + pad("row ms", 9) + "row GB/s")

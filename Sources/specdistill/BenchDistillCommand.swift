@@ -42,7 +42,7 @@ struct BenchDistill: ParsableCommand {
         let layers = try DraftLayers.parse(draftFromTarget, of: teacher)
         let draft = try teacher.truncatedCopy(layers: layers)
         print("specdistill bench distill — \(model), draft layers \(layers), B \(batchSize) × T \(context), "
-              + "threads \(Threads.count), row kernel \(Matmul.smallRowKernelPath), load average \(loadAverage())")
+              + "threads \(Threads.count), \(Matmul.kernelPaths), load average \(loadAverage())")
         let r = try DistillationBenchmark.run(teacher: teacher, draft: draft, B: batchSize, T: context,
                                               supervisedFraction: supervised, steps: steps, restrictHead: !allRows,
                                               draftVocabulary: draftVocab > 0 ? draftVocab : nil)

@@ -120,7 +120,7 @@ struct BenchDecode: ParsableCommand {
             draft = d
             draftResult = try ModelBenchmark.decode(model: d, prompt: ids, newTokens: tokens, repetitions: runs)
         }
-        print("specdistill bench decode — \(model), threads \(Threads.count), load average \(loadAverage())")
+        print("specdistill bench decode — \(model), threads \(Threads.count), \(Matmul.kernelPaths), load average \(loadAverage())")
         print(String(format: "load %.2f s, resident %@ after load, %.1fM parameters", loadSeconds,
                      rss.map { String(format: "%.0f MB", Double($0) / 1e6) } ?? "?", Double(r.parameters) / 1e6))
         print(pad("model", 8) + pad("prompt", 8) + pad("new", 5) + pad("tok/s", 8) + pad("append tok/s", 14) + pad("ms/tok", 9)

@@ -64,7 +64,9 @@ final class QuantX8KernelTests: XCTestCase {
                 } }
                 XCTAssertGreaterThan(worst, 0.01, "\(t) isa \(isa): error far below the bound; is the bound too loose?")
             }
-            if outs.count == 2 { XCTAssertEqual(outs[0].map(\.bitPattern), outs[1].map(\.bitPattern), "\(t): AVX2 ≠ portable") }
+            for (i, out) in outs.enumerated().dropFirst() {
+                XCTAssertEqual(out.map(\.bitPattern), outs[0].map(\.bitPattern), "\(t): isa \(paths[i]) ≠ portable")
+            }
             // The whole matrix (partial group included) through apply, against the same rows of
             // the plain layout's reference within the bound, and each row alone = all together.
             var together = [Float](repeating: 0, count: M * N), scratch: [UInt8] = []
@@ -99,6 +101,37 @@ final class QuantX8KernelTests: XCTestCase {
                 } }
                 for n in 0..<N { XCTAssertEqual(acc[n], 1.5 + together[n], "accumulate, row \(n)") }
             }
+        }
+    }
+
+    /// Every pass width (1…12 rows: one pass of each register-held width on AVX2 and AVX-512,
+    /// then several) on every path of this CPU gives, row by row, the portable loop's bits.
+    /// With large activations (|q_a| near 127) and extreme weights, so int16 shortcuts would overflow.
+    func testEveryPassWidthOnEveryPathGivesThePortableBits() throws {
+        var rng = RandomGenerator(seed: 25)
+        for t in Self.types {
+            let K = t.blockSize == 256 ? 512 : 128, G = 3, Mmax = 12
+            let w = randomQuantRows(t, rows: 8 * G, cols: K, rng: &rng)
+            let x8 = try matrix(t, w, rows: 8 * G, cols: K).interleaved()
+            let a = (0..<(Mmax * K)).map { _ in rng.uniform() < 0.5 ? rng.normal() : (rng.uniform() < 0.5 ? -1 : 1) * 3 }
+            let rb = sd_quant_act_row_bytes(Int32(t.rawValue), Int32(K))
+            var qa = [UInt8](repeating: 0, count: Mmax * rb)
+            a.withUnsafeBufferPointer { ap in qa.withUnsafeMutableBytes { sd_quant_act(Int32(t.rawValue), Int32(Mmax), Int32(K), ap.baseAddress!, Int32(K), $0.baseAddress!) } }
+            func run(_ isa: Int32, _ M: Int) -> [UInt32] {
+                var c = [Float](repeating: 0, count: M * 8 * G)
+                qa.withUnsafeBytes { q in c.withUnsafeMutableBufferPointer {
+                    sd_x8_rows_times_wt_q(isa, Int32(t.rawValue), Int32(M), Int32(G), Int32(K), q.baseAddress!, x8.segments[0].base, $0.baseAddress!, Int32(8 * G), 0)
+                } }
+                return c.map(\.bitPattern)
+            }
+            let reference = run(0, Mmax)
+            XCTAssertTrue(reference.contains { $0 != 0 }, "\(t): the outputs are not all zero")
+            for isa in paths { for M in 1...Mmax {
+                let got = run(isa, M)
+                if let i = got.indices.first(where: { got[$0] != reference[$0] }) {
+                    XCTFail("\(t) isa \(isa), \(M) rows: output \(i) is \(Float(bitPattern: got[i])), portable \(Float(bitPattern: reference[i]))")
+                }
+            } }
         }
     }
 

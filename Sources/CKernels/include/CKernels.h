@@ -27,6 +27,10 @@ void sd_rows_times_wt_portable(int M, int N, int K, const float *A, int lda, con
 /// The instruction set sd_rows_times_wt uses on this CPU: 2 AVX-512F, 1 AVX2+FMA, 0 portable.
 int sd_rows_times_wt_isa(void);
 
+/// The cap SPECDISTILL_ISA puts on every kernel family's instruction set: 0 portable, 1 avx2,
+/// 2 avx512, 99 when unset (the best the CPU has).
+int sd_isa_cap(void);
+
 /// 1 when the AVX2+FMA paths (and possibly AVX-512) are in use.
 int sd_has_avx2(void);
 

@@ -68,7 +68,9 @@ void sd_quant_rows_times_wt_with(int isa, int type, int M, int N, int K, const f
 void sd_quant_rows_times_wt(int type, int M, int N, int K, const float *A, int lda, const void *W,
                             size_t ldw, float *C, int ldc, int accumulate);
 
-/// The instruction set the quantised kernels use here: 1 AVX2+FMA+F16C, 0 portable (no AVX-512 path).
+/// The instruction set the quantised kernels use here: 2 AVX-512 VNNI (F, BW, VL, VNNI; the
+/// interleaved kernels below use it, the plain ones run their AVX2 path), 1 AVX2+FMA+F16C,
+/// 0 portable; capped by SPECDISTILL_ISA (sd_isa_cap).
 int sd_quant_isa(void);
 
 /// **Interleaved groups of 8 weight rows ("x8")** for Q4_0, Q4_1 and Q8_0, repacked at load so
@@ -88,7 +90,7 @@ int sd_quant_isa(void);
 /// Math per output (row n, activation row m), the same on every path, bit for bit:
 ///     acc = 0;  for b: acc = fma((float)Σ q_w·q_a, d_w·d_a, acc) [; acc = fma(m_w, s_a, acc)]
 /// (the integer sum is exact; the bracket for Q4_0/Q4_1), so results are batch- and
-/// thread-invariant and the AVX2 path equals the portable loop exactly.
+/// thread-invariant and the AVX2 and AVX-512 VNNI paths equal the portable loop exactly.
 
 /// 1 when `type` can be interleaved for rows of K elements (Q4_0, Q4_1, Q8_0 with K % 32 == 0;
 /// Q4_K, Q6_K with K % 256 == 0).
@@ -107,7 +109,8 @@ int sd_x8_pack(int type, int K, const void *W, size_t ldw, void *dst);
 void sd_x8_unpack_row(int type, int K, const void *group, int i, void *dst);
 
 /// C[m, 8g + i] (+)= W_{8g+i} · A_m for groups g < G of interleaved weights at W (consecutive
-/// groups), activations quantised by sd_quant_act (same type and K). isa as above.
+/// groups), activations quantised by sd_quant_act (same type and K). isa as above, plus 2: the
+/// AVX-512 VNNI kernels (vpdpbusd for the exact integer sums; the same bits as the other paths).
 void sd_x8_rows_times_wt_q(int isa, int type, int M, int G, int K, const void *QA, const void *W,
                            float *C, int ldc, int accumulate);
 

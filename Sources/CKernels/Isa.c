@@ -1,0 +1,21 @@
+// The instruction-set cap: SPECDISTILL_ISA=portable|avx2|avx512 limits every kernel family to
+// that level (benchmarks compare paths in one run; tests reach each path with the `_with` entries).
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "CKernels.h"
+
+int sd_isa_cap(void) {
+    static int cap = -2;
+    if (cap == -2) {
+        const char *v = getenv("SPECDISTILL_ISA");
+        cap = 99;
+        if (v && *v) {
+            if (!strcmp(v, "portable")) cap = 0;
+            else if (!strcmp(v, "avx2")) cap = 1;
+            else if (!strcmp(v, "avx512")) cap = 2;
+            else fprintf(stderr, "specdistill: SPECDISTILL_ISA=%s is not one of portable, avx2, avx512; ignored\n", v);
+        }
+    }
+    return cap;
+}
