@@ -58,12 +58,13 @@ struct BenchModel: ParsableCommand {
 struct BenchDecode: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "decode",
-        abstract: "Batch-1 greedy decoding of a real model against the measured memory bandwidth.",
+        abstract: "Batch-1 greedy decoding of a real model against the same-run bandwidth bound.",
         discussion: """
         Loads the model (reporting load time and resident memory), decodes --tokens greedy tokens \
         after the prompt --runs times, and prints tokens/s, the float32 weight bytes read per \
-        token (file bytes for native GGUF matrices), the achieved GB/s and the fraction of the bandwidth limit (same-run streaming read \
-        bandwidth ÷ bytes per token). Append tokens/s exclude the prefill; total tokens/s include it.
+        token (file bytes for native GGUF matrices), the achieved GB/s and the fraction of the bandwidth limit: the same-run streaming read \
+        bandwidth over a buffer of the bytes per token (memory when the weights exceed the last-level cache, the cache when they fit) \
+        ÷ bytes per token; the memory bandwidth (512 MB) is printed beside it. Append tokens/s exclude the prefill; total tokens/s include it.
         """
     )
     @Option(name: [.short, .long], help: "Model: a Hugging Face directory or a .gguf file.") var model: String
@@ -100,7 +101,7 @@ struct BenchDecode: ParsableCommand {
     func printDecodeRow(_ name: String, _ r: ModelBenchmark.DecodeResult) {
         print(pad(name, 8) + pad("\(r.promptTokens)", 8) + pad("\(r.newTokens)", 5) + pad(f(r.tokensPerSecond, 1), 8)
               + pad(f(r.appendTokensPerSecond, 1), 14) + pad(f(1e3 / r.appendTokensPerSecond, 2), 9)
-              + pad(f(r.weightBytesPerToken / 1e6, 1), 10) + pad(f(r.achievedGBs, 1), 7) + pad(f(r.bandwidthGBs, 1), 16)
+              + pad(f(r.weightBytesPerToken / 1e6, 1), 10) + pad(f(r.achievedGBs, 1), 7) + pad(f(r.memoryBandwidthGBs, 1), 11) + pad(f(r.bandwidthGBs, 1), 16)
               + pad(f(r.limitTokensPerSecond, 1), 13) + pad(f(1e3 / r.limitTokensPerSecond, 2), 10)
               + String(format: "%.0f%%", r.fractionOfLimit * 100))
     }
@@ -124,7 +125,7 @@ struct BenchDecode: ParsableCommand {
         print(String(format: "load %.2f s, resident %@ after load, %.1fM parameters", loadSeconds,
                      rss.map { String(format: "%.0f MB", Double($0) / 1e6) } ?? "?", Double(r.parameters) / 1e6))
         print(pad("model", 8) + pad("prompt", 8) + pad("new", 5) + pad("tok/s", 8) + pad("append tok/s", 14) + pad("ms/tok", 9)
-              + pad("MB/token", 10) + pad("GB/s", 7) + pad("bandwidth GB/s", 16) + pad("limit tok/s", 13)
+              + pad("MB/token", 10) + pad("GB/s", 7) + pad("DRAM GB/s", 11) + pad("same-size GB/s", 16) + pad("limit tok/s", 13)
               + pad("limit ms", 10) + "of limit")
         printDecodeRow("model", r)
         if let draftResult { printDecodeRow("draft\(draftLayers)", draftResult) }
