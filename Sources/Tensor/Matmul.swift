@@ -160,6 +160,6 @@ extension Matmul {
     /// One line for benchmark headers: both kernel families' instruction sets and the cap.
     public static var kernelPaths: String {
         let cap = ProcessInfo.processInfo.environment["SPECDISTILL_ISA"].map { " (SPECDISTILL_ISA=\($0))" } ?? ""
-        return "row kernel \(smallRowKernelPath), quantised kernel \(quantKernelPath)\(cap)"
+        return "OpenBLAS \(BLASCore.current), row kernel \(smallRowKernelPath), quantised kernel \(quantKernelPath)\(cap)"
     }
 }

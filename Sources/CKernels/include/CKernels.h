@@ -31,6 +31,11 @@ int sd_rows_times_wt_isa(void);
 /// 2 avx512, 99 when unset (the best the CPU has).
 int sd_isa_cap(void);
 
+/// 1 when the CPU has the AVX-512 subsets OpenBLAS's SkylakeX kernels use (F, CD, BW, DQ, VL).
+int sd_cpu_has_avx512_core(void);
+/// 1 when the CPU has AVX2 and FMA (OpenBLAS's Haswell kernels). Neither check is capped by SPECDISTILL_ISA.
+int sd_cpu_has_avx2_fma(void);
+
 /// 1 when the AVX2+FMA paths (and possibly AVX-512) are in use.
 int sd_has_avx2(void);
 
