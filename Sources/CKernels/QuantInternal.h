@@ -71,13 +71,15 @@ void sd_half_portable(int type, int M, int N, int nb, const float *A, int lda, c
                       float *C, int ldc, int accumulate);
 /// One block of 32 activations on AVX2, bit for bit as the portable sd_quant_block; returns max|a|.
 float sd_quant_block32_avx2(const float *a, int8_t *q, int *sum);
-/// AVX2 kernel of the interleaved layout (QuantX8AVX2.c): activation rows [0, R), R ≤ 4, G groups.
+/// AVX2 kernel of the interleaved layout (QuantX8AVX2.c): activation rows [0, R), R ≤ sd_x8_pass_rows(1, type), G groups.
 void sd_x8_avx2(int type, int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc,
                 int accumulate);
 /// AVX-512 VNNI kernel of the interleaved layout (QuantX8VNNI.c): activation rows [0, R),
-/// R ≤ sd_x8_vnni_rows(type) (8 for the legacy types, 4 for the K-quants), G groups.
+/// R ≤ sd_x8_pass_rows(2, type), G groups.
 void sd_x8_vnni(int type, int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc,
                 int accumulate);
-int sd_x8_vnni_rows(int type);
+/// Activation rows one pass of the interleaved kernels holds in registers: 4 on AVX2 (16 vector
+/// registers), with AVX-512's 32 registers 8 for the legacy types and 4 for the K-quants.
+static inline int sd_x8_pass_rows(int isa, int type) { return isa >= 2 && !sd_is_k(type) ? 8 : 4; }
 
 #endif

@@ -1,13 +1,10 @@
 // Interleaved groups of 8 quantised weight rows ("x8"): repacking, unpacking, the portable
 // reference loop and the dispatch (the AVX2 path is in QuantX8AVX2.c, AVX-512 VNNI in QuantX8VNNI.c). Layout and math are
-// stated in QuantKernels.h; both paths compute every output in the same operations, bit for bit.
+// stated in QuantKernels.h; every path computes every output in the same operations, bit for bit.
 #pragma STDC FP_CONTRACT OFF
 #include <math.h>
 #include "QuantInternal.h"
 
-#ifndef SD_X8_ROWS
-#define SD_X8_ROWS 4
-#endif
 
 int sd_x8_supported(int type, int K) {
     if (type == SD_Q4_K || type == SD_Q6_K) return K > 0 && K % 256 == 0;
@@ -252,10 +249,9 @@ void sd_x8_rows_times_wt_q(int isa, int type, int M, int G, int K, const void *Q
     const uint8_t *qa = (const uint8_t *)QA, *w = (const uint8_t *)W;
     if (isa > sd_quant_isa()) isa = sd_quant_isa();
     if (isa >= 1) {
-        // Passes of ≤ rowsMax activation rows (their accumulators stay in registers: 4 on AVX2,
-        // 8 with AVX-512's 32 registers for the legacy types); with several passes, weight groups
-        // in tiles of ~24 KB so later passes re-read them from L1/L2.
-        const int vnni = isa >= 2, rowsMax = vnni ? sd_x8_vnni_rows(type) : SD_X8_ROWS;
+        // Passes of ≤ rowsMax activation rows (their accumulators stay in registers); with several
+        // passes, weight groups in tiles of ~24 KB so later passes re-read them from L1/L2.
+        const int vnni = isa >= 2, rowsMax = sd_x8_pass_rows(isa, type);
         int tile = M <= rowsMax ? G : (int)(24576 / gb);
         if (tile < 1) tile = 1;
         for (int g = 0; g < G; g += tile) {

@@ -11,7 +11,7 @@
 
 void sd_x8_avx2(int type, int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc,
                 int accumulate) {
-    if (R > 4) return;   // the AVX2 passes hold at most 4 rows' accumulators in its 16 registers
+    if (R > sd_x8_pass_rows(1, type)) return;
     sd_x8a_run(type, R, G, nb, QA, ldqa, W, C, ldc, accumulate);
 }
 #else

@@ -5,8 +5,6 @@
 #pragma STDC FP_CONTRACT OFF
 #include "QuantInternal.h"
 
-int sd_x8_vnni_rows(int type) { return sd_is_k(type) ? 4 : 8; }
-
 #if defined(__x86_64__)
 #define SD_X8_TARGET "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c"
 #define SD_X8_VNNI 1
@@ -15,6 +13,7 @@ int sd_x8_vnni_rows(int type) { return sd_is_k(type) ? 4 : 8; }
 
 void sd_x8_vnni(int type, int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc,
                 int accumulate) {
+    if (R > sd_x8_pass_rows(2, type)) return;
     sd_x8v_run(type, R, G, nb, QA, ldqa, W, C, ldc, accumulate);
 }
 #else
