@@ -1,4 +1,4 @@
-// The instruction-set cap: SPECDISTILL_ISA=portable|avx2|avx512 limits every kernel family to
+// The instruction-set cap: SPECDISTILL_ISA=portable|avx2|avx512|amx limits every kernel family to
 // that level (benchmarks compare paths in one run; tests reach each path with the `_with` entries).
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +14,8 @@ int sd_isa_cap(void) {
             if (!strcmp(v, "portable")) cap = 0;
             else if (!strcmp(v, "avx2")) cap = 1;
             else if (!strcmp(v, "avx512")) cap = 2;
-            else fprintf(stderr, "specdistill: SPECDISTILL_ISA=%s is not one of portable, avx2, avx512; ignored\n", v);
+            else if (!strcmp(v, "amx")) cap = 3;
+            else fprintf(stderr, "specdistill: SPECDISTILL_ISA=%s is not one of portable, avx2, avx512, amx; ignored\n", v);
         }
     }
     return cap;

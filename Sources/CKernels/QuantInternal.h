@@ -78,8 +78,19 @@ void sd_x8_avx2(int type, int R, int G, int nb, const uint8_t *QA, size_t ldqa, 
 /// R ≤ sd_x8_pass_rows(2, type), G groups.
 void sd_x8_vnni(int type, int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc,
                 int accumulate);
-/// Activation rows one pass of the interleaved kernels holds in registers: 4 on AVX2 (16 vector
-/// registers), with AVX-512's 32 registers 8 for the legacy types and 4 for the K-quants.
+/// AVX-512 VNNI on 512-bit registers (QuantX16VNNI.c), legacy types only: activation rows
+/// [0, R), R ≤ 8, G2 pairs of adjacent groups (16 weight rows each).
+void sd_x16_vnni(int type, int R, int G2, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc,
+                 int accumulate);
+/// AMX kernel of the interleaved layout (QuantX8AMX.c), legacy types only: activation rows
+/// [0, M), M ≤ 16 (one tile), G groups (an odd last group through half a tile).
+void sd_x8_amx(int type, int M, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc,
+               int accumulate);
+/// 1 when the CPU has AMX-TILE and AMX-INT8 and Linux granted this process the tile state.
+int sd_amx_available(void);
+/// Activation rows one pass of the register-held interleaved kernels holds: 4 on AVX2 (16 vector
+/// registers), with AVX-512's 32 registers 8 for the legacy types and 4 for the K-quants. (AMX
+/// passes hold one tile of 16 rows; the dispatch uses them for more than 8 rows.)
 static inline int sd_x8_pass_rows(int isa, int type) { return isa >= 2 && !sd_is_k(type) ? 8 : 4; }
 
 #endif

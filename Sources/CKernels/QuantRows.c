@@ -176,7 +176,7 @@ int sd_quant_isa(void) {
         const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
         const int vnni = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
-        state = avx2 && vnni ? 2 : avx2 ? 1 : 0;
+        state = avx2 && vnni ? (sd_isa_cap() >= 3 && sd_amx_available() ? 3 : 2) : avx2 ? 1 : 0;
         if (state > sd_isa_cap()) state = sd_isa_cap();
     }
     return state;

@@ -1,5 +1,6 @@
 // Interleaved groups of 8 quantised weight rows ("x8"): repacking, unpacking, the portable
-// reference loop and the dispatch (the AVX2 path is in QuantX8AVX2.c, AVX-512 VNNI in QuantX8VNNI.c). Layout and math are
+// reference loop and the dispatch (the AVX2 path is in QuantX8AVX2.c, AVX-512 VNNI in QuantX8VNNI.c
+// (256-bit) and QuantX16VNNI.c (512-bit pairs of groups), AMX tiles in QuantX8AMX.c). Layout and math are
 // stated in QuantKernels.h; every path computes every output in the same operations, bit for bit.
 #pragma STDC FP_CONTRACT OFF
 #include <math.h>
@@ -249,19 +250,28 @@ void sd_x8_rows_times_wt_q(int isa, int type, int M, int G, int K, const void *Q
     const uint8_t *qa = (const uint8_t *)QA, *w = (const uint8_t *)W;
     if (isa > sd_quant_isa()) isa = sd_quant_isa();
     if (isa >= 1) {
-        // Passes of ≤ rowsMax activation rows (their accumulators stay in registers); with several
-        // passes, weight groups in tiles of ~24 KB so later passes re-read them from L1/L2.
-        const int vnni = isa >= 2, rowsMax = sd_x8_pass_rows(isa, type);
-        int tile = M <= rowsMax ? G : (int)(24576 / gb);
-        if (tile < 1) tile = 1;
+        // Passes of ≤ rowsMax activation rows (their accumulators stay in registers, or one AMX
+        // tile); with several passes, weight groups in tiles of ~24 KB (an even number, for the
+        // 512-bit pairs) so later passes re-read them from L1/L2.
+        const int legacy = !sd_is_k(type), amx = isa >= 3 && legacy && M > 8, wide = isa >= 2 && legacy;
+        const int rowsMax = amx ? 16 : sd_x8_pass_rows(isa, type);
+        int tile = M <= rowsMax ? G : (int)(24576 / gb) & ~1;
+        if (tile < 2) tile = 2;
         for (int g = 0; g < G; g += tile) {
             int gt = G - g < tile ? G - g : tile;
             // Passes as equal as possible (5 = 3 + 2, not 4 + 1).
             const int passes = (M + rowsMax - 1) / rowsMax;
             for (int p = 0, m = 0; p < passes; p++) {
                 const int r = (M - m) / (passes - p);
-                (vnni ? sd_x8_vnni : sd_x8_avx2)(type, r, gt, nb, qa + m * ldqa, ldqa, w + g * gb,
-                                                 C + (size_t)m * ldc + 8 * g, ldc, accumulate);
+                const uint8_t *qr = qa + m * ldqa, *wg = w + g * gb;
+                float *c = C + (size_t)m * ldc + 8 * g;
+                if (amx) sd_x8_amx(type, r, gt, nb, qr, ldqa, wg, c, ldc, accumulate);
+                else if (wide) {
+                    // Pairs of groups on 512-bit registers, an odd last group on 256-bit ones.
+                    sd_x16_vnni(type, r, gt / 2, nb, qr, ldqa, wg, c, ldc, accumulate);
+                    if (gt & 1) sd_x8_vnni(type, r, 1, nb, qr, ldqa, wg + (gt - 1) * gb, c + 8 * (gt - 1), ldc, accumulate);
+                } else
+                    (isa >= 2 ? sd_x8_vnni : sd_x8_avx2)(type, r, gt, nb, qr, ldqa, wg, c, ldc, accumulate);
                 m += r;
             }
         }

@@ -147,10 +147,11 @@ extension Matmul {
         }
     }
 
-    /// The instruction set of the quantised (GGUF-typed) kernels on this CPU: "AVX-512 VNNI",
-    /// "AVX2" or "portable" (after the SPECDISTILL_ISA cap).
+    /// The instruction set of the quantised (GGUF-typed) kernels on this CPU: "AMX + AVX-512 VNNI",
+    /// "AVX-512 VNNI", "AVX2" or "portable" (after the SPECDISTILL_ISA cap).
     public static var quantKernelPath: String {
         switch sd_quant_isa() {
+        case 3: return "AMX + AVX-512 VNNI"
         case 2: return "AVX-512 VNNI"
         case 1: return "AVX2"
         default: return "portable"

@@ -104,13 +104,15 @@ final class QuantX8KernelTests: XCTestCase {
         }
     }
 
-    /// Every pass width (1…12 rows: one pass of each register-held width on AVX2 and AVX-512,
-    /// then several) on every path of this CPU gives, row by row, the portable loop's bits.
-    /// With large activations (|q_a| near 127) and extreme weights, so int16 shortcuts would overflow.
+    /// Every pass width (1…20 rows: one pass of each register-held width on AVX2 and AVX-512,
+    /// one AMX tile of 9…16 rows, then several of each) on every path of this CPU gives, row by
+    /// row, the portable loop's bits. Three groups: the 512-bit kernels' pairs of groups and the
+    /// odd last group. With large activations (|q_a| near 127) and extreme weights, so int16
+    /// shortcuts would overflow.
     func testEveryPassWidthOnEveryPathGivesThePortableBits() throws {
         var rng = RandomGenerator(seed: 25)
         for t in Self.types {
-            let K = t.blockSize == 256 ? 512 : 128, G = 3, Mmax = 12
+            let K = t.blockSize == 256 ? 512 : 128, G = 3, Mmax = 20
             let w = randomQuantRows(t, rows: 8 * G, cols: K, rng: &rng)
             let x8 = try matrix(t, w, rows: 8 * G, cols: K).interleaved()
             let a = (0..<(Mmax * K)).map { _ in rng.uniform() < 0.5 ? rng.normal() : (rng.uniform() < 0.5 ? -1 : 1) * 3 }

@@ -68,7 +68,9 @@ void sd_quant_rows_times_wt_with(int isa, int type, int M, int N, int K, const f
 void sd_quant_rows_times_wt(int type, int M, int N, int K, const float *A, int lda, const void *W,
                             size_t ldw, float *C, int ldc, int accumulate);
 
-/// The instruction set the quantised kernels use here: 2 AVX-512 VNNI (F, BW, VL, VNNI; the
+/// The instruction set the quantised kernels use here: 3 AMX (AMX-TILE, AMX-INT8 granted by
+/// Linux, plus everything of 2: the interleaved kernels of the legacy types multiply in tiles of
+/// 16 activation rows, the K-quants run their VNNI path), 2 AVX-512 VNNI (F, BW, VL, VNNI; the
 /// interleaved kernels below use it, the plain ones run their AVX2 path), 1 AVX2+FMA+F16C,
 /// 0 portable; capped by SPECDISTILL_ISA (sd_isa_cap).
 int sd_quant_isa(void);
