@@ -253,7 +253,7 @@ void sd_x8_rows_times_wt_q(int isa, int type, int M, int G, int K, const void *Q
         // Passes of ≤ rowsMax activation rows (their accumulators stay in registers, or one AMX
         // tile); with several passes, weight groups in tiles of ~24 KB (an even number, for the
         // 512-bit pairs) so later passes re-read them from L1/L2.
-        const int legacy = !sd_is_k(type), amx = isa >= 3 && legacy && M > 8, wide = isa >= 2 && legacy;
+        const int legacy = !sd_is_k(type), amx = isa >= 3 && legacy && M > 8, wide = isa >= 2 && legacy && M >= 2;
         const int rowsMax = amx ? 16 : sd_x8_pass_rows(isa, type);
         int tile = M <= rowsMax ? G : (int)(24576 / gb) & ~1;
         if (tile < 2) tile = 2;
