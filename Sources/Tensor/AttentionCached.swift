@@ -18,7 +18,7 @@ extension Attention {
     /// `past + i` of ``forward(out:probs:q:k:v:stride:B:T:NH:NKV:HS:scale:)`` on the whole sequence.
     ///
     /// Nothing is allocated. **Batch invariant:** scores are fixed-order dot products
-    /// (``sd_rows_times_wt``), the softmax works row by row, and the value products accumulate over
+    /// (``sd_attn_scores``: the bits of ``sd_rows_times_wt``), the softmax works row by row, and the value products accumulate over
     /// positions in ascending order (``sd_rows_times_w``; masked positions inside a block add exact zeros, those beyond it are
     /// skipped, which is the same sum), so
     /// query row `i` gets bitwise the same output whether it is computed alone or with other rows,
@@ -57,8 +57,8 @@ extension Attention {
                 var i0 = 0
                 while i0 < n {
                     let i1 = min(n, i0 + causalRowBlock), m = Int32(i1 - i0), width = past + i1
-                    sd_rows_times_wt(m, Int32(width), Int32(HS), q + i0 * qStride + h * HS, Int32(qStride), kCache + g * HS,
-                                     Int32(cacheStride), rows + i0 * L, Int32(L), 0)
+                    sd_attn_scores(m, Int32(width), Int32(HS), q + i0 * qStride + h * HS, Int32(qStride), kCache + g * HS,
+                                   Int32(cacheStride), rows + i0 * L, Int32(L))
                     for i in i0..<i1 { causalSoftmaxRow(rows + i * L, visible: past + i + 1, count: width, scale: scale) }
                     sd_rows_times_w(m, Int32(HS), Int32(width), rows + i0 * L, Int32(L), vCache + g * HS, Int32(cacheStride),
                                     out + i0 * C + h * HS, Int32(C), 0)

@@ -32,8 +32,8 @@ enum AppendBenchmark {
     }
 
     /// Prints one line per model: append(k) milliseconds for k in `ks` and their ratio to k = 1.
-    static func printTable(_ rows: [(name: String, seconds: [Double])], ks: [Int], statistic: String) {
-        print("append k tokens at cache length 64, \(statistic) ms (ratio to k = 1):")
+    static func printTable(_ rows: [(name: String, seconds: [Double])], ks: [Int], past: Int, statistic: String) {
+        print("append k tokens at cache length \(past), \(statistic) ms (ratio to k = 1):")
         print(pad("model", 10) + ks.map { pad("k=\($0)", 16) }.joined())
         for row in rows {
             let base = row.seconds[0]

@@ -76,13 +76,18 @@ struct BenchDecode: ParsableCommand {
     var draftLayers = 4
     @Option(name: .customLong("append-reps"), help: "Timed repetitions of the append(k) table (0: skip it).")
     var appendReps = 15
+    @Option(name: .customLong("append-past"),
+            help: "Cache length before each append of the append(k) table: attention grows with it (a GSM8K prompt and its answer: ~300).")
+    var appendPast = 64
     @Option(help: "Write the results as JSON to this file.") var json: String?
     @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var weightOptions: WeightOptions
 
     func validate() throws {
         if tokens < 2 || runs < 1 { throw ValidationError("--tokens must be at least 2 and --runs at least 1") }
-        if draftLayers < 0 || appendReps < 0 { throw ValidationError("--draft-layers and --append-reps must be at least 0") }
+        if draftLayers < 0 || appendReps < 0 || appendPast < 0 {
+            throw ValidationError("--draft-layers, --append-reps and --append-past must be at least 0")
+        }
     }
 
     struct Report: Codable {
@@ -95,6 +100,8 @@ struct BenchDecode: ParsableCommand {
         /// Milliseconds of append(k) for k = 1...6, the model's and the draft's: medians under
         /// "model" / "draftN", minima under "model.min" / "draftN.min".
         var appendMilliseconds: [String: [Double]]
+        /// The cache length before each append of that table (--append-past).
+        var appendPast: Int
     }
 
     /// One line of the decode table.
@@ -137,19 +144,19 @@ struct BenchDecode: ParsableCommand {
             var models = [("model", bundle.model)]
             if let draft { models.append(("draft\(draftLayers)", draft)) }
             for (name, m) in models {
-                let t = try AppendBenchmark.appendSeconds(model: m, ks: ks, repetitions: appendReps)
+                let t = try AppendBenchmark.appendSeconds(model: m, ks: ks, past: appendPast, repetitions: appendReps)
                 medians.append((name, t.median))
                 minima.append((name, t.minimum))
                 appendMs[name] = t.median.map { $0 * 1e3 }
                 appendMs[name + ".min"] = t.minimum.map { $0 * 1e3 }
             }
-            AppendBenchmark.printTable(medians, ks: ks, statistic: "median")
-            AppendBenchmark.printTable(minima, ks: ks, statistic: "minimum")
+            AppendBenchmark.printTable(medians, ks: ks, past: appendPast, statistic: "median")
+            AppendBenchmark.printTable(minima, ks: ks, past: appendPast, statistic: "minimum")
         }
         print("load average at the end: \(loadAverage())")
         if let json {
             try writeBenchJSON(Report(model: model, loadSeconds: loadSeconds, residentBytesAfterLoad: rss, decode: r,
-                                      draftDecode: draftResult, appendMilliseconds: appendMs), to: json)
+                                      draftDecode: draftResult, appendMilliseconds: appendMs, appendPast: appendPast), to: json)
         }
     }
 }

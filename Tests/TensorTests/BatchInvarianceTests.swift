@@ -86,7 +86,7 @@ final class BatchInvarianceTests: XCTestCase {
 
     func testRowsTimesWMatchesReferenceAndIsBatchInvariant() {
         var rng = RandomGenerator(seed: 32)
-        for (k, n) in [(1, 1), (3, 17), (17, 64), (65, 40), (300, 64)] {
+        for (k, n) in [(1, 1), (3, 17), (17, 64), (65, 40), (300, 64), (70, 130)] {
             for m in [1, 3, 9] {
                 let a = rng.normalTensor([m, k]), w = rng.normalTensor([k, n]), c0 = rng.normalTensor([m, n])
                 for acc in [false, true] {

@@ -91,4 +91,27 @@ final class RowKernelPathTests: XCTestCase {
             XCTAssertTrue(cmp.passed, "m \(m) k \(k) n \(n): \(cmp)")
         }
     }
+
+    /// ``sd_attn_scores`` (the cached attention's scores: on AVX-512 two query rows × two keys
+    /// per step, transposed horizontal sums) gives bitwise ``sd_rows_times_wt``'s outputs, for
+    /// every K remainder, odd and even row and key counts, and strided operands.
+    func testAttentionScoresAreTheRowKernelsBits() {
+        var rng = RandomGenerator(seed: 52)
+        for k in ks {
+            for n in [1, 2, 3, 4, 5, 17, 302] {
+                let lda = k + 5, ldw = k + 3, ldc = n + 2, M = 5
+                let a = rng.normalTensor([M, lda]), w = rng.normalTensor([n, ldw])
+                for m in 1...M {
+                    let fast = Tensor(shape: [M, ldc], repeating: .nan), rows = Tensor(shape: [M, ldc], repeating: .nan)
+                    sd_attn_scores(Int32(m), Int32(n), Int32(k), a.pointer, Int32(lda), w.pointer, Int32(ldw), fast.pointer, Int32(ldc))
+                    sd_rows_times_wt(Int32(m), Int32(n), Int32(k), a.pointer, Int32(lda), w.pointer, Int32(ldw), rows.pointer,
+                                     Int32(ldc), 0)
+                    for i in 0..<m { for j in 0..<n {
+                        let x = fast[i, j], y = rows[i, j]
+                        XCTAssertEqual(x.bitPattern, y.bitPattern, "k \(k) n \(n) m \(m): row \(i) key \(j) is \(x), row kernel \(y)")
+                    } }
+                }
+            }
+        }
+    }
 }

@@ -39,6 +39,11 @@ int sd_cpu_has_avx2_fma(void);
 /// 1 when the AVX2+FMA paths (and possibly AVX-512) are in use.
 int sd_has_avx2(void);
 
+/// C[m, n] = sum_k A[m, k] * W[n, k]: bitwise sd_rows_times_wt (accumulate 0) on this CPU, faster
+/// for short rows and many n (attention scores of a few query rows over a key cache): on AVX-512
+/// each row meets four weight rows at once, sharing its loads and the horizontal sums.
+void sd_attn_scores(int M, int N, int K, const float *A, int lda, const float *W, int ldw, float *C, int ldc);
+
 /// C[m, n] (+)= sum_k A[m, k] * W[k, n] for m < M, n < N (W not transposed, row stride ldw).
 /// Every output element is accumulated over k in ascending order, one term at a time, whatever
 /// M, N or the CPU path: results are independent of how many rows are computed together
