@@ -89,8 +89,9 @@ void sd_x8_amx(int type, int M, int G, int nb, const uint8_t *QA, size_t ldqa, c
 /// 1 when the CPU has AMX-TILE and AMX-INT8 and Linux granted this process the tile state.
 int sd_amx_available(void);
 /// Activation rows one pass of the register-held interleaved kernels holds: 4 on AVX2 (16 vector
-/// registers), with AVX-512's 32 registers 8 for the legacy types and 4 for the K-quants. (AMX
-/// passes hold one tile of 16 rows; the dispatch uses them for more than 8 rows.)
-static inline int sd_x8_pass_rows(int isa, int type) { return isa >= 2 && !sd_is_k(type) ? 8 : 4; }
+/// registers), with AVX-512's 32 registers 8 for the legacy types and 6 for the K-quants (their
+/// four vectors per row). (AMX passes hold one tile of 16 rows; the dispatch uses them for more
+/// than 8 rows of the legacy types.)
+static inline int sd_x8_pass_rows(int isa, int type) { return isa >= 2 ? (sd_is_k(type) ? 6 : 8) : 4; }
 
 #endif

@@ -25,12 +25,15 @@
 // Σ over a sub-block (int32 lanes) times the rows' scales (int32 lanes).
 #define SD_X8_SCALED(x, sc32) _mm256_mullo_epi32((x), (sc32))
 #define SD_X8_Q6_FLUSH 4
+// K-quant rows per pass: four vectors per row (acc, isum, msum, s); 6 rows fit 32 registers.
+#define SD_X8_KQ_ROWS 6
 #else
 #define SD_X8_ACC(x, u, s) (x) = _mm256_add_epi16((x), _mm256_maddubs_epi16((u), (s)))
 #define SD_X8_SUM(x) _mm256_madd_epi16((x), _mm256_set1_epi16(1))
 #define SD_X8_SCALED(x, sc32) \
     _mm256_madd_epi16((x), _mm256_or_si256(_mm256_and_si256((sc32), _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32((sc32), 16)))
 #define SD_X8_Q6_FLUSH 2   // two 6-bit products per int16 lane at most
+#define SD_X8_KQ_ROWS 4    // 16 registers
 #endif
 
 __attribute__((target(SD_X8_TARGET))) static inline __m256i SD_X8_NAME(bcast4)(const int8_t *p) {
@@ -124,15 +127,15 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
     const int bb = 1184;
     for (int g = 0; g < G; g++) {
         const uint8_t *w = W + (size_t)g * nb * bb;
-        __m256 acc[4];
+        __m256 acc[SD_X8_KQ_ROWS];
         for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
         for (int b = 0; b < nb; b++, w += bb) {
             SD_X8_NAME(prefetch)(w, bb);
-            __m256i isum[4], msum[4];
+            __m256i isum[SD_X8_KQ_ROWS], msum[SD_X8_KQ_ROWS];
             for (int r = 0; r < R; r++) { isum[r] = _mm256_setzero_si256(); msum[r] = _mm256_setzero_si256(); }
             _Pragma("clang loop unroll(full)") for (int j = 0; j < 8; j++) {
                 const int c = j / 2, hi = j % 2;
-                __m256i s[4];
+                __m256i s[SD_X8_KQ_ROWS];
                 for (int r = 0; r < R; r++) s[r] = _mm256_setzero_si256();
                 _Pragma("clang loop unroll(full)") for (int k = 0; k < 8; k++) {
                     const __m256i raw = _mm256_loadu_si256((const __m256i *)(w + 160 + 256 * c + 32 * k));
@@ -173,11 +176,11 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
     const int bb = 1680;
     for (int g = 0; g < G; g++) {
         const uint8_t *w = W + (size_t)g * nb * bb;
-        __m256 acc[4];
+        __m256 acc[SD_X8_KQ_ROWS];
         for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
         for (int b = 0; b < nb; b++, w += bb) {
             SD_X8_NAME(prefetch)(w, bb);
-            __m256i isum[4], msum[4];
+            __m256i isum[SD_X8_KQ_ROWS], msum[SD_X8_KQ_ROWS];
             for (int r = 0; r < R; r++) { isum[r] = _mm256_setzero_si256(); msum[r] = _mm256_setzero_si256(); }
             _Pragma("clang loop unroll(full)") for (int h = 0; h < 2; h++) {
                 _Pragma("clang loop unroll(full)") for (int j = 0; j < 4; j++) {
@@ -186,7 +189,7 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
                         const __m256i sc32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w + 16 + 8 * grp)));
                         // The −32 offset: Σ_g sc_g · bsum_g, one madd (sc in both int16 halves, bsum in the low one).
                         const __m256i sc = _mm256_or_si256(_mm256_and_si256(sc32, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(sc32, 16));
-                        __m256i s[4];
+                        __m256i s[SD_X8_KQ_ROWS];
                         for (int r = 0; r < R; r++) {
                             const sd_qa256 *a = (const sd_qa256 *)(QA + r * ldqa) + b;
                             msum[r] = _mm256_add_epi32(msum[r], _mm256_madd_epi16(sc, _mm256_set1_epi32(a->bsums[grp] & 0xFFFF)));
@@ -242,18 +245,20 @@ typedef void (*SD_X8_NAME(fn))(int, int, const uint8_t *, size_t, const uint8_t 
     SD_X8_FN(T, BODY(2, G, nb, QA, ldqa, W, C, ldc, accumulate), 2)                                        \
     SD_X8_FN(T, BODY(3, G, nb, QA, ldqa, W, C, ldc, accumulate), 3)                                        \
     SD_X8_FN(T, BODY(4, G, nb, QA, ldqa, W, C, ldc, accumulate), 4)                                        \
-    static const SD_X8_NAME(fn) SD_X8_NAME(table_##T)[5] = {0, SD_X8_NAME(T##_1), SD_X8_NAME(T##_2),             \
-        SD_X8_NAME(T##_3), SD_X8_NAME(T##_4)};
+    SD_X8_FN(T, BODY(SD_X8_KQ_ROWS > 4 ? 5 : 4, G, nb, QA, ldqa, W, C, ldc, accumulate), 5)               \
+    SD_X8_FN(T, BODY(SD_X8_KQ_ROWS > 4 ? 6 : 4, G, nb, QA, ldqa, W, C, ldc, accumulate), 6)               \
+    static const SD_X8_NAME(fn) SD_X8_NAME(table_##T)[7] = {0, SD_X8_NAME(T##_1), SD_X8_NAME(T##_2),             \
+        SD_X8_NAME(T##_3), SD_X8_NAME(T##_4), SD_X8_NAME(T##_5), SD_X8_NAME(T##_6)};
 SD_X8_LEGACY_TYPE(2)
 SD_X8_LEGACY_TYPE(3)
 SD_X8_LEGACY_TYPE(8)
 SD_X8_KQ_TYPE(12, SD_X8_NAME(q4k_body))
 SD_X8_KQ_TYPE(14, SD_X8_NAME(q6k_body))
 
-/// Rows [0, R) of G groups; R ≤ 8 for the legacy types, ≤ 4 for the K-quants.
+/// Rows [0, R) of G groups; R ≤ 8 for the legacy types, ≤ SD_X8_KQ_ROWS for the K-quants.
 static void SD_X8_NAME(run)(int type, int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W,
                             float *C, int ldc, int accumulate) {
-    if (R < 1 || R > (sd_is_k(type) ? 4 : 8)) return;
+    if (R < 1 || R > (sd_is_k(type) ? SD_X8_KQ_ROWS : 8)) return;
     const SD_X8_NAME(fn) *t = type == SD_Q8_0 ? SD_X8_NAME(table_8) : type == SD_Q4_1 ? SD_X8_NAME(table_3)
                             : type == SD_Q4_K ? SD_X8_NAME(table_12) : type == SD_Q6_K ? SD_X8_NAME(table_14)
                             : SD_X8_NAME(table_2);
