@@ -68,7 +68,7 @@ public enum QuantKernelBenchmark {
             // AMX serves the legacy types only; the K-quants run their VNNI kernel at that level.
             let paths = Array(1...max(1, Int(sd_quant_isa()))).filter { $0 < 3 || t.blockSize == 32 }
             var best = [[Double]](repeating: [Double](repeating: .infinity, count: rowCounts.count), count: paths.count)
-            qa.withUnsafeBytes { q in c.withUnsafeMutableBufferPointer { cp in
+            withExtendedLifetime(x8) { qa.withUnsafeBytes { q in c.withUnsafeMutableBufferPointer { cp in
                 for _ in 0...repetitions {   // interleaved: every (path, M) sees the same machine state
                     for (pi, isa) in paths.enumerated() { for (mi, m) in rowCounts.enumerated() {
                         let t0 = DispatchTime.now().uptimeNanoseconds
@@ -76,7 +76,7 @@ public enum QuantKernelBenchmark {
                         best[pi][mi] = min(best[pi][mi], Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
                     } }
                 }
-            } }
+            } } }   // x8 owns the interleaved weights: alive until the last product
             for (pi, isa) in paths.enumerated() { for (mi, m) in rowCounts.enumerated() {
                 results.append(Row(type: t.description, isa: isa, rows: m, seconds: best[pi][mi]))
             } }
