@@ -10,8 +10,10 @@
 // activation rows) and the weights as tile B (8 rows of 64 bytes: row r holds, for each column n,
 // the 4 weights at k = 4r…4r+3). B is built from the interleaved layout with AVX-512 (two
 // groups' chunks side by side; 4-bit weights unpacked to bytes), once per block for all M rows,
-// so the cost of a call hardly grows with M ≤ 16: verification of a few drafted tokens reads and
-// unpacks each weight once, and the tile unit does the per-row work. The float operations per
+// so the cost of a call hardly grows with M ≤ 16. Its fixed cost per block (building the weight
+// tile, tile loads that wait for those stores, storing the sums) is above the 512-bit VNNI
+// kernel's up to 8 rows (`bench quant`), so the dispatch uses it for more rows only: prefill, the
+// teacher-cache build, long verifications. The float operations per
 // output are those of the portable loop, in the same order (acc = fma((float)S, d_w·d_a, acc),
 // then for 4-bit weights acc = fma(m_w, s_a, acc)), and the integer sums are exact, so every
 // output equals the portable loop's bit for bit, alone or with other rows.

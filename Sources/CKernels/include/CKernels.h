@@ -1,7 +1,8 @@
 // The CKernels module owns the hand-written C kernels: a few rows times a weight matrix
-// (RowsTimesW*.c; AVX-512 / AVX2 with runtime dispatch and a portable fallback), rows times weights
-// that stay in their ggml block type (QuantKernels.h, QuantRows*.c, interleaved groups of 8 rows in
-// QuantX8*.c), and the thread pool (ThreadPool.c: spins briefly, then sleeps on a futex).
+// (RowsTimesW*.c; AVX-512 / AVX2 with runtime dispatch and a portable fallback), attention scores
+// over a key cache (AttentionScores.c), rows times weights that stay in their ggml block type
+// (QuantKernels.h, QuantRows*.c, interleaved groups of 8 rows in QuantX8*.c and, on 512-bit
+// registers, QuantX16VNNI.c), and the thread pool (ThreadPool.c: spins briefly, then sleeps on a futex).
 #ifndef SPECDISTILL_CKERNELS_H
 #define SPECDISTILL_CKERNELS_H
 #include <stddef.h>
