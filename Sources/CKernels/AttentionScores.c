@@ -12,7 +12,7 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-#define SD_SC_TARGET "avx512f,avx512dq,avx2,fma"
+#define SD_SC_TARGET "avx512f,avx2,fma"
 
 // The four outputs' horizontal sums of c[0..3], transposed: out[j] = sd_hsum16(c[j]).
 __attribute__((target(SD_SC_TARGET), always_inline)) static inline __m128 sd_hsum16x4(const __m512 *c) {

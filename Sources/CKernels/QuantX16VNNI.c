@@ -12,7 +12,7 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-#define SD_X16_TARGET "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c"
+#define SD_X16_TARGET "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c"
 
 // 64 bytes: 32 at p (group 2j, lanes 0…7 of the int32 view) and 32 at p + gb (group 2j + 1).
 __attribute__((target(SD_X16_TARGET), always_inline)) static inline __m512i sd_x16_pair(const uint8_t *p, size_t gb) {

@@ -45,7 +45,7 @@ typedef struct {
     uint8_t rows[16];
 } sd_tile_config;
 
-#define SD_AMX_TARGET "amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"
+#define SD_AMX_TARGET "amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx2,fma,f16c"
 
 // 64 bytes: 32 from p and 32 from q (zeros when q is NULL: a missing second group).
 __attribute__((target(SD_AMX_TARGET), always_inline)) static inline __m512i sd_amx_pair(const uint8_t *p,
