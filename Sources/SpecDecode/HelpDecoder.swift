@@ -52,8 +52,12 @@ public final class HelpDecoder {
     /// logits past it are masked.
     public let vocabularySize: Int
     public var rng: RandomGenerator
+    /// Called with the policy's score at every position where a score policy (uncertainty or
+    /// head) evaluates one — how a head's multipliers are calibrated on the states it visits.
+    public var onScore: ((Double) -> Void)?
     private let sampler: Sampler
     private var logits: [Float], probs: [Float]
+    private var featureScratch: [Double] = []
 
     /// - Throws: ``SpecDecodeError/invalidSettings(_:)`` for a help id outside the student's width,
     ///   a budget outside [0, 1], or a vocabulary wider than a model.
@@ -111,7 +115,7 @@ public final class HelpDecoder {
         var teacherContext = tPrompt, origins: [TokenOrigin] = [], origin = TokenOrigin.draft
         let r = try DecodingLoop.run(student, prompt: prompt, maxTokens: maxTokens, stopTokens: stopTokens, choose: { z in
             let t = now()
-            let (action, asks) = studentChoice(z, emitted: origins.count, stats: &stats)
+            let (action, asks) = try studentChoice(z, emitted: origins.count, stats: &stats)
             guard asks else {
                 origin = .draft
                 stats.otherSeconds += now() - t
@@ -150,7 +154,7 @@ public final class HelpDecoder {
     /// policy's decision), and otherwise the token it samples. `<help>` is allowed only while the
     /// hard budget guard (when on) permits it; a guarded argmax `<help>` is counted in `stats`.
     private func studentChoice(_ z: UnsafePointer<Float>, emitted: Int,
-                               stats: inout HelpStatistics) -> (action: Int, asks: Bool) {
+                               stats: inout HelpStatistics) throws -> (action: Int, asks: Bool) {
         let c = configuration, W = student.logitWidth, help = helpTokenID ?? -1
         let allowHelp = !c.enforceBudget || Double(stats.teacherTokens + 1) <= c.budget * Double(emitted + 1) + 1e-9
         // Whether a baseline (or the learned action above --help-threshold) asks here.
@@ -161,7 +165,21 @@ public final class HelpDecoder {
                 asks = HelpDecoder.helpProbability(z, vocabularySize: vocabularySize, helpTokenID: helpTokenID) >= threshold
             }
         case .random(let p): asks = rng.uniformDouble() < p && allowHelp
-        case .uncertainty(let measure, let threshold): asks = allowHelp && measure.score(z, vocabularySize: vocabularySize) >= threshold
+        case .uncertainty(let measure, let threshold):
+            let score = measure.score(z, vocabularySize: vocabularySize)
+            onScore?(score)
+            asks = allowHelp && score >= threshold
+        case .head(let head, let lambda):
+            var hidden: UnsafePointer<Float>?
+            if head.hiddenSize > 0 {
+                guard let h = student.lastHiddenStates, h.shape.count == 2, h.shape[1] == head.hiddenSize else {
+                    throw SpecDecodeError.invalidSettings("the help head reads hidden states of size \(head.hiddenSize), which this student does not expose")
+                }
+                hidden = UnsafePointer(h.pointer + (h.shape[0] - 1) * head.hiddenSize)
+            }
+            let g = head.gain(hidden: hidden, logits: z, vocabularySize: vocabularySize, scratch: &featureScratch)
+            onScore?(g)
+            asks = allowHelp && g > lambda
         }
         // The `<help>` logit competes only for the learned policy without a threshold, while allowed.
         let helpCompetes = c.policy.usesHelpAction && c.helpThreshold == nil && allowHelp

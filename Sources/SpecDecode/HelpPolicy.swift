@@ -14,6 +14,10 @@ public enum HelpPolicy: Codable, Equatable, Sendable {
     /// Ask when the student's uncertainty ``UncertaintyMeasure/score(_:vocabularySize:)`` is at
     /// least `threshold`.
     case uncertainty(UncertaintyMeasure, threshold: Double)
+    /// Ask when the learned ``HelpHead``'s predicted gain G(s) exceeds the budget's multiplier
+    /// λ_b (``HelpHead/multiplier(budget:)``): the argmax rule with `<help>`'s logit
+    /// `max_a z_a + G(s) − λ_b`. Needs a student that exposes its hidden states when the head reads them.
+    case head(HelpHead, multiplier: Double)
 
     /// Whether the policy uses the student's `<help>` action.
     public var usesHelpAction: Bool { self == .learned }

@@ -31,11 +31,16 @@ public protocol DecodingModel: AnyObject {
     /// Appends `tokens` whose logits nobody reads (a prompt's prefix); a model may skip its output
     /// layer. The cache ends exactly as after ``append(_:)``.
     func extend(_ tokens: [Int]) throws
+    /// The hidden states behind the last append's logits, (n, C), or nil (default: nil).
+    var lastHiddenStates: Tensor? { get }
 }
 
 extension DecodingModel {
     /// Appends and drops the logits.
     public func extend(_ tokens: [Int]) throws { _ = try append(tokens) }
+    /// The hidden states behind the last append's logits, (n, C); nil for a model without them
+    /// (``InferenceSession/lastHiddenStates`` is the real one).
+    public var lastHiddenStates: Tensor? { nil }
 }
 
 /// An ``InferenceSession`` is the model's ``DecodingModel``.

@@ -48,6 +48,8 @@ public final class InferenceSession {
     /// Quantised activations of the native linears (reused).
     private var activationScratch: [UInt8] = []
     private var excludedLogit: Float = 0
+    /// Rows of the last append whose final hidden states are in `norm` (0 after ``extend(_:)``).
+    private var hiddenRows = 0
 
     /// A session with room for `maxT` positions (default: the model's context).
     public init(model: TransformerModel, maxT: Int? = nil) {
@@ -84,6 +86,13 @@ public final class InferenceSession {
         }
          headIDs = ids.map(Int32.init); self.excludedLogit = excludedLogit
         headLogits = Tensor(zeros: [0])
+    }
+
+    /// The final-normed hidden states h of the last ``append(_:)``, shape (n, C): the output
+    /// layer's input (logits = h · W_headᵀ). A view that the next append overwrites; nil before
+    /// any append and after ``extend(_:)`` (which stops before the final norm).
+    public var lastHiddenStates: Tensor? {
+        hiddenRows > 0 ? norm.rows(0..<hiddenRows) : nil
     }
 
     /// Rows of the output layer one step reads: K when restricted, else V.
@@ -150,6 +159,7 @@ public final class InferenceSession {
         segments.append((self, n))
         defer { segments.removeAll(keepingCapacity: true) }
         run(logits: logits)
+        hiddenRows = logits ? n : 0
     }
 
     /// `out (n, N) = input (n, K) · Wᵀ (+ bias)` through the batch-invariant row kernel when n is small.

@@ -26,8 +26,17 @@ extension DecodeCommand {
         let maxT = (encoded.map(\.count).max() ?? 1) + maxTokens + 1
         let student = SessionModel(model: studentBundle.model, maxT: maxT)
         let teacher = SessionModel(model: targetBundle.model, maxT: maxT)
-        let policy = try helpPolicy.policy(budget: b, threshold: helpThreshold, student: student, prompts: encoded,
+        let policy: HelpPolicy
+        if helpPolicy == .head {
+            let head = try HelpHead.read(from: URL(fileURLWithPath: (helpHead! as NSString).expandingTildeInPath))
+            try head.check(hiddenSize: studentBundle.model.config.hiddenSize, vocabularySize: V)
+            let lambda = try head.multiplier(budget: b)
+            printErr(String(format: "help policy head: ask where the predicted gain exceeds λ = %.4f (budget %.0f%%)", lambda, b * 100))
+            policy = .head(head, multiplier: lambda)
+        } else {
+            policy = try helpPolicy.policy(budget: b, threshold: helpThreshold, student: student, prompts: encoded,
                                            maxTokens: maxTokens, stopTokens: stopTokens(tokenizer, targetBundle), vocabularySize: V)
+        }
         let configuration = HelpConfiguration(sampling: sampling.settings, budget: b, enforceBudget: enforceBudget, seed: sampling.seed,
                                               helpThreshold: helpPolicy == .learned ? helpThreshold : nil, policy: policy)
         let decoder = try HelpDecoder(student: student, teacher: teacher, helpTokenID: help, configuration: configuration, vocabularySize: V)
@@ -53,6 +62,7 @@ extension DecodeCommand {
         case .json:
             var report: [String: Any] = ["mode": "help", "budget": b, "enforce_budget": enforceBudget, "policy": helpPolicy.rawValue]
             if case .uncertainty(_, let t) = policy { report["threshold"] = t }
+            if case .head(_, let lambda) = policy { report["multiplier"] = lambda }
             for (k, v) in total.report { report[k] = v }
             let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
@@ -90,7 +100,7 @@ final class JSONLWriter {
 
 /// `--help-policy`: the learned `<help>` action or a baseline (``HelpPolicy``).
 enum HelpPolicyChoice: String, ExpressibleByArgument, CaseIterable {
-    case learned, random, entropy, top1
+    case learned, head, random, entropy, top1
 
     /// The policy for budget b. A confidence baseline without `threshold` is calibrated: the
     /// student decodes `prompts` greedily on its own and the threshold is the score above which a
@@ -100,6 +110,7 @@ enum HelpPolicyChoice: String, ExpressibleByArgument, CaseIterable {
         let measure: UncertaintyMeasure
         switch self {
         case .learned: return .learned
+        case .head: preconditionFailure("the head policy is read from --help-head")
         case .random: return .random(probability: b)
         case .entropy: measure = .entropy
         case .top1: measure = .lowTopProbability

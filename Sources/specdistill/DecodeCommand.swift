@@ -74,8 +74,10 @@ struct DecodeCommand: ParsableCommand {
     @Flag(name: .customLong("enforce-budget"), help: "--mode help: mask <help> once the budget is spent.") var enforceBudget = false
     @Option(name: .customLong("help-threshold"), help: "--mode help: ask the teacher exactly when the student's p(<help>) ≥ this value (default: only when <help> is the sampled / argmax token).")
     var helpThreshold: Double?
-    @Option(name: .customLong("help-policy"), help: "--mode help: learned (the student's <help> action), random, entropy or top1 (baselines).")
+    @Option(name: .customLong("help-policy"), help: "--mode help: learned (the student's <help> action), head (a help head fitted by `specdistill help-head`, --help-head FILE), random, entropy or top1 (baselines).")
     var helpPolicy: HelpPolicyChoice = .learned
+    @Option(name: .customLong("help-head"), help: "--help-policy head: the head's JSON file (from `specdistill help-head`).")
+    var helpHead: String?
     @Option(name: .customLong("output-jsonl"), help: "Also write one JSON line per prompt: {prompt, output, tokens, ...}.")
     var outputJSONL: String?
     @OptionGroup var draftVocabOptions: DraftVocabOptions
@@ -114,8 +116,10 @@ struct DecodeCommand: ParsableCommand {
             if draftVocabOptions.k != nil { throw ValidationError("--draft-vocab applies to --mode speculative (a help student keeps its whole head)") }
             if let t = helpThreshold, !(t >= 0) { throw ValidationError("--help-threshold must be ≥ 0, got \(t)") }
             if helpPolicy == .random && helpThreshold != nil { throw ValidationError("--help-policy random asks with probability --budget; drop --help-threshold") }
-        } else if budget != nil || enforceBudget || helpThreshold != nil || helpPolicy != .learned {
-            throw ValidationError("--budget, --enforce-budget, --help-threshold and --help-policy apply to --mode help")
+            if (helpPolicy == .head) != (helpHead != nil) { throw ValidationError("--help-policy head and --help-head FILE go together") }
+            if helpPolicy == .head && helpThreshold != nil { throw ValidationError("--help-policy head asks where its gain exceeds the budget's fitted multiplier; drop --help-threshold") }
+        } else if budget != nil || enforceBudget || helpThreshold != nil || helpPolicy != .learned || helpHead != nil {
+            throw ValidationError("--budget, --enforce-budget, --help-threshold, --help-policy and --help-head apply to --mode help")
         }
         if draftVocabOptions.k != nil && draftVocabOptions.data == nil {
             throw ValidationError("--draft-vocab needs --draft-vocab-data FILE.jsonl (the draft's training data) to count token frequencies")
@@ -220,22 +224,6 @@ struct DecodeCommand: ParsableCommand {
         return a.count == b.count ? nil : min(a.count, b.count)
     }
 
-    /// Prompts of a JSONL file: one `{"prompt": "..."}` object per non-empty line.
-    func readPromptFile(_ path: String) throws -> [String] {
-        let url = URL(fileURLWithPath: (path as NSString).expandingTildeInPath)
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
-            throw ValidationError("\(path): cannot read the file (expected JSONL with one {\"prompt\": ...} object per line)")
-        }
-        var out: [String] = []
-        for (n, line) in JSONLines.lines(text) {
-            guard let object = JSONLines.object(line), let p = object["prompt"] as? String else {
-                throw ValidationError("\(path):\(n): expected a JSON object with a string field \"prompt\"")
-            }
-            out.append(p)
-        }
-        if out.isEmpty { throw ValidationError("\(path): no prompts (expected {\"prompt\": ...} lines)") }
-        return out
-    }
 }
 
 // MARK: Reporting

@@ -105,3 +105,20 @@ struct AutoOffOptions: ParsableArguments {
         if minRounds < 1 { throw ValidationError("--auto-off-min-rounds must be ≥ 1, got \(minRounds)") }
     }
 }
+
+/// Prompts of a JSONL file: one `{"prompt": "..."}` object per non-empty line.
+func readPromptFile(_ path: String) throws -> [String] {
+    let url = URL(fileURLWithPath: (path as NSString).expandingTildeInPath)
+    guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+        throw ValidationError("\(path): cannot read the file (expected JSONL with one {\"prompt\": ...} object per line)")
+    }
+    var out: [String] = []
+    for (n, line) in JSONLines.lines(text) {
+        guard let object = JSONLines.object(line), let p = object["prompt"] as? String else {
+            throw ValidationError("\(path):\(n): expected a JSON object with a string field \"prompt\"")
+        }
+        out.append(p)
+    }
+    if out.isEmpty { throw ValidationError("\(path): no prompts (expected {\"prompt\": ...} lines)") }
+    return out
+}

@@ -8,6 +8,6 @@ struct SpecDistillCommand: ParsableCommand {
         subcommands: [PretrainCommand.self, TrainCommand.self, DecodeCommand.self, GenerateCommand.self,
                       InspectCommand.self, TokenizeCommand.self, LogitsCommand.self, PerplexityCommand.self,
                       ConvertCommand.self, QuantizeCommand.self, DataCommand.self, BenchCommand.self, EvalCommand.self,
-                      PlotCommand.self, CacheCommand.self]
+                      PlotCommand.self, CacheCommand.self, HelpHeadCommand.self]
     )
 }

@@ -1,0 +1,113 @@
+import Evaluation
+import Foundation
+import SpecDecode
+import Tensor
+import Transformer
+import XCTest
+
+/// ``HelpHeadFitter``: the collected gains against the teacher's logits computed independently,
+/// the regression recovering a known linear gain, and multipliers that ask at their fraction.
+final class HelpHeadFitTests: XCTestCase {
+    func model(seed: UInt64, scale: Float) throws -> TransformerModel {
+        let m = try TransformerModel(config: ModelConfig(architecture: .llama, vocabSize: 50, hiddenSize: 16, numLayers: 2,
+                                                         numHeads: 2, intermediateSize: 24, maxPositions: 64))
+        m.initialize(seed: seed)
+        for p in m.parameters.infos where p.shape.count == 2 {
+            let t = m.parameters[p.name]
+            for i in 0..<t.count { t.pointer[i] *= scale }
+        }
+        return m
+    }
+
+    func testCollectedGainsAreTheTeachersLogitGaps() throws {
+        let student = try model(seed: 3, scale: 8), teacher = try model(seed: 4, scale: 8)
+        let prompts = [[1, 2, 3], [7], [5, 9, 11, 13, 2]]
+        let fitter = HelpHeadFitter(student: student, teacher: teacher, vocabularySize: 50, maxTokens: 9, stopTokens: [], useHidden: true)
+        let samples = try fitter.collect(prompts: prompts)
+        XCTAssertEqual(samples.count, 27)
+        XCTAssertEqual(samples.width, 16 + HelpHead.logitFeatureCount)
+        var zeros = 0
+        for (i, prompt) in prompts.enumerated() {
+            // The student's greedy text, then the teacher's logits over prompt + text in one append.
+            let plain = InferenceSession(model: student, maxT: 64)
+            var text: [Int] = [], last = try plain.append(prompt).row(prompt.count - 1)
+            for _ in 0..<9 {
+                let a = Sampler.argmax(last.pointer, count: 50)
+                text.append(a)
+                last = try plain.append([a]).row(0)
+            }
+            let u = try InferenceSession(model: teacher, maxT: 64).append(prompt + text)
+            let rows = (0..<samples.count).filter { samples.prompt[$0] == i }
+            XCTAssertEqual(rows.count, 9)
+            for (k, r) in rows.enumerated() {
+                let row = u.row(prompt.count - 1 + k)
+                let m = (0..<50).map { row.pointer[$0] }.max()!
+                XCTAssertEqual(samples.gains[r], Double(m - row.pointer[text[k]]), accuracy: 1e-3, "prompt \(i) position \(k)")
+                XCTAssertGreaterThanOrEqual(samples.gains[r], 0)
+                zeros += samples.gains[r] == 0 ? 1 : 0
+            }
+        }
+        XCTAssertEqual(zeros, samples.agreements)
+        XCTAssertLessThan(samples.agreements, samples.count, "random pairs disagree somewhere")
+    }
+
+    func testFitRecoversALinearGain() throws {
+        let student = try model(seed: 3, scale: 1), teacher = try model(seed: 4, scale: 1)
+        let fitter = HelpHeadFitter(student: student, teacher: teacher, vocabularySize: 50, maxTokens: 4, stopTokens: [], useHidden: false)
+        var samples = HelpHeadFitter.Samples(width: 4)
+        var rng = RandomGenerator(seed: 11)
+        for r in 0..<400 {
+            let f = (0..<4).map { i in rng.uniformDouble() * Double(i + 1) + Double(i) }
+            samples.features += f
+            samples.gains.append(2 * f[1] - f[3] + 0.5)
+            samples.prompt.append(r / 20)
+        }
+        let head = try fitter.fit(samples)
+        XCTAssertEqual(head.fit["rho"], 0.1, "the smallest ridge fits an exact linear target best")
+        samples.features.withUnsafeBufferPointer { f in
+            for r in 0..<400 { XCTAssertEqual(head.gain(rawFeatures: f.baseAddress! + r * 4), samples.gains[r], accuracy: 0.02) }
+        }
+        XCTAssertThrowsError(try HelpHeadFitter(student: student, teacher: teacher, vocabularySize: 50, maxTokens: 4, stopTokens: [],
+                                                useHidden: true).fit(HelpHeadFitter.Samples(width: 20)))
+    }
+
+    func testMultiplierAsksAtTheFraction() {
+        let scores = (0..<50).map { Double($0 % 10) / 7 }.shuffled()
+        for (fraction, asks) in [(0.1, 5), (0.3, 15), (0.5, 25)] {
+            let lambda = HelpHeadFitter.multiplier(scores: scores, fraction: fraction)
+            XCTAssertEqual(scores.filter { $0 > lambda }.count, asks, "fraction \(fraction)")
+        }
+        XCTAssertEqual(HelpHeadFitter.multiplier(scores: scores, fraction: 0), .infinity)
+    }
+
+    func testSamplesRoundTripAndDamagedFilesAreNamed() throws {
+        var s = HelpHeadFitter.Samples(width: 6)
+        s.features = (0..<18).map { Double($0) * 0.5 - 3 }
+        s.gains = [0, 1.25, 0]; s.prompt = [0, 0, 1]; s.agreements = 2
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hhs-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("samples.bin")
+        try s.write(to: url)
+        let back = try HelpHeadFitter.Samples.read(from: url)
+        XCTAssertEqual(back.features, s.features); XCTAssertEqual(back.gains, s.gains)
+        XCTAssertEqual(back.prompt, s.prompt); XCTAssertEqual(back.agreements, 2); XCTAssertEqual(back.width, 6)
+        let logits = back.logitStatisticsOnly(hiddenSize: 2)
+        XCTAssertEqual(logits.width, 4)
+        XCTAssertEqual(logits.features, [-2, -1.5, -1, -0.5, 1, 1.5, 2, 2.5, 4, 4.5, 5, 5.5])
+        let data = try Data(contentsOf: url)
+        try data.prefix(data.count - 8).write(to: url)
+        XCTAssertThrowsError(try HelpHeadFitter.Samples.read(from: url)) { XCTAssertTrue("\($0)".contains("truncated"), "\($0)") }
+        try Data("nope".utf8).write(to: url)
+        XCTAssertThrowsError(try HelpHeadFitter.Samples.read(from: url)) { XCTAssertTrue("\($0)".contains(url.path), "\($0)") }
+    }
+
+    /// Gains 0, 3, 1, 0, 6: asking at the top 40% by score collects the gains there, the oracle 9 of 10.
+    func testCapturedGainCountsTheAskedPositions() {
+        let gains = [0.0, 3, 1, 0, 6]
+        let c = HelpHeadFitter.capturedGain(scores: [0.9, 0.1, 0.8, 0.2, 0.3], gains: gains, fraction: 0.4)
+        XCTAssertEqual(c.captured, 0.1, accuracy: 1e-12)   // positions 0 and 2: 0 + 1
+        XCTAssertEqual(c.oracle, 0.9, accuracy: 1e-12)
+        XCTAssertEqual(HelpHeadFitter.capturedGain(scores: gains, gains: gains, fraction: 0.4).captured, 0.9, accuracy: 1e-12)
+    }
+}
