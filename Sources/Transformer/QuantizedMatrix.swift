@@ -88,6 +88,10 @@ public struct QuantizedMatrix: @unchecked Sendable {
     /// interleaved groups of 8 rows in owned buffers (a last partial group padded with zero
     /// rows). Every output is then computed by ``sd_x8_rows_times_wt_q``: the same value for a
     /// row whichever group or lane holds it, alone or batched, on any number of threads.
+    ///
+    /// When every segment is repacked, the new matrix owns only its new buffers: the source's
+    /// owners (the mapped file, a copy of the rows in RoPE order) are released with the source
+    /// matrix instead of living as long as the model.
     /// - Parameter release: called with repacked source ranges (e.g. to drop mapped pages), in
     ///   pieces of about ``releaseChunkBytes`` while a segment is repacked, so that a large matrix
     ///   is never resident twice (peak memory ≈ the file, not file + the largest matrix).
@@ -95,11 +99,11 @@ public struct QuantizedMatrix: @unchecked Sendable {
     ///   or ±Inf (checked by the repacking while it copies the scales, at no extra cost; types
     ///   that are not repacked are not checked, to keep loading big files a single pass).
     public func interleaved(release: (UnsafeRawPointer, Int) -> Void = { _, _ in }) throws -> QuantizedMatrix {
-        var segs: [Segment] = [], owners = self.owners, firstRow = 0
+        var segs: [Segment] = [], buffers: [AnyObject] = [], firstRow = 0, keptSegment = false
         for s in segments {
             defer { firstRow += s.rows }
             let t = Int32(s.type.rawValue), K = Int32(cols)
-            guard !s.interleaved, sd_x8_supported(t, K) != 0 else { segs.append(s); continue }
+            guard !s.interleaved, sd_x8_supported(t, K) != 0 else { segs.append(s); keptSegment = true; continue }
             let G = (s.rows + 7) / 8, gb = Int(sd_x8_group_bytes(t, K)), buf = OwnedBytes(count: G * gb)
             var ok = true
             // Source bytes before `released` were handed to `release`; chunk ends are 64 KB
@@ -123,14 +127,14 @@ public struct QuantizedMatrix: @unchecked Sendable {
                 let done = UnsafeRawPointer(bitPattern: Int(bitPattern: src + n * s.rowBytes) & ~0xFFFF)!
                 if ok, done - released >= QuantizedMatrix.releaseChunkBytes { release(released, done - released); released = done }
             }
-            guard ok else { segs.append(s); continue }
+            guard ok else { segs.append(s); keptSegment = true; continue }
             release(released, s.base + s.rows * s.rowBytes - released)
             var p = s
             p.base = UnsafeRawPointer(buf.pointer); p.interleaved = true
             segs.append(p)
-            owners.append(buf)
+            buffers.append(buf)
         }
-        return QuantizedMatrix(segments: segs, cols: cols, owners: owners)
+        return QuantizedMatrix(segments: segs, cols: cols, owners: keptSegment ? owners + buffers : buffers)
     }
 
     /// A new matrix of the rows `ids` (in that order) copied into one owned buffer per run of
