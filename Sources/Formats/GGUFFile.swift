@@ -162,6 +162,9 @@ public final class GGUFFile: @unchecked Sendable {
         }
         tensorInfos = infos
         self.index = index
+        // The header is parsed into `metadata` and `tensorInfos` (copies): its mapped pages (a
+        // vocabulary's ≈ 2 MB) need not stay resident while the tensors are read.
+        if let base = file.bytes.baseAddress { MappedFile.releasePages(base, byteCount: headerEnd) }
     }
 
     /// Throws `absurdCount` unless `count` entries of at least `minBytes` bytes fit in what is left.

@@ -43,6 +43,18 @@ public final class MappedFile: @unchecked Sendable {
 
     public var count: Int { bytes.count }
 
+    /// Drops the pages wholly inside `[p, p + byteCount)` from this process's resident set; `p`
+    /// must point into a read-only private file mapping such as ``bytes``. Their contents stay
+    /// valid: a later read loads them again from the file. For bytes already copied or parsed
+    /// (a GGUF header, a repacked matrix), so they are not resident twice. A no-op off Linux.
+    public static func releasePages(_ p: UnsafeRawPointer, byteCount: Int) {
+        #if canImport(Glibc)
+        let page = Int(sysconf(Int32(_SC_PAGESIZE))), start = (Int(bitPattern: p) + page - 1) / page * page
+        let end = (Int(bitPattern: p) + byteCount) / page * page
+        if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_DONTNEED) }
+        #endif
+    }
+
     deinit {
         if mapped, let base = bytes.baseAddress {
             munmap(UnsafeMutableRawPointer(mutating: base), bytes.count)

@@ -1,8 +1,5 @@
 import Foundation
 import Formats
-#if canImport(Glibc)
-import Glibc
-#endif
 import Tokenizers
 
 /// How a GGUF model's big matrices are held for inference.
@@ -145,19 +142,8 @@ extension GGUFModelLoader {
         let owned = m.owners.compactMap { ($0 as? OwnedBytes).map { (Int(bitPattern: $0.pointer), $0.count) } }
         return try m.interleaved { p, n in
             let a = Int(bitPattern: p)
-            if !owned.contains(where: { a >= $0.0 && a < $0.0 + $0.1 }) { releasePages(p, byteCount: n) }
+            if !owned.contains(where: { a >= $0.0 && a < $0.0 + $0.1 }) { MappedFile.releasePages(p, byteCount: n) }
         }
-    }
-
-    /// Drops the mapped file pages wholly inside `[p, p + byteCount)` from this process's resident
-    /// set (their bytes were copied; the mapping is read-only and private, so a later read would
-    /// simply load them again).
-    static func releasePages(_ p: UnsafeRawPointer, byteCount: Int) {
-        #if canImport(Glibc)
-        let page = Int(sysconf(Int32(_SC_PAGESIZE))), start = (Int(bitPattern: p) + page - 1) / page * page
-        let end = (Int(bitPattern: p) + byteCount) / page * page
-        if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_DONTNEED) }
-        #endif
     }
 
     /// The native matrix of parameter `info`: segments pointing into the mapped file, except
@@ -173,7 +159,7 @@ extension GGUFModelLoader {
         // Copies the rows of `src` into dst in runtime order.
         func copyRows(_ src: (name: String, rows: Int, info: GGUFTensorInfo), into dst: UnsafeMutableRawPointer) throws {
             let p = try raw(src.name), rb = rowBytes(src.info.type)
-            defer { releasePages(p, byteCount: src.rows * rb) }
+            defer { MappedFile.releasePages(p, byteCount: src.rows * rb) }
             guard isPermutedQK(src.name, file) else { dst.copyMemory(from: p, byteCount: src.rows * rb); return }
             let HS = config.headSize, half = HS / 2, heads = src.rows / HS
             for h in 0..<heads { for i in 0..<half { for j in 0..<2 {
