@@ -30,6 +30,8 @@ public final class InferenceSession {
     public static let batchInvariantRows = 16
 
     let kCache: Tensor, vCache: Tensor   // (L, maxT, NKV·HS)
+    /// RoPE for positions 0..<maxT (nil without RoPE).
+    let rope: RopeTable?
     private var capacityRows = 0, capacityPast = 0
     private var x = Tensor(zeros: [0]), norm = Tensor(zeros: [0]), qkv = Tensor(zeros: [0]), attn = Tensor(zeros: [0])
     private var up = Tensor(zeros: [0]), act = Tensor(zeros: [0]), scratch = Tensor(zeros: [0])
@@ -60,6 +62,7 @@ public final class InferenceSession {
         self.maxT = min(maxT ?? c.maxPositions, c.maxPositions)
         kCache = Tensor(zeros: [c.numLayers, self.maxT, c.numKVHeads * c.headSize])
         vCache = Tensor(zeros: [c.numLayers, self.maxT, c.numKVHeads * c.headSize])
+        rope = model.ropeTable(positions: self.maxT)
     }
 
     /// Restricts the output layer to the vocabulary rows `ids` (a draft's trimmed head): later
@@ -211,7 +214,7 @@ public final class InferenceSession {
             var r = 0
             for (session, rows) in segments {
                 let past = session.length, q = qp + r * QKV, k = q + A, v = k + KV
-                if let rope = m.rope {
+                if let rope = session.rope {
                     Rope.forward(q, stride: QKV, rows: rows, start: past, period: rows, heads: NH, HS: HS, table: rope)
                     Rope.forward(k, stride: QKV, rows: rows, start: past, period: rows, heads: NKV, HS: HS, table: rope)
                 }

@@ -74,6 +74,7 @@ extension TransformerModel {
     public func forward(tokens: [Int32], workspace ws: TrainingWorkspace) {
         materializeFloatWeights()
         let c = config, B = ws.B, T = ws.T, rows = ws.rows, C = c.hiddenSize
+        let rope = ropeTable(positions: T)
         precondition(tokens.count == rows, "forward: \(tokens.count) tokens for a (\(B), \(T)) workspace")
         let NH = c.numHeads, NKV = c.numKVHeads, HS = c.headSize, QKV = c.qkvWidth, A = NH * HS
         let F = c.intermediateSize, up = c.usesSwiGLU ? 2 * F : F
@@ -126,6 +127,7 @@ extension TransformerModel {
     /// accumulates (+=) into ``gradients`` (zero them first with `gradients.zero()`).
     public func backward(dLogits: UnsafePointer<Float>, workspace ws: TrainingWorkspace) {
         let c = config, B = ws.B, T = ws.T, rows = ws.rows, C = c.hiddenSize
+        let rope = ropeTable(positions: T)
         let NH = c.numHeads, NKV = c.numKVHeads, HS = c.headSize, QKV = c.qkvWidth, A = NH * HS
         let F = c.intermediateSize, up = c.usesSwiGLU ? 2 * F : F
         let w = weights, g = gradientPointers

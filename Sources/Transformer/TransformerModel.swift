@@ -13,8 +13,9 @@ public final class TransformerModel: @unchecked Sendable {
     public private(set) lazy var gradients: ParameterSet = parameters.zerosLike()
     /// Pointers into `parameters`.
     public let weights: ModelPointers
-    /// RoPE cos/sin for positions 0..<maxPositions (nil for GPT-2).
-    public let rope: RopeTable?
+    /// The RoPE table built so far (see ``ropeTable(positions:)``), guarded by `ropeLock`.
+    private var ropeCache: RopeTable?
+    private let ropeLock = NSLock()
     /// The big matrices kept in their GGUF types for inference (``GGUFModelLoader/load(_:weights:)``
     /// with `.native`); nil for a float32 model. While set, ``InferenceSession`` reads these, and
     /// the float32 copies in `parameters` of those matrices are zero, untouched pages until
@@ -35,8 +36,25 @@ public final class TransformerModel: @unchecked Sendable {
         self.config = config
         self.parameters = ParameterSet(layout: ModelLayout.infos(for: config), untouched: untouchedParameters)
         self.weights = ModelPointers(parameters, config: config)
-        self.rope = config.usesRoPE
-            ? RopeTable(maxPositions: config.maxPositions, rotaryDim: config.rotaryDim, theta: config.ropeTheta) : nil
+    }
+
+    /// RoPE cosines and sines covering positions `0..<n` at least (nil for GPT-2), built on first
+    /// use and grown (at least doubled, at most the model's context) when a caller needs more.
+    ///
+    /// A table's row for a position does not depend on how many positions it covers, so every
+    /// table gives the same rotation. Building only what is used keeps a short decode from holding
+    /// the whole context's table: 2 MB for SmolLM2's 8,192 positions, 16 MB for Qwen2.5's 32,768.
+    /// Thread-safe; a caller keeps the table it got (its arrays are shared, not copied).
+    /// - Parameter n: positions needed (clamped to `config.maxPositions`).
+    public func ropeTable(positions n: Int) -> RopeTable? {
+        guard config.usesRoPE else { return nil }
+        ropeLock.lock(); defer { ropeLock.unlock() }
+        let n = min(max(n, 1), config.maxPositions), have = ropeCache?.maxPositions ?? 0
+        if let table = ropeCache, have >= n { return table }
+        let table = RopeTable(maxPositions: min(max(n, 2 * have), config.maxPositions), rotaryDim: config.rotaryDim,
+                              theta: config.ropeTheta)
+        ropeCache = table
+        return table
     }
 
     /// Pointers into `gradients`.
