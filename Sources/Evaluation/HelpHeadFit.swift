@@ -3,7 +3,7 @@ import SpecDecode
 import Tensor
 import Transformer
 
-/// Fits a ``HelpHead`` for a student–teacher pair (algorithms.md §5.5) in three stages:
+/// Fits a ``HelpHead`` for a student–teacher pair (algorithms.md §5.4, extended by this project's design) in three stages:
 /// 1. ``collect(prompts:onPrompt:)``: the student decodes each training prompt greedily on its
 ///    own, recording the head's raw features at every position; the teacher then reads prompt and
 ///    response in one batched append, and each position's target is the one-step gain
@@ -26,7 +26,7 @@ public struct HelpHeadFitter {
     public let useHidden: Bool
     /// The ridge grid of ``fit(_:)``, for standardised features.
     public var ridgeGrid: [Double] = [0.1, 1, 10, 100, 1000, 10000]
-    /// What the head regresses on: the one-step gain (the default, §5.5), or the indicator that the
+    /// What the head regresses on: the one-step gain (the default), or the indicator that the
     /// student's greedy token is not the teacher's (an ablation: what agreement with the teacher counts).
     public var target: Target = .gain
 

@@ -1,8 +1,8 @@
 import Foundation
 import Tensor
 
-/// A learned help decision on the student's state (issue 17; algorithms.md §5.5, this project's
-/// design): a linear head on the student predicts the one-step **gain of asking**,
+/// A learned help decision on the student's state (issue 17; algorithms.md §5.4 extended by
+/// this project's design): a linear head on the student predicts the one-step **gain of asking**,
 ///
 ///     g(s) = r(s, a*) − r(s, a_s) = log p_T(a* | s) − log p_T(a_s | s) ≥ 0,
 ///
@@ -19,8 +19,8 @@ import Tensor
 /// one-step gain as the help action's reward and λ_b the budget's multiplier (cost 1 per ask).
 /// The multipliers are fitted so the teacher fraction on training prompts equals each budget
 /// (``multiplier(budget:)`` interpolates between them); nothing is hand-set at decoding time.
-/// The gain is myopic — it ignores that a wrong token also changes every later state — which the
-/// closing note of issue 17 measures rather than assumes away.
+/// The gain is myopic: it ignores that a wrong token also changes every later state (README,
+/// "a help head that learns when to ask", measures what that costs against the baselines).
 public struct HelpHead: Codable, Equatable, Sendable {
     /// C of the student whose hidden states the head reads (0: logit statistics only).
     public var hiddenSize: Int

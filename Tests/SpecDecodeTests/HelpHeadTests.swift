@@ -4,7 +4,7 @@ import Tensor
 import Transformer
 import XCTest
 
-/// The learned help head (issue 17, algorithms.md §5.5): its features against their definitions,
+/// The learned help head (issue 17; algorithms.md §5.4, extended): its features against their definitions,
 /// its decision rule against the baseline it generalises, its hidden-state path, the budget
 /// multipliers and the checks of a file that does not fit the pair.
 final class HelpHeadTests: XCTestCase {
