@@ -23,7 +23,7 @@ public struct HelpHeadFitter {
     public let maxTokens: Int
     public let stopTokens: Set<Int>
     /// Read the student's hidden state (C features) besides the four logit statistics.
-    public let useHidden: Bool
+    public var useHidden: Bool
     /// The ridge grid of ``fit(_:)``, for standardised features.
     public var ridgeGrid: [Double] = [0.1, 1, 10, 100, 1000, 10000]
     /// What the head regresses on: the one-step gain (the default), or the indicator that the

@@ -76,25 +76,24 @@ struct HelpHeadCommand: ParsableCommand {
             printErr("read \(collected.count) positions from \(cache.path)")
         } else {
             // Always with the hidden states, so one cache serves both --features.
-            let full = HelpHeadFitter(student: studentBundle.model, teacher: targetBundle.model, vocabularySize: V, maxTokens: maxTokens,
-                                      stopTokens: stopTokens(tokenizer, targetBundle), useHidden: true)
+            var full = fitter
+            full.useHidden = true
             let bar = ProgressBar(total: examples, label: "collect")
             collected = try full.collect(prompts: Array(encoded.prefix(examples))) { done, _ in bar.update(done, "") }
             bar.finish()
             if let cache { try collected.write(to: cache) }
         }
         if features == .logits { collected = collected.logitStatisticsOnly(hiddenSize: C) }
-        let samples = collected
-        var head = try fitter.fit(samples)
+        var head = try fitter.fit(collected)
         let fit = head.fit
         printErr(String(format: "fitted on %d positions of %d prompts: student = teacher's greedy token at %.1f%%, mean gain %.3f nats, ρ %g",
-                        samples.count, examples, (fit["agreement"] ?? 0) * 100, fit["mean_gain"] ?? 0, fit["rho"] ?? 0))
+                        collected.count, examples, (fit["agreement"] ?? 0) * 100, fit["mean_gain"] ?? 0, fit["rho"] ?? 0))
         for rho in fitter.ridgeGrid { if let r2 = fit["validation_r2_rho_\(rho)"] { printErr(String(format: "  ρ %-7g validation R² %.3f", rho, r2)) } }
         for b in [0.1, 0.2, 0.3, 0.5] {
             let row = ["head", "entropy", "top1", "oracle"].map { name in fit["validation_captured_\(name)_\(b)"].map { String(format: "%@ %.3f", name, $0) } ?? "" }
             printErr(String(format: "  held-out gain captured asking at %.0f%% of positions: ", b * 100) + row.joined(separator: ", "))
         }
-        let measured = try fitter.calibrate(&head, budgets: bs, prompts: Array(encoded.dropFirst(examples)), initial: samples,
+        let measured = try fitter.calibrate(&head, budgets: bs, prompts: Array(encoded.dropFirst(examples)), initial: collected,
                                             rounds: rounds) { round, b, f in
             printErr(String(format: "calibration round %d, budget %.2f: teacher fraction %.3f", round, b, f))
         }
