@@ -52,6 +52,9 @@ public struct HelpHeadFitter {
         public var count: Int { gains.count }
         /// Positions where the student's greedy token is the teacher's.
         public var agreements = 0
+        /// What the positions were collected from (``HelpHeadFitter/binding(student:teacher:prompts:maxTokens:)``):
+        /// a file of samples is only reused by a run with the same binding.
+        public var binding = ""
         public init(width: Int) { self.width = width }
     }
 

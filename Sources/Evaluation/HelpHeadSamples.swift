@@ -1,14 +1,18 @@
+import Distill
 import Foundation
 import SpecDecode
 
 extension HelpHeadFitter.Samples {
     /// Writes the samples as one little-endian binary file through a temporary file and a rename:
-    /// magic `SDHS`, version 1, count and width (Int64), then the features (count × width Double),
-    /// the gains (count Double), the prompt indices (count Int64) and the agreements (Int64).
+    /// magic `SDHS`, version 2, count and width (Int64), the binding (64 ASCII bytes, zero-padded),
+    /// then the features (count × width Double), the gains (count Double), the prompt indices
+    /// (count Int64) and the agreements (Int64).
     public func write(to url: URL) throws {
+        precondition(binding.utf8.count <= 64, "Samples.write: binding longer than 64 bytes")
         var data = Data("SDHS".utf8)
         func put<T>(_ values: [T]) { values.withUnsafeBytes { data.append(contentsOf: $0) } }
-        put([Int64(1), Int64(count), Int64(width)])
+        put([Int64(2), Int64(count), Int64(width)])
+        data.append(contentsOf: Array(binding.utf8) + [UInt8](repeating: 0, count: 64 - binding.utf8.count))
         put(features); put(gains); put(prompt.map(Int64.init)); put([Int64(agreements)])
         let tmp = url.appendingPathExtension("tmp")
         try data.write(to: tmp)
@@ -16,8 +20,9 @@ extension HelpHeadFitter.Samples {
         try FileManager.default.moveItem(at: tmp, to: url)
     }
 
-    /// Reads samples written by ``write(to:)``; throws naming the file and what is wrong.
-    public static func read(from url: URL) throws -> HelpHeadFitter.Samples {
+    /// Reads samples written by ``write(to:)``; throws naming the file and what is wrong, including
+    /// samples collected for another binding than `expectedBinding` (when given).
+    public static func read(from url: URL, expectedBinding: String? = nil) throws -> HelpHeadFitter.Samples {
         let data = try Data(contentsOf: url)
         func fail(_ why: String) -> Error { SpecDecodeError.invalidSettings("\(url.path): \(why); delete it to collect again") }
         guard data.count >= 28, data.prefix(4) == Data("SDHS".utf8) else { throw fail("not a help-head samples file") }
@@ -31,10 +36,16 @@ extension HelpHeadFitter.Samples {
                 return out
             }
             let head = try take(3, Int64.self)
-            guard head[0] == 1 else { throw fail("version \(head[0]), expected 1") }
+            if head[0] == 1 { throw fail("written by an earlier version, without a record of its models and prompts") }
+            guard head[0] == 2 else { throw fail("version \(head[0]), expected 2") }
+            let binding = String(decoding: try take(64, UInt8.self).prefix { $0 != 0 }, as: UTF8.self)
+            if let expectedBinding, binding != expectedBinding {
+                throw fail("collected from other models, prompts or --max-tokens (binding \(binding.prefix(12))…, this run \(expectedBinding.prefix(12))…)")
+            }
             let n = Int(head[1]), w = Int(head[2])
             guard n >= 0, w > 0, n <= raw.count / 8 else { throw fail("impossible sizes \(n) × \(w)") }
             var s = HelpHeadFitter.Samples(width: w)
+            s.binding = binding
             s.features = try take(n * w, Double.self)
             s.gains = try take(n, Double.self)
             s.prompt = try take(n, Int64.self).map(Int.init)
@@ -50,8 +61,19 @@ extension HelpHeadFitter.Samples {
         var s = HelpHeadFitter.Samples(width: HelpHead.logitFeatureCount)
         s.features.reserveCapacity(count * s.width)
         for r in 0..<count { s.features += features[(r * width + C)..<((r + 1) * width)] }
-        s.gains = gains; s.prompt = prompt; s.agreements = agreements
+        s.gains = gains; s.prompt = prompt; s.agreements = agreements; s.binding = binding
         return s
+    }
+}
+
+extension HelpHeadFitter {
+    /// The binding of a samples file: SHA-256 (hex) of the student's and the teacher's files
+    /// (their SHA-256), the encoded prompts and the tokens decoded per prompt.
+    /// - Throws: when a model file cannot be read.
+    public static func binding(student: URL, teacher: URL, prompts: [[Int]], maxTokens: Int) throws -> String {
+        var text = "student \(try SHA256.hex(fileAt: student))\nteacher \(try SHA256.hex(fileAt: teacher))\nmax_tokens \(maxTokens)\n"
+        for p in prompts { text += p.map(String.init).joined(separator: " ") + "\n" }
+        return SHA256.hex(Data(text.utf8))
     }
 }
 

@@ -32,7 +32,7 @@ struct HelpHeadCommand: ParsableCommand {
     var features: Features = .hidden
     @Option(help: "What the head predicts: gain (log p_T of the teacher's token − of the student's) or disagreement (1 where they differ; an ablation).")
     var target: HelpHeadFitter.Target = .gain
-    @Option(help: "Cache of the collected positions (binary): read when it exists, else written after collecting; refits skip the decoding.")
+    @Option(help: "Cache of the collected positions (binary, bound to the two model files, the prompts and -n): read when it exists, else written after collecting; refits skip the decoding.")
     var samples: String?
     @Option(name: [.customShort("n"), .customLong("max-tokens"), .customLong("n-predict")], help: "New tokens per prompt.") var maxTokens = 128
     @Option(name: .customLong("out"), help: "The head's JSON file.") var out: String
@@ -68,10 +68,15 @@ struct HelpHeadCommand: ParsableCommand {
         let C = studentBundle.model.config.hiddenSize
         var collected: HelpHeadFitter.Samples
         let cache = samples.map { URL(fileURLWithPath: ($0 as NSString).expandingTildeInPath) }
+        let binding = try cache.map { _ in
+            try HelpHeadFitter.binding(student: URL(fileURLWithPath: (modelDraft as NSString).expandingTildeInPath),
+                                       teacher: URL(fileURLWithPath: (model as NSString).expandingTildeInPath),
+                                       prompts: Array(encoded.prefix(examples)), maxTokens: maxTokens)
+        }
         if let cache, FileManager.default.fileExists(atPath: cache.path) {
-            collected = try HelpHeadFitter.Samples.read(from: cache)
-            guard collected.width == C + HelpHead.logitFeatureCount, (collected.prompt.max() ?? -1) + 1 == examples else {
-                throw ValidationError("\(cache.path) holds \((collected.prompt.max() ?? -1) + 1) prompts of width \(collected.width); this run needs \(examples) of width \(C + HelpHead.logitFeatureCount) (hidden features); delete it to collect again")
+            collected = try HelpHeadFitter.Samples.read(from: cache, expectedBinding: binding)
+            guard collected.width == C + HelpHead.logitFeatureCount else {
+                throw ValidationError("\(cache.path) holds features of width \(collected.width); this student needs \(C + HelpHead.logitFeatureCount); delete it to collect again")
             }
             printErr("read \(collected.count) positions from \(cache.path)")
         } else {
@@ -81,6 +86,7 @@ struct HelpHeadCommand: ParsableCommand {
             let bar = ProgressBar(total: examples, label: "collect")
             collected = try full.collect(prompts: Array(encoded.prefix(examples))) { done, _ in bar.update(done, "") }
             bar.finish()
+            collected.binding = binding ?? ""
             if let cache { try collected.write(to: cache) }
         }
         if features == .logits { collected = collected.logitStatisticsOnly(hiddenSize: C) }

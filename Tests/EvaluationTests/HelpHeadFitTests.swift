@@ -83,19 +83,32 @@ final class HelpHeadFitTests: XCTestCase {
     func testSamplesRoundTripAndDamagedFilesAreNamed() throws {
         var s = HelpHeadFitter.Samples(width: 6)
         s.features = (0..<18).map { Double($0) * 0.5 - 3 }
-        s.gains = [0, 1.25, 0]; s.prompt = [0, 0, 1]; s.agreements = 2
+        s.gains = [0, 1.25, 0]; s.prompt = [0, 0, 1]; s.agreements = 2; s.binding = String(repeating: "ab", count: 32)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hhs-\(UUID())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent("samples.bin")
         try s.write(to: url)
-        let back = try HelpHeadFitter.Samples.read(from: url)
+        let back = try HelpHeadFitter.Samples.read(from: url, expectedBinding: s.binding)
+        XCTAssertEqual(back.binding, s.binding)
+        XCTAssertThrowsError(try HelpHeadFitter.Samples.read(from: url, expectedBinding: String(repeating: "cd", count: 32))) {
+            XCTAssertTrue("\($0)".contains("other models, prompts or --max-tokens"), "\($0)")
+        }
         XCTAssertEqual(back.features, s.features); XCTAssertEqual(back.gains, s.gains)
         XCTAssertEqual(back.prompt, s.prompt); XCTAssertEqual(back.agreements, 2); XCTAssertEqual(back.width, 6)
         let logits = back.logitStatisticsOnly(hiddenSize: 2)
         XCTAssertEqual(logits.width, 4)
         XCTAssertEqual(logits.features, [-2, -1.5, -1, -0.5, 1, 1.5, 2, 2.5, 4, 4.5, 5, 5.5])
         let data = try Data(contentsOf: url)
+        // The binding changes with either model file, the prompts and -n, and only with them.
+        let a = dir.appendingPathComponent("a.gguf"), b = dir.appendingPathComponent("b.gguf")
+        try Data("student".utf8).write(to: a); try Data("teacher".utf8).write(to: b)
+        let bind = { (s: URL, t: URL, p: [[Int]], n: Int) in try HelpHeadFitter.binding(student: s, teacher: t, prompts: p, maxTokens: n) }
+        let base = try bind(a, b, [[1, 2], [3]], 8)
+        XCTAssertEqual(base.count, 64); XCTAssertEqual(base, try bind(a, b, [[1, 2], [3]], 8))
+        for other in [try bind(b, a, [[1, 2], [3]], 8), try bind(a, b, [[1], [2, 3]], 8), try bind(a, b, [[1, 2], [3]], 9)] {
+            XCTAssertNotEqual(other, base)
+        }
         try data.prefix(data.count - 8).write(to: url)
         XCTAssertThrowsError(try HelpHeadFitter.Samples.read(from: url)) { XCTAssertTrue("\($0)".contains("truncated"), "\($0)") }
         try Data("nope".utf8).write(to: url)
