@@ -20,9 +20,12 @@ public enum QuantKernelBenchmark {
     }
 
     /// Paths by their `sd_quant_isa` level: 0 portable, 1 AVX2, 2 AVX-512 VNNI (512-bit pairs of
-    /// groups for the legacy types from 2 rows), 3 the same plus AMX tiles above 8 rows.
+    /// groups for the legacy types from 2 rows where ``sd_x8_pairs_preferred()``), 3 the same plus
+    /// AMX tiles above 8 rows; with `SD_X8_PAIRS_ON` / `SD_X8_PAIRS_OFF` or'ed in, the pairs forced.
     public static func pathName(_ isa: Int) -> String {
-        ["portable", "AVX2", "AVX-512 VNNI", "AMX (> 8 rows)"][min(max(isa, 0), 3)]
+        let level = isa & 15
+        let name = ["portable", "AVX2", "AVX-512 VNNI", "AMX (> 8 rows)"][min(max(level, 0), 3)]
+        return isa & Int(SD_X8_PAIRS_ON) != 0 ? name + " pairs" : isa & Int(SD_X8_PAIRS_OFF) != 0 ? name + " 256" : name
     }
 
     /// Random blocks of `type` with finite scales: N rows of K elements.
@@ -66,7 +69,10 @@ public enum QuantKernelBenchmark {
             a.withUnsafeBufferPointer { ap in qa.withUnsafeMutableBytes { sd_quant_act(tc, Int32(maxM), Int32(K), ap.baseAddress!, Int32(K), $0.baseAddress!) } }
             var c = [Float](repeating: 0, count: maxM * N)
             // AMX serves the legacy types only; the K-quants run their VNNI kernel at that level.
-            let paths = Array(1...max(1, Int(sd_quant_isa()))).filter { $0 < 3 || t.blockSize == 32 }
+            // At AVX-512 VNNI the legacy types with the 512-bit pairs forced on and off.
+            let top = Int(sd_quant_isa())
+            let paths = (top >= 2 && t.blockSize == 32 ? [1, 2 | Int(SD_X8_PAIRS_OFF), 2 | Int(SD_X8_PAIRS_ON)] + (top >= 3 ? [3] : [])
+                                                        : Array(1...max(1, min(top, 2))))
             var best = [[Double]](repeating: [Double](repeating: .infinity, count: rowCounts.count), count: paths.count)
             withExtendedLifetime(x8) { qa.withUnsafeBytes { q in c.withUnsafeMutableBufferPointer { cp in
                 for _ in 0...repetitions {   // interleaved: every (path, M) sees the same machine state

@@ -4,6 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "CKernels.h"
+#include "QuantKernels.h"
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 int sd_isa_cap(void) {
     static int cap = -2;
@@ -38,4 +42,25 @@ int sd_cpu_has_avx2_fma(void) {
 #else
     return 0;
 #endif
+}
+
+int sd_x8_pairs_preferred(void) {
+    static int pref = -1;
+    if (pref < 0) {
+        const char *v = getenv("SPECDISTILL_X16");
+        if (v && (!strcmp(v, "0") || !strcmp(v, "1"))) pref = v[0] == '1';
+        else {
+            if (v && *v) fprintf(stderr, "specdistill: SPECDISTILL_X16=%s is not 0 or 1; ignored\n", v);
+            pref = 1;
+#if defined(__x86_64__)
+            unsigned a, b, c, d;
+            if (__get_cpuid(0, &a, &b, &c, &d) && b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163 &&   // "AuthenticAMD"
+                __get_cpuid(1, &a, &b, &c, &d)) {
+                const unsigned family = ((a >> 8) & 0xF) + (((a >> 8) & 0xF) == 0xF ? (a >> 20) & 0xFF : 0);
+                if (family == 0x19) pref = 0;   // Zen 3 (no AVX-512, never asked) and Zen 4
+            }
+#endif
+        }
+    }
+    return pref;
 }

@@ -248,12 +248,14 @@ void sd_x8_rows_times_wt_q(int isa, int type, int M, int G, int K, const void *Q
     const size_t ldqa = sd_quant_act_row_bytes(type, K), gb = sd_x8_group_bytes(type, K);
     const int nb = K / sd_block_elems(type);
     const uint8_t *qa = (const uint8_t *)QA, *w = (const uint8_t *)W;
+    const int pairs = isa & SD_X8_PAIRS_ON ? 1 : isa & SD_X8_PAIRS_OFF ? 0 : sd_x8_pairs_preferred();
+    isa &= ~(SD_X8_PAIRS_ON | SD_X8_PAIRS_OFF);
     if (isa > sd_quant_isa()) isa = sd_quant_isa();
     if (isa >= 1) {
         // Passes of ≤ rowsMax activation rows (their accumulators stay in registers, or one AMX
         // tile); with several passes, weight groups in tiles of ~24 KB (an even number, for the
         // 512-bit pairs) so later passes re-read them from L1/L2.
-        const int legacy = !sd_is_k(type), amx = isa >= 3 && legacy && M > 8, wide = isa >= 2 && legacy && M >= 2;
+        const int legacy = !sd_is_k(type), amx = isa >= 3 && legacy && M > 8, wide = pairs && isa >= 2 && legacy && M >= 2;
         const int rowsMax = amx ? 16 : sd_x8_pass_rows(isa, type);
         int tile = M <= rowsMax ? G : (int)(24576 / gb) & ~1;
         if (tile < 2) tile = 2;

@@ -10,7 +10,12 @@ import XCTest
 /// bit, and batch, thread-split and lane invariance.
 final class QuantX8KernelTests: XCTestCase {
     static let types: [GGMLType] = [.q4_0, .q4_1, .q8_0, .q4_K, .q6_K]
-    var paths: [Int32] { Array(0...sd_quant_isa()) }
+    /// Every path this CPU runs; at AVX-512 VNNI and above, with and without the 512-bit pairs of
+    /// groups (forced, whatever ``sd_x8_pairs_preferred()`` chooses here).
+    var paths: [Int32] {
+        let top = sd_quant_isa()
+        return Array(0...top) + (top >= 2 ? [2 | Int32(SD_X8_PAIRS_ON), 2 | Int32(SD_X8_PAIRS_OFF)] : [])
+    }
 
     func matrix(_ t: GGMLType, _ w: [UInt8], rows: Int, cols: Int) -> QuantizedMatrix {
         let buf = OwnedBytes(count: w.count)

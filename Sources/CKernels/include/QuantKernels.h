@@ -113,7 +113,19 @@ void sd_x8_unpack_row(int type, int K, const void *group, int i, void *dst);
 /// C[m, 8g + i] (+)= W_{8g+i} · A_m for groups g < G of interleaved weights at W (consecutive
 /// groups), activations quantised by sd_quant_act (same type and K). isa as above, plus 2: the
 /// AVX-512 VNNI kernels (vpdpbusd for the exact integer sums; the same bits as the other paths).
+/// At isa ≥ 2 the legacy types take pairs of groups on 512-bit registers from 2 rows when
+/// sd_x8_pairs_preferred(); or'ed into isa, SD_X8_PAIRS_ON / SD_X8_PAIRS_OFF force the choice
+/// (tests and benchmarks reach both paths on any AVX-512 CPU).
 void sd_x8_rows_times_wt_q(int isa, int type, int M, int G, int K, const void *QA, const void *W,
                            float *C, int ldc, int accumulate);
+
+#define SD_X8_PAIRS_ON 16
+#define SD_X8_PAIRS_OFF 32
+
+/// Whether the 512-bit pairs of groups pay on this CPU: not on AMD Zen 4 (family 19h with
+/// AVX-512), whose 512-bit operations run as two 256-bit halves (measured there: appending 2
+/// SmolLM2 tokens 1.22–1.33× one token with pairs, 1.05–1.10× without); yes elsewhere.
+/// SPECDISTILL_X16=0|1 overrides.
+int sd_x8_pairs_preferred(void);
 
 #endif
