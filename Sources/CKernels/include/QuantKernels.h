@@ -123,8 +123,10 @@ void sd_x8_rows_times_wt_q(int isa, int type, int M, int G, int K, const void *Q
 #define SD_X8_PAIRS_OFF 32
 
 /// Whether the 512-bit pairs of groups pay on this CPU: not on AMD Zen 4 (family 19h with
-/// AVX-512), whose 512-bit operations run as two 256-bit halves (measured there: appending 2
-/// SmolLM2 tokens 1.22–1.33× one token with pairs, 1.05–1.10× without); yes elsewhere.
+/// AVX-512; yes elsewhere). Measured there in the model: appending 2 SmolLM2 tokens costs
+/// 1.24–1.36× one token with the pairs, 1.04–1.07× without, although with the weights in cache
+/// (`bench quant`) the pairs are faster there too (Q4_1, 2 rows: 11.9 vs 14.6 µs); why they lose
+/// while streaming is not found (prefetching in consumption order changed nothing).
 /// SPECDISTILL_X16=0|1 overrides.
 int sd_x8_pairs_preferred(void);
 
