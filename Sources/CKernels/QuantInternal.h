@@ -90,10 +90,10 @@ void sd_x8_amx(int type, int M, int G, int nb, const uint8_t *QA, size_t ldqa, c
 int sd_amx_available(void);
 /// Activation rows one pass of the register-held interleaved kernels holds: with AVX-512's 32
 /// registers 8 for the legacy types and 6 for the K-quants (their four vectors per row); on AVX2
-/// 6 (16 vector registers: the K-quants spill a few accumulators to L1, which still beats a
+/// 6 (16 vector registers: the K-quants' accumulators may spill to L1, which still beats a
 /// second pass: appending 5 tokens 1.81 → 1.47 plain steps on SmolLM2 Q4_1, 2.20 → 1.92 on
-/// Qwen2.5-Coder-1.5B Q4_K_M, the AVX2 path of a Zen 4 host, 2026-12-06). (AMX passes hold one tile of 16 rows; the dispatch uses them for more
-/// than 8 rows of the legacy types.)
+/// Qwen2.5-Coder-1.5B Q4_K_M, the AVX2 path of a Zen 4 host, 2026-12-06). (AMX passes hold one
+/// tile of 16 rows; the dispatch uses them for more than 8 rows of the legacy types.)
 static inline int sd_x8_pass_rows(int isa, int type) { return isa >= 2 ? (sd_is_k(type) ? 6 : 8) : 6; }
 
 #endif

@@ -33,7 +33,7 @@
 #define SD_X8_SCALED(x, sc32) \
     _mm256_madd_epi16((x), _mm256_or_si256(_mm256_and_si256((sc32), _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32((sc32), 16)))
 #define SD_X8_Q6_FLUSH 2   // two 6-bit products per int16 lane at most
-#define SD_X8_KQ_ROWS 6    // 16 registers: some accumulators live in L1
+#define SD_X8_KQ_ROWS 6    // 16 registers: accumulators may spill to L1 (still beats 2 passes)
 #endif
 
 __attribute__((target(SD_X8_TARGET))) static inline __m256i SD_X8_NAME(bcast4)(const int8_t *p) {
