@@ -21,6 +21,9 @@ public struct CachedTeacherRows: Sendable {
     public var K: Int
     /// (B·T, K) ids, (B·T, K) log-probs, (B·T) log tail masses.
     public var ids: [Int32], logProbs: [Float], logTail: [Float]
+    /// The target's hidden states (B·T, stateWidth) at the supervised rows (zero elsewhere), for a
+    /// draft that reads them (``FeatureStaleness``); empty when the cache has none or none was asked for.
+    public var states: [Float] = [], stateWidth = 0
     public init(rows: Int, K: Int) {
         self.K = K
         ids = [Int32](repeating: 0, count: rows * K); logProbs = [Float](repeating: 0, count: rows * K)

@@ -61,11 +61,18 @@ public final class DistillationEvaluator {
         let scratch = Tensor(zeros: [B, T, V])
         let adapted = target.config.vocabSize == V ? nil : Tensor(zeros: [B, T, V])
         var klSum = 0.0, klTokens = 0
-        for batch in batches {
+        for (batchIndex, batch) in batches.enumerated() {
             wsDraft.setScoredRows(targets: batch.targets)
             wsTarget.setScoredRows(targets: batch.targets)
-            draft.forward(tokens: batch.tokens, workspace: wsDraft)
             target.forward(tokens: batch.tokens, workspace: wsTarget)
+            if let fs = wsDraft.features, target.config.hiddenSize == fs.Cf {
+                // A draft reading the target's states: staleness drawn as in training, from a
+                // generator fixed per batch so every evaluation sees the same draws.
+                var rng = FeatureStaleness.generator(seed: 0xE7A1, step: batchIndex, microBatch: 0)
+                FeatureStaleness.fill(fs, states: wsTarget.finalHidden, targets: batch.targets, B: B, T: T,
+                                      D: draft.config.featureStaleness, rng: &rng)
+            }
+            draft.forward(tokens: batch.tokens, workspace: wsDraft)
             var student = UnsafePointer(wsDraft.logits.pointer)
             if let expanded, let ids = wsDraft.headIDs {
                 Self.expand(student, ids: ids, into: expanded.pointer, V: V, rows: B * T)

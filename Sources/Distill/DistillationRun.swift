@@ -131,7 +131,8 @@ public struct DistillationRun {
                                             teacher: teacherSampler, student: studentSampler)
         trainer.onEvent = onEvent
         if let cached {
-            var cachedSource = try TeacherCacheSource(dataset: trainSet, tokenizer: tokenizer, cache: cached)
+            var cachedSource = try TeacherCacheSource(dataset: trainSet, tokenizer: tokenizer, cache: cached,
+                                                      withStates: model.config.featureStaleness > 0)
             try trainer.run(source: &cachedSource, evaluate: evaluate, stopAt: stopAt)
         } else {
             var source = source

@@ -17,11 +17,20 @@ public struct TeacherCacheIdentity: Codable, Equatable, Sendable {
     public var context: Int
     /// The tokenizer's vocabulary size.
     public var vocabSize: Int
+    /// Cf when the cache also stores the target's final-normed hidden state at every stored
+    /// position (f16; what a feature-reading draft trains on, ``FeatureInput``); nil: none. Not
+    /// compared by ``mismatch(_:)``: a cache with states serves runs that do not read them.
+    public var stateWidth: Int?
 
-    public init(targetSHA256: String, dataSHA256: String, template: String, topK: Int, temperature: Float, context: Int, vocabSize: Int) {
+    public init(targetSHA256: String, dataSHA256: String, template: String, topK: Int, temperature: Float, context: Int, vocabSize: Int,
+                stateWidth: Int? = nil) {
         self.targetSHA256 = targetSHA256; self.dataSHA256 = dataSHA256; self.template = template
         self.topK = topK; self.temperature = temperature; self.context = context; self.vocabSize = vocabSize
+        self.stateWidth = stateWidth
     }
+
+    /// Cf of the stored states, 0 without.
+    var states: Int { stateWidth ?? 0 }
 
     /// The first field that differs from `other`, as (name, cached, requested), or nil.
     public func mismatch(_ other: TeacherCacheIdentity) -> (field: String, cached: String, requested: String)? {
@@ -77,6 +86,7 @@ public struct TeacherCacheManifest: Codable, Equatable, Sendable {
     /// names inside the directory, and a sensible identity (K ≥ 1, context ≥ 1).
     func checkLayout(directory: URL) throws {
         let fail = { (why: String) in DistillError.data("teacher cache \(directory.path)/\(Self.fileName): \(why); delete the directory and rebuild it") }
+        guard identity.states >= 0 && identity.states <= 1 << 16 else { throw fail("state width \(identity.states) is out of range") }
         guard identity.topK >= 1, identity.context >= 1, identity.vocabSize >= 1 else {
             throw fail("top-k \(identity.topK), context \(identity.context) and vocabulary size \(identity.vocabSize) must be positive")
         }
@@ -110,6 +120,7 @@ public struct TeacherCacheManifest: Codable, Equatable, Sendable {
 ///     ids      (rows, K) i32          the teacher's top-K ids, most probable first
 ///     logProbs (rows, K) f32          log p_i at the cache's temperature
 ///     logTail  (rows) f32             log(1 − Σ_{top-K} p_i), −∞ when K = V
+///     states   (rows, Cf) f16         the target's final-normed hidden state (version 2, caches with states)
 struct TeacherCacheShard {
     static let magic: UInt32 = 0x4354_4453  // "SDTC"
     static let headerBytes = 32
@@ -117,12 +128,14 @@ struct TeacherCacheShard {
     let K: Int, examples: Int, firstExample: Int, rows: Int
     let offsets: UnsafePointer<UInt64>, positions: UnsafePointer<Int32>, ids: UnsafePointer<Int32>
     let logProbs: UnsafePointer<Float>, logTail: UnsafePointer<Float>
+    /// (rows, Cf) f16 bit patterns, nil without states.
+    let states: UnsafePointer<UInt16>?, stateWidth: Int
 
     /// The file name of shard `index` inside the cache directory.
     static func fileName(_ index: Int) -> String { String(format: "shard-%05d.bin", index) }
 
-    static func byteCount(examples: Int, rows: Int, K: Int) -> Int {
-        headerBytes + 8 * (examples + 1) + 4 * rows + 8 * rows * K + 4 * rows
+    static func byteCount(examples: Int, rows: Int, K: Int, stateWidth: Int = 0) -> Int {
+        headerBytes + 8 * (examples + 1) + 4 * rows + 8 * rows * K + 4 * rows + 2 * rows * stateWidth
     }
 
     /// Maps and validates one shard against its manifest entry: header fields, the exact file
@@ -143,11 +156,16 @@ struct TeacherCacheShard {
         }
         firstExample = expected.firstExample
         rows = expected.rows
-        // Each row takes 8 + 8K bytes and each example 8: bound both by the file before multiplying.
-        guard K >= 1, rows <= file.count / (8 + 8 * K), examples <= file.count / 8 else {
+        stateWidth = identity.states
+        let version = base.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+        guard version == (stateWidth > 0 ? 2 : 1) else {
+            throw fail("version \(version), expected \(stateWidth > 0 ? "2 (with target states)" : "1") as the manifest says")
+        }
+        // Each row takes 8 + 8K (+ 2 Cf) bytes and each example 8: bound both by the file before multiplying.
+        guard K >= 1, rows <= file.count / (8 + 8 * K + 2 * stateWidth), examples <= file.count / 8 else {
             throw fail("\(rows) rows of K = \(K) and \(examples) examples cannot fit in \(file.count) bytes")
         }
-        let size = Self.byteCount(examples: examples, rows: rows, K: K)
+        let size = Self.byteCount(examples: examples, rows: rows, K: K, stateWidth: stateWidth)
         guard file.count == size else { throw fail("truncated or corrupt: \(file.count) bytes, expected \(size)") }
         var at = Self.headerBytes
         func take<T>(_ n: Int, _ type: T.Type) -> UnsafePointer<T> {
@@ -156,6 +174,7 @@ struct TeacherCacheShard {
         }
         offsets = take(examples + 1, UInt64.self); positions = take(rows, Int32.self)
         ids = take(rows * K, Int32.self); logProbs = take(rows * K, Float.self); logTail = take(rows, Float.self)
+        states = stateWidth > 0 ? take(rows * stateWidth, UInt16.self) : nil
         guard offsets[0] == 0, offsets[examples] == UInt64(rows) else { throw fail("corrupt row offsets (not from 0 to \(rows))") }
         for i in 0..<examples where offsets[i + 1] < offsets[i] {
             throw fail("row offsets decrease at example \(firstExample + i) (\(offsets[i]) then \(offsets[i + 1]))")
@@ -170,12 +189,13 @@ struct TeacherCacheShard {
 
     /// Writes a shard atomically (temporary name, then rename).
     static func write(to url: URL, K: Int, firstExample: Int, offsets: [UInt64], positions: [Int32], ids: [Int32],
-                      logProbs: [Float], logTail: [Float]) throws {
-        var data = Data(capacity: byteCount(examples: offsets.count - 1, rows: positions.count, K: K))
+                      logProbs: [Float], logTail: [Float], states: [UInt16] = [], stateWidth: Int = 0) throws {
+        precondition(states.count == positions.count * stateWidth, "TeacherCacheShard.write: \(states.count) state values for \(positions.count) rows")
+        var data = Data(capacity: byteCount(examples: offsets.count - 1, rows: positions.count, K: K, stateWidth: stateWidth))
         func append<T>(_ values: [T]) { values.withUnsafeBytes { data.append(contentsOf: $0) } }
-        append([magic, 1, UInt32(K), UInt32(offsets.count - 1)])
+        append([magic, stateWidth > 0 ? 2 : 1, UInt32(K), UInt32(offsets.count - 1)])
         append([UInt64(firstExample), UInt64(positions.count)])
-        append(offsets); append(positions); append(ids); append(logProbs); append(logTail)
+        append(offsets); append(positions); append(ids); append(logProbs); append(logTail); append(states)
         try AtomicFile.write(data, to: url)
     }
 }
@@ -205,11 +225,14 @@ public final class TeacherCache {
     /// The stored rows of example `i`: their positions t and pointers to (count, K) ids,
     /// (count, K) log-probs and (count) log tails.
     public func rows(example i: Int) -> (positions: UnsafeBufferPointer<Int32>, ids: UnsafePointer<Int32>,
-                                          logProbs: UnsafePointer<Float>, logTail: UnsafePointer<Float>) {
+                                          logProbs: UnsafePointer<Float>, logTail: UnsafePointer<Float>, states: UnsafePointer<UInt16>?) {
         precondition(i >= 0 && i < manifest.examples, "TeacherCache: example \(i) outside 0..<\(manifest.examples)")
         let s = shards[i / manifest.examplesPerShard], local = i - s.firstExample
         let start = Int(s.offsets[local]), end = Int(s.offsets[local + 1])
         return (UnsafeBufferPointer(start: s.positions + start, count: end - start), s.ids + start * s.K,
-                s.logProbs + start * s.K, s.logTail + start)
+                s.logProbs + start * s.K, s.logTail + start, s.states.map { $0 + start * s.stateWidth })
     }
+
+    /// Cf of the stored target states (0: the cache has none).
+    public var stateWidth: Int { manifest.identity.states }
 }

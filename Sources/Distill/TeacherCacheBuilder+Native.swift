@@ -29,6 +29,7 @@ extension ShardRun {
                 let logits = try session.append(Array(packed.tokens[t..<end]))
                 rows.addTopK(logits: logits.pointer, rows: Array(0..<(end - t)), V: V,
                              temperature: b.identity.temperature, scratch: scratch)
+                if rows.stateWidth > 0, let h = session.lastHiddenStates { rows.addStates(h.pointer, rows: Array(0..<(end - t))) }
                 rows.positions.append(contentsOf: (t..<end).map(Int32.init))
                 t = end
             }

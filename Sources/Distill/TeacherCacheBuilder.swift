@@ -54,6 +54,9 @@ public struct TeacherCacheBuilder {
                                             weights: weights.rawValue)
         if let old = try TeacherCacheManifest.load(directory) {
             try old.check(identity, directory: directory)
+            guard old.identity.states == identity.states else {
+                throw DistillError.data("teacher cache \(directory.path) was built \(old.identity.states > 0 ? "with" : "without") target states, this build asks \(identity.states > 0 ? "for them" : "for none"): delete the directory and rebuild, or build into a new one")
+            }
             try checkResume(old, directory: directory)
             guard old.examples == count, old.examplesPerShard == perShard else {
                 throw DistillError.data("teacher cache \(directory.path) has \(old.examples) examples in shards of \(old.examplesPerShard); this build has \(count) in shards of \(perShard): delete the directory and rebuild")
@@ -103,6 +106,9 @@ public struct TeacherCacheBuilder {
         guard identity.topK >= 1, identity.topK <= teacher.config.vocabSize else {
             throw DistillError.settings("--top-k must be in 1…\(teacher.config.vocabSize) (the target's logit width), got \(identity.topK)")
         }
+        if identity.states != 0 && identity.states != teacher.config.hiddenSize {
+            throw DistillError.settings("target states of width \(identity.states) asked for; the target's hidden size is \(teacher.config.hiddenSize)")
+        }
         if let i = dataset.examples.firstIndex(where: { $0.response == nil }) {
             throw DistillError.data("example \(i + 1) has no response; a teacher cache is for fixed data (dataset responses)")
         }
@@ -130,7 +136,7 @@ final class ShardRun {
                onEvent: (TeacherCacheEvent) throws -> Void) throws -> TeacherCacheManifest.Shard {
         let b = builder, K = b.identity.topK
         let first = shard * perShard, end = min(b.dataset.examples.count, first + perShard)
-        var rows = ShardRows(K: K)
+        var rows = ShardRows(K: K, stateWidth: b.identity.states)
         for batchStart in stride(from: first, to: end, by: b.batchSize) {
             let n = min(b.batchSize, end - batchStart)
             let before = rows.positions.count
@@ -145,9 +151,10 @@ final class ShardRun {
         }
         let file = TeacherCacheShard.fileName(shard)
         try TeacherCacheShard.write(to: directory.appendingPathComponent(file), K: K, firstExample: first, offsets: rows.offsets,
-                                    positions: rows.positions, ids: rows.ids, logProbs: rows.logProbs, logTail: rows.logTail)
+                                    positions: rows.positions, ids: rows.ids, logProbs: rows.logProbs, logTail: rows.logTail,
+                                    states: rows.states, stateWidth: rows.stateWidth)
         return .init(file: file, firstExample: first, examples: end - first, rows: rows.positions.count,
-                     bytes: TeacherCacheShard.byteCount(examples: end - first, rows: rows.positions.count, K: K))
+                     bytes: TeacherCacheShard.byteCount(examples: end - first, rows: rows.positions.count, K: K, stateWidth: rows.stateWidth))
     }
 
     /// Examples `first ..< first + n` as one padded (B, T) teacher forward; the output layer runs
@@ -165,6 +172,7 @@ final class ShardRun {
         b.teacher.forward(tokens: tokens, workspace: workspace)
         let scored = (0..<(n * T)).filter { targets[$0] >= 0 }
         rows.addTopK(logits: workspace.logits.pointer, rows: scored, V: V, temperature: b.identity.temperature, scratch: scratch)
+        rows.addStates(workspace.finalHidden, rows: scored)
         for r in 0..<n {
             for t in 0..<T where targets[r * T + t] >= 0 { rows.positions.append(Int32(t)) }
             rows.offsets.append(UInt64(rows.positions.count))
@@ -175,9 +183,19 @@ final class ShardRun {
 
 /// The arrays of one shard as they are filled (layout: ``TeacherCacheShard``).
 struct ShardRows {
-    let K: Int
+    let K: Int, stateWidth: Int
     var offsets: [UInt64] = [0], positions: [Int32] = [], ids: [Int32] = [], logProbs: [Float] = [], logTail: [Float] = []
-    init(K: Int) { self.K = K }
+    /// f16 target states (rows, stateWidth), empty without states.
+    var states: [UInt16] = []
+    init(K: Int, stateWidth: Int = 0) { self.K = K; self.stateWidth = stateWidth }
+
+    /// Appends the hidden-state rows `hidden + rows[m]·Cf` as f16 (nothing without states).
+    mutating func addStates(_ hidden: UnsafePointer<Float>, rows: [Int]) {
+        let Cf = stateWidth
+        guard Cf > 0 else { return }
+        states.reserveCapacity(states.count + rows.count * Cf)
+        for r in rows { for j in 0..<Cf { states.append(HalfFloat.toF16(hidden[r * Cf + j])) } }
+    }
 
     /// Appends the top-K and log-tail of the logit rows `logits + rows[m]·V`, in parallel.
     mutating func addTopK(logits: UnsafePointer<Float>, rows: [Int], V: Int, temperature: Float, scratch: TopKScratchPool) {

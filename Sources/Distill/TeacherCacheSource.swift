@@ -1,3 +1,4 @@
+import Formats
 import Tensor
 import Tokenizers
 
@@ -14,12 +15,19 @@ public final class TeacherCacheSource: BatchSource {
     public let cache: TeacherCache
     private let pad: Int
     private var ids: [Int: (prompt: [Int], response: [Int])] = [:]
+    /// Whether batches carry the target's states (``CachedTeacherRows/states``).
+    public let withStates: Bool
 
-    public init(dataset: PromptDataset, tokenizer: Tokenizer, cache: TeacherCache) throws {
+    /// - Parameter withStates: fill the batches' target states (a feature-reading draft); the cache
+    ///   must have been built with them.
+    public init(dataset: PromptDataset, tokenizer: Tokenizer, cache: TeacherCache, withStates: Bool = false) throws {
         guard cache.manifest.examples == dataset.examples.count else {
             throw DistillError.data("teacher cache \(cache.directory.path) holds \(cache.manifest.examples) examples, the dataset \(dataset.examples.count); rebuild the cache for this data file")
         }
-        self.dataset = dataset; self.tokenizer = tokenizer; self.cache = cache
+        if withStates && cache.stateWidth == 0 {
+            throw DistillError.data("teacher cache \(cache.directory.path) holds no target states, which a draft reading them (--feature-staleness) trains on; build a cache with --states into a new directory")
+        }
+        self.dataset = dataset; self.tokenizer = tokenizer; self.cache = cache; self.withStates = withStates
         pad = tokenizer.padTokenID ?? tokenizer.eosTokenID ?? 0
     }
 
@@ -30,6 +38,8 @@ public final class TeacherCacheSource: BatchSource {
         let K = cache.K
         var tokens = [Int32](repeating: Int32(pad), count: B * T), targets = [Int32](repeating: -1, count: B * T)
         var teacher = CachedTeacherRows(rows: B * T, K: K)
+        let Cf = withStates ? cache.stateWidth : 0
+        if Cf > 0 { teacher.states = [Float](repeating: 0, count: B * T * Cf); teacher.stateWidth = Cf }
         for b in 0..<B {
             let i = Int(rng.next() % UInt64(dataset.examples.count))
             let pair = ids[i] ?? (dataset.promptIDs(i, tokenizer: tokenizer),
@@ -48,6 +58,9 @@ public final class TeacherCacheSource: BatchSource {
                     teacher.logProbs[r * K + k] = stored.logProbs[m * K + k]
                 }
                 teacher.logTail[r] = stored.logTail[m]
+                if Cf > 0, let st = stored.states {
+                    for j in 0..<Cf { teacher.states[r * Cf + j] = HalfFloat.fromF16(st[m * Cf + j]) }
+                }
                 m += 1
             }
         }

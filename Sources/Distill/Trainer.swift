@@ -141,14 +141,15 @@ public final class Trainer {
             // Objectives give unsupervised rows no gradient, so every output layer runs only at
             // the supervised rows (TransformerModel+TrainingHead).
             for ws in [workspace, teacherWorkspace, referenceWorkspace] { ws?.setScoredRows(targets: batch.targets) }
-            model.forward(tokens: batch.tokens, workspace: workspace)
             let cached = batch.cachedTeacher
             if objective.needsTeacher && cached == nil && teacher == nil {
                 throw DistillError.settings("objective '\(objective.name)' needs a teacher: the batch has no cached teacher and no teacher model was given")
             }
-            if let teacher, let tw = teacherWorkspace, objective.needsTeacher, cached == nil {
+            if let teacher, let tw = teacherWorkspace, objective.needsTeacher || workspace.features != nil, cached == nil {
                 teacher.forward(tokens: batch.tokens, workspace: tw)
             }
+            if let fs = workspace.features { try feedTargetStates(fs, batch: batch, microBatch: j) }
+            model.forward(tokens: batch.tokens, workspace: workspace)
             if let reference, let rw = referenceWorkspace, objective.needsReference {
                 reference.forward(tokens: batch.tokens, workspace: rw)
             }
@@ -204,6 +205,25 @@ public final class Trainer {
         optimizer.step(parameters: model.parameters, gradients: model.gradients, lr: lr)
         step += 1
         return (lossSum / Double(s.gradAccum), tokens, norm, lr)
+    }
+
+    /// The feature input of a draft that reads the target's states (``FeatureStaleness``): from the
+    /// batch's cached states, else from the teacher forward that just ran.
+    private func feedTargetStates(_ fs: FeatureScratch, batch: TrainingBatch, microBatch j: Int) throws {
+        let s = settings, D = model.config.featureStaleness
+        var rng = FeatureStaleness.generator(seed: s.seed, step: step, microBatch: j)
+        if let cached = batch.cachedTeacher {
+            guard cached.stateWidth == fs.Cf else {
+                throw DistillError.settings("the draft reads the target's hidden states (width \(fs.Cf)) and the batch's teacher cache holds \(cached.stateWidth == 0 ? "none" : "width \(cached.stateWidth)"): build the cache with --states")
+            }
+            cached.states.withUnsafeBufferPointer {
+                FeatureStaleness.fill(fs, states: $0.baseAddress!, targets: batch.targets, B: s.batchSize, T: s.context, D: D, rng: &rng)
+            }
+        } else if let tw = teacherWorkspace, let t = teacher, t.config.hiddenSize == fs.Cf {
+            FeatureStaleness.fill(fs, states: tw.finalHidden, targets: batch.targets, B: s.batchSize, T: s.context, D: D, rng: &rng)
+        } else {
+            throw DistillError.settings("the draft reads the target's hidden states (width \(fs.Cf)): give it the target as teacher (hidden size \(fs.Cf)) or a teacher cache built with --states")
+        }
     }
 
     /// Trains until `settings.steps`, reporting progress, evaluating and checkpointing.

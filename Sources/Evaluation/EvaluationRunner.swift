@@ -130,9 +130,11 @@ public final class EvaluationRunner {
         let decoders = try drafts.map { d in
             var configuration = settings.configuration
             configuration.lookup = d.lookup
-            return try SpeculativeDecoder(target: targetSession, draft: d.model.map {
+            let pair = try SpeculativePair.make(target: targetSession, draft: d.model.map {
                 SessionModel(model: $0, maxT: min(maxT, $0.config.maxPositions), outputSubset: d.outputSubset)
-            }, configuration: configuration, vocabularySize: vocabularySize, lookupCorpus: d.lookupCorpus)
+            })
+            return try SpeculativeDecoder(target: pair.target, draft: pair.draft, configuration: configuration,
+                                          vocabularySize: vocabularySize, lookupCorpus: d.lookupCorpus)
         }
         var plainResult = PlainResult(statistics: PlainStatistics(), metric: nil, outputs: [], scores: [])
         var draftResults = drafts.enumerated().map { d, draft in

@@ -1,9 +1,9 @@
 /// Conversions of 16-bit floating-point bit patterns to Float32, exact for every input
 /// (subnormals, infinities and NaNs included), with no dependency on the host's Float16 support.
-enum HalfFloat {
+public enum HalfFloat {
     /// IEEE 754 binary16 (1 sign, 5 exponent, 10 mantissa bits) → binary32.
     @inline(__always)
-    static func fromF16(_ h: UInt16) -> Float {
+    public static func fromF16(_ h: UInt16) -> Float {
         let sign = UInt32(h & 0x8000) << 16
         let exp = UInt32(h >> 10) & 0x1F
         let mant = UInt32(h) & 0x3FF
@@ -30,7 +30,7 @@ enum HalfFloat {
     }
 
     /// binary32 → IEEE binary16 with round-to-nearest-even (overflow to ±inf, NaN kept quiet).
-    static func toF16(_ f: Float) -> UInt16 {
+    public static func toF16(_ f: Float) -> UInt16 {
         let bits = f.bitPattern
         let sign = UInt16((bits >> 16) & 0x8000)
         let exp = Int((bits >> 23) & 0xFF)

@@ -91,9 +91,16 @@ public enum GGUFModelLoader {
                             parallelResidual: file["\(archName).use_parallel_residual"]?.bool ?? true,
                             hiddenAct: "gelu", bosTokenID: bos, eosTokenID: eos)
         }
+        // A draft that reads the target's hidden states (FeatureInput): this project's keys.
+        c.featureStaleness = file[featureStalenessKey]?.int ?? 0
+        c.featureWidth = file[featureWidthKey]?.int ?? 0
         do { try c.validate() } catch { throw ModelError.file("\(path): \(error)") }
         return c
     }
+
+    /// GGUF names of a feature draft's W_1…W_D (an F32 tensor (D, C, Cf)) and its sizes.
+    static let featureTensor = "specdistill.feature_proj.weight"
+    static let featureStalenessKey = "specdistill.feature_staleness", featureWidthKey = "specdistill.feature_width"
 
     /// Metadata that changes what llama.cpp computes but that this runtime does not implement:
     /// RoPE scaling, sliding windows, mixtures of experts, clamped or soft-capped attention.
@@ -119,6 +126,7 @@ public enum GGUFModelLoader {
         case "pos_embed.weight": return [("position_embd.weight", info.shape[0])]
         case "final_norm.weight", "final_norm.bias": return [("output_norm.\(suffix)", info.shape[0])]
         case "lm_head.weight": return [("output.weight", info.shape[0])]
+        case FeatureInput.parameterName: return [(featureTensor, info.shape[0])]
         default: break
         }
         let p = "blk.\(parts[1])."

@@ -74,6 +74,10 @@ public enum GGUFModelWriter {
             for key in source.metadataKeys where key.hasPrefix("tokenizer.") { try w.add(key: key, source[key]!) }
         }
         for (key, value) in extraMetadata { try w.add(key: key, value) }
+        if c.featureStaleness > 0 {
+            try w.add(key: GGUFModelLoader.featureStalenessKey, .uint32(UInt32(c.featureStaleness)))
+            try w.add(key: GGUFModelLoader.featureWidthKey, .uint32(UInt32(c.featureWidth)))
+        }
         var notes: [String] = []
         for info in model.parameters.infos {
             let cols = info.shape.dropFirst().reduce(1, *)
@@ -102,7 +106,7 @@ public enum GGUFModelWriter {
                     notes.append("\(src.name): rows of \(cols) are not a multiple of \(t.blockSize); stored as \(fallback)")
                     t = fallback
                 }
-                let shape = matrix ? [src.rows, cols] : [src.rows]
+                let shape = matrix ? [src.rows, cols] : [src.rows] + info.shape.dropFirst()  // (D, C, Cf) stays F32
                 let bytes = slice.withUnsafeBufferPointer { t.quantize($0.baseAddress!, count: $0.count) }
                 try w.addRaw(tensor: src.name, shape: shape, type: t, bytes: bytes)
             }

@@ -24,6 +24,7 @@ public enum HFNames {
         let isBias = parts.last == "bias"
         let suffix = isBias ? "bias" : "weight"
         func one(_ n: String, _ t: Transform = .copy) -> [Source] { [Source(name: n, transform: t, rows: info.shape[0])] }
+        if info.name == FeatureInput.parameterName { return one(FeatureInput.parameterName) }  // this project's, every architecture
         switch c.architecture {
         case .gpt2:
             switch info.name {

@@ -54,6 +54,8 @@ public final class InferenceSession {
     private var excludedLogit: Float = 0
     /// Rows of the last append whose final hidden states are in `norm` (0 after ``extend(_:)``).
     private var hiddenRows = 0
+    /// The feature input of the append under way (``append(_:features:staleness:)``), nil otherwise.
+    private var pendingFeatures: (rows: UnsafePointer<Float>, staleness: UnsafePointer<Int32>)?
 
     /// A session with room for `maxT` positions (default: the model's context).
     public init(model: TransformerModel, maxT: Int? = nil) {
@@ -144,6 +146,20 @@ public final class InferenceSession {
         return logitBuffer.rows(0..<tokens.count)
     }
 
+    /// ``append(_:)`` for a draft that reads the target's hidden states (``FeatureInput``): row i of
+    /// `features` (n, Cf) is the target state token i reads, `staleness[i]` its age (0: none).
+    /// - Precondition: the model has `feature_proj.weight`; `staleness` has one entry per token.
+    public func append(_ tokens: [Int], features: UnsafePointer<Float>, staleness: [Int32]) throws -> Tensor {
+        precondition(model.weights.featureProj != nil && staleness.count == tokens.count,
+                     "append(features:): the model has no feature input, or \(staleness.count) staleness values for \(tokens.count) tokens")
+        try staleness.withUnsafeBufferPointer { d in
+            pendingFeatures = (features, d.baseAddress!)
+            defer { pendingFeatures = nil }
+            try append(tokens, logits: true)
+        }
+        return logitBuffer.rows(0..<tokens.count)
+    }
+
     /// Appends `tokens` without computing their logits: the output layer (V·C multiply-adds a
     /// position, a fifth of SmolLM2's) is skipped. For a prompt's prefix, whose logits the decoders
     /// never read; the cache ends bitwise as after ``append(_:)`` (the output layer feeds nothing back).
@@ -205,6 +221,10 @@ public final class InferenceSession {
                 Elementwise.add(out: xp + r * C, a: xp + r * C, b: pos + session.length * C, count: rows * C)
                 r += rows
             }
+        }
+        if let W = w.featureProj, let pf = pendingFeatures {
+            precondition(segments.count == 1, "a feature input goes with one session's append")
+            FeatureInput.add(into: xp, features: pf.rows, staleness: pf.staleness, rows: n, W: W, C: C, Cf: c.featureWidth, D: c.featureStaleness)
         }
         let scale = 1 / Float(HS).squareRoot()
         for l in 0..<c.numLayers {

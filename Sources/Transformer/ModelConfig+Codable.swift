@@ -69,6 +69,8 @@ extension ModelConfig: Codable {
                       mlpBias: true, hiddenAct: try opt("hidden_act") ?? "gelu", bosTokenID: bos, eosTokenID: eos)
         }
         helpTokenID = try opt("help_token_id")
+        featureStaleness = try opt("specdistill_feature_staleness") ?? 0
+        featureWidth = try opt("specdistill_feature_width") ?? 0
     }
 
     static func kind<T>(_ t: T.Type) -> String {
@@ -90,6 +92,9 @@ extension ModelConfig: Codable {
         try put("bos_token_id", bosTokenID)
         try put("eos_token_id", eosTokenID)
         try put("help_token_id", helpTokenID)
+        if featureStaleness > 0 {
+            try put("specdistill_feature_staleness", featureStaleness); try put("specdistill_feature_width", featureWidth)
+        }
         try put("tie_word_embeddings", tieWordEmbeddings)
         try put("torch_dtype", "float32")
         switch architecture {

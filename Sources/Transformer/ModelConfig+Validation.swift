@@ -31,8 +31,9 @@ extension ModelConfig {
               let up = mul(usesSwiGLU ? 2 : 1, F, C), let down = mul(C, F), let embed = mul(vocabSize, C),
               let pos = mul(architecture == .gpt2 ? maxPositions : 0, C) else { return nil }
         guard let layer = add([norms, attn, qkvBias ? qkvW : 0, out, outputBias ? C : 0, up, down, mlpBiases]),
-              let layers = mul(layer, numLayers), let finalNorm = mul(C, ln ? 2 : 1) else { return nil }
-        return add([embed, tieWordEmbeddings ? 0 : embed, pos, layers, finalNorm])
+              let layers = mul(layer, numLayers), let finalNorm = mul(C, ln ? 2 : 1),
+              let features = mul(max(featureStaleness, 0), C, max(featureWidth, 0)) else { return nil }
+        return add([embed, tieWordEmbeddings ? 0 : embed, pos, layers, finalNorm, features])
     }
 
     /// Bytes of the RoPE table every model allocates (maxPositions × rotaryDim/2 cosines and
@@ -98,6 +99,10 @@ extension ModelConfig {
         }
         if let h = helpTokenID, h < 0 || h >= vocabSize {
             try fail("help_token_id \(h) is outside the vocabulary of \(vocabSize); the help action is one of the model's output rows")
+        }
+        if featureStaleness < 0 || featureStaleness > 16 || featureWidth < 0 || featureWidth > Self.limits.hidden
+            || (featureStaleness > 0) != (featureWidth > 0) {
+            try fail("specdistill_feature_staleness \(featureStaleness) and specdistill_feature_width \(featureWidth) must both be 0 (no target features) or both positive (staleness at most 16, width at most \(Self.limits.hidden))")
         }
         if checkedModelBytes == nil {
             try fail("the parameter count of this configuration overflows (vocab \(vocabSize), hidden \(hiddenSize), layers \(numLayers), intermediate \(intermediateSize)); the configuration is corrupt")

@@ -60,6 +60,12 @@ public struct ModelConfig: Equatable, Sendable {
     /// tokenizer's vocabulary that asks the teacher for its token. `help_token_id` in config.json
     /// (a key transformers keeps as an extra attribute); nil for ordinary models.
     public var helpTokenID: Int? = nil
+    /// A draft that reads the target's hidden states (``FeatureInput``): D, the staleness
+    /// matrices W_1…W_D of `feature_proj.weight` (D, C, Cf), and Cf, the target's hidden size.
+    /// `specdistill_feature_staleness` / `specdistill_feature_width` in config.json; 0 for
+    /// ordinary models.
+    public var featureStaleness: Int = 0
+    public var featureWidth: Int = 0
 
     /// The number of rotating dimensions per head: transformers' `int(head_size × rotary_pct)`
     /// (``validate()`` refuses a configuration where that is odd, which the runtime cannot rotate).

@@ -13,6 +13,7 @@
 ///     layers.i.mlp_down.weight (C, F)   .bias (C)
 ///     final_norm.weight (C)   .bias (C)
 ///     lm_head.weight          (V, C)             absent when tied to embed.weight
+///     feature_proj.weight     (D, C, Cf)         a draft reading the target's hidden states (FeatureInput)
 public enum ModelLayout {
     public static func infos(for c: ModelConfig) -> [ParameterInfo] {
         var out: [ParameterInfo] = []
@@ -37,6 +38,7 @@ public enum ModelLayout {
         }
         add("final_norm.weight", [C]); if ln { add("final_norm.bias", [C]) }
         if !c.tieWordEmbeddings { add("lm_head.weight", [c.vocabSize, C]) }
+        if c.featureStaleness > 0 { add(FeatureInput.parameterName, [c.featureStaleness, C, c.featureWidth]) }
         return out
     }
 }
@@ -70,6 +72,8 @@ public struct ModelPointers {
     public var finalNormW: UnsafeMutablePointer<Float>, finalNormB: UnsafeMutablePointer<Float>?
     /// The output projection (V, C): `lm_head.weight`, or `embed.weight` when tied.
     public var lmHead: UnsafeMutablePointer<Float>
+    /// W_1…W_D of a feature-reading draft, (D, C, Cf); nil for ordinary models.
+    public var featureProj: UnsafeMutablePointer<Float>?
 
     public init(_ s: ParameterSet, config c: ModelConfig) {
         embed = s.pointer("embed.weight")!
@@ -78,5 +82,6 @@ public struct ModelPointers {
         finalNormW = s.pointer("final_norm.weight")!
         finalNormB = s.pointer("final_norm.bias")
         lmHead = s.pointer("lm_head.weight") ?? embed
+        featureProj = s.pointer(FeatureInput.parameterName)
     }
 }

@@ -38,6 +38,10 @@ public final class TrainingWorkspace {
     let vocabSize: Int
     /// Subset head scratch: gathered head rows and their gradient, (Vh, C).
     var headRows = Tensor(zeros: [0]), dHeadRows = Tensor(zeros: [0])
+    /// The feature input of a draft that reads the target's hidden states (``FeatureInput``): fill
+    /// `features.input` (rows, Cf) and `features.staleness` (rows; 0 = no feature) before a forward.
+    /// nil for models without `feature_proj.weight`.
+    public let features: FeatureScratch?
     // Backward scratch.
     let dResA: Tensor, dResB: Tensor, dNorm: Tensor, dQKV: Tensor, dAttn: Tensor, dUp: Tensor, dAct: Tensor
 
@@ -64,9 +68,13 @@ public final class TrainingWorkspace {
         dResA = Tensor(zeros: [rows, C]); dResB = Tensor(zeros: [rows, C]); dNorm = Tensor(zeros: [rows, C])
         dQKV = Tensor(zeros: [rows, c.qkvWidth]); dAttn = Tensor(zeros: [rows, A])
         dUp = Tensor(zeros: [rows, up]); dAct = Tensor(zeros: [rows, c.intermediateSize])
+        features = c.featureStaleness > 0 ? FeatureScratch(rows: rows, C: C, Cf: c.featureWidth) : nil
     }
 
     deinit { tokens.deallocate() }
+
+    /// The final-normed hidden states of the last forward (rows, C): the output layer's input.
+    public var finalHidden: UnsafePointer<Float> { UnsafePointer(normF.pointer) }
 
     /// Logit width of the output layer: V, or the subset's size.
     public var headWidth: Int { headIDs?.count ?? vocabSize }

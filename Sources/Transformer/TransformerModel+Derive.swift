@@ -24,6 +24,19 @@ extension TransformerModel {
         return copy
     }
 
+    /// A copy that also reads a target's hidden states (``FeatureInput``): the same parameters plus
+    /// W_1…W_D (D, C, Cf) at zero, so it computes exactly what this model computes until trained.
+    /// - Throws: for D outside 1…16 or Cf < 1, or a model that already has a feature input.
+    public func addingFeatureInput(staleness D: Int, width Cf: Int) throws -> TransformerModel {
+        guard config.featureStaleness == 0 else { throw ModelError.invalidConfig("the model already reads target states (staleness \(config.featureStaleness))") }
+        var c = config
+        c.featureStaleness = D; c.featureWidth = Cf
+        let copy = try TransformerModel(config: c)
+        materializeFloatWeights()
+        for info in parameters.infos { try copy.parameters[info.name].assign(parameters[info.name]) }
+        return copy
+    }
+
     /// `n` layer indices spread evenly over the model, always including the first and the last
     /// (for `n` ≥ 2): e.g. 4 of 30 → [0, 10, 19, 29].
     public func evenlySpacedLayers(_ n: Int) -> [Int] {

@@ -87,6 +87,12 @@ extension TransformerModel {
         if let pos = w.posEmbed {
             for b in 0..<B { Elementwise.add(out: ws.x0.pointer + b * T * C, a: ws.x0.pointer + b * T * C, b: pos, count: T * C) }
         }
+        if let W = w.featureProj, let fs = ws.features {
+            fs.staleness.withUnsafeBufferPointer {
+                FeatureInput.addGrouped(into: ws.x0.pointer, features: fs.input.pointer, staleness: $0.baseAddress!, rows: rows,
+                                        W: W, C: C, Cf: c.featureWidth, D: c.featureStaleness, scratch: fs)
+            }
+        }
         let scale = 1 / Float(HS).squareRoot()
         var input = ws.x0.pointer
         for l in 0..<c.numLayers {
@@ -184,6 +190,12 @@ extension TransformerModel {
         }
         // Embeddings.
         Embedding.backward(dTable: g.embed, dOut: dRes.pointer, ids: ws.tokens, rows: rows, C: C)
+        if let dW = g.featureProj, let fs = ws.features {
+            fs.staleness.withUnsafeBufferPointer {
+                FeatureInput.gradientGrouped(dW: dW, dX: dRes.pointer, features: fs.input.pointer, staleness: $0.baseAddress!,
+                                             rows: rows, C: C, Cf: c.featureWidth, D: c.featureStaleness, scratch: fs)
+            }
+        }
         if let dPos = g.posEmbed {
             for b in 0..<B { Elementwise.axpy(y: dPos, alpha: 1, x: dRes.pointer + b * T * C, count: T * C) }
         }

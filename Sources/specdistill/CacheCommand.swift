@@ -46,11 +46,12 @@ struct TeacherCacheOptions: ParsableArguments {
     @Option(help: "Tokens per sequence (prompt + response, left-truncated), as in train.") var context = 256
     @Option(name: .customLong("cache-batch-size"), help: "Sequences per teacher forward while building.") var cacheBatchSize = 8
     @Option(name: .customLong("examples-per-shard"), help: "Examples per shard file.") var examplesPerShard = 2048
+    @Flag(help: "Also store the target's final hidden state at every stored position (f16, C values each), for drafts that read them (train --feature-staleness).") var states = false
 
     /// The parsed values as plain settings (an option group read outside parsing traps).
     var settings: TeacherCacheSettings {
         TeacherCacheSettings(topK: topK, temperature: temperature, template: template.rawValue, context: context,
-                             batchSize: cacheBatchSize, examplesPerShard: examplesPerShard)
+                             batchSize: cacheBatchSize, examplesPerShard: examplesPerShard, stateWidth: states ? -1 : nil)
     }
 
     func validate() throws {
@@ -63,6 +64,8 @@ struct TeacherCacheOptions: ParsableArguments {
 struct TeacherCacheSettings {
     var topK = 64, temperature: Float = 1, template = "plain", context = 256
     var batchSize = 8, examplesPerShard = 2048
+    /// Cf of stored target states (nil: none; −1: the target's hidden size).
+    var stateWidth: Int? = nil
 }
 
 /// Opens the complete cache in `directory` when its manifest matches, otherwise builds (or resumes) it
@@ -77,9 +80,10 @@ func openOrBuildTeacherCache(directory: String, target: String, bundle: ModelBun
     let t0 = Date()
     let identity = TeacherCacheIdentity(
         targetSHA256: try SHA256.hex(fileAt: URL(fileURLWithPath: target)), dataSHA256: try SHA256.hex(fileAt: URL(fileURLWithPath: data)),
-        template: o.template, topK: o.topK, temperature: o.temperature, context: o.context, vocabSize: tokenizer.vocabularySize)
+        template: o.template, topK: o.topK, temperature: o.temperature, context: o.context, vocabSize: tokenizer.vocabularySize,
+        stateWidth: o.stateWidth.map { $0 < 0 ? bundle.model.config.hiddenSize : $0 })
     printErr(String(format: "teacher cache: hashed target and data in %.1f s", Date().timeIntervalSince(t0)))
-    if let m = try TeacherCacheManifest.load(dir), m.complete {
+    if let m = try TeacherCacheManifest.load(dir), m.complete, identity.stateWidth == nil || m.identity.stateWidth == identity.stateWidth {
         let cache = try TeacherCache(directory: dir, identity: identity)
         printErr("teacher cache: reusing \(dir.path) (\(m.shards.count) shards)")
         return cache

@@ -178,7 +178,8 @@ struct DecodeCommand: ParsableCommand {
         let configuration = SpeculativeConfiguration(sampling: sampling.settings, acceptance: acceptanceRule,
                                                      draft: draftSettings, seed: sampling.seed, autoOff: autoOffOptions.settings,
                                                      lookup: spec.lookup ? lookupOptions.settings(chain: chainPolicy) : nil)
-        let decoder = try SpeculativeDecoder(target: target, draft: draft, configuration: configuration, vocabularySize: V,
+        let pair = try SpeculativePair.make(target: target, draft: draft)
+        let decoder = try SpeculativeDecoder(target: pair.target, draft: pair.draft, configuration: configuration, vocabularySize: V,
                                              lookupCorpus: spec.lookup ? lookupOptions.corpusTokens(tokenizer) : [])
         let plain = PlainDecoder(model: target, sampling: sampling.settings, seed: sampling.seed, vocabularySize: V)
         let stops = stopTokens(tokenizer, targetBundle)

@@ -67,6 +67,7 @@ struct TrainCommand: ParsableCommand {
     var stopAtStep: Int?
     @Option(name: .customLong("teacher-cache"), help: "Teacher cache directory for fixed data: built on first use (same --template, --context, --temperature; K from --top-k), reused afterwards; the teacher forward is skipped.") var teacherCache: String?
     @Option(name: .customLong("top-k"), help: "K of a teacher cache built by --teacher-cache.") var topK = 64
+    @Option(name: .customLong("feature-staleness"), help: "Give the draft the target's hidden states as input (EAGLE-style): D staleness matrices W_1…W_D (C × C each, zero-initialised), h₀ = e(x_t) + W_d·f_{t−d}. Needs a teacher cache with states (--teacher-cache builds one) or the target as teacher; 0 = off. A draft loaded with -md keeps its own D.") var featureStaleness = 0
     @OptionGroup var pclOptions: PCLOptions
     @OptionGroup var threadOptions: ThreadOptions
 
@@ -92,6 +93,7 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--teacher-cache serves fixed data only (--data-source fixed; fkl, rkl, jsd, tvd or adaspec)")
         }
         if topK < 1 { throw ValidationError("--top-k must be ≥ 1") }
+        if featureStaleness < 0 || featureStaleness > 16 { throw ValidationError("--feature-staleness must be in 0…16, got \(featureStaleness)") }
         if steps != nil && epochs != nil { throw ValidationError("give --steps or --epochs, not both") }
         if draftVocabData != nil && draftVocab == 0 { throw ValidationError("--draft-vocab-data needs --draft-vocab K") }
         if draftVocab < 0 { throw ValidationError("--draft-vocab must be ≥ 0 (0: the whole vocabulary), got \(draftVocab)") }
@@ -117,7 +119,11 @@ struct TrainCommand: ParsableCommand {
         let needsResponses = method == .pcl ? pclOptions.demonstrations.contains(.dataset) : (kind == .fixed || kind == .mixed || method == .adaspec)
         let trainSet = try PromptDataset.load(URL(fileURLWithPath: data), template: tmpl, requireResponses: needsResponses)
         let evalSet = try PromptDataset.load(URL(fileURLWithPath: evalData), template: tmpl, requireResponses: true)
-        let base = try makeDraft(targetBundle, tokenizer: tokenizer)
+        var base = try makeDraft(targetBundle, tokenizer: tokenizer)
+        if featureStaleness > 0 && base.model.config.featureStaleness == 0 {
+            base.model = try base.model.addingFeatureInput(staleness: featureStaleness, width: targetBundle.model.config.hiddenSize)
+            printErr("draft: reads the target's hidden states, staleness 1…\(featureStaleness) (W zero-initialised)")
+        }
         _ = try SharedVocabulary.check(target: targetBundle.model, targetTokenizer: tokenizer, draft: base.model, draftTokenizer: base.tokenizer)
         let stepCount = steps ?? Int(((epochs ?? 1) * Double(trainSet.examples.count) / Double(batchSize * gradAccum)).rounded(.up))
         // Rank 0 alone evaluates (and times the draft for the predicted speedups).
@@ -131,7 +137,8 @@ struct TrainCommand: ParsableCommand {
         if let evaluator { evaluator.costs = try measureCosts(draft: base.model, draftOutputIDs: outputIDs, targetBundle: targetBundle, dir: outURL) }
         var cache: TeacherCache?
         if let teacherCache {
-            let o = TeacherCacheSettings(topK: topK, temperature: temperature, template: template.rawValue, context: context)
+            let states = base.model.config.featureStaleness > 0 ? targetBundle.model.config.hiddenSize : nil
+            let o = TeacherCacheSettings(topK: topK, temperature: temperature, template: template.rawValue, context: context, stateWidth: states)
             // Built (on first use) with the target's weights in their file types: the faster path for GGUF.
             cache = try openOrBuildTeacherCache(directory: teacherCache, target: target, bundle: targetBundle, data: data, options: o,
                                                 communicator: job) { [target] in

@@ -170,7 +170,7 @@ extension XCTestCase {
     /// Row m of a cached example equals the top-K of `log softmax(u / temperature)` computed in
     /// Double from the teacher's logits u: same ids, log-probs and log tail to float tolerance.
     func assertCachedRow(_ stored: (positions: UnsafeBufferPointer<Int32>, ids: UnsafePointer<Int32>, logProbs: UnsafePointer<Float>,
-                                    logTail: UnsafePointer<Float>), _ m: Int, K: Int, teacher u: [Double], temperature: Float,
+                                    logTail: UnsafePointer<Float>, states: UnsafePointer<UInt16>?), _ m: Int, K: Int, teacher u: [Double], temperature: Float,
                          _ label: String, tolerance: Double = 1e-5, file: StaticString = #filePath, line: UInt = #line) {
         let row = TestSparseRow(teacher: u, K: K, temperature: Double(temperature))
         XCTAssertEqual(Array(UnsafeBufferPointer(start: stored.ids + m * K, count: K)), row.ids, "\(label) ids", file: file, line: line)
