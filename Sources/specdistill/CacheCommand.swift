@@ -19,7 +19,9 @@ struct CacheBuild: ParsableCommand {
         about 5x the float32 batch for SmolLM2 Q4_1 on an AVX2 CPU); --weights f32 runs padded batches of --cache-batch-size. The cache is bound to the target file's and the \
         data file's sha256, the template, --top-k, --temperature, --context and the vocabulary size; \
         `train --teacher-cache DIR` refuses a cache built with other values. An interrupted build resumes \
-        after its last complete shard when run again with the same arguments.
+        after its last complete shard when run again with the same arguments. --states also stores the \
+        target's final hidden state (f16) at every stored position, what a draft reading them trains on \
+        (train --feature-staleness); such a cache serves every other run too.
         """)
     @Option(name: ModelFlags.target, help: ModelFlags.targetHelp) var target: String
     @Option(help: "Training data: JSONL {\"prompt\", \"response\"} lines.") var data: String
