@@ -182,6 +182,12 @@ struct TeacherCacheShard {
         for r in 0..<rows where positions[r] < 0 || Int(positions[r]) >= identity.context || logTail[r].isNaN {
             throw fail("row \(r) has position \(positions[r]) (context \(identity.context)) or log tail \(logTail[r])")
         }
+        if let states {
+            // f16 with every exponent bit set is ±Inf or NaN.
+            for j in 0..<(rows * stateWidth) where states[j] & 0x7C00 == 0x7C00 {
+                throw fail("target state \(j / stateWidth) holds a non-finite value (entry \(j % stateWidth))")
+            }
+        }
         for j in 0..<(rows * K) where ids[j] < 0 || Int(ids[j]) >= identity.vocabSize || logProbs[j].isNaN || logProbs[j] == .infinity {
             throw fail("entry \(j) has id \(ids[j]) (vocabulary \(identity.vocabSize)) or log-probability \(logProbs[j])")
         }

@@ -121,7 +121,8 @@ public final class FeatureDraftModel: DecodingModel {
     private func prepare(_ n: Int) -> Bool {
         let Cf = features.width, D = session.model.config.featureStaleness
         if rows.count < n * Cf { rows = [Float](repeating: 0, count: n * Cf) }
-        staleness = [Int32](repeating: 0, count: n)
+        staleness.removeAll(keepingCapacity: true)
+        staleness.append(contentsOf: repeatElement(0, count: n))
         var any = false
         for i in 0..<n {
             let q = session.length + i, s = min(q - 1, features.length - 1)

@@ -60,9 +60,15 @@ final class FeatureTrainingTests: XCTestCase {
         XCTAssertThrowsError(try TeacherCacheBuilder(teacher: teacher, tokenizer: tok, dataset: data, identity: id).build(into: plainDir)) {
             XCTAssertTrue("\($0)".contains("target states"), "\($0)")
         }
-        // A truncated version-2 shard names the file.
-        let dir = cache.directory, shard = dir.appendingPathComponent(cache.manifest.shards[0].file)
+        // A non-finite state (f16 exponent all ones) is refused; a truncated version-2 shard names the file.
+        let dir = cache.directory, entry = cache.manifest.shards[0], shard = dir.appendingPathComponent(entry.file)
         let bytes = try Data(contentsOf: shard)
+        let statesStart = 32 + 8 * (entry.examples + 1) + 4 * entry.rows + 8 * entry.rows * id.topK + 4 * entry.rows
+        XCTAssertEqual(bytes.count, statesStart + 2 * entry.rows * C)
+        var corrupt = bytes
+        corrupt[statesStart + 2 * 5 + 1] = 0x7E   // entry 5: a NaN
+        try corrupt.write(to: shard)
+        XCTAssertThrowsError(try TeacherCache(directory: dir, identity: id)) { XCTAssertTrue("\($0)".contains("non-finite"), "\($0)") }
         try bytes.dropLast(2).write(to: shard)
         XCTAssertThrowsError(try TeacherCache(directory: dir, identity: id)) { XCTAssertTrue("\($0)".contains(shard.path), "\($0)") }
     }
