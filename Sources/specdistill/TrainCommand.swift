@@ -67,7 +67,7 @@ struct TrainCommand: ParsableCommand {
     var stopAtStep: Int?
     @Option(name: .customLong("teacher-cache"), help: "Teacher cache directory for fixed data: built on first use (same --template, --context, --temperature; K from --top-k), reused afterwards; the teacher forward is skipped.") var teacherCache: String?
     @Option(name: .customLong("top-k"), help: "K of a teacher cache built by --teacher-cache.") var topK = 64
-    @Option(name: .customLong("feature-staleness"), help: "Give the draft the target's hidden states as input (EAGLE-style): D staleness matrices W_1…W_D (C × C each, zero-initialised), h₀ = e(x_t) + W_d·f_{t−d}. Needs a teacher cache with states (--teacher-cache builds one) or the target as teacher; 0 = off. A draft loaded with -md keeps its own D.") var featureStaleness = 0
+    @Option(name: .customLong("feature-staleness"), help: "Give the draft the target's hidden states as input (EAGLE-style): D staleness matrices W_1…W_D (C × C each, zero-initialised), h₀ = e(x_t) + W_d·f_{t−d}. Needs a teacher cache with states (--teacher-cache builds one) or the target as teacher; fkl, rkl, jsd and tvd; 0 = off. A draft loaded with -md keeps its own D.") var featureStaleness = 0
     @OptionGroup var pclOptions: PCLOptions
     @OptionGroup var threadOptions: ThreadOptions
 
@@ -94,6 +94,9 @@ struct TrainCommand: ParsableCommand {
         }
         if topK < 1 { throw ValidationError("--top-k must be ≥ 1") }
         if featureStaleness < 0 || featureStaleness > 16 { throw ValidationError("--feature-staleness must be in 0…16, got \(featureStaleness)") }
+        if featureStaleness > 0 && (method == .pcl || method == .adaspec) {
+            throw ValidationError("--feature-staleness applies to fkl, rkl, jsd and tvd (AdaSPEC's reference and PCL's rollouts do not read the target's states yet)")
+        }
         if steps != nil && epochs != nil { throw ValidationError("give --steps or --epochs, not both") }
         if draftVocabData != nil && draftVocab == 0 { throw ValidationError("--draft-vocab-data needs --draft-vocab K") }
         if draftVocab < 0 { throw ValidationError("--draft-vocab must be ≥ 0 (0: the whole vocabulary), got \(draftVocab)") }

@@ -54,6 +54,8 @@ final class ArgumentValidationTests: XCTestCase {
         try refuse(base + ["-md", "tiny", "--pcl-steps", "4"], naming: ["--pcl-steps", "--method pcl"])
         try refuse(base + ["-md", "tiny", "--method", "pcl", "--pcl-steps", "0"], naming: ["--pcl-steps"])
         try refuse(base + ["-md", "tiny", "--method", "pcl", "--pcl-steps", "all"], naming: ["--pcl-steps"])
+        try refuse(base + ["-md", "tiny", "--feature-staleness", "17"], naming: ["--feature-staleness"])
+        try refuse(base + ["-md", "tiny", "--method", "adaspec", "--feature-staleness", "4"], naming: ["--feature-staleness", "fkl"])
         // The optimiser group train and pretrain share.
         try refuse(base + ["-md", "tiny", "--lr", "0"], naming: ["--lr"])
         try refuse(base + ["-md", "tiny", "--grad-accum", "0"], naming: ["--grad-accum"])
