@@ -127,6 +127,9 @@ struct TrainCommand: ParsableCommand {
             base.model = try base.model.addingFeatureInput(staleness: featureStaleness, width: targetBundle.model.config.hiddenSize)
             printErr("draft: reads the target's hidden states, staleness 1…\(featureStaleness) (W zero-initialised)")
         }
+        if base.model.config.featureStaleness > 0 && (method == .adaspec || method == .pcl) {
+            throw ValidationError("the draft reads the target's hidden states (specdistill_feature_staleness in its config); \(method.rawValue) does not feed them yet: use fkl, rkl, jsd or tvd")
+        }
         _ = try SharedVocabulary.check(target: targetBundle.model, targetTokenizer: tokenizer, draft: base.model, draftTokenizer: base.tokenizer)
         let stepCount = steps ?? Int(((epochs ?? 1) * Double(trainSet.examples.count) / Double(batchSize * gradAccum)).rounded(.up))
         // Rank 0 alone evaluates (and times the draft for the predicted speedups).
