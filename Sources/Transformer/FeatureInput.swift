@@ -48,8 +48,11 @@ public enum FeatureInput {
             guard n > 0 else { continue }
             Matmul.gemm(transA: false, transB: true, m: n, n: C, k: Cf, a: scratch.f.pointer, lda: Cf,
                         b: W + (k - 1) * C * Cf, ldb: Cf, accumulate: false, c: scratch.x.pointer, ldc: C)
+            // Scatter-add: C floats a row, too small for a parallel dispatch each.
+            let g = scratch.x.pointer
             for (i, r) in scratch.index[0..<n].enumerated() {
-                Elementwise.add(out: x + r * C, a: x + r * C, b: scratch.x.pointer + i * C, count: C)
+                let dst = x + r * C, src = g + i * C
+                for j in 0..<C { dst[j] += src[j] }
             }
         }
     }
