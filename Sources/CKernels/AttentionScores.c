@@ -1,11 +1,12 @@
-// Attention scores q · k_j over a key cache: sd_rows_times_wt's numbers, computed four keys at a
-// time per query row (see CKernels.h, sd_attn_scores).
+// Attention scores q · k_j over a key cache: sd_rows_times_wt's numbers, computed for several
+// outputs per step (see CKernels.h, sd_attn_scores).
 //
 // The AVX-512 path of sd_rows_times_wt spends most of a short dot product (a head size of 64: one
-// chunk of four 16-lane accumulators) on the horizontal sum of each output. Here each query row
-// meets four keys at once: its chunk of q is loaded once for the four keys, and the four
-// outputs' horizontal sums run transposed in one set of registers — every lane addition the same
-// as sd_hsum16's for that output (lo256 + hi256, then lo128 + hi128, then (l0 + l1) + (l2 + l3);
+// chunk of four 16-lane accumulators) on the horizontal sum of each output. Here two query rows
+// meet two keys at once (an odd last row, as in single-token decoding, meets four keys): each
+// chunk of a row or key is loaded once for all the outputs it enters, and the four outputs'
+// horizontal sums run transposed in one set of registers — every lane addition the same as
+// sd_hsum16's for that output (lo256 + hi256, then lo128 + hi128, then (l0 + l1) + (l2 + l3);
 // float addition is commutative), so each output is bitwise sd_rows_times_wt's.
 #include "CKernels.h"
 #include "SimdInternal.h"
@@ -60,7 +61,35 @@ __attribute__((target(SD_SC_TARGET), always_inline)) static inline void sd_attn_
         for (int k = K1; k < K; k++) c[o] = __builtin_fmaf(a[o / 2][k], w[o % 2][k], c[o]);
 }
 
-// One query row against four keys: the same four-output step with the keys in pairs.
+// One query row a against keys w0…w3 (repeat a key for fewer): four outputs with the same
+// accumulators, combination and horizontal sums as sd_attn_scores2x2, so each is bitwise
+// sd_rows_times_wt's; the row's chunk is loaded once for the four keys. c[p] = a · w_p.
+__attribute__((target(SD_SC_TARGET), always_inline)) static inline void sd_attn_scores1x4(
+    int K, const float *a, const float *w0, const float *w1, const float *w2, const float *w3, float c[4]) {
+    const int KA = K - K % 64, K1 = K - K % 16;
+    const float *w[4] = {w0, w1, w2, w3};
+    __m512 s[4][4];
+    for (int o = 0; o < 4; o++)
+        for (int j = 0; j < 4; j++) s[o][j] = _mm512_setzero_ps();
+    for (int k = 0; k < KA; k += 64)
+        for (int j = 0; j < 4; j++) {
+            const __m512 x = _mm512_loadu_ps(a + k + 16 * j);
+            for (int o = 0; o < 4; o++) s[o][j] = _mm512_fmadd_ps(x, _mm512_loadu_ps(w[o] + k + 16 * j), s[o][j]);
+        }
+    for (int j = 0; j < 3; j++) {
+        const int k = KA + 16 * j;
+        if (k >= K1) break;
+        const __m512 x = _mm512_loadu_ps(a + k);
+        for (int o = 0; o < 4; o++) s[o][j] = _mm512_fmadd_ps(x, _mm512_loadu_ps(w[o] + k), s[o][j]);
+    }
+    __m512 comb[4];
+    for (int o = 0; o < 4; o++) comb[o] = _mm512_add_ps(_mm512_add_ps(s[o][0], s[o][1]), _mm512_add_ps(s[o][2], s[o][3]));
+    _mm_storeu_ps(c, sd_hsum16x4(comb));
+    for (int o = 0; o < 4; o++)
+        for (int k = K1; k < K; k++) c[o] = __builtin_fmaf(a[k], w[o][k], c[o]);
+}
+
+// Pairs of query rows against pairs of keys; an odd last row against four keys at a time.
 __attribute__((target(SD_SC_TARGET))) static void sd_attn_scores_rows(int M, int N, int K, const float *A, int lda,
                                                                       const float *W, int ldw, float *C, int ldc) {
     float v[4];
@@ -78,17 +107,20 @@ __attribute__((target(SD_SC_TARGET))) static void sd_attn_scores_rows(int M, int
             c0[n] = v[0], c1[n] = v[2];
         }
     }
-    if (m < M) {   // one row × four keys (as two "rows" that are the same row)
+    if (m < M) {   // one row × four keys
         const float *a = A + (size_t)m * lda;
         float *c = C + (size_t)m * ldc;
         int n = 0;
-        for (; n + 2 <= N; n += 2) {
-            sd_attn_scores2x2(K, a, a, W + (size_t)n * ldw, W + (size_t)(n + 1) * ldw, v);
-            c[n] = v[0], c[n + 1] = v[1];
+        for (; n + 4 <= N; n += 4) {
+            const float *w = W + (size_t)n * ldw;
+            sd_attn_scores1x4(K, a, w, w + ldw, w + 2 * (size_t)ldw, w + 3 * (size_t)ldw, v);
+            c[n] = v[0], c[n + 1] = v[1], c[n + 2] = v[2], c[n + 3] = v[3];
         }
-        if (n < N) {
-            sd_attn_scores2x2(K, a, a, W + (size_t)n * ldw, W + (size_t)n * ldw, v);
-            c[n] = v[0];
+        if (n < N) {   // 1–3 keys left: the last one repeated
+            const float *w[4];
+            for (int o = 0; o < 4; o++) w[o] = W + (size_t)(n + o < N ? n + o : N - 1) * ldw;
+            sd_attn_scores1x4(K, a, w[0], w[1], w[2], w[3], v);
+            for (int o = 0; n + o < N; o++) c[n + o] = v[o];
         }
     }
 }
