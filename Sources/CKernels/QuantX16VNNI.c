@@ -40,6 +40,12 @@ __attribute__((target(SD_X16_TARGET), always_inline)) static inline void sd_x16_
     const __m512i low4 = _mm512_set1_epi8(0x0F), zero = _mm512_setzero_si512();
     const int q8 = type == SD_Q8_0, q1 = type == SD_Q4_1, bb = 8 * sd_block_bytes(type), qs0 = q1 ? 32 : 16;
     const size_t gb = (size_t)nb * bb;
+    // Prefetch distance: the same block of the next pair (2·gb ahead), at most 16 KB. The two
+    // groups of a pair stream side by side, so a fixed 4 KB ahead of group 2j lands in group
+    // 2j + 1, which the other stream is already reading, and the next pair's second group starts
+    // cold. SmolLM2 Q4_1 in cache (Xeon, 2 threads, cache length 300): appending 2 / 3 / 4 rows
+    // 3.98 / 4.87 / 5.50 ms → 3.71 / 4.60 / 5.17, one row unchanged (medians of 7).
+    const size_t pf = 2 * gb < 16384 ? 2 * gb : 16384;
     // Q8_0: Σ q_a per row and block, for Σ w·q_a = Σ (w + 128)·q_a − 128·Σ q_a.
     const __m512i bias = _mm512_set1_epi8((char)0x80);
     int qsum[q8 ? R * nb : 1];
@@ -56,9 +62,9 @@ __attribute__((target(SD_X16_TARGET), always_inline)) static inline void sd_x16_
         __m512 acc[8];
         for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
         for (int b = 0; b < nb; b++, w += bb) {
-            for (int l = 0; l < bb; l += 64) {   // the same block 4 KB ahead in both groups
-                _mm_prefetch((const char *)w + 4096 + l, _MM_HINT_T0);
-                _mm_prefetch((const char *)w + gb + 4096 + l, _MM_HINT_T0);
+            for (int l = 0; l < bb; l += 64) {   // the same block pf ahead in both groups
+                _mm_prefetch((const char *)w + pf + l, _MM_HINT_T0);
+                _mm_prefetch((const char *)w + gb + pf + l, _MM_HINT_T0);
             }
             const __m512 dw = sd_x16_halves(w, gb);
             __m512i isum[8];
