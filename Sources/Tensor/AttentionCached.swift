@@ -11,12 +11,20 @@ extension Attention {
     /// about `n·(past + n/2 + 8)` scores instead of `n·(past + n)`.
     static let causalRowBlock = 16
 
+    /// Whether ``forwardCached(out:q:qStride:kCache:vCache:cacheStride:past:n:NH:NKV:HS:scale:scratch:)``
+    /// uses the one-pass row kernel (``sd_attn_row``) where the CPU and head size allow it (default
+    /// true; tests switch it off to check the general path on the same machine). Set before any
+    /// parallel work, as ``Threads/usePool``.
+    nonisolated(unsafe) public static var usesRowKernel = true
+
     /// Causal GQA attention of `n` new query rows at positions `past..<past+n` over a KV cache.
     ///
     /// Query row `i`, head `h` (KV head `g = h / (NH/NKV)`) attends to positions `0...past+i`:
     /// `out[i, h] = Σ_j softmax_j(scale · q[i, h] · k[j, g]) · v[j, g]`. The same numbers as row
     /// `past + i` of ``forward(out:probs:q:k:v:stride:B:T:NH:NKV:HS:scale:)`` on the whole sequence.
     ///
+    /// On AVX-512 with HS a multiple of 16 up to 128, each (head, row) runs ``sd_attn_row`` (scores,
+    /// softmax and value sum in one pass, the query in registers; its own fixed orders). Otherwise:
     /// Nothing is allocated. **Batch invariant:** scores are fixed-order dot products
     /// (``sd_attn_scores``: the bits of ``sd_rows_times_wt``), the softmax works row by row, and the value products accumulate over
     /// positions in ascending order (``sd_rows_times_w``; masked positions inside a block add exact zeros, those beyond it are
@@ -47,6 +55,17 @@ extension Attention {
                      "Attention.forwardCached: qStride \(qStride) < NH·HS \(NH * HS) or cacheStride \(cacheStride) < NKV·HS \(NKV * HS)")
         if n == 0 || NH == 0 { return }
         let L = past + n, group = NH / NKV, C = NH * HS
+        if usesRowKernel && sd_attn_row_available(Int32(HS)) != 0 {
+            // One task per (head, row), in one pass each (sd_attn_row); its scores at scratch[t·L ..< +L].
+            parallelFor(NH * n, minChunk: max(1, 16_384 / max(1, L * HS))) { items in
+                for t in items {
+                    let h = t / n, i = t % n, g = h / group
+                    _ = sd_attn_row(Int32(HS), q + i * qStride + h * HS, kCache + g * HS, vCache + g * HS, Int32(cacheStride),
+                                    Int32(past + i + 1), scale, scratch + t * L, out + i * C + h * HS)
+                }
+            }
+            return
+        }
         // Scores of head h, query row i at scratch[(h·n + i)·L ..< +L]; heads are independent.
         let minHeads = max(1, 16_384 / max(1, n * L * HS))
         parallelFor(NH, minChunk: minHeads) { heads in

@@ -1,3 +1,5 @@
+import CKernels
+import Foundation
 import Tensor
 import TestSupport
 import XCTest
@@ -61,9 +63,48 @@ final class AttentionCachedTests: XCTestCase {
                       AttentionCase(B: 1, T: 17, NH: 6, NKV: 3, HS: 8, pad: 1),
                       AttentionCase(B: 1, T: 23, NH: 9, NKV: 3, HS: 64, pad: 0),  // SmolLM2 heads
                       AttentionCase(B: 1, T: 65, NH: 2, NKV: 1, HS: 3, pad: 0),
-                      AttentionCase(B: 1, T: 20, NH: 4, NKV: 4, HS: 5, pad: 2)]
-        for c in shapes {
-            for n in [1, 2, 3, 5, 9, 40] { checkChunks(c, chunk: n, rng: &rng) }
+                      AttentionCase(B: 1, T: 20, NH: 4, NKV: 4, HS: 5, pad: 2),
+                      AttentionCase(B: 1, T: 37, NH: 4, NKV: 2, HS: 16, pad: 3),
+                      AttentionCase(B: 1, T: 19, NH: 2, NKV: 1, HS: 48, pad: 0),
+                      AttentionCase(B: 1, T: 21, NH: 4, NKV: 2, HS: 128, pad: 1)]  // Qwen2.5 1.5B heads
+        defer { Attention.usesRowKernel = true }
+        for rowKernel in [true, false] {   // the one-pass row kernel (where the CPU has it) and the general path
+            Attention.usesRowKernel = rowKernel
+            for c in shapes {
+                for n in [1, 2, 3, 5, 9, 40] { checkChunks(c, chunk: n, rng: &rng) }
+            }
+        }
+    }
+
+    /// The one-pass row kernel (``sd_attn_row``) against the Double reference for every length
+    /// of the last block of sixteen keys, strided caches, and peaked softmaxes (scale 1.5: scores
+    /// with standard deviations of 6–17, most weights tiny or exactly 0). Skipped where the AVX-512 row kernels are not in
+    /// use (no AVX-512, or SPECDISTILL_ISA below it); under CI=true a failure where they are.
+    func testRowKernelAtEveryTailLength() throws {
+        guard sd_attn_row_available(64) != 0 else {
+            if ProcessInfo.processInfo.environment["CI"] == "true", sd_rows_times_wt_isa() == 2 {
+                XCTFail("sd_attn_row is unavailable although the AVX-512 row kernels are in use")
+            }
+            throw XCTSkip("sd_attn_row needs AVX-512")
+        }
+        var rng = RandomGenerator(seed: 34)
+        for HS in [16, 48, 64, 128] {
+            let ld = HS + 7, T = 300
+            let k = rng.normalTensor([T, ld]), v = rng.normalTensor([T, ld]), q = rng.normalTensor([HS])
+            for visible in Array(1...40) + [255, 256, 257, 300] {
+                for scale: Float in [0.125, 1.5] {
+                    let out = Tensor(zeros: [HS]), ref = Tensor(zeros: [HS])
+                    let s = Tensor(shape: [visible + 1], repeating: .nan)
+                    s[visible] = 12345
+                    XCTAssertEqual(sd_attn_row(Int32(HS), q.pointer, k.pointer, v.pointer, Int32(ld), Int32(visible), scale,
+                                               s.pointer, out.pointer), 1)
+                    XCTAssertEqual(s[visible], 12345, "HS \(HS) visible \(visible): scratch overrun")
+                    Attention.forwardCachedReference(out: ref.pointer, q: q.pointer, qStride: HS, kCache: k.pointer,
+                                                     vCache: v.pointer, cacheStride: ld, past: visible - 1, n: 1, NH: 1,
+                                                     NKV: 1, HS: HS, scale: scale)
+                    assertClose(out, ref, rtol: cachedRtol, atol: cachedAtol, "HS \(HS) visible \(visible) scale \(scale)")
+                }
+            }
         }
     }
 
@@ -93,7 +134,9 @@ final class AttentionCachedTests: XCTestCase {
         let qkv = rng.normalTensor(c.qkvShape)
         let (k, v) = caches(qkv, c)
         let saved = Threads.count
-        defer { Threads.count = saved }
+        defer { Threads.count = saved; Attention.usesRowKernel = true }
+        for rowKernel in [true, false] {
+        Attention.usesRowKernel = rowKernel
         var results: [[Float]] = []
         for threads in [1, 2] {
             Threads.count = threads
@@ -110,6 +153,7 @@ final class AttentionCachedTests: XCTestCase {
             results.append(all)
         }
         let first = results[0].indices.first { results[0][$0] != results[1][$0] }
-        XCTAssertNil(first, "1 and 2 threads differ first at element \(first ?? -1) of \(results[0].count)")
+        XCTAssertNil(first, "row kernel \(rowKernel): 1 and 2 threads differ first at element \(first ?? -1) of \(results[0].count)")
+        }
     }
 }

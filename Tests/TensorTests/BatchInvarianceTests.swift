@@ -111,7 +111,9 @@ final class BatchInvarianceTests: XCTestCase {
     /// triangle beyond each).
     func testCachedAttentionRowsAreBatchInvariant() {
         var rng = RandomGenerator(seed: 33)
-        for (NH, NKV, HS) in [(9, 3, 64), (4, 4, 32), (2, 1, 5)] { for n in [7, 37] {
+        defer { Attention.usesRowKernel = true }
+        for rowKernel in [true, false] { Attention.usesRowKernel = rowKernel   // the one-pass row kernel and the general path
+        for (NH, NKV, HS) in [(9, 3, 64), (4, 4, 32), (2, 1, 5), (4, 2, 128)] { for n in [7, 37] {
             let past = 13, L = past + n, KV = NKV * HS
             let q = rng.normalTensor([n, NH * HS]), k = rng.normalTensor([L, KV]), v = rng.normalTensor([L, KV])
             let together = Tensor(zeros: [n, NH * HS]), alone = Tensor(zeros: [n, NH * HS])
@@ -123,7 +125,8 @@ final class BatchInvarianceTests: XCTestCase {
                                         kCache: k.pointer, vCache: v.pointer, cacheStride: KV, past: past + i, n: 1,
                                         NH: NH, NKV: NKV, HS: HS, scale: 0.3, scratch: scratch.pointer)
             }
-            XCTAssertEqual(together.array, alone.array, "NH \(NH) NKV \(NKV) HS \(HS) n \(n)")
+            XCTAssertEqual(together.array, alone.array, "row kernel \(rowKernel), NH \(NH) NKV \(NKV) HS \(HS) n \(n)")
         } }
+        }
     }
 }

@@ -45,6 +45,16 @@ int sd_has_avx2(void);
 /// each row meets four weight rows at once, sharing its loads and the horizontal sums.
 void sd_attn_scores(int M, int N, int K, const float *A, int lda, const float *W, int ldw, float *C, int ldc);
 
+/// 1 when sd_attn_row computes head size HS on this CPU (AVX-512, HS a multiple of 16 up to 128).
+int sd_attn_row_available(int HS);
+
+/// One query row of causal attention over `visible` cached positions, in one pass:
+/// out[0..<HS] = Σ_j softmax_j(scale · q · K_j) · V_j for j < visible (K_j, V_j at row stride ld).
+/// s (≥ visible floats) is scratch. Each row's bits depend only on its inputs and `visible`
+/// (batch and thread invariant). Returns 0 without writing when sd_attn_row_available(HS) is 0.
+int sd_attn_row(int HS, const float *q, const float *K, const float *V, int ld, int visible, float scale, float *s,
+                float *out);
+
 /// C[m, n] (+)= sum_k A[m, k] * W[k, n] for m < M, n < N (W not transposed, row stride ldw).
 /// Every output element is accumulated over k in ascending order, one term at a time, whatever
 /// M, N or the CPU path: results are independent of how many rows are computed together

@@ -1,0 +1,144 @@
+// One query row of cached attention in one pass: scores, softmax and the value sum (see
+// CKernels.h, sd_attn_row).
+//
+// The general path (Attention.forwardCached) computes a block of scores with sd_attn_scores,
+// then the softmax in Swift, then the value product with sd_rows_times_w, and pays for each
+// output's horizontal sum separately. Here, on AVX-512 and for head sizes of 16…128:
+// - scores: the query stays in registers; sixteen keys at a time each get an FMA chain over the
+//   head's 16-lane chunks, and one transposed reduction (30 shuffles, 15 additions) turns the
+//   sixteen partial vectors into the sixteen scores in one register;
+// - softmax: the maximum while scoring, then e_j = exp(s_j − max) (the polynomial of
+//   VectorMath.exp, in FMAs) and their sum in sixteen lanes;
+// - values: out = (Σ_j e_j · v_j) / Σ_j e_j, two interleaved accumulator sets (even and odd j)
+//   against the FMA latency.
+// Every operation on key j depends only on j, the row and `visible`, so a row gets the same bits
+// whatever other rows or heads are computed with it (batch invariance), and whatever the thread.
+#include "CKernels.h"
+#include <math.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define SD_AR_TARGET "avx512f,avx512dq,avx2,fma"
+
+// Lane u of the result = the sum of the lanes of a[u] (fixed tree: pairs within 128-bit lanes,
+// then the four 128-bit quarters).
+__attribute__((target(SD_AR_TARGET), always_inline)) static inline __m512 sd_ar_reduce16(const __m512 *a) {
+    __m512 t[8], w[4];
+    for (int m = 0; m < 8; m++)
+        t[m] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * m], a[2 * m + 1]), _mm512_unpackhi_ps(a[2 * m], a[2 * m + 1]));
+    for (int m = 0; m < 4; m++)
+        w[m] = _mm512_add_ps(_mm512_shuffle_ps(t[2 * m], t[2 * m + 1], 0x44), _mm512_shuffle_ps(t[2 * m], t[2 * m + 1], 0xEE));
+    const __m512 x01 = _mm512_add_ps(_mm512_shuffle_f32x4(w[0], w[1], 0x44), _mm512_shuffle_f32x4(w[0], w[1], 0xEE));
+    const __m512 x23 = _mm512_add_ps(_mm512_shuffle_f32x4(w[2], w[3], 0x44), _mm512_shuffle_f32x4(w[2], w[3], 0xEE));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(x01, x23, 0x88), _mm512_shuffle_f32x4(x01, x23, 0xDD));
+}
+
+// e^x with VectorMath.exp's clamp, rounding trick and polynomial (FMAs here); x < −87.33 gives 0.
+__attribute__((target(SD_AR_TARGET), always_inline)) static inline __m512 sd_ar_exp(__m512 x) {
+    const __m512 lo = _mm512_set1_ps(-87.33f), hi = _mm512_set1_ps(88.3f);
+    const __m512 magic = _mm512_set1_ps(12582912.0f);   // 1.5 · 2^23
+    const __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+    const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+    const __m512 shifted = _mm512_fmadd_ps(xc, _mm512_set1_ps(1.44269504f), magic);
+    const __m512 k = _mm512_sub_ps(shifted, magic);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), xc);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.1219444e-4f), r);
+    __m512 p = _mm512_set1_ps(1.98756915e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.39819995e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.16657959e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.66666655e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.00000012e-1f));
+    p = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
+    const __m512i ki = _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_castps_si512(magic));
+    const __m512 scale2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(ki, _mm512_set1_epi32(127)), 23));
+    return _mm512_maskz_mov_ps((__mmask16)~under, _mm512_mul_ps(p, scale2));
+}
+
+// H = HS / 16 chunks (1…8), one instantiation each so the chunk loops unroll.
+__attribute__((target(SD_AR_TARGET), always_inline)) static inline void sd_ar_body(
+    const int H, const float *q, const float *K, const float *V, int ld, int visible, float scale, float *s, float *out) {
+    __m512 qv[8];
+    for (int c = 0; c < H; c++) qv[c] = _mm512_loadu_ps(q + 16 * c);
+    const __m512 sc = _mm512_set1_ps(scale);
+    __m512 top = _mm512_set1_ps(-INFINITY);
+    float tail[16];
+    for (int j0 = 0; j0 < visible; j0 += 16) {
+        const int nk = visible - j0 < 16 ? visible - j0 : 16;
+        __m512 acc[16];
+        for (int u = 0; u < 16; u++) {
+            const float *k = K + (size_t)(j0 + (u < nk ? u : 0)) * ld;   // past the end: a valid row, result unused
+            __m512 a = _mm512_mul_ps(qv[0], _mm512_loadu_ps(k));
+            for (int c = 1; c < H; c++) a = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(k + 16 * c), a);
+            acc[u] = a;
+        }
+        const __mmask16 m = (__mmask16)(nk == 16 ? 0xFFFF : (1u << nk) - 1);
+        const __m512 x = _mm512_mul_ps(sd_ar_reduce16(acc), sc);
+        top = _mm512_mask_max_ps(top, m, top, x);
+        if (nk == 16) _mm512_storeu_ps(s + j0, x);
+        else { _mm512_storeu_ps(tail, x); for (int u = 0; u < nk; u++) s[j0 + u] = tail[u]; }
+    }
+    const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(top));
+    __m512 sum = _mm512_setzero_ps();
+    for (int j0 = 0; j0 < visible; j0 += 16) {
+        const int nk = visible - j0 < 16 ? visible - j0 : 16;
+        const __mmask16 m = (__mmask16)(nk == 16 ? 0xFFFF : (1u << nk) - 1);
+        const __m512 e = _mm512_maskz_mov_ps(m, sd_ar_exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + j0), mx)));
+        sum = _mm512_add_ps(sum, e);
+        _mm512_mask_storeu_ps(s + j0, m, e);
+    }
+    // Σ lanes: 16 → 8 → 4 → 2 → 1, a fixed tree.
+    const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(sum), _mm512_extractf32x8_ps(sum, 1));
+    const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    const float total = _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
+    __m512 o0[8], o1[8];
+    for (int c = 0; c < H; c++) o0[c] = o1[c] = _mm512_setzero_ps();
+    int j = 0;
+    for (; j + 2 <= visible; j += 2) {
+        const __m512 e0 = _mm512_set1_ps(s[j]), e1 = _mm512_set1_ps(s[j + 1]);
+        const float *v0 = V + (size_t)j * ld, *v1 = v0 + ld;
+        for (int c = 0; c < H; c++) {
+            o0[c] = _mm512_fmadd_ps(e0, _mm512_loadu_ps(v0 + 16 * c), o0[c]);
+            o1[c] = _mm512_fmadd_ps(e1, _mm512_loadu_ps(v1 + 16 * c), o1[c]);
+        }
+    }
+    if (j < visible) {
+        const __m512 e0 = _mm512_set1_ps(s[j]);
+        for (int c = 0; c < H; c++) o0[c] = _mm512_fmadd_ps(e0, _mm512_loadu_ps(V + (size_t)j * ld + 16 * c), o0[c]);
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / total);
+    for (int c = 0; c < H; c++) _mm512_storeu_ps(out + 16 * c, _mm512_mul_ps(_mm512_add_ps(o0[c], o1[c]), inv));
+}
+
+#define SD_AR_CASE(h) \
+    case h: sd_ar_body(h, q, K, V, ld, visible, scale, s, out); return 1;
+
+__attribute__((target(SD_AR_TARGET))) static int sd_attn_row_avx512(int HS, const float *q, const float *K, const float *V,
+                                                                    int ld, int visible, float scale, float *s, float *out) {
+    switch (HS / 16) {
+        SD_AR_CASE(1) SD_AR_CASE(2) SD_AR_CASE(3) SD_AR_CASE(4) SD_AR_CASE(5) SD_AR_CASE(6) SD_AR_CASE(7) SD_AR_CASE(8)
+    default: return 0;
+    }
+}
+#endif
+
+int sd_attn_row_available(int HS) {
+#if defined(__x86_64__)
+    return sd_rows_times_wt_isa() == 2 && HS > 0 && HS % 16 == 0 && HS <= 128;
+#else
+    (void)HS;
+    return 0;
+#endif
+}
+
+int sd_attn_row(int HS, const float *q, const float *K, const float *V, int ld, int visible, float scale, float *s,
+                float *out) {
+    if (visible <= 0 || !sd_attn_row_available(HS)) return 0;
+#if defined(__x86_64__)
+    return sd_attn_row_avx512(HS, q, K, V, ld, visible, scale, s, out);
+#else
+    (void)q; (void)K; (void)V; (void)ld; (void)scale; (void)s; (void)out;
+    return 0;
+#endif
+}
