@@ -56,12 +56,39 @@ extension Attention {
         if n == 0 || NH == 0 { return }
         let L = past + n, group = NH / NKV, C = NH * HS
         if usesRowKernel && sd_attn_row_available(Int32(HS)) != 0 {
-            // One task per (head, row), in one pass each (sd_attn_row); its scores at scratch[t·L ..< +L].
-            parallelFor(NH * n, minChunk: max(1, 16_384 / max(1, L * HS))) { items in
-                for t in items {
-                    let h = t / n, i = t % n, g = h / group
-                    _ = sd_attn_row(Int32(HS), q + i * qStride + h * HS, kCache + g * HS, vCache + g * HS, Int32(cacheStride),
-                                    Int32(past + i + 1), scale, scratch + t * L, out + i * C + h * HS)
+            // Item t = h·n + i (head h, row i), scores at scratch[t·L ..< +L]. Two items that share
+            // a KV head run together (sd_attn_row2: each key and value row loaded once for both,
+            // the same bits as alone): rows i, i + 1 of a head, or, for one row, heads h, h + 1 of
+            // a group.
+            let pairs = sd_attn_row2_available(Int32(HS)) != 0
+            func item(_ t: Int) -> (q: UnsafePointer<Float>, kv: Int, visible: Int32, s: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+                let h = t / n, i = t % n
+                return (q + i * qStride + h * HS, h / group * HS, Int32(past + i + 1), scratch + t * L, out + i * C + h * HS)
+            }
+            func run(_ a: Int, _ b: Int?) {
+                let x = item(a)
+                if let b, pairs {
+                    let y = item(b)
+                    _ = sd_attn_row2(Int32(HS), x.q, y.q, kCache + x.kv, vCache + x.kv, Int32(cacheStride), x.visible, y.visible,
+                                     scale, x.s, y.s, x.out, y.out)
+                    return
+                }
+                _ = sd_attn_row(Int32(HS), x.q, kCache + x.kv, vCache + x.kv, Int32(cacheStride), x.visible, scale, x.s, x.out)
+                if let b {
+                    let y = item(b)
+                    _ = sd_attn_row(Int32(HS), y.q, kCache + y.kv, vCache + y.kv, Int32(cacheStride), y.visible, scale, y.s, y.out)
+                }
+            }
+            let per = n >= 2 ? (n + 1) / 2 : (group + 1) / 2, units = (n >= 2 ? NH : NKV) * per
+            parallelFor(units, minChunk: max(1, 8_192 / max(1, L * HS))) { range in
+                for u in range {
+                    if n >= 2 {
+                        let h = u / per, i = 2 * (u % per)
+                        run(h * n + i, i + 1 < n ? h * n + i + 1 : nil)
+                    } else {
+                        let g = u / per, h = g * group + 2 * (u % per)
+                        run(h, h + 1 < (g + 1) * group ? h + 1 : nil)
+                    }
                 }
             }
             return

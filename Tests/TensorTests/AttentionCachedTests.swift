@@ -78,7 +78,8 @@ final class AttentionCachedTests: XCTestCase {
 
     /// The one-pass row kernel (``sd_attn_row``) against the Double reference for every length
     /// of the last block of sixteen keys, strided caches, and peaked softmaxes (scale 1.5: scores
-    /// with standard deviations of 6–17, most weights tiny or exactly 0). Skipped where the AVX-512 row kernels are not in
+    /// with standard deviations of 6–17, most weights tiny or exactly 0), and ``sd_attn_row2`` (two
+    /// queries, equal or unequal lengths) bitwise against two single calls. Skipped where the AVX-512 row kernels are not in
     /// use (no AVX-512, or SPECDISTILL_ISA below it); under CI=true a failure where they are.
     func testRowKernelAtEveryTailLength() throws {
         guard sd_attn_row_available(64) != 0 else {
@@ -103,6 +104,19 @@ final class AttentionCachedTests: XCTestCase {
                                                      vCache: v.pointer, cacheStride: ld, past: visible - 1, n: 1, NH: 1,
                                                      NKV: 1, HS: HS, scale: scale)
                     assertClose(out, ref, rtol: cachedRtol, atol: cachedAtol, "HS \(HS) visible \(visible) scale \(scale)")
+                    // Two queries at once (the second seeing 0, 1 or 5 more keys): bitwise two single calls.
+                    guard sd_attn_row2_available(Int32(HS)) != 0 else { continue }
+                    let q2 = rng.normalTensor([HS])
+                    for extra in [0, 1, 5] where visible + extra <= T {
+                        let vb = visible + extra
+                        let outA = Tensor(zeros: [HS]), outB = Tensor(zeros: [HS]), oneB = Tensor(zeros: [HS])
+                        let sa = Tensor(zeros: [visible]), sb = Tensor(zeros: [vb])
+                        XCTAssertEqual(sd_attn_row2(Int32(HS), q.pointer, q2.pointer, k.pointer, v.pointer, Int32(ld), Int32(visible),
+                                                    Int32(vb), scale, sa.pointer, sb.pointer, outA.pointer, outB.pointer), 1)
+                        _ = sd_attn_row(Int32(HS), q2.pointer, k.pointer, v.pointer, Int32(ld), Int32(vb), scale, sb.pointer, oneB.pointer)
+                        XCTAssertEqual(outA.array.map(\.bitPattern), out.array.map(\.bitPattern), "HS \(HS) visible \(visible)+\(extra): first of two")
+                        XCTAssertEqual(outB.array.map(\.bitPattern), oneB.array.map(\.bitPattern), "HS \(HS) visible \(visible)+\(extra): second of two")
+                    }
                 }
             }
         }

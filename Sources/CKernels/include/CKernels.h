@@ -55,6 +55,15 @@ int sd_attn_row_available(int HS);
 int sd_attn_row(int HS, const float *q, const float *K, const float *V, int ld, int visible, float scale, float *s,
                 float *out);
 
+/// 1 when sd_attn_row2 computes head size HS on this CPU (sd_attn_row's condition and HS ≤ 64).
+int sd_attn_row2_available(int HS);
+
+/// sd_attn_row for two queries over the same cache (visible va ≤ vb), bitwise equal to two
+/// sd_attn_row calls, loading each key and value row once for both. Returns 0 without writing
+/// when sd_attn_row2_available(HS) is 0 or va > vb.
+int sd_attn_row2(int HS, const float *qa, const float *qb, const float *K, const float *V, int ld, int va, int vb,
+                 float scale, float *sa, float *sb, float *outa, float *outb);
+
 /// C[m, n] (+)= sum_k A[m, k] * W[k, n] for m < M, n < N (W not transposed, row stride ldw).
 /// Every output element is accumulated over k in ascending order, one term at a time, whatever
 /// M, N or the CPU path: results are independent of how many rows are computed together
