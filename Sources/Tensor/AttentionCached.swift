@@ -23,9 +23,10 @@ extension Attention {
     /// `out[i, h] = Σ_j softmax_j(scale · q[i, h] · k[j, g]) · v[j, g]`. The same numbers as row
     /// `past + i` of ``forward(out:probs:q:k:v:stride:B:T:NH:NKV:HS:scale:)`` on the whole sequence.
     ///
-    /// On AVX-512 with HS a multiple of 16 up to 128, each (head, row) runs ``sd_attn_row`` (scores,
-    /// softmax and value sum in one pass, the query in registers; its own fixed orders). Otherwise:
-    /// Nothing is allocated. **Batch invariant:** scores are fixed-order dot products
+    /// Nothing is allocated. On AVX-512 with HS a multiple of 16 up to 128 (``usesRowKernel``), each
+    /// (head, row) runs ``sd_attn_row``: scores, softmax and value sum in one pass, every operation
+    /// on position j fixed by j, the row and its visible count. Otherwise **batch invariant** too:
+    /// scores are fixed-order dot products
     /// (``sd_attn_scores``: the bits of ``sd_rows_times_wt``), the softmax works row by row, and the value products accumulate over
     /// positions in ascending order (``sd_rows_times_w``; masked positions inside a block add exact zeros, those beyond it are
     /// skipped, which is the same sum), so
@@ -56,41 +57,8 @@ extension Attention {
         if n == 0 || NH == 0 { return }
         let L = past + n, group = NH / NKV, C = NH * HS
         if usesRowKernel && sd_attn_row_available(Int32(HS)) != 0 {
-            // Item t = h·n + i (head h, row i), scores at scratch[t·L ..< +L]. Two items that share
-            // a KV head run together (sd_attn_row2: each key and value row loaded once for both,
-            // the same bits as alone): rows i, i + 1 of a head, or, for one row, heads h, h + 1 of
-            // a group.
-            let pairs = sd_attn_row2_available(Int32(HS)) != 0
-            func item(_ t: Int) -> (q: UnsafePointer<Float>, kv: Int, visible: Int32, s: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
-                let h = t / n, i = t % n
-                return (q + i * qStride + h * HS, h / group * HS, Int32(past + i + 1), scratch + t * L, out + i * C + h * HS)
-            }
-            func run(_ a: Int, _ b: Int?) {
-                let x = item(a)
-                if let b, pairs {
-                    let y = item(b)
-                    _ = sd_attn_row2(Int32(HS), x.q, y.q, kCache + x.kv, vCache + x.kv, Int32(cacheStride), x.visible, y.visible,
-                                     scale, x.s, y.s, x.out, y.out)
-                    return
-                }
-                _ = sd_attn_row(Int32(HS), x.q, kCache + x.kv, vCache + x.kv, Int32(cacheStride), x.visible, scale, x.s, x.out)
-                if let b {
-                    let y = item(b)
-                    _ = sd_attn_row(Int32(HS), y.q, kCache + y.kv, vCache + y.kv, Int32(cacheStride), y.visible, scale, y.s, y.out)
-                }
-            }
-            let per = n >= 2 ? (n + 1) / 2 : (group + 1) / 2, units = (n >= 2 ? NH : NKV) * per
-            parallelFor(units, minChunk: max(1, 8_192 / max(1, L * HS))) { range in
-                for u in range {
-                    if n >= 2 {
-                        let h = u / per, i = 2 * (u % per)
-                        run(h * n + i, i + 1 < n ? h * n + i + 1 : nil)
-                    } else {
-                        let g = u / per, h = g * group + 2 * (u % per)
-                        run(h, h + 1 < (g + 1) * group ? h + 1 : nil)
-                    }
-                }
-            }
+            forwardCachedRows(out: out, q: q, qStride: qStride, kCache: kCache, vCache: vCache, cacheStride: cacheStride,
+                              past: past, n: n, NH: NH, NKV: NKV, HS: HS, scale: scale, scratch: scratch)
             return
         }
         // Scores of head h, query row i at scratch[(h·n + i)·L ..< +L]; heads are independent.
@@ -109,6 +77,51 @@ extension Attention {
                     sd_rows_times_w(m, Int32(HS), Int32(width), rows + i0 * L, Int32(L), vCache + g * HS, Int32(cacheStride),
                                     out + i0 * C + h * HS, Int32(C), 0)
                     i0 = i1
+                }
+            }
+        }
+    }
+
+    /// ``forwardCached(out:q:qStride:kCache:vCache:cacheStride:past:n:NH:NKV:HS:scale:scratch:)`` through
+    /// the one-pass row kernels: ``sd_attn_row`` per (head, row), ``sd_attn_row2`` for two that share a
+    /// KV head. Each row's bits depend only on its own query, cache rows and visible count.
+    private static func forwardCachedRows(out: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>, qStride: Int,
+                                          kCache: UnsafePointer<Float>, vCache: UnsafePointer<Float>, cacheStride: Int,
+                                          past: Int, n: Int, NH: Int, NKV: Int, HS: Int, scale: Float,
+                                          scratch: UnsafeMutablePointer<Float>) {
+        let L = past + n, group = NH / NKV, C = NH * HS
+        // Item t = h·n + i (head h, row i), scores at scratch[t·L ..< +L]. Two items that share
+        // a KV head run together (sd_attn_row2: each key and value row loaded once for both,
+        // the same bits as alone): rows i, i + 1 of a head, or, for one row, heads h, h + 1 of
+        // a group.
+        let pairs = sd_attn_row2_available(Int32(HS)) != 0
+        func item(_ t: Int) -> (q: UnsafePointer<Float>, kv: Int, visible: Int32, s: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+            let h = t / n, i = t % n
+            return (q + i * qStride + h * HS, h / group * HS, Int32(past + i + 1), scratch + t * L, out + i * C + h * HS)
+        }
+        func run(_ a: Int, _ b: Int?) {
+            let x = item(a)
+            if let b, pairs {
+                let y = item(b)
+                _ = sd_attn_row2(Int32(HS), x.q, y.q, kCache + x.kv, vCache + x.kv, Int32(cacheStride), x.visible, y.visible,
+                                 scale, x.s, y.s, x.out, y.out)
+                return
+            }
+            _ = sd_attn_row(Int32(HS), x.q, kCache + x.kv, vCache + x.kv, Int32(cacheStride), x.visible, scale, x.s, x.out)
+            if let b {
+                let y = item(b)
+                _ = sd_attn_row(Int32(HS), y.q, kCache + y.kv, vCache + y.kv, Int32(cacheStride), y.visible, scale, y.s, y.out)
+            }
+        }
+        let per = n >= 2 ? (n + 1) / 2 : (group + 1) / 2, units = (n >= 2 ? NH : NKV) * per
+        parallelFor(units, minChunk: max(1, 8_192 / max(1, L * HS))) { range in
+            for u in range {
+                if n >= 2 {
+                    let h = u / per, i = 2 * (u % per)
+                    run(h * n + i, i + 1 < n ? h * n + i + 1 : nil)
+                } else {
+                    let g = u / per, h = g * group + 2 * (u % per)
+                    run(h, h + 1 < (g + 1) * group ? h + 1 : nil)
                 }
             }
         }
