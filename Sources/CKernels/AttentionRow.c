@@ -216,16 +216,24 @@ __attribute__((target(SD_AR_TARGET))) static int sd_attn_row_avx512(int HS, cons
 }
 #endif
 
-int sd_attn_row_available(int HS) {
 #if defined(__x86_64__)
-    return sd_rows_times_wt_isa() == 2 && HS > 0 && HS % 16 == 0 && HS <= 128;
+// The AVX2 form (AttentionRowAVX2.c): head sizes 8…128 in multiples of 8.
+int sd_attn_row_avx2(int HS, const float *q, const float *K, const float *V, int ld, int visible, float scale, float *s,
+                     float *out);
+#endif
+
+int sd_attn_row_available_with(int isa, int HS) {
+#if defined(__x86_64__)
+    return isa >= 1 && HS > 0 && HS % 8 == 0 && HS <= 128;
 #else
-    (void)HS;
+    (void)isa; (void)HS;
     return 0;
 #endif
 }
 
-int sd_attn_row2_available(int HS) { return sd_attn_row_available(HS) && HS <= 64; }
+int sd_attn_row_available(int HS) { return sd_attn_row_available_with(sd_rows_times_wt_isa(), HS); }
+
+int sd_attn_row2_available(int HS) { return sd_rows_times_wt_isa() >= 2 && HS > 0 && HS % 16 == 0 && HS <= 64; }
 
 int sd_attn_row2(int HS, const float *qa, const float *qb, const float *K, const float *V, int ld, int va, int vb,
                  float scale, float *sa, float *sb, float *outa, float *outb) {
@@ -238,13 +246,19 @@ int sd_attn_row2(int HS, const float *qa, const float *qb, const float *K, const
 #endif
 }
 
-int sd_attn_row(int HS, const float *q, const float *K, const float *V, int ld, int visible, float scale, float *s,
-                float *out) {
-    if (visible <= 0 || !sd_attn_row_available(HS)) return 0;
+int sd_attn_row_with(int isa, int HS, const float *q, const float *K, const float *V, int ld, int visible, float scale,
+                     float *s, float *out) {
+    if (visible <= 0 || !sd_attn_row_available_with(isa, HS)) return 0;
 #if defined(__x86_64__)
-    return sd_attn_row_avx512(HS, q, K, V, ld, visible, scale, s, out);
+    if (isa >= 2 && HS % 16 == 0) return sd_attn_row_avx512(HS, q, K, V, ld, visible, scale, s, out);
+    return sd_attn_row_avx2(HS, q, K, V, ld, visible, scale, s, out);
 #else
     (void)q; (void)K; (void)V; (void)ld; (void)scale; (void)s; (void)out;
     return 0;
 #endif
+}
+
+int sd_attn_row(int HS, const float *q, const float *K, const float *V, int ld, int visible, float scale, float *s,
+                float *out) {
+    return sd_attn_row_with(sd_rows_times_wt_isa(), HS, q, K, V, ld, visible, scale, s, out);
 }

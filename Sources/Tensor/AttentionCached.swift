@@ -23,9 +23,9 @@ extension Attention {
     /// `out[i, h] = Σ_j softmax_j(scale · q[i, h] · k[j, g]) · v[j, g]`. The same numbers as row
     /// `past + i` of ``forward(out:probs:q:k:v:stride:B:T:NH:NKV:HS:scale:)`` on the whole sequence.
     ///
-    /// Nothing is allocated. On AVX-512 with HS a multiple of 16 up to 128 (``usesRowKernel``), each
-    /// (head, row) runs ``sd_attn_row``: scores, softmax and value sum in one pass, every operation
-    /// on position j fixed by j, the row and its visible count. Otherwise **batch invariant** too:
+    /// Nothing is allocated. On AVX2 and AVX-512 with HS a multiple of 8 up to 128 (``usesRowKernel``),
+    /// each (head, row) runs ``sd_attn_row``: scores, softmax and value sum in one pass, every
+    /// operation on position j fixed by j, the row and its visible count. Otherwise **batch invariant** too:
     /// scores are fixed-order dot products
     /// (``sd_attn_scores``: the bits of ``sd_rows_times_wt``), the softmax works row by row, and the value products accumulate over
     /// positions in ascending order (``sd_rows_times_w``; masked positions inside a block add exact zeros, those beyond it are

@@ -76,46 +76,48 @@ final class AttentionCachedTests: XCTestCase {
         }
     }
 
-    /// The one-pass row kernel (``sd_attn_row``) against the Double reference for every length
-    /// of the last block of sixteen keys, strided caches, and peaked softmaxes (scale 1.5: scores
-    /// with standard deviations of 6–17, most weights tiny or exactly 0), and ``sd_attn_row2`` (two
-    /// queries, equal or unequal lengths) bitwise against two single calls. Skipped where the AVX-512 row kernels are not in
-    /// use (no AVX-512, or SPECDISTILL_ISA below it); under CI=true a failure where they are.
+    /// The one-pass row kernel (``sd_attn_row``) on every path this CPU has (AVX2, AVX-512) against
+    /// the Double reference for every length of the last block of keys, strided caches, and peaked
+    /// softmaxes (scale 1.5: scores with standard deviations of 3–17, most weights tiny or exactly
+    /// 0); and ``sd_attn_row2`` (two queries, equal or unequal lengths) bitwise against two single
+    /// calls. Skipped without AVX2 (or with SPECDISTILL_ISA=portable); under CI=true a failure
+    /// where an AVX2 or AVX-512 path is in use but the kernel is not.
     func testRowKernelAtEveryTailLength() throws {
-        guard sd_attn_row_available(64) != 0 else {
-            if ProcessInfo.processInfo.environment["CI"] == "true", sd_rows_times_wt_isa() == 2 {
-                XCTFail("sd_attn_row is unavailable although the AVX-512 row kernels are in use")
-            }
-            throw XCTSkip("sd_attn_row needs AVX-512")
+        let top = Int(sd_rows_times_wt_isa())
+        guard top >= 1 else { throw XCTSkip("sd_attn_row needs AVX2") }
+        if ProcessInfo.processInfo.environment["CI"] == "true" {
+            XCTAssertEqual(sd_attn_row_available(64), 1, "sd_attn_row is unavailable although the AVX2 / AVX-512 row kernels are in use")
         }
         var rng = RandomGenerator(seed: 34)
-        for HS in [16, 48, 64, 128] {
-            let ld = HS + 7, T = 300
-            let k = rng.normalTensor([T, ld]), v = rng.normalTensor([T, ld]), q = rng.normalTensor([HS])
-            for visible in Array(1...40) + [255, 256, 257, 300] {
-                for scale: Float in [0.125, 1.5] {
-                    let out = Tensor(zeros: [HS]), ref = Tensor(zeros: [HS])
-                    let s = Tensor(shape: [visible + 1], repeating: .nan)
-                    s[visible] = 12345
-                    XCTAssertEqual(sd_attn_row(Int32(HS), q.pointer, k.pointer, v.pointer, Int32(ld), Int32(visible), scale,
-                                               s.pointer, out.pointer), 1)
-                    XCTAssertEqual(s[visible], 12345, "HS \(HS) visible \(visible): scratch overrun")
-                    Attention.forwardCachedReference(out: ref.pointer, q: q.pointer, qStride: HS, kCache: k.pointer,
-                                                     vCache: v.pointer, cacheStride: ld, past: visible - 1, n: 1, NH: 1,
-                                                     NKV: 1, HS: HS, scale: scale)
-                    assertClose(out, ref, rtol: cachedRtol, atol: cachedAtol, "HS \(HS) visible \(visible) scale \(scale)")
-                    // Two queries at once (the second seeing 0, 1 or 5 more keys): bitwise two single calls.
-                    guard sd_attn_row2_available(Int32(HS)) != 0 else { continue }
-                    let q2 = rng.normalTensor([HS])
-                    for extra in [0, 1, 5] where visible + extra <= T {
-                        let vb = visible + extra
-                        let outA = Tensor(zeros: [HS]), outB = Tensor(zeros: [HS]), oneB = Tensor(zeros: [HS])
-                        let sa = Tensor(zeros: [visible]), sb = Tensor(zeros: [vb])
-                        XCTAssertEqual(sd_attn_row2(Int32(HS), q.pointer, q2.pointer, k.pointer, v.pointer, Int32(ld), Int32(visible),
-                                                    Int32(vb), scale, sa.pointer, sb.pointer, outA.pointer, outB.pointer), 1)
-                        _ = sd_attn_row(Int32(HS), q2.pointer, k.pointer, v.pointer, Int32(ld), Int32(vb), scale, sb.pointer, oneB.pointer)
-                        XCTAssertEqual(outA.array.map(\.bitPattern), out.array.map(\.bitPattern), "HS \(HS) visible \(visible)+\(extra): first of two")
-                        XCTAssertEqual(outB.array.map(\.bitPattern), oneB.array.map(\.bitPattern), "HS \(HS) visible \(visible)+\(extra): second of two")
+        for isa in 1...top {
+            for HS in [8, 16, 24, 48, 64, 128] {
+                let ld = HS + 7, T = 300
+                let k = rng.normalTensor([T, ld]), v = rng.normalTensor([T, ld]), q = rng.normalTensor([HS])
+                for visible in Array(1...40) + [255, 256, 257, 300] {
+                    for scale: Float in [0.125, 1.5] {
+                        let out = Tensor(zeros: [HS]), ref = Tensor(zeros: [HS])
+                        let s = Tensor(shape: [visible + 1], repeating: .nan)
+                        s[visible] = 12345
+                        XCTAssertEqual(sd_attn_row_with(Int32(isa), Int32(HS), q.pointer, k.pointer, v.pointer, Int32(ld),
+                                                        Int32(visible), scale, s.pointer, out.pointer), 1)
+                        XCTAssertEqual(s[visible], 12345, "isa \(isa) HS \(HS) visible \(visible): scratch overrun")
+                        Attention.forwardCachedReference(out: ref.pointer, q: q.pointer, qStride: HS, kCache: k.pointer,
+                                                         vCache: v.pointer, cacheStride: ld, past: visible - 1, n: 1, NH: 1,
+                                                         NKV: 1, HS: HS, scale: scale)
+                        assertClose(out, ref, rtol: cachedRtol, atol: cachedAtol, "isa \(isa) HS \(HS) visible \(visible) scale \(scale)")
+                        // Two queries at once (the second seeing 0, 1 or 5 more keys): bitwise two single calls.
+                        guard isa == top, sd_attn_row2_available(Int32(HS)) != 0 else { continue }
+                        let q2 = rng.normalTensor([HS])
+                        for extra in [0, 1, 5] where visible + extra <= T {
+                            let vb = visible + extra
+                            let outA = Tensor(zeros: [HS]), outB = Tensor(zeros: [HS]), oneB = Tensor(zeros: [HS])
+                            let sa = Tensor(zeros: [visible]), sb = Tensor(zeros: [vb])
+                            XCTAssertEqual(sd_attn_row2(Int32(HS), q.pointer, q2.pointer, k.pointer, v.pointer, Int32(ld), Int32(visible),
+                                                        Int32(vb), scale, sa.pointer, sb.pointer, outA.pointer, outB.pointer), 1)
+                            _ = sd_attn_row(Int32(HS), q2.pointer, k.pointer, v.pointer, Int32(ld), Int32(vb), scale, sb.pointer, oneB.pointer)
+                            XCTAssertEqual(outA.array.map(\.bitPattern), out.array.map(\.bitPattern), "HS \(HS) visible \(visible)+\(extra): first of two")
+                            XCTAssertEqual(outB.array.map(\.bitPattern), oneB.array.map(\.bitPattern), "HS \(HS) visible \(visible)+\(extra): second of two")
+                        }
                     }
                 }
             }

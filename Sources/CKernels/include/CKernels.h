@@ -45,17 +45,23 @@ int sd_has_avx2(void);
 /// each row meets four weight rows at once, sharing its loads and the horizontal sums.
 void sd_attn_scores(int M, int N, int K, const float *A, int lda, const float *W, int ldw, float *C, int ldc);
 
-/// 1 when sd_attn_row computes head size HS on this CPU (AVX-512, HS a multiple of 16 up to 128).
+/// 1 when sd_attn_row computes head size HS on this CPU: AVX2 or AVX-512 (after the
+/// SPECDISTILL_ISA cap), HS a multiple of 8 up to 128.
 int sd_attn_row_available(int HS);
+/// sd_attn_row_available for instruction-set path `isa` (sd_rows_times_wt_isa's numbering).
+int sd_attn_row_available_with(int isa, int HS);
 
 /// One query row of causal attention over `visible` cached positions, in one pass:
 /// out[0..<HS] = Σ_j softmax_j(scale · q · K_j) · V_j for j < visible (K_j, V_j at row stride ld).
-/// s (≥ visible floats) is scratch. Each row's bits depend only on its inputs and `visible`
-/// (batch and thread invariant). Returns 0 without writing when sd_attn_row_available(HS) is 0.
+/// s (≥ visible floats) is scratch. Each row's bits depend only on its inputs, `visible` and the
+/// path (batch and thread invariant). Returns 0 without writing when unavailable.
 int sd_attn_row(int HS, const float *q, const float *K, const float *V, int ld, int visible, float scale, float *s,
                 float *out);
+/// sd_attn_row on path `isa` (1: AVX2, 2: AVX-512 where HS is a multiple of 16, else AVX2).
+int sd_attn_row_with(int isa, int HS, const float *q, const float *K, const float *V, int ld, int visible, float scale,
+                     float *s, float *out);
 
-/// 1 when sd_attn_row2 computes head size HS on this CPU (sd_attn_row's condition and HS ≤ 64).
+/// 1 when sd_attn_row2 computes head size HS on this CPU (AVX-512, HS a multiple of 16 up to 64).
 int sd_attn_row2_available(int HS);
 
 /// sd_attn_row for two queries over the same cache (visible va ≤ vb), bitwise equal to two
