@@ -3,8 +3,9 @@
 // chunk is loaded beside its key chunk (both from L1). Eight keys get an FMA chain each and one
 // transposed reduction (14 shuffles, 7 additions) gives their eight scores; then the maximum,
 // e_j = exp(s_j − max) with VectorMath.exp's polynomial in FMAs, their sum in eight lanes (then
-// sd_hsum8), and out = (Σ_j e_j · v_j) / Σ_j e_j in one accumulator set, j ascending. Every
-// operation on position j depends only on j, the row and `visible`: batch and thread invariant.
+// sd_hsum8), and out = (Σ_j e_j · v_j) / Σ_j e_j, one accumulator per output chunk (eight chunks
+// per sweep over the values), j ascending. Every operation on position j depends only on j, the
+// row and `visible`: batch and thread invariant.
 #include "CKernels.h"
 #include "SimdInternal.h"
 #include <math.h>
@@ -78,16 +79,19 @@ __attribute__((target(SD_AR2_TARGET), always_inline)) static inline void sd_ar8_
         sum = _mm256_add_ps(sum, e);
         _mm256_maskstore_ps(s + j0, m, e);
     }
-    const float total = sd_hsum8(sum);
-    __m256 o[16];
-    for (int c = 0; c < H; c++) o[c] = _mm256_setzero_ps();
-    for (int j = 0; j < visible; j++) {
-        const __m256 e = _mm256_set1_ps(s[j]);
-        const float *v = V + (size_t)j * ld;
-        for (int c = 0; c < H; c++) o[c] = _mm256_fmadd_ps(e, _mm256_loadu_ps(v + 8 * c), o[c]);
+    const __m256 inv = _mm256_set1_ps(1.0f / sd_hsum8(sum));
+    // At most eight output chunks per sweep over the values (sixteen registers).
+    for (int c0 = 0; c0 < H; c0 += 8) {
+        const int nc = H - c0 < 8 ? H - c0 : 8;
+        __m256 o[8];
+        for (int c = 0; c < nc; c++) o[c] = _mm256_setzero_ps();
+        for (int j = 0; j < visible; j++) {
+            const __m256 e = _mm256_set1_ps(s[j]);
+            const float *v = V + (size_t)j * ld + 8 * c0;
+            for (int c = 0; c < nc; c++) o[c] = _mm256_fmadd_ps(e, _mm256_loadu_ps(v + 8 * c), o[c]);
+        }
+        for (int c = 0; c < nc; c++) _mm256_storeu_ps(out + 8 * (c0 + c), _mm256_mul_ps(o[c], inv));
     }
-    const __m256 inv = _mm256_set1_ps(1.0f / total);
-    for (int c = 0; c < H; c++) _mm256_storeu_ps(out + 8 * c, _mm256_mul_ps(o[c], inv));
 }
 
 #define SD_AR8_CASE(h) \
