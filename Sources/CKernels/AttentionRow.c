@@ -14,6 +14,7 @@
 // Every operation on key j depends only on j, the row and `visible`, so a row gets the same bits
 // whatever other rows or heads are computed with it (batch invariance), and whatever the thread.
 #include "CKernels.h"
+#include "SimdInternal.h"
 #include <math.h>
 
 #if defined(__x86_64__)
@@ -35,20 +36,20 @@ __attribute__((target(SD_AR_TARGET), always_inline)) static inline __m512 sd_ar_
 
 // e^x with VectorMath.exp's clamp, rounding trick and polynomial (FMAs here); x < −87.33 gives 0.
 __attribute__((target(SD_AR_TARGET), always_inline)) static inline __m512 sd_ar_exp(__m512 x) {
-    const __m512 lo = _mm512_set1_ps(-87.33f), hi = _mm512_set1_ps(88.3f);
-    const __m512 magic = _mm512_set1_ps(12582912.0f);   // 1.5 · 2^23
+    const __m512 lo = _mm512_set1_ps(SD_EXP_LO), hi = _mm512_set1_ps(SD_EXP_HI);
+    const __m512 magic = _mm512_set1_ps(SD_EXP_MAGIC);
     const __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
     const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
-    const __m512 shifted = _mm512_fmadd_ps(xc, _mm512_set1_ps(1.44269504f), magic);
+    const __m512 shifted = _mm512_fmadd_ps(xc, _mm512_set1_ps(SD_EXP_LOG2E), magic);
     const __m512 k = _mm512_sub_ps(shifted, magic);
-    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), xc);
-    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.1219444e-4f), r);
-    __m512 p = _mm512_set1_ps(1.98756915e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.39819995e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.16657959e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.66666655e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.00000012e-1f));
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(SD_EXP_LN2_HI), xc);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(SD_EXP_LN2_LO), r);
+    __m512 p = _mm512_set1_ps(SD_EXP_P0);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SD_EXP_P1));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SD_EXP_P2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SD_EXP_P3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SD_EXP_P4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SD_EXP_P5));
     p = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
     const __m512i ki = _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_castps_si512(magic));
     const __m512 scale2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(ki, _mm512_set1_epi32(127)), 23));

@@ -26,19 +26,19 @@ __attribute__((target(SD_AR2_TARGET), always_inline)) static inline __m256 sd_ar
 
 // AttentionRow.c's exponential on eight lanes: x < −87.33 gives 0.
 __attribute__((target(SD_AR2_TARGET), always_inline)) static inline __m256 sd_ar8_exp(__m256 x) {
-    const __m256 lo = _mm256_set1_ps(-87.33f), hi = _mm256_set1_ps(88.3f), magic = _mm256_set1_ps(12582912.0f);
+    const __m256 lo = _mm256_set1_ps(SD_EXP_LO), hi = _mm256_set1_ps(SD_EXP_HI), magic = _mm256_set1_ps(SD_EXP_MAGIC);
     const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
     const __m256 xc = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
-    const __m256 shifted = _mm256_fmadd_ps(xc, _mm256_set1_ps(1.44269504f), magic);
+    const __m256 shifted = _mm256_fmadd_ps(xc, _mm256_set1_ps(SD_EXP_LOG2E), magic);
     const __m256 k = _mm256_sub_ps(shifted, magic);
-    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), xc);
-    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.1219444e-4f), r);
-    __m256 p = _mm256_set1_ps(1.98756915e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.39819995e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.16657959e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.66666655e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.00000012e-1f));
+    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(SD_EXP_LN2_HI), xc);
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(SD_EXP_LN2_LO), r);
+    __m256 p = _mm256_set1_ps(SD_EXP_P0);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SD_EXP_P1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SD_EXP_P2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SD_EXP_P3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SD_EXP_P4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SD_EXP_P5));
     p = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
     const __m256i ki = _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_castps_si256(magic));
     const __m256 scale2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ki, _mm256_set1_epi32(127)), 23));
