@@ -13,6 +13,8 @@
 //   against the FMA latency.
 // Every operation on key j depends only on j, the row and `visible`, so a row gets the same bits
 // whatever other rows or heads are computed with it (batch invariance), and whatever the thread.
+// sd_attn_row2 runs two queries over the same cache with those same bits, sharing the loads; the
+// AVX2 form is in AttentionRowAVX2.c.
 #include "CKernels.h"
 #include "SimdInternal.h"
 #include <math.h>
