@@ -21,7 +21,7 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-#define SD_AR_TARGET "avx512f,avx512dq,avx2,fma"
+#define SD_AR_TARGET "avx512f,avx2,fma"   // the AVX-512 path needs F only (sd_rows_times_wt_isa() == 2)
 
 // Lane u of the result = the sum of the lanes of a[u] (fixed tree: pairs within 128-bit lanes,
 // then the four 128-bit quarters).
@@ -127,7 +127,7 @@ __attribute__((target(SD_AR_TARGET), always_inline)) static inline float sd_ar_s
         sum = _mm512_add_ps(sum, e);
         _mm512_mask_storeu_ps(s + j0, m, e);
     }
-    const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(sum), _mm512_extractf32x8_ps(sum, 1));
+    const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(sum), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(sum), 1)));
     const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
     const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
     return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
