@@ -174,9 +174,12 @@ public enum ModelBenchmark {
     /// Greedy batch-1 decoding of `model`: `repetitions` runs of `newTokens` tokens after `prompt`.
     /// - Parameter bandwidthBytes: size of the buffer streamed to measure the memory bandwidth (the
     ///   bound itself streams a buffer of the weight bytes per token).
+    /// - Parameter outputRows: restrict the output layer to the first K tokens
+    ///   (``InferenceSession/restrictOutput(to:excludedLogit:)``), as a trimmed draft head reads it.
     public static func decode(model: TransformerModel, prompt: [Int], newTokens: Int = 64, repetitions: Int = 5,
-                              bandwidthBytes: Int = 512 << 20) throws -> DecodeResult {
+                              bandwidthBytes: Int = 512 << 20, outputRows: Int? = nil) throws -> DecodeResult {
         let session = InferenceSession(model: model)
+        if let outputRows { session.restrictOutput(to: Array(0..<outputRows)) }
         guard prompt.count + newTokens <= session.maxT else {
             throw ModelError.shape("bench decode: \(prompt.count) prompt + \(newTokens) new tokens exceed the context of \(session.maxT); use fewer tokens")
         }
@@ -190,7 +193,7 @@ public enum ModelBenchmark {
                 appends.append(max(1e-9, run.decodeSeconds))
             }
         }
-        let bytes = weightBytesPerToken(model)
+        let bytes = Double(model.weightBytesPerStep(outputRows: session.outputRows))
         // Every generated token is one single-token append (the first appends the last prompt token).
         let appendRate = Double(newTokens) / median(appends)
         let memory = streamingBandwidth(bytes: bandwidthBytes)

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Tensor
 
@@ -36,13 +37,10 @@ public final class Sampler {
         kept = [Float](repeating: 0, count: vocabularySize)
     }
 
-    /// Index of the largest logit; the lowest index wins ties.
-    @inlinable
+    /// Index of the largest logit; the lowest index wins ties and NaN never wins (`sd_argmax`:
+    /// vectorised, equal to the scalar loop `if x[i] > best` from best = x[0]).
     public static func argmax(_ x: UnsafePointer<Float>, count: Int) -> Int {
-        var best = 0
-        var bestValue = x[0]
-        for i in 1..<max(count, 1) where x[i] > bestValue { best = i; bestValue = x[i] }
-        return best
+        count <= 1 ? 0 : sd_argmax(x, count)
     }
 
     /// Writes the filtered, normalised distribution of `logits` into `probs` (both length V).

@@ -11,10 +11,11 @@ enum AppendBenchmark {
     /// `past` positions: the k values are interleaved within each repetition (so all see the same
     /// machine state) and the cache is truncated back to `past` before every append. On a loaded
     /// machine the minimum is the better estimate of the unloaded cost.
-    static func appendSeconds(model: TransformerModel, ks: [Int], past: Int = 64, repetitions: Int = 15) throws
-        -> (median: [Double], minimum: [Double]) {
+    static func appendSeconds(model: TransformerModel, ks: [Int], past: Int = 64, repetitions: Int = 15,
+                              outputRows: Int? = nil) throws -> (median: [Double], minimum: [Double]) {
         let V = model.config.vocabSize
         let session = InferenceSession(model: model, maxT: past + (ks.max() ?? 1))
+        if let outputRows { session.restrictOutput(to: Array(0..<outputRows)) }
         let context = (0..<past).map { ($0 * 7919 + 11) % V }
         _ = try session.append(context)
         let tokens = (0..<(ks.max() ?? 1)).map { ($0 * 104_729 + 5) % V }

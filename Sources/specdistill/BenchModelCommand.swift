@@ -79,12 +79,16 @@ struct BenchDecode: ParsableCommand {
     @Option(name: .customLong("append-past"),
             help: "Cache length before each append of the append(k) table: attention grows with it (a GSM8K prompt and its answer: ~300).")
     var appendPast = 64
+    @Option(name: .customLong("output-rows"),
+            help: "Compute only the first K rows of the output layer, as a draft head trimmed by --draft-vocab K reads it (a draft's step cost; 0: all).")
+    var outputRows = 0
     @Option(help: "Write the results as JSON to this file.") var json: String?
     @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var weightOptions: WeightOptions
 
     func validate() throws {
         if tokens < 2 || runs < 1 { throw ValidationError("--tokens must be at least 2 and --runs at least 1") }
+        if outputRows < 0 { throw ValidationError("--output-rows must be at least 0 (0: the whole output layer)") }
         if draftLayers < 0 || appendReps < 0 || appendPast < 0 {
             throw ValidationError("--draft-layers, --append-reps and --append-past must be at least 0")
         }
@@ -120,15 +124,19 @@ struct BenchDecode: ParsableCommand {
         let loadSeconds = Date().timeIntervalSince(t0)
         let rss = ModelBenchmark.residentBytes()
         let ids = try bundle.requireTokenizer().encode(prompt)
-        let r = try ModelBenchmark.decode(model: bundle.model, prompt: ids, newTokens: tokens, repetitions: runs)
+        let V = bundle.model.config.vocabSize
+        guard outputRows <= V else { throw ValidationError("--output-rows \(outputRows) exceeds the vocabulary of \(V)") }
+        let rows = outputRows > 0 && outputRows < V ? outputRows : nil
+        let r = try ModelBenchmark.decode(model: bundle.model, prompt: ids, newTokens: tokens, repetitions: runs, outputRows: rows)
         var draft: TransformerModel? = nil
         var draftResult: ModelBenchmark.DecodeResult? = nil
         if draftLayers > 0 {
             let d = try bundle.model.truncatedCopy(layers: bundle.model.evenlySpacedLayers(draftLayers))
             draft = d
-            draftResult = try ModelBenchmark.decode(model: d, prompt: ids, newTokens: tokens, repetitions: runs)
+            draftResult = try ModelBenchmark.decode(model: d, prompt: ids, newTokens: tokens, repetitions: runs, outputRows: rows)
         }
-        print("specdistill bench decode — \(model), threads \(Threads.count), \(Matmul.kernelPaths), load average \(loadAverage())")
+        print("specdistill bench decode — \(model), threads \(Threads.count), \(Matmul.kernelPaths), load average \(loadAverage())"
+              + (rows.map { ", output layer trimmed to \($0) rows" } ?? ""))
         print(String(format: "load %.2f s, resident %@ after load, %.1fM parameters", loadSeconds,
                      rss.map { String(format: "%.0f MB", Double($0) / 1e6) } ?? "?", Double(r.parameters) / 1e6))
         print(pad("model", 8) + pad("prompt", 8) + pad("new", 5) + pad("tok/s", 8) + pad("append tok/s", 14) + pad("ms/tok", 9)
@@ -144,7 +152,7 @@ struct BenchDecode: ParsableCommand {
             var models = [("model", bundle.model)]
             if let draft { models.append(("draft\(draftLayers)", draft)) }
             for (name, m) in models {
-                let t = try AppendBenchmark.appendSeconds(model: m, ks: ks, past: appendPast, repetitions: appendReps)
+                let t = try AppendBenchmark.appendSeconds(model: m, ks: ks, past: appendPast, repetitions: appendReps, outputRows: rows)
                 medians.append((name, t.median))
                 minima.append((name, t.minimum))
                 appendMs[name] = t.median.map { $0 * 1e3 }

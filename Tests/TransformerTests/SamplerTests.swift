@@ -1,3 +1,4 @@
+import CKernels
 import Tensor
 import TestSupport
 import Transformer
@@ -9,6 +10,47 @@ final class SamplerTests: XCTestCase {
         XCTAssertEqual(x.withUnsafeBufferPointer { Sampler.argmax($0.baseAddress!, count: 5) }, 1)
         let y: [Float] = [3]
         XCTAssertEqual(y.withUnsafeBufferPointer { Sampler.argmax($0.baseAddress!, count: 1) }, 0)
+    }
+
+    /// `sd_argmax` on every instruction-set path against the scalar loop written here: every length
+    /// 1…80 (each vector tail), a row of 49,152, few distinct values (many ties), ±inf, NaN
+    /// anywhere including x[0], and rows of only -inf / NaN.
+    func testArgmaxEqualsTheScalarLoopOnEveryPath() {
+        func reference(_ x: [Float]) -> Int {
+            var best = 0, value = x[0]
+            for i in 1..<x.count where x[i] > value { best = i; value = x[i] }
+            return best
+        }
+        var rng = RandomGenerator(seed: 17)
+        var rows: [[Float]] = []
+        for n in Array(1...80) + [255, 49_152] {
+            for kind in 0..<6 {
+                var x = (0..<n).map { _ in Float(Int(rng.uniform() * 7)) - 3 }   // 7 levels: ties
+                switch kind {
+                case 1: x[Int(rng.uniform() * Float(n)) % n] = .nan
+                case 2: x[0] = .nan
+                case 3: x = x.map { $0 > 1 ? .infinity : $0 }
+                case 4: x = x.map { _ in rng.uniform() < 0.5 ? -.infinity : .nan }
+                case 5: x = (0..<n).map { _ in rng.normal() }; x[n - 1] = 9   // the last entry wins
+                default: break
+                }
+                rows.append(x)
+            }
+        }
+        rows.append([Float](repeating: -.infinity, count: 33))
+        let paths = [0, 1, 2].filter { $0 <= sd_rows_times_wt_isa() }
+        XCTAssertFalse(paths.isEmpty)
+        for x in rows {
+            let want = reference(x)
+            for isa in paths {
+                XCTAssertEqual(x.withUnsafeBufferPointer { sd_argmax_with(Int32(isa), $0.baseAddress!, $0.count) }, want,
+                               "isa \(isa), n \(x.count)")
+            }
+            XCTAssertEqual(x.withUnsafeBufferPointer { Sampler.argmax($0.baseAddress!, count: $0.count) }, want)
+        }
+        if ProcessInfo.processInfo.environment["CI"] == "true" && sd_cpu_has_avx2_fma() == 1 {
+            XCTAssertTrue(paths.contains(1), "the AVX2 path was not reached on an AVX2 machine")
+        }
     }
 
     /// Reference distribution computed independently in Double: softmax(z/T), keep top-k by

@@ -87,6 +87,14 @@ void sd_rows_times_w(int M, int N, int K, const float *A, int lda, const float *
 /// then runs the loop another way.
 int sd_pool_run(int tasks, int threads, void (*fn)(void *ctx, int task), void *ctx);
 
+/// The index of the largest of x[0..<n] (n ≥ 1), the lowest index on ties; NaN never wins (x[0] =
+/// NaN gives 0): the answer of the scalar loop `if x[i] > best`, on the best instruction set.
+long sd_argmax(const float *x, long n);
+/// sd_argmax on path `isa` (sd_rows_times_wt_isa's numbering, lowered to what the CPU has).
+long sd_argmax_with(int isa, const float *x, long n);
+/// The scalar loop sd_argmax equals.
+long sd_argmax_portable(const float *x, long n);
+
 #include "QuantKernels.h"
 
 #endif
