@@ -74,12 +74,9 @@ enum DecodingSupport {
         }
     }
 
-    /// Top probability of `softmax(z)` at temperature 1 over the first V logits: `1 / Σ exp(z − max z)`.
+    /// Top probability of `softmax(z)` at temperature 1 over the first V logits: `1 / Σ exp(z − max z)`
+    /// (``Softmax/topProbability(_:n:)``, vectorised).
     static func topSoftmaxProbability(_ z: UnsafePointer<Float>, count V: Int) -> Double {
-        var m = -Float.infinity
-        for i in 0..<V { m = max(m, z[i]) }
-        var s = 0.0
-        for i in 0..<V { s += Double(expf(z[i] - m)) }
-        return 1 / s
+        Double(Softmax.topProbability(z, n: V))
     }
 }

@@ -22,6 +22,15 @@ public enum Softmax {
         }
     }
 
+    /// The largest probability of `softmax(x)` over one row: `1 / Σ_j e^{x_j − m}`, m = max_j x_j
+    /// (a draft's confidence, read once per drafted token). The vectorised exponential and sum of
+    /// ``forward(out:input:rows:n:)``; about 10× faster than `expf` over a 49,152-token row.
+    public static func topProbability(_ input: UnsafePointer<Float>, n: Int) -> Float {
+        precondition(n >= 1, "Softmax.topProbability: need n ≥ 1")
+        let m = VectorMath.max(input, n)
+        return 1 / VectorMath.sumExpShifted(input, n: n, shift: m)
+    }
+
     /// One row at temperature T: `out_i = e^{(x_i − m)/T} / Σ_j e^{(x_j − m)/T}`, m = max_j x_j —
     /// the sampling distribution of a decoding step. The exponential is the vectorised one
     /// (about 2 ulp; exponents below −87.33, e.g. the logits a trimmed draft head excludes, give

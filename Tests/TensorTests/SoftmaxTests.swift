@@ -4,6 +4,25 @@ import TestSupport
 import XCTest
 
 final class SoftmaxTests: XCTestCase {
+    /// `topProbability` against the Double `1 / Σ e^(x − max)`: every tail length 1…40, a 49,152-token
+    /// row, logits a trimmed head excludes (−1e30), large logits and a row with one certain token.
+    func testTopProbabilityMatchesTheDoubleReference() {
+        var rng = RandomGenerator(seed: 7)
+        for n in Array(1...40) + [49_152] {
+            for kind in 0..<3 {
+                var x = (0..<n).map { _ in rng.normal() * 3 }
+                if kind == 1 { for i in stride(from: 0, to: n, by: 3) { x[i] = -1e30 } ; x[n - 1] = 2 }
+                if kind == 2 { x = x.map { $0 + 5000 } }
+                let m = Double(x.max()!)
+                let want = 1 / x.reduce(0.0) { $0 + exp(Double($1) - m) }
+                let got = Double(x.withUnsafeBufferPointer { Softmax.topProbability($0.baseAddress!, n: n) })
+                XCTAssertEqual(got, want, accuracy: 1e-5 * want, "n \(n), kind \(kind)")
+            }
+        }
+        let sure: [Float] = [0, 100, -1e30, 3]
+        XCTAssertEqual(Softmax.topProbability(sure, n: 4), 1, accuracy: 1e-6)
+    }
+
     func testForwardAndBackwardMatchReferences() {
         var rng = RandomGenerator(seed: 101)
         for (rows, n) in kernelShapes {
