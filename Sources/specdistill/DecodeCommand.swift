@@ -151,11 +151,10 @@ struct DecodeCommand: ParsableCommand {
         var draftModel: TransformerModel?, draftTokenizer: Tokenizer?
         if !spec.model {
             draftModel = nil
-        } else if let spec = draftFromTargetOption.layers {
-            let layers = try DraftLayers.parse(spec, of: targetBundle.model)
-            draftModel = try targetBundle.model.truncatedCopy(layers: layers)
+        } else if let (m, layers, type) = try draftFromTargetOption.draft(of: targetBundle) {
+            draftModel = m
             draftTokenizer = tokenizer
-            printErr("draft: the target's embeddings, layers \(layers) and head (\(String(format: "%.1fM", Double(draftModel!.parameterCount) / 1e6)) parameters)")
+            printErr("draft: the target's embeddings, layers \(layers) and head (\(String(format: "%.1fM", Double(m.parameterCount) / 1e6)) parameters, \(type))")
         } else {
             let bundle = try loadBundle(modelDraft!, weights: weightOptions.weights)
             draftModel = bundle.model

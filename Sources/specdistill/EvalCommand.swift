@@ -120,10 +120,8 @@ struct EvalCommand: ParsableCommand {
             d.outputSubset = try DraftVocabularyFile.read(modelPath: path, vocabularySize: b.model.config.vocabSize)
             named.append(d)
         }
-        if let spec = draftFromTargetOption.layers {
-            let layers = try DraftLayers.parse(spec, of: targetBundle.model)
-            let m = try targetBundle.model.truncatedCopy(layers: layers)
-            printErr("\(draftFromTargetName): the target's embeddings, layers \(layers) and head (\(String(format: "%.1fM", Double(m.parameterCount) / 1e6)) parameters)")
+        if let (m, layers, type) = try draftFromTargetOption.draft(of: targetBundle) {
+            printErr("\(draftFromTargetName): the target's embeddings, layers \(layers) and head (\(String(format: "%.1fM", Double(m.parameterCount) / 1e6)) parameters, \(type))")
             named.append(NamedDraft(name: draftFromTargetName, model: m, tokenizer: nil, source: "target layers \(layers)"))
         }
         if let k = draftVocabOptions.k {

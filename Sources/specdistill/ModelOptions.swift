@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import Transformer
 
 /// The model flags of every command that pairs a target with a draft, spelled as in llama.cpp
 /// (`-m/--model` the target, `-md/--model-draft` the draft). The spellings of earlier versions
@@ -24,6 +26,21 @@ struct DraftFromTargetOption: ParsableArguments {
     @Option(name: .customLong("draft-from-target"),
             help: "A draft made of the target's embeddings, head and layers: N (N evenly spaced layers), even:N, or indices and ranges (\"0-3,29\").")
     var layers: String?
+
+    /// The draft these layers make (nil without --draft-from-target), as decode and eval run it:
+    /// from a target whose matrices stay in their GGUF types (`--weights native`), a Q8_0 copy
+    /// loaded natively, the type `quantize --type q8_0` ships distilled drafts in, so that an
+    /// undistilled draft costs what a distilled one of its shape costs (a float32 one read 4×
+    /// the bytes: c 0.38 against 0.08 for SmolLM2's 1-layer draft). Other targets: float32.
+    func draft(of target: ModelBundle) throws -> (model: TransformerModel, layers: [Int], type: String)? {
+        guard let layers else { return nil }
+        let indices = try DraftLayers.parse(layers, of: target.model)
+        let copy = try target.model.truncatedCopy(layers: indices)
+        let a = copy.config.architecture
+        guard target.model.native != nil, a == .llama || a == .qwen2 else { return (copy, indices, "float32") }
+        let dir = FileManager.default.temporaryDirectory
+        return (try GGUFModelWriter.nativeCopy(copy, type: .q8_0, directory: dir), indices, "Q8_0")
+    }
 }
 
 /// `--draft-vocab K --draft-vocab-data FILE` (train, decode, eval): the draft's output layer

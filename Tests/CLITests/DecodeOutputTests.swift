@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// What `decode` writes: the `--stats json` document on the last line of stdout, prompt files,
@@ -14,6 +15,20 @@ final class DecodeOutputTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.transcript, file: file, line: line)
         let object = try? JSONSerialization.jsonObject(with: Data(r.lastLine.utf8)) as? [String: Any]
         return try XCTUnwrap(object, "the last line of stdout is not a JSON object: \(r.lastLine)", file: file, line: line)
+    }
+
+    /// `--draft-from-target` of a GGUF target held natively runs a Q8_0 copy (the type distilled
+    /// drafts ship in, so an undistilled draft costs what a distilled one does) and still decodes
+    /// the plain output exactly; with `--weights f32` the draft stays float32.
+    func testDraftFromANativeTargetRunsAsQ8_0() throws {
+        let smol = try RealModels.smolLM2Path()
+        for (weights, type) in [("native", "Q8_0"), ("f32", "float32")] {
+            let r = try CLI.run(["decode", "-m", smol, "--weights", weights, "--draft-from-target", "1", "--prompt", "The capital of France is",
+                                 "--max-tokens", "8", "--compare", "--stats", "json"], in: FileManager.default.temporaryDirectory)
+            let json = try statsJSON(r)
+            XCTAssertTrue(r.stderr.contains("parameters, \(type))"), "--weights \(weights): \(r.transcript)")
+            XCTAssertEqual(json["outputsIdentical"] as? Bool, true)
+        }
     }
 
     func testStatsJSONSchema() throws {
