@@ -88,10 +88,16 @@ public struct RandomGenerator: RandomNumberGenerator, Codable, Equatable, Sendab
         let r = uniformDouble() * total
         var acc: Double = 0
         var last = 0
-        for i in 0..<n where probs[i] > 0 {
-            acc += Double(probs[i])
-            last = i
-            if r < acc { return i }
+        var i = 0
+        while i < n {
+            // Chunks of 8 zeros add nothing to the running sum: skip them with one compare.
+            if i + 8 <= n && !any(SIMD8<Float>(UnsafeBufferPointer(start: probs + i, count: 8)) .> 0) { i += 8; continue }
+            if probs[i] > 0 {
+                acc += Double(probs[i])
+                last = i
+                if r < acc { return i }
+            }
+            i += 1
         }
         return last  // r landed on the rounding edge of the total
     }
@@ -104,7 +110,13 @@ public struct RandomGenerator: RandomNumberGenerator, Codable, Equatable, Sendab
         // Finite, non-negative floats cannot overflow a Double sum, and it is positive exactly
         // when one of them is: one branch-free scan instead of a second serial sum.
         var bad = false, positive = false
-        for i in 0..<n { let p = probs[i]; bad = bad || !(p.isFinite && p >= 0); positive = positive || p > 0 }
+        var i = 0
+        while i + 8 <= n {   // 8 lanes at a time: p ≥ 0 and p < ∞ (false for NaN), and any p > 0
+            let p = SIMD8<Float>(UnsafeBufferPointer(start: probs + i, count: 8))
+            bad = bad || !all((p .>= 0) .& (p .< .infinity)); positive = positive || any(p .> 0)
+            i += 8
+        }
+        while i < n { let p = probs[i]; bad = bad || !(p.isFinite && p >= 0); positive = positive || p > 0; i += 1 }
         if bad, let i = (0..<n).first(where: { !(probs[$0].isFinite && probs[$0] >= 0) }) {
             throw TensorError.invalidDistribution("weight \(i) of \(n) is \(probs[i]); sampling needs finite, non-negative weights (check the model's weights and logits for NaN/Inf)")
         }
@@ -116,15 +128,16 @@ public struct RandomGenerator: RandomNumberGenerator, Codable, Equatable, Sendab
 
     /// Σ probs[i] in Double, in 4 interleaved partial sums (i mod 4) added at the end: a fixed
     /// order (the same bits on every run and thread count) without one serial chain of n adds.
+    /// The four partial sums are the lanes of one `SIMD4<Double>` (the same additions, vectorised).
     public static func sum(_ probs: UnsafePointer<Float>, count n: Int) -> Double {
-        var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+        var s = SIMD4<Double>(repeating: 0)
         var i = 0
         while i + 4 <= n {
-            s0 += Double(probs[i]); s1 += Double(probs[i + 1]); s2 += Double(probs[i + 2]); s3 += Double(probs[i + 3])
+            s += SIMD4<Double>(Double(probs[i]), Double(probs[i + 1]), Double(probs[i + 2]), Double(probs[i + 3]))
             i += 4
         }
-        while i < n { s0 += Double(probs[i]); i += 1 }
-        return (s0 + s1) + (s2 + s3)
+        while i < n { s[0] += Double(probs[i]); i += 1 }
+        return (s[0] + s[1]) + (s[2] + s[3])
     }
 
     /// Index drawn from the categorical distribution with weights `probs`.
