@@ -91,7 +91,7 @@ public struct RandomGenerator: RandomNumberGenerator, Codable, Equatable, Sendab
         var i = 0
         while i < n {
             // Chunks of 8 zeros add nothing to the running sum: skip them with one compare.
-            if i + 8 <= n && !any(SIMD8<Float>(UnsafeBufferPointer(start: probs + i, count: 8)) .> 0) { i += 8; continue }
+            if i + 8 <= n && !any(VectorMath.load(probs + i) .> 0) { i += 8; continue }
             if probs[i] > 0 {
                 acc += Double(probs[i])
                 last = i
@@ -112,7 +112,7 @@ public struct RandomGenerator: RandomNumberGenerator, Codable, Equatable, Sendab
         var bad = false, positive = false
         var i = 0
         while i + 8 <= n {   // 8 lanes at a time: p ≥ 0 and p < ∞ (false for NaN), and any p > 0
-            let p = SIMD8<Float>(UnsafeBufferPointer(start: probs + i, count: 8))
+            let p = VectorMath.load(probs + i)
             bad = bad || !all((p .>= 0) .& (p .< .infinity)); positive = positive || any(p .> 0)
             i += 8
         }
