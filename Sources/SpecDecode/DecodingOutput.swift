@@ -73,10 +73,4 @@ enum DecodingSupport {
                                     : SpecDecodeError.promptTooLong(problem.description)
         }
     }
-
-    /// Top probability of `softmax(z)` at temperature 1 over the first V logits: `1 / Σ exp(z − max z)`
-    /// (``Softmax/topProbability(_:n:)``, vectorised).
-    static func topSoftmaxProbability(_ z: UnsafePointer<Float>, count V: Int) -> Double {
-        Double(Softmax.topProbability(z, n: V))
-    }
 }

@@ -9,7 +9,7 @@ extension SpeculativeDecoder {
         let V = vocabularySize
         let checkConfidence = settings.draftPMin > 0 && i >= settings.draftMin
         if greedy {
-            if checkConfidence && DecodingSupport.topSoftmaxProbability(z, count: V) < settings.draftPMin { return nil }
+            if checkConfidence && Double(Softmax.topProbability(z, n: V)) < settings.draftPMin { return nil }
             return Sampler.argmax(z, count: V)
         }
         return try q.withUnsafeMutableBufferPointer { buffer -> Int? in

@@ -32,14 +32,10 @@ public enum Softmax {
     public static func topProbability(_ input: UnsafePointer<Float>, n: Int) -> Float {
         precondition(n >= 1, "Softmax.topProbability: need n ≥ 1")
         let m = VectorMath.max(input, n)
-        let s = SIMD8<Float>(repeating: m), low = SIMD8<Float>(repeating: VectorMath.expLow)
+        let s = SIMD8<Float>(repeating: m)
         var acc = SIMD8<Float>(repeating: 0)
         var i = 0
-        while i + 8 <= n {
-            let x = VectorMath.load(input + i) - s
-            if any(x .>= low) { acc += VectorMath.exp(x) }
-            i += 8
-        }
+        while i + 8 <= n { acc += VectorMath.expOrZero(VectorMath.load(input + i) - s); i += 8 }
         var total = acc.sum()
         while i < n { total += VectorMath.exp(input[i] - m); i += 1 }
         return 1 / total
@@ -55,13 +51,7 @@ public enum Softmax {
         precondition(n >= 1 && temperature > 0, "Softmax.temperedRow: need n ≥ 1 and T > 0, got n \(n), T \(temperature)")
         let m = VectorMath.max(input, n), mv = SIMD8<Float>(repeating: m), sv = SIMD8<Float>(repeating: 1 / temperature)
         var i = 0
-        let low = SIMD8<Float>(repeating: VectorMath.expLow), zero = SIMD8<Float>(repeating: 0)
-        while i + 8 <= n {
-            // A chunk whose every exponent underflows is exactly 0 either way: store it without the exp.
-            let x = (VectorMath.load(input + i) - mv) * sv
-            VectorMath.store(any(x .>= low) ? VectorMath.exp(x) : zero, out + i)
-            i += 8
-        }
+        while i + 8 <= n { VectorMath.store(VectorMath.expOrZero((VectorMath.load(input + i) - mv) * sv), out + i); i += 8 }
         if i < n {
             let e = VectorMath.exp((VectorMath.loadPartial(input + i, n - i) - mv) * sv)
             for j in 0..<(n - i) { out[i + j] = e[j] }

@@ -91,6 +91,13 @@ enum VectorMath {
         return (p * scale).replacing(with: 0, where: x .< expLow)
     }
 
+    /// ``exp(_:)``, or zeros without evaluating it when every lane is below ``expLow`` (where it
+    /// gives exactly 0 anyway): the logits a trimmed output layer excludes cost one compare.
+    @inline(__always)
+    static func expOrZero(_ x: V8) -> V8 {
+        any(x .>= V8(repeating: expLow)) ? exp(x) : V8(repeating: 0)
+    }
+
     /// Scalar `e^x` with the same polynomial (for tails, so a row's elements are all computed
     /// by the same formula).
     @inline(__always)

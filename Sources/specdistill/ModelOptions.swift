@@ -24,23 +24,31 @@ enum ModelFlags {
 /// embeddings, final norm, output layer and some of its layers (``DraftLayers``).
 struct DraftFromTargetOption: ParsableArguments {
     @Option(name: .customLong("draft-from-target"),
-            help: "A draft made of the target's embeddings, head and layers: N (N evenly spaced layers), even:N, or indices and ranges (\"0-3,29\").")
+            help: "A draft made of the target's embeddings, head and layers: N (N evenly spaced layers), even:N, or indices and ranges (\"0-3,29\"). decode and eval run it from a GGUF target held natively as a Q8_0 copy, the type distilled drafts ship in.")
     var layers: String?
 
     /// The draft these layers make (nil without --draft-from-target), as decode and eval run it:
-    /// from a target whose matrices stay in their GGUF types (`--weights native`), a Q8_0 copy
-    /// loaded natively, the type `quantize --type q8_0` ships distilled drafts in, so that an
-    /// undistilled draft costs what a distilled one of its shape costs (a float32 one read 4×
-    /// the bytes: c 0.38 against 0.08 for SmolLM2's 1-layer draft). Other targets: float32.
+    /// from a target whose matrices stay in their GGUF types (`--weights native`), as it ships
+    /// (``shippedDraft(_:directory:)``), so that an undistilled draft costs what a distilled one of
+    /// its shape costs (a float32 one read 4× the bytes: c 0.38 against 0.08 for SmolLM2's 1-layer
+    /// draft). Other targets: float32.
     func draft(of target: ModelBundle) throws -> (model: TransformerModel, layers: [Int], type: String)? {
         guard let layers else { return nil }
         let indices = try DraftLayers.parse(layers, of: target.model)
         let copy = try target.model.truncatedCopy(layers: indices)
-        let a = copy.config.architecture
-        guard target.model.native != nil, a == .llama || a == .qwen2 else { return (copy, indices, "float32") }
-        let dir = FileManager.default.temporaryDirectory
-        return (try GGUFModelWriter.nativeCopy(copy, type: .q8_0, directory: dir), indices, "Q8_0")
+        guard target.model.native != nil else { return (copy, indices, "float32") }
+        let shipped = try shippedDraft(copy, directory: FileManager.default.temporaryDirectory)
+        return (shipped.model, indices, shipped.type)
     }
+}
+
+/// `draft` as `quantize --type q8_0` ships it: a Q8_0 copy loaded natively (a quarter of the
+/// float32 bytes per step) for the architectures the GGUF writer handles (llama, qwen2), else
+/// `draft` itself; `type` names which ("Q8_0" or "float32"). The temporary file goes in `directory`.
+func shippedDraft(_ draft: TransformerModel, directory: URL) throws -> (model: TransformerModel, type: String) {
+    let a = draft.config.architecture
+    guard a == .llama || a == .qwen2 else { return (draft, "float32") }
+    return (try GGUFModelWriter.nativeCopy(draft, type: .q8_0, directory: directory), "Q8_0")
 }
 
 /// `--draft-vocab K --draft-vocab-data FILE` (train, decode, eval): the draft's output layer

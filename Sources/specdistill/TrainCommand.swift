@@ -290,11 +290,7 @@ extension TrainCommand {
     func measureCosts(draft: TransformerModel, draftOutputIDs ids: [Int]?, targetBundle: ModelBundle, dir: URL) throws -> DraftCostMeasurement {
         let gguf = targetBundle.format == "gguf"
         let decodingTarget = gguf ? try loadBundle(target, quiet: true, weights: .native).model : targetBundle.model
-        var timedDraft = draft, draftType = "float32"
-        if gguf, draft.config.architecture == .llama || draft.config.architecture == .qwen2 {
-            timedDraft = try GGUFModelWriter.nativeCopy(draft, type: .q8_0, directory: dir)
-            draftType = "Q8_0"
-        }
+        let (timedDraft, draftType) = gguf ? try shippedDraft(draft, directory: dir) : (draft, "float32")
         let m = try DraftCost.measure(draft: timedDraft, target: decodingTarget, draftOutputIDs: ids, context: min(context, 128))
         printErr(String(format: "costs on this machine (cache length %d, medians of 9, interleaved): draft step (%@) %.2f ms (%d head rows), target step %.2f ms: c = %.3f; verification v(gamma) = %@",
                         m.context, draftType, m.draftStepSeconds * 1e3, m.draftOutputRows, m.targetStepSeconds * 1e3, m.costRatio,
