@@ -26,8 +26,9 @@ public struct HelpHeadFitter {
     public var useHidden: Bool
     /// The ridge grid of ``fit(_:)``, for standardised features.
     public var ridgeGrid: [Double] = [0.1, 1, 10, 100, 1000, 10000]
-    /// What the head regresses on: the one-step gain (the default), or the indicator that the
-    /// student's greedy token is not the teacher's (an ablation: what agreement with the teacher counts).
+    /// What the head regresses on (`help-head --predict`): the one-step gain (the default), or the
+    /// indicator that the student's greedy token is not the teacher's (a linear probability model of
+    /// disagreement: what agreement with the teacher's text counts).
     public var target: Target = .gain
 
     /// See ``target``.
@@ -161,11 +162,17 @@ public struct HelpHeadFitter {
             let C = F - HelpHead.logitFeatureCount
             let rankings = [("head", best.scores), ("entropy", validRows.map { samples.features[$0 * F + C] }),
                             ("top1", validRows.map { samples.features[$0 * F + C + 1] })]
+            // The same for the positions where the student's token is not the teacher's (what
+            // agreement with the teacher's text counts): the share of them among the asked ones.
+            let disagreements = gains.map { $0 > 0 ? 1.0 : 0.0 }
             for fraction in [0.1, 0.2, 0.3, 0.5] {
                 for (name, scores) in rankings {
                     let c = HelpHeadFitter.capturedGain(scores: scores, gains: gains, fraction: fraction)
                     record["validation_captured_\(name)_\(fraction)"] = c.captured
                     record["validation_captured_oracle_\(fraction)"] = c.oracle
+                    let d = HelpHeadFitter.capturedGain(scores: scores, gains: disagreements, fraction: fraction)
+                    record["validation_caught_\(name)_\(fraction)"] = d.captured
+                    record["validation_caught_oracle_\(fraction)"] = d.oracle
                 }
             }
         }

@@ -30,8 +30,8 @@ struct HelpHeadCommand: ParsableCommand {
     @Option(help: "Budgets to calibrate, fractions in (0, 1], e.g. 0.1,0.2,0.3,0.5.") var budgets = "0.1,0.2,0.3,0.5"
     @Option(help: "hidden (the student's final hidden state and its distribution's statistics) or logits (the statistics only).")
     var features: Features = .hidden
-    @Option(help: "What the head predicts: gain (log p_T of the teacher's token − of the student's) or disagreement (1 where they differ; an ablation).")
-    var target: HelpHeadFitter.Target = .gain
+    @Option(name: .customLong("predict"), help: "What the head predicts: gain (log p_T of the teacher's token − of the student's) or disagreement (1 where they differ).")
+    var prediction: HelpHeadFitter.Target = .gain
     @Option(help: "Cache of the collected positions (binary, bound to the two model files, the prompts and -n): read when it exists, else written after collecting; refits skip the decoding.")
     var samples: String?
     @Option(name: [.customShort("n"), .customLong("max-tokens"), .customLong("n-predict")], help: "New tokens per prompt.") var maxTokens = 128
@@ -64,7 +64,7 @@ struct HelpHeadCommand: ParsableCommand {
         let encoded = texts.prefix(examples + calibration).map { tokenizer.encode(chat ? chatPrompt($0) : $0) }
         var fitter = HelpHeadFitter(student: studentBundle.model, teacher: targetBundle.model, vocabularySize: V, maxTokens: maxTokens,
                                     stopTokens: stopTokens(tokenizer, targetBundle), useHidden: features == .hidden)
-        fitter.target = target
+        fitter.target = prediction
         let C = studentBundle.model.config.hiddenSize
         var collected: HelpHeadFitter.Samples
         let cache = samples.map { URL(fileURLWithPath: ($0 as NSString).expandingTildeInPath) }
@@ -98,6 +98,8 @@ struct HelpHeadCommand: ParsableCommand {
         for b in [0.1, 0.2, 0.3, 0.5] {
             let row = ["head", "entropy", "top1", "oracle"].map { name in fit["validation_captured_\(name)_\(b)"].map { String(format: "%@ %.3f", name, $0) } ?? "" }
             printErr(String(format: "  held-out gain captured asking at %.0f%% of positions: ", b * 100) + row.joined(separator: ", "))
+            let caught = ["head", "entropy", "top1", "oracle"].map { name in fit["validation_caught_\(name)_\(b)"].map { String(format: "%@ %.3f", name, $0) } ?? "" }
+            printErr(String(format: "  held-out disagreements caught asking at %.0f%% of positions: ", b * 100) + caught.joined(separator: ", "))
         }
         let measured = try fitter.calibrate(&head, budgets: bs, prompts: Array(encoded.dropFirst(examples)), initial: collected,
                                             rounds: rounds) { round, b, f in

@@ -71,4 +71,20 @@ final class FlagSpellingTests: XCTestCase {
             XCTAssertTrue(eval.stderr.contains("give --drafts"), "eval \(flag) parsed\n\(eval.transcript)")
         }
     }
+
+    /// `help-head` says what its head predicts with `--predict`, so `--target` stays the model flag
+    /// (it once named both, and `--target disagreement` was read as a model path).
+    func testHelpHeadPredictDoesNotShadowTheTargetFlag() throws {
+        let f = try CLIFixture.get()
+        for flag in ["-m", "--target"] {
+            let r = try CLI.run(["help-head", flag, f.target, "-md", "tiny", "--prompts", f.pairs, "--predict", "disagreement",
+                                 "--examples", "1", "--out", "h.json"], in: f.directory)
+            XCTAssertEqual(r.status, 64, r.transcript)
+            XCTAssertTrue(r.stderr.contains("--examples must be ≥ 2"), "help-head \(flag) parsed\n\(r.transcript)")
+        }
+        let bad = try CLI.run(["help-head", "-m", f.target, "-md", "tiny", "--prompts", f.pairs, "--predict", "agreement",
+                               "--out", "h.json"], in: f.directory)
+        XCTAssertEqual(bad.status, 64, bad.transcript)
+        XCTAssertTrue(bad.stderr.contains("--predict"), bad.transcript)
+    }
 }
