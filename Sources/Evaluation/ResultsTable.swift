@@ -85,8 +85,9 @@ public enum ResultsTables {
     public static func settingsLine(_ r: EvaluationResults) -> String {
         let s = r.settings
         let sampling = s.sampling.isGreedy ? "greedy (temperature 0)" : "temperature \(s.sampling.temperature)"
+        let stop = s.draft.costAwareStop ? ", p-min auto" : s.draft.draftPMin > 0 ? ", p-min \(s.draft.draftPMin)" : ""
         return "target \(r.target); \(sampling), \(s.configuration.acceptance.label) acceptance, draft-max \(s.draft.draftMax) "
-            + "(\(s.draft.schedule.rawValue)\(s.autoOff?.enabled == true ? ", auto-off" : "")), \(s.maxTokens) new tokens, template \(s.template.rawValue), \(r.threads) threads; \(r.date)"
+            + "(\(s.draft.schedule.rawValue)\(stop)\(s.autoOff?.enabled == true && !s.draft.costAwareStop ? ", auto-off" : "")), \(s.maxTokens) new tokens, template \(s.template.rawValue), \(r.threads) threads; \(r.date)"
     }
 
     /// Everything as plain text: the summary, then per-task details, then any mismatches.

@@ -26,11 +26,22 @@ public struct DraftSettings: Codable, Equatable, Sendable {
     /// temperature / top-k / top-p); at temperature 0, where q is one-hot, from `softmax(z)` at
     /// temperature 1. 0 turns the stop off.
     public var draftPMin: Double
+    /// The cost-aware confidence stop (``DraftStop``, `--draft-p-min auto`) instead of a fixed
+    /// `draftPMin`: each drafted token is kept while its calibrated acceptance pays for the row
+    /// it adds to verification, and drafting goes on (up to `draftMax`, whatever the schedule)
+    /// while more tokens are expected to pay. It replaces auto-off (the decoder runs it with
+    /// ``AutoOffSettings/off``). nil or false: off.
+    public var draftPMinAuto: Bool?
     public var schedule: DraftSchedule
 
-    public init(draftMax: Int = 5, draftMin: Int = 0, draftPMin: Double = 0, schedule: DraftSchedule = .constant) {
+    public init(draftMax: Int = 5, draftMin: Int = 0, draftPMin: Double = 0, draftPMinAuto: Bool = false,
+                schedule: DraftSchedule = .constant) {
         self.draftMax = draftMax; self.draftMin = draftMin; self.draftPMin = draftPMin; self.schedule = schedule
+        self.draftPMinAuto = draftPMinAuto ? true : nil
     }
+
+    /// Whether the cost-aware stop (``draftPMinAuto``) is on.
+    public var costAwareStop: Bool { draftPMinAuto == true }
 
     /// The range schedules move in: [max(1, draftMin), draftMax].
     public var scheduleRange: ClosedRange<Int> { max(1, draftMin)...max(1, draftMax) }
@@ -44,6 +55,9 @@ public struct DraftSettings: Codable, Equatable, Sendable {
         }
         if !(draftPMin >= 0 && draftPMin <= 1) {
             throw SpecDecodeError.invalidSettings("draft-p-min must be in [0, 1], got \(draftPMin)")
+        }
+        if costAwareStop && draftPMin > 0 {
+            throw SpecDecodeError.invalidSettings("draft-p-min is either a threshold or auto, not both (got \(draftPMin) and auto)")
         }
     }
 }
@@ -111,6 +125,11 @@ public struct DraftLengthController: Sendable {
     /// the round), and the round's draft and verify timings.
     public mutating func record(drafted: Int, accepted: Int, rejected: Bool, draftSeconds: Double, draftCalls calls: Int,
                                 verifySeconds: Double) {
+        let d = DraftLengthController.decay
+        if tracksCosts {
+            if calls > 0 { draftTime = d * draftTime + draftSeconds; draftCalls = d * draftCalls + Double(calls) }
+            verifyTime = d * verifyTime + verifySeconds; verifyCalls = d * verifyCalls + 1
+        }
         switch settings.schedule {
         case .constant: return
         case .heuristic:
@@ -118,21 +137,33 @@ public struct DraftLengthController: Sendable {
             let next = drafted > 0 && accepted == drafted ? current + 2 : current - 1
             current = min(max(next, range.lowerBound), range.upperBound)
         case .adaptive:
-            let d = DraftLengthController.decay
             acceptedWeight = d * acceptedWeight + Double(accepted)
             rejectedWeight = d * rejectedWeight + (rejected ? 1 : 0)
-            if calls > 0 { draftTime = d * draftTime + draftSeconds; draftCalls = d * draftCalls + Double(calls) }
-            verifyTime = d * verifyTime + verifySeconds; verifyCalls = d * verifyCalls + 1
             current = chooseAdaptive()
         }
     }
 
+    /// Whether draft and target calls are timed: for the adaptive schedule and the cost-aware stop.
+    var tracksCosts: Bool { settings.schedule == .adaptive || settings.costAwareStop }
+
     /// Records a target call of `rows` rows (a plain step: 1; a verification of gamma drafts:
-    /// gamma + 1) for the verification-cost model of the adaptive schedule.
+    /// gamma + 1) for the verification-cost model of the adaptive schedule and the cost-aware stop.
     public mutating func recordTargetCall(rows: Int, seconds: Double) {
-        guard settings.schedule == .adaptive, costSource == .measured else { return }
+        guard tracksCosts, costSource == .measured else { return }
         verification.record(rows: rows, seconds: seconds)
     }
+
+    /// c in plain target steps: the draft step over the plain step once both are timed (measured
+    /// costs), else ``costRatioEstimate``.
+    public var stepCostRatio: Double {
+        if costSource == .measured, let t1 = verification.plainStepSeconds, draftCalls > 0, draftTime > 0 {
+            return (draftTime / draftCalls) / t1
+        }
+        return costRatioEstimate
+    }
+
+    /// v(k): verifying k drafts (k + 1 rows) in plain steps, measured or modelled (1 until timed).
+    public func verifyCost(drafts k: Int) -> Double { verification.verifyCost(gamma: k) ?? 1 }
 
     private func chooseAdaptive() -> Int {
         let range = settings.scheduleRange

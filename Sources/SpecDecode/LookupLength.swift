@@ -30,7 +30,7 @@ public struct LookupLength: Sendable {
         self.nMin = nMin
         firstAccepted = [Double](repeating: 1, count: nMax - nMin + 1)
         firstRejected = firstAccepted
-        verification = VerificationCost(maxRows: maxCount + 1)
+        verification = VerificationCost(maxRows: maxCount + 1, estimate: .decayedMean)
     }
 
     /// Running first-position acceptance of n-gram matches of length n.

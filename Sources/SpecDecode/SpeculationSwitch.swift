@@ -98,7 +98,7 @@ public struct SpeculationSwitch: Sendable {
     public init(settings: AutoOffSettings, gammaRange: ClosedRange<Int>) {
         self.settings = settings
         self.gammaRange = gammaRange
-        verification = VerificationCost(maxRows: gammaRange.upperBound + 1)
+        verification = VerificationCost(maxRows: gammaRange.upperBound + 1, estimate: .decayedMean)
         interval = settings.probeInterval
     }
 

@@ -3,24 +3,30 @@ import Transformer
 
 /// Drafting from the model's logits and judging drafts against the target's.
 extension SpeculativeDecoder {
-    /// The draft's token at draft position `i` from its logits row, or nil when the confidence
-    /// stop ends the draft (`i ≥ draftMin` and top probability < `draftPMin`). Sampling stores q_i.
-    func propose(_ z: UnsafePointer<Float>, position i: Int, settings: DraftSettings) throws -> Int? {
+    /// The draft's token at draft position `i` from its logits row and the draft's confidence in it
+    /// (top probability; at temperature 0 of `softmax(z)`, else of q_i, which sampling stores; NaN
+    /// when neither stop needs it), or nil when the fixed confidence stop ends the draft
+    /// (`i ≥ draftMin` and top probability < `draftPMin`).
+    func propose(_ z: UnsafePointer<Float>, position i: Int, settings: DraftSettings) throws -> (token: Int, confidence: Double)? {
         let V = vocabularySize
         let checkConfidence = settings.draftPMin > 0 && i >= settings.draftMin
+        let needsConfidence = checkConfidence || settings.costAwareStop
         if greedy {
-            if checkConfidence && Double(Softmax.topProbability(z, n: V)) < settings.draftPMin { return nil }
-            return Sampler.argmax(z, count: V)
+            let top = needsConfidence ? Double(Softmax.topProbability(z, n: V)) : .nan
+            if checkConfidence && top < settings.draftPMin { return nil }
+            return (Sampler.argmax(z, count: V), top)
         }
-        return try q.withUnsafeMutableBufferPointer { buffer -> Int? in
+        return try q.withUnsafeMutableBufferPointer { buffer -> (token: Int, confidence: Double)? in
             let qi = buffer.baseAddress! + i * V
             sampler.distribution(z, into: qi)
-            if checkConfidence {
-                var top: Float = 0
-                for j in 0..<V { top = max(top, qi[j]) }
-                if Double(top) < settings.draftPMin { return nil }
+            var top = Double.nan
+            if needsConfidence {
+                var m: Float = 0
+                for j in 0..<V { m = max(m, qi[j]) }
+                top = Double(m)
+                if checkConfidence && top < settings.draftPMin { return nil }
             }
-            return try draw(qi, count: V, model: "draft")
+            return (try draw(qi, count: V, model: "draft"), top)
         }
     }
 

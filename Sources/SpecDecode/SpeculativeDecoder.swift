@@ -91,6 +91,8 @@ public final class SpeculativeDecoder {
     /// Tokens that may be emitted (V); logits past it (padding) are masked.
     public let vocabularySize: Int
     public private(set) var controller: DraftLengthController
+    /// The cost-aware confidence stop's calibration and rate (``DraftSettings/draftPMinAuto``; state carries over).
+    public internal(set) var draftStop: DraftStop?
     /// The auto-off rule's state.
     public private(set) var speculationSwitch: SpeculationSwitch
     public var rng: RandomGenerator
@@ -101,6 +103,20 @@ public final class SpeculativeDecoder {
     var p: [Float]          // (V)
     var residual: [Float]   // (V)
     private var drafts: [Int] = []
+    /// Target calls since the last one-row call (plain step or a round without drafts).
+    private var callsSinceOneRow = 0
+    /// Whether a cost model compares verification with measured plain steps.
+    private let needsPlainTimings: Bool
+    /// With a draft model and the measured cost-aware stop (``DraftStop``), a timing step (a plain
+    /// step, emitting the target's token) is taken when this many target calls passed without a
+    /// one-row call. Without it, while speculation pays, the only one-row calls are the
+    /// auto-off switch's first two and the last token of each output (gamma 0 at the longest
+    /// context): the plain step, and so v(gamma) = t(gamma + 1)/t(1), came from a
+    /// handful of unrepresentative calls (SmolLM2-135M Q4_1, 2-core Xeon: t(1) 4.0–4.9 ms where
+    /// plain decoding takes ~3 ms, v read as 1.00 for gamma ≤ 3 where it was 1.3–1.4). At 32 the
+    /// timing steps are ~3% of target calls and cost about (1 − 1/S)/32 of the speedup S.
+    public static let timingInterval = 32
+    private var confidences: [Double] = []   // the draft's confidence in each of drafts (cost-aware stop)
 
     /// - Parameters:
     ///   - draft: the draft model; nil drafts by lookup alone (``SpeculativeConfiguration/lookup`` required).
@@ -161,7 +177,16 @@ public final class SpeculativeDecoder {
         rng = RandomGenerator(seed: configuration.seed)
         let prior = Double(draft?.weightBytesPerStep ?? 0) / Double(max(target.weightBytesPerStep, 1))
         controller = DraftLengthController(settings: configuration.draft, costSource: costSource, priorCostRatio: prior)
-        speculationSwitch = SpeculationSwitch(settings: configuration.autoOff, gammaRange: configuration.draft.scheduleRange)
+        // The cost-aware stop replaces auto-off: it drops a first token that does not pay for its
+        // row. Together, the switch turned a draft measured at 1.15–1.22× alone off for 32–69% of
+        // the tokens in 5 of 6 runs (1.05× median; README, "Does the draft pay?").
+        let autoOff = configuration.draft.costAwareStop && draft != nil ? AutoOffSettings.off : configuration.autoOff
+        speculationSwitch = SpeculationSwitch(settings: autoOff, gammaRange: configuration.draft.scheduleRange)
+        draftStop = configuration.draft.costAwareStop && draft != nil ? DraftStop() : nil
+        // The cost-aware stop prices each row with v; lookup's adaptive length has one-row calls
+        // in every round without a match, and the auto-off switch learns from its own plain steps.
+        // The adaptive schedule could use them too, but measured no faster with them (README).
+        needsPlainTimings = costSource == .measured && draft != nil && configuration.draft.costAwareStop
         q = [Float](repeating: 0, count: (greedy || draft == nil ? 1 : dMax) * V)
         p = [Float](repeating: 0, count: V)
         residual = [Float](repeating: 0, count: V)
@@ -206,11 +231,14 @@ public final class SpeculativeDecoder {
                 if stopTokens.contains(token) { reason = .endOfSequence; stopped = true }
                 else if out.count >= maxTokens { reason = .maxTokens; stopped = true }
             }
-            let step = speculationSwitch.next
+            var step = speculationSwitch.next
+            let timing = needsPlainTimings && step == .speculative && callsSinceOneRow >= SpeculativeDecoder.timingInterval
+            if timing { step = .plain }
             let room = min(maxTokens - out.count - 1, target.capacity - seq.count)
             // A chain's switch gates the draft model only: a lookup match drafts even in plain fallback.
             let gatesModelOnly = lookup != nil && draft != nil
-            let wanted = step == .probe ? settings.draftMax : controller.current
+            // The cost-aware stop decides the length itself: the schedule's gamma is not a cap then.
+            let wanted = step == .probe || draftStop != nil ? settings.draftMax : controller.current
             let gamma = step == .plain ? 0 : draft.map { max(0, min(wanted, room, $0.capacity - seq.count + 1)) } ?? 0
 
             // 1. Draft: lookup first, then (unless the chain keeps lookup's) the model.
@@ -220,7 +248,8 @@ public final class SpeculativeDecoder {
             var calls = 0
             var source: DraftSource?
             var matched = 0   // n of the lookup match
-            if let lookup, step != .plain || gatesModelOnly {
+            var dropped: (token: Int, confidence: Double)?   // the token the cost-aware stop did not keep
+            if let lookup, !timing, step != .plain || gatesModelOnly {
                 let lookupGamma = max(0, min(lookup.settings.draftMax ?? settings.draftMax, room))
                 lookup.observe(seq)
                 if lookupGamma > 0, let n = lookup.propose(maxCount: lookupGamma, into: &drafts) {
@@ -243,10 +272,14 @@ public final class SpeculativeDecoder {
                 let logits = try target.append([seq[seq.count - 1]])
                 let token = try sampleTarget(logits.row(0).pointer)
                 let tp1 = now()
-                fb.plainSteps += 1; fb.plainSeconds += tp1 - tp0
+                callsSinceOneRow = 0
+                if timing { stats.timingSteps = (stats.timingSteps ?? 0) + 1 } else { fb.plainSteps += 1; fb.plainSeconds += tp1 - tp0 }
                 lookupLength?.recordCall(drafted: 0, seconds: tp1 - tp0)
                 controller.recordTargetCall(rows: 1, seconds: tp1 - tp0)
-                speculationSwitch.recordPlain(seconds: tp1 - tp0)
+                // The switch learns from its own plain steps only: fed the timing steps too, its v rose
+                // from ≈ 1 to the measured 1.2–1.5 and it turned a draft measured at 1.1–1.17× off for
+                // 12–81% of the tokens (README, "timing steps").
+                if !timing { speculationSwitch.recordPlain(seconds: tp1 - tp0) }
                 emit(token, .target)
                 onRound?(RoundEvent(drafted: 0, accepted: 0, rejected: false, emitted: [token], targetLength: target.length,
                                     draftLength: draft?.length ?? 0, kind: .plain))
@@ -264,13 +297,26 @@ public final class SpeculativeDecoder {
                     td0 = tc
                     feed = [feed[feed.count - 1]]
                 }
+                confidences.removeAll(keepingCapacity: true)
+                var prefix = 1.0   // the cost-aware stop's probability that every kept draft is accepted
                 for i in 0..<gamma {
+                    if draftStop != nil && i >= max(1, settings.draftMin) && !stopContinues(prefix: prefix, kept: i, maxCount: gamma) {
+                        break
+                    }
                     let logits = try draft.append(feed)
                     calls += 1
                     let row = logits.row(logits.shape[0] - 1).pointer
                     guard let x = try propose(row, position: i, settings: settings) else { break }
-                    drafts.append(x)
-                    feed = [x]
+                    if draftStop != nil {
+                        guard let a = stopKeeps(x, prefix: prefix, kept: i, maxCount: gamma, floor: settings.draftMin) else {
+                            dropped = x
+                            break
+                        }
+                        prefix *= a
+                    }
+                    drafts.append(x.token)
+                    confidences.append(x.confidence)
+                    feed = [x.token]
                 }
                 if drafts.isEmpty { source = nil }   // the confidence stop before the first token
             }
@@ -283,6 +329,7 @@ public final class SpeculativeDecoder {
             stats.draftSeconds += td1 - td0; stats.verifySeconds += td2 - td1
             lookupLength?.recordCall(drafted: drafts.count, seconds: td2 - td1)
             controller.recordTargetCall(rows: drafts.count + 1, seconds: td2 - td1)
+            callsSinceOneRow = drafts.isEmpty ? 0 : callsSinceOneRow + 1
             for i in drafts.indices { stats.count(\.draftedAtPosition, at: i) }
             let oneHot = source == .lookup
 
@@ -304,7 +351,13 @@ public final class SpeculativeDecoder {
             }
             if !rejected && !stopped {
                 stats.bonusTokens += 1
-                emit(try sampleTarget(logits.row(drafts.count).pointer), .bonus)
+                let bonus = try sampleTarget(logits.row(drafts.count).pointer)
+                if let d = dropped { scoreDropped(d, bonus: bonus, position: drafts.count) }
+                emit(bonus, .bonus)
+            }
+            if source == .model && draftStop != nil {
+                stopRecordRound(confidences: confidences, accepted: accepted, rejected: rejected, emitted: out.count - roundStart,
+                                draftCalls: calls)
             }
             stats.accepted += accepted
             stats.count(\.acceptanceHistogram, at: accepted)
@@ -346,7 +399,7 @@ public final class SpeculativeDecoder {
             if stopped { break }
         }
         stats.emitted = out.count
-        if configuration.autoOff.enabled { stats.fallback = fb }
+        if speculationSwitch.settings.enabled { stats.fallback = fb }
         if lookup != nil {
             stats.sources = [:]
             for (k, s) in zip([DraftSource.lookup, .model], bySource) where draft != nil || k == .lookup { stats.sources![k.rawValue] = s }

@@ -48,6 +48,10 @@ public struct SpeculativeStatistics: Codable, Equatable, Sendable {
     /// Per draft source (``DraftSource`` raw value: "lookup", "model") when lookup is on (alone
     /// or chained); nil otherwise and in results written before lookup existed.
     public var sources: [String: DraftSourceStatistics]?
+    /// Timing steps: plain steps taken every ``SpeculativeDecoder/timingInterval`` target calls so
+    /// that the cost models compare verification with a current plain step (their seconds are in
+    /// ``otherSeconds``); nil when none were taken.
+    public var timingSteps: Int?
 
     public init() {}
 
@@ -74,6 +78,7 @@ public struct SpeculativeStatistics: Codable, Equatable, Sendable {
             if baseline == nil { baseline = PlainStatistics() }
             baseline!.add(b)
         }
+        if let t = o.timingSteps { timingSteps = (timingSteps ?? 0) + t }
         if let os = o.sources {
             if sources == nil { sources = [:] }
             for (k, v) in os { sources![k, default: DraftSourceStatistics()].add(v) }
@@ -171,7 +176,7 @@ public struct DerivedStatistics: Codable, Equatable, Sendable {
     /// Mean gamma: drafted / rounds.
     public var meanDraftLength: Double?
     /// Measured tau: tokens emitted by rounds / verification calls (includes the bonus and
-    /// replacement tokens; plain fallback steps excluded).
+    /// replacement tokens; plain fallback and timing steps excluded).
     public var tokensPerTargetCall: Double?
     /// tau(alpha, mean gamma) from ``alphaPerJudged``: the i.i.d. prediction of tokensPerTargetCall.
     public var predictedTokensPerTargetCall: Double?
@@ -201,8 +206,8 @@ public struct DerivedStatistics: Codable, Equatable, Sendable {
     public var verifyCostInTargetSteps: Double?
     public var measuredSpeedup: Double?
     /// The textbook prediction `tau / (gamma·c + 1)` with c = draft step / plain target step
-    /// (measured tau and mean gamma), for the whole run: with plain fallback (a fraction f of the
-    /// tokens from plain steps, one plain step each) the rounds' speedup S_r mixes harmonically,
+    /// (measured tau and mean gamma), for the whole run: with plain fallback and timing steps (a
+    /// fraction f of the tokens from plain steps, one plain step each) the rounds' speedup S_r mixes harmonically,
     /// `S = 1 / (f + (1 − f) / S_r)` (N tokens cost `f·N + (1 − f)·N / S_r` plain steps).
     public var predictedSpeedupFromBaseline: Double?
     /// The full cost model `tau / (gamma·c + v)`, v = verification call / plain step, mixed with
@@ -226,7 +231,9 @@ public struct DerivedStatistics: Codable, Equatable, Sendable {
             ratio(Double($0 < s.acceptedAtPosition.count ? s.acceptedAtPosition[$0] : 0), Double(s.judgedAtPosition[$0]))
         }
         meanDraftLength = ratio(Double(s.drafted), Double(s.rounds))
-        tokensPerTargetCall = ratio(Double(s.emitted - s.plainSteps), Double(s.targetCalls))
+        // One-row steps outside rounds: auto-off's plain fallback and the cost models' timing steps.
+        let oneRowSteps = s.plainSteps + (s.timingSteps ?? 0)
+        tokensPerTargetCall = ratio(Double(s.emitted - oneRowSteps), Double(s.targetCalls))
         fallbackFraction = ratio(Double(s.plainSteps), Double(s.emitted))
         plainStepSeconds = ratio(s.plainSeconds, Double(s.plainSteps))
         if let a = alphaPerJudged, let g = meanDraftLength {
@@ -250,7 +257,7 @@ public struct DerivedStatistics: Codable, Equatable, Sendable {
             if let t = targetCallSeconds { verifyCostInTargetSteps = ratio(t, bs) }
             if let ss = ratio(s.decodeSeconds, Double(s.emitted)) { measuredSpeedup = ratio(bs, ss) }
             if let tau = tokensPerTargetCall, let g = meanDraftLength, let cb = baselineCostRatio {
-                let f = fallbackFraction ?? 0
+                let f = ratio(Double(oneRowSteps), Double(s.emitted)) ?? 0
                 func withFallback(_ rounds: Double) -> Double { 1 / (f + (1 - f) / rounds) }
                 predictedSpeedupFromBaseline = withFallback(tau / (g * cb + 1))
                 if let v = verifyCostInTargetSteps { predictedSpeedupWithVerifyCost = withFallback(tau / (g * cb + v)) }

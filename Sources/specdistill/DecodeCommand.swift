@@ -51,13 +51,7 @@ struct DecodeCommand: ParsableCommand {
     @Flag(help: "Wrap each prompt in the ChatML chat template (<|im_start|>user … assistant).") var chat = false
     @Option(name: [.customShort("n"), .customLong("max-tokens"), .customLong("n-predict")], help: "Maximum new tokens per prompt.") var maxTokens = 64
     @OptionGroup var sampling: SamplingOptions
-    @Option(name: .customLong("draft-max"), help: "Largest number of tokens drafted per round (gamma; ≤ 15).") var draftMax = 5
-    @Option(name: .customLong("draft-min"), help: "Floor on the draft length for the confidence stop and the schedules.") var draftMin = 0
-    @Option(name: .customLong("draft-p-min"),
-            help: "Stop drafting when the draft's top probability falls below this (0 = off; at temperature 0 measured at T = 1).")
-    var draftPMin = 0.0
-    @Option(name: .customLong("draft-schedule"), help: "constant (gamma = draft-max), heuristic (+2 / −1) or adaptive (maximise predicted speedup).")
-    var draftSchedule: DraftSchedule = .constant
+    @OptionGroup var draftOptions: DraftOptions
     @Option(help: "Acceptance rule: greedy (needs temperature 0), rejection (lossless) or lossy (DistillSpec lenience). Default: greedy at temperature 0, else rejection.")
     var accept: AcceptanceChoice?
     @Option(help: "Lenience function of --accept lossy: lin (p/eps), sq (p/eps²) or exp (p^eps).") var lenience: Lenience?
@@ -94,9 +88,7 @@ struct DecodeCommand: ParsableCommand {
         }
     }
 
-    var draftSettings: DraftSettings {
-        DraftSettings(draftMax: draftMax, draftMin: draftMin, draftPMin: draftPMin, schedule: draftSchedule)
-    }
+    var draftSettings: DraftSettings { draftOptions.settings }
 
     func validate() throws {
         if (prompt == nil) == (prompts == nil) { throw ValidationError("give exactly one of --prompt TEXT and --prompts FILE.jsonl") }
@@ -125,17 +117,12 @@ struct DecodeCommand: ParsableCommand {
             throw ValidationError("--draft-vocab needs --draft-vocab-data FILE.jsonl (the draft's training data) to count token frequencies")
         }
         if maxTokens < 0 { throw ValidationError("--max-tokens must be ≥ 0, got \(maxTokens)") }
-        if draftMax + 1 > InferenceSession.batchInvariantRows {
-            throw ValidationError("--draft-max \(draftMax) would verify \(draftMax + 1) positions per call; the runtime keeps verification "
-                                  + "bitwise equal to plain decoding up to \(InferenceSession.batchInvariantRows) (use --draft-max ≤ \(InferenceSession.batchInvariantRows - 1))")
-        }
         if accept != .lossy && (lenience != nil || epsilon != nil) {
             throw ValidationError("--lenience and --epsilon apply to --accept lossy only")
         }
         if accept == .lossy && epsilon == nil { throw ValidationError("--accept lossy needs --epsilon in (0, 1] (1 is lossless)") }
         if !(bandwidthGBs > 0) { throw ValidationError("--bandwidth-gbs must be positive, got \(bandwidthGBs)") }
         do {
-            try draftSettings.validate()
             try acceptanceRule.validate(temperature: sampling.temperature)
         } catch let e as SpecDecodeError {
             throw ValidationError("\(e)")
@@ -268,7 +255,7 @@ extension DecodeCommand {
         let mb = { (b: Int) in f(Double(b) / 1e6, 1) + " MB" }
         let bw = bandwidthGBs * 1e9
         var lines = [
-            "speculative decoding (\((specType ?? .model).defaultValueDescription), \(acceptanceRule.label), \(draftSchedule.rawValue) schedule, draft-max \(draftMax)): "
+            "speculative decoding (\((specType ?? .model).defaultValueDescription), \(acceptanceRule.label), \(draftOptions.draftSchedule.rawValue) schedule, draft-max \(draftOptions.draftMax)): "
                 + "\(s.prompts) prompts, \(s.emitted) tokens in \(f(s.decodeSeconds, 2)) s (\(x(d.tokensPerSecond, 1)) tokens/s), "
                 + "prefill \(f(s.prefillSeconds, 2)) s",
             "  rounds \(s.rounds), drafted \(s.drafted), accepted \(s.accepted), rejections \(s.rejections), bonus \(s.bonusTokens)",

@@ -46,9 +46,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Evaluate only the first N examples of each task.") var limit: Int?
     @Option(name: [.customShort("n"), .customLong("max-tokens"), .customLong("n-predict")], help: "Maximum new tokens per prompt.") var maxTokens = 64
     @OptionGroup var sampling: SamplingOptions
-    @Option(name: .customLong("draft-max"), help: "Tokens drafted per round (gamma; ≤ 15).") var draftMax = 5
-    @Option(name: .customLong("draft-schedule"), help: "constant, heuristic or adaptive (see decode --help).")
-    var draftSchedule: DraftSchedule = .constant
+    @OptionGroup var draftOptions: DraftOptions
     @Option(name: .customLong("tf-context"), help: "Teacher-forced acceptance: tokens per sequence (prompt left-truncated to fit).")
     var tfContext = 256
     @Option(name: .customLong("tf-batch"), help: "Teacher-forced acceptance: sequences per forward pass.") var tfBatch = 2
@@ -81,7 +79,7 @@ struct EvalCommand: ParsableCommand {
         s.maxTokens = maxTokens
         s.sampling = sampling.settings
         s.seed = sampling.seed
-        s.draft = DraftSettings(draftMax: draftMax, schedule: draftSchedule)
+        s.draft = draftOptions.settings
         s.template = chat ? .chatml : .plain
         s.teacherForcedContext = tfContext
         s.teacherForcedBatch = tfBatch
@@ -98,9 +96,6 @@ struct EvalCommand: ParsableCommand {
             throw ValidationError("give --drafts NAME=MODEL,…, --draft-from-target LAYERS and/or --lookup")
         }
         if let limit, limit < 1 { throw ValidationError("--limit must be ≥ 1, got \(limit)") }
-        if draftMax + 1 > InferenceSession.batchInvariantRows {
-            throw ValidationError("--draft-max \(draftMax) would verify \(draftMax + 1) positions per call; use --draft-max ≤ \(InferenceSession.batchInvariantRows - 1)")
-        }
         if !curves.isEmpty && plot == nil { throw ValidationError("--curves draws charts; give --plot DIR too") }
         do { try settings.validate() } catch { throw ValidationError("\(error)") }
         _ = try namedPairs(drafts, option: "--drafts", what: "MODEL")

@@ -87,4 +87,28 @@ final class FlagSpellingTests: XCTestCase {
         XCTAssertEqual(bad.status, 64, bad.transcript)
         XCTAssertTrue(bad.stderr.contains("--predict"), bad.transcript)
     }
+
+    /// `--draft-p-min` is one option of decode and eval (llama.cpp's name): a threshold or `auto`;
+    /// anything else, or a threshold outside [0, 1], is refused naming the option.
+    func testDraftPMinIsSharedByDecodeAndEval() throws {
+        let f = try CLIFixture.get()
+        let decode = ["decode", "-m", f.target, "-md", f.target, "--prompt", "What is 12 plus", "-n", "6", "--stats", "none", "--threads", "1"]
+        var texts: [String] = []
+        for p in ["0", "0.5", "auto"] {
+            let r = try CLI.run(decode + ["--draft-p-min", p], in: f.directory)
+            XCTAssertEqual(r.status, 0, "decode --draft-p-min \(p)\n\(r.transcript)")
+            texts.append(r.stdout)
+        }
+        XCTAssertEqual(Set(texts).count, 1, "greedy text is the target's whatever the stop: \(texts)")
+        let bad = try CLI.run(decode + ["--draft-p-min", "often"], in: f.directory)
+        XCTAssertEqual(bad.status, 64, bad.transcript)
+        XCTAssertTrue(bad.stderr.contains("draft-p-min"), bad.transcript)
+        let range = try CLI.run(decode + ["--draft-p-min", "1.5"], in: f.directory)
+        XCTAssertEqual(range.status, 64, range.transcript)
+        XCTAssertTrue(range.stderr.contains("draft-p-min must be in [0, 1]"), range.transcript)
+        let eval = try CLI.run(["eval", "-m", f.target, "--drafts", "self=\(f.target)", "--data", "gsm8k=\(f.pairs)", "--limit", "1",
+                                "-n", "4", "--draft-p-min", "auto", "--format", "markdown", "--threads", "1"], in: f.directory)
+        XCTAssertEqual(eval.status, 0, eval.transcript)
+        XCTAssertTrue(eval.stdout.contains("p-min auto"), "the settings line names the stop\n\(eval.stdout)")
+    }
 }

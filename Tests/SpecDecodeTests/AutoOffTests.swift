@@ -84,11 +84,12 @@ final class AutoOffTests: XCTestCase {
     }
 
     /// The number of all-rejected rounds after which S* < 1, computed from the closed forms
-    /// (counts decayed by 0.9 per judged draft from the (1, 1) prior; tau = (1 − a^(g+1)) / (1 − a); S = tau / (g c + v)).
+    /// (counts decayed by SpeculationSwitch.decay per judged draft from the (1, 1) prior; tau = (1 − a^(g+1)) / (1 − a); S = tau / (g c + v)).
     func roundsUntilUnprofitable(gammaMax: Int) -> Int {
         var A = 1.0, R = 1.0
         for k in 1...1000 {
-            A *= 0.9; R = 0.9 * R + 1   // one judged draft (a rejection) per round, decay 0.9 each
+            let d = SpeculationSwitch.decay
+            A *= d; R = d * R + 1   // one judged draft (a rejection) per round
             let a = A / (A + R)
             let best = (1...gammaMax).map { g in (1 - Foundation.pow(a, Double(g + 1))) / (1 - a) / (Double(g) * AutoOffTests.costs.c + AutoOffTests.costs.v) }.max()!
             if best < 1 { return k }

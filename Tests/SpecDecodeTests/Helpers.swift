@@ -14,12 +14,14 @@ func makeDecoder(target: DecodingModel, draft: DecodingModel, sampling: Sampling
 }
 
 /// Every draft-length setting the equality tests sweep: constant gamma ∈ {1, 2, 4, 8}, the
-/// heuristic and adaptive schedules, and the confidence stop with and without a floor.
+/// heuristic and adaptive schedules, the confidence stop with and without a floor, and the
+/// cost-aware stop.
 let scheduleSweep: [DraftSettings] = [1, 2, 4, 8].map { DraftSettings(draftMax: $0) } + [
     DraftSettings(draftMax: 6, schedule: .heuristic),
     DraftSettings(draftMax: 8, draftMin: 2, schedule: .adaptive),
     DraftSettings(draftMax: 5, draftPMin: 0.6),
     DraftSettings(draftMax: 5, draftMin: 3, draftPMin: 0.9, schedule: .heuristic),
+    DraftSettings(draftMax: 6, draftPMinAuto: true),
 ]
 
 /// Independent reference of the sampling distribution, in Double: `softmax(u / T)`, keep the

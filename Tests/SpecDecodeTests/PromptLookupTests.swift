@@ -115,7 +115,7 @@ final class PromptLookupTests: XCTestCase {
                         let label = "prompt \(prompt), \(settings), \(l), model \(withModel)"
                         XCTAssertEqual(out.tokens, plain.tokens, label)
                         let s = out.statistics
-                        XCTAssertEqual(s.emitted, s.accepted + s.rejections + s.bonusTokens, label)
+                        XCTAssertEqual(s.emitted, s.accepted + s.rejections + s.bonusTokens + (s.timingSteps ?? 0), label)
                         let sources = s.sources!.values
                         XCTAssertEqual(sources.map(\.drafted).reduce(0, +), s.drafted, label)
                         XCTAssertEqual(sources.map(\.accepted).reduce(0, +), s.accepted, label)
