@@ -114,7 +114,7 @@ public final class SpeculativeDecoder {
     /// context): the plain step, and so v(gamma) = t(gamma + 1)/t(1), came from a
     /// handful of unrepresentative calls (SmolLM2-135M Q4_1, 2-core Xeon: t(1) 4.0–4.9 ms where
     /// plain decoding takes ~3 ms, v read as 1.00 for gamma ≤ 3 where it was 1.3–1.4). At 32 the
-    /// timing steps are ~3% of target calls and cost about (1 − 1/S)/32 of the speedup S.
+    /// timing steps are 2–3% of target calls and cost about (1 − 1/S)/32 of the speedup S.
     public static let timingInterval = 32
     private var confidences: [Double] = []   // the draft's confidence in each of drafts (cost-aware stop)
 
