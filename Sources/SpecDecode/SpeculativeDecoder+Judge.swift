@@ -21,9 +21,7 @@ extension SpeculativeDecoder {
             sampler.distribution(z, into: qi)
             var top = Double.nan
             if needsConfidence {
-                var m: Float = 0
-                for j in 0..<V { m = max(m, qi[j]) }
-                top = Double(m)
+                top = Double(Softmax.maximum(qi, n: V))
                 if checkConfidence && top < settings.draftPMin { return nil }
             }
             return (try draw(qi, count: V, model: "draft"), top)

@@ -22,6 +22,13 @@ public enum Softmax {
         }
     }
 
+    /// `max_i x[i]` over one row (n ≥ 1), vectorised: a sampled draft's confidence is the largest
+    /// entry of its distribution q, read once per drafted token.
+    public static func maximum(_ input: UnsafePointer<Float>, n: Int) -> Float {
+        precondition(n >= 1, "Softmax.maximum: need n ≥ 1")
+        return VectorMath.max(input, n)
+    }
+
     /// The largest probability of `softmax(x)` over one row: `1 / Σ_j e^{x_j − m}`, m = max_j x_j
     /// (a draft's confidence, read once per drafted token). The vectorised exponential and sum of
     /// ``forward(out:input:rows:n:)``; about 10× faster than `expf` over a 49,152-token row.

@@ -23,6 +23,21 @@ final class SoftmaxTests: XCTestCase {
         XCTAssertEqual(Softmax.topProbability(sure, n: 4), 1, accuracy: 1e-6)
     }
 
+    /// `maximum` against the scalar loop: every tail length 1…40 and a 49,152-entry row, with the
+    /// largest entry anywhere (first, last, inside a chunk) and −inf entries.
+    func testMaximumMatchesTheLoop() {
+        var rng = RandomGenerator(seed: 8)
+        for n in Array(1...40) + [49_152] {
+            for at in Set([0, n / 2, n - 1]) {
+                var x = (0..<n).map { _ in rng.normal() }
+                if n > 2 { x[1] = -.infinity }
+                x[at] = 9
+                let want = x.reduce(-Float.infinity) { Swift.max($0, $1) }
+                XCTAssertEqual(x.withUnsafeBufferPointer { Softmax.maximum($0.baseAddress!, n: n) }, want, "n \(n), max at \(at)")
+            }
+        }
+    }
+
     func testForwardAndBackwardMatchReferences() {
         var rng = RandomGenerator(seed: 101)
         for (rows, n) in kernelShapes {
