@@ -153,11 +153,11 @@ public struct DraftLengthController: Sendable {
         verification.record(rows: rows, seconds: seconds)
     }
 
-    /// c in plain target steps: the draft step over the plain step once both are timed (measured
-    /// costs), else ``costRatioEstimate``.
+    /// c in plain target steps: with measured costs and a timed plain step, the draft step over
+    /// the plain step (the prior until a draft step is timed); otherwise ``costRatioEstimate``.
     public var stepCostRatio: Double {
-        if costSource == .measured, let t1 = verification.plainStepSeconds, draftCalls > 0, draftTime > 0 {
-            return (draftTime / draftCalls) / t1
+        if costSource == .measured, let t1 = verification.plainStepSeconds {
+            return draftCalls > 0 && draftTime > 0 ? (draftTime / draftCalls) / t1 : priorCostRatio
         }
         return costRatioEstimate
     }
@@ -169,8 +169,7 @@ public struct DraftLengthController: Sendable {
         let range = settings.scheduleRange
         if costSource == .measured, let t1 = verification.plainStepSeconds,
            range.allSatisfy({ verification.verifyCost(gamma: $0) != nil }) {
-            let c = draftCalls > 0 && draftTime > 0 ? (draftTime / draftCalls) / t1 : priorCostRatio
-            return SpeedupModel.best(alpha: alphaEstimate, costRatio: c, verifyCost: { verification.verifyCost(gamma: $0)! },
+            return SpeedupModel.best(alpha: alphaEstimate, costRatio: stepCostRatio, verifyCost: { verification.verifyCost(gamma: $0)! },
                                      in: range).gamma
         }
         return SpeedupModel.bestDraftLength(alpha: alphaEstimate, costRatio: costRatioEstimate, in: range)

@@ -12,9 +12,10 @@ extension SpeculativeDecoder {
         let checkConfidence = settings.draftPMin > 0 && i >= settings.draftMin
         let needsConfidence = checkConfidence || settings.costAwareStop
         if greedy {
-            let top = needsConfidence ? Double(Softmax.topProbability(z, n: V)) : .nan
+            let x = Sampler.argmax(z, count: V)
+            let top = needsConfidence ? Double(Softmax.topProbability(z, n: V, maximum: z[x])) : .nan
             if checkConfidence && top < settings.draftPMin { return nil }
-            return (Sampler.argmax(z, count: V), top)
+            return (x, top)
         }
         return try q.withUnsafeMutableBufferPointer { buffer -> (token: Int, confidence: Double)? in
             let qi = buffer.baseAddress! + i * V

@@ -276,10 +276,7 @@ public final class SpeculativeDecoder {
                 if timing { stats.timingSteps = (stats.timingSteps ?? 0) + 1 } else { fb.plainSteps += 1; fb.plainSeconds += tp1 - tp0 }
                 lookupLength?.recordCall(drafted: 0, seconds: tp1 - tp0)
                 controller.recordTargetCall(rows: 1, seconds: tp1 - tp0)
-                // The switch learns from its own plain steps only: fed the timing steps too, its v rose
-                // from ≈ 1 to the measured 1.2–1.5 and it turned a draft measured at 1.1–1.17× off for
-                // 12–81% of the tokens (README, "timing steps").
-                if !timing { speculationSwitch.recordPlain(seconds: tp1 - tp0) }
+                speculationSwitch.recordPlain(seconds: tp1 - tp0)   // off whenever timing steps are taken
                 emit(token, .target)
                 onRound?(RoundEvent(drafted: 0, accepted: 0, rejected: false, emitted: [token], targetLength: target.length,
                                     draftLength: draft?.length ?? 0, kind: .plain))

@@ -38,7 +38,13 @@ public enum Softmax {
     /// compare per chunk, and the sum is bitwise the same.
     public static func topProbability(_ input: UnsafePointer<Float>, n: Int) -> Float {
         precondition(n >= 1, "Softmax.topProbability: need n ≥ 1")
-        let m = VectorMath.max(input, n)
+        return topProbability(input, n: n, maximum: VectorMath.max(input, n))
+    }
+
+    /// ``topProbability(_:n:)`` with `max_j x_j` already known (a greedy draft's argmax logit), one
+    /// pass fewer over the row.
+    public static func topProbability(_ input: UnsafePointer<Float>, n: Int, maximum m: Float) -> Float {
+        precondition(n >= 1, "Softmax.topProbability: need n ≥ 1")
         let s = SIMD8<Float>(repeating: m)
         var acc = SIMD8<Float>(repeating: 0)
         var i = 0

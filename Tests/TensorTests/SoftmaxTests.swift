@@ -17,6 +17,8 @@ final class SoftmaxTests: XCTestCase {
                 let want = 1 / x.reduce(0.0) { $0 + exp(Double($1) - m) }
                 let got = Double(x.withUnsafeBufferPointer { Softmax.topProbability($0.baseAddress!, n: n) })
                 XCTAssertEqual(got, want, accuracy: 1e-5 * want, "n \(n), kind \(kind)")
+                let known = Double(x.withUnsafeBufferPointer { Softmax.topProbability($0.baseAddress!, n: n, maximum: Float(m)) })
+                XCTAssertEqual(known, got, "with the maximum given: the same sum")
             }
         }
         let sure: [Float] = [0, 100, -1e30, 3]
