@@ -47,7 +47,7 @@ public enum DraftCost {
     /// Times the draft's and the target's single-token steps and the target's appends of
     /// gamma + 1 tokens at cache length `context`, each the median of `repetitions` runs after one
     /// warm-up pass, interleaved (each call rolled back by truncation, so every run sees the same
-    /// cache length).
+    /// cache length). ``measure(drafts:target:context:repetitions:maxGamma:onEvent:)`` for one draft.
     /// - Parameters:
     ///   - draftOutputIDs: the draft's trimmed head (an ``InferenceSession/restrictOutput(to:excludedLogit:)``
     ///     subset, e.g. SpecDecode's `OutputSubset.ids`): c is then the cost of the draft as it decodes.
@@ -56,21 +56,40 @@ public enum DraftCost {
     public static func measure(draft: TransformerModel, target: TransformerModel, draftOutputIDs: [Int]? = nil,
                                context: Int = 128, repetitions: Int = 9, maxGamma: Int = 8,
                                onEvent: (DraftCostEvent) -> Void = { _ in }) throws -> DraftCostMeasurement {
-        precondition(maxGamma >= 1 && repetitions >= 1, "DraftCost.measure: maxGamma and repetitions must be ≥ 1")
-        let maxT = min(draft.config.maxPositions, target.config.maxPositions)
+        try measure(drafts: [(draft, draftOutputIDs)], target: target, context: context, repetitions: repetitions,
+                    maxGamma: maxGamma, onEvent: onEvent)[0]
+    }
+
+    /// The costs of several candidate drafts against one target, timed in one interleaved loop:
+    /// every repetition times each draft's step, then the target's step and its appends of
+    /// gamma + 1 = 2…maxGamma + 1 tokens, so a busy neighbour or a frequency change between
+    /// repetitions affects every candidate alike and their c can be compared. (Timed in separate
+    /// processes minutes apart, c of two shapes has differed by more than the shapes do on a noisy
+    /// host.) All results share the target's step and verification times.
+    /// - Parameter drafts: each model with its trimmed head ids, or nil for the whole vocabulary.
+    /// - Returns: one measurement per draft, in order.
+    public static func measure(drafts: [(model: TransformerModel, outputIDs: [Int]?)], target: TransformerModel,
+                               context: Int = 128, repetitions: Int = 9, maxGamma: Int = 8,
+                               onEvent: (DraftCostEvent) -> Void = { _ in }) throws -> [DraftCostMeasurement] {
+        precondition(maxGamma >= 1 && repetitions >= 1 && !drafts.isEmpty,
+                     "DraftCost.measure: maxGamma and repetitions must be ≥ 1, with at least one draft")
+        let maxT = drafts.map { $0.model.config.maxPositions }.reduce(target.config.maxPositions, min)
         let n = max(1, min(context, maxT - maxGamma - 2))
-        let V = min(draft.config.vocabSize, target.config.vocabSize)
+        let V = drafts.map { $0.model.config.vocabSize }.reduce(target.config.vocabSize, min)
         var rng = RandomGenerator(seed: 12345)
         let prompt = (0..<n).map { _ in Int(rng.next() % UInt64(V)) }
         let next = (0...maxGamma).map { _ in Int(rng.next() % UInt64(V)) }
-        let draftSession = InferenceSession(model: draft, maxT: n + maxGamma + 2)
-        if let ids = draftOutputIDs { draftSession.restrictOutput(to: ids) }
+        let draftSessions = drafts.map { d -> InferenceSession in
+            let session = InferenceSession(model: d.model, maxT: n + maxGamma + 2)
+            if let ids = d.outputIDs { session.restrictOutput(to: ids) }
+            return session
+        }
         let targetSession = InferenceSession(model: target, maxT: n + maxGamma + 2)
-        _ = try draftSession.prefill(prompt)
+        for session in draftSessions { _ = try session.prefill(prompt) }
         _ = try targetSession.prefill(prompt)
-        // Every repetition times all of them in turn (draft step, target step, verify gamma = 1…maxGamma),
-        // so that a busy second core or a frequency change affects all alike; the first pass warms up.
-        var samples = [[Double]](repeating: [], count: maxGamma + 2)
+        // Samples: the drafts' steps, then the target's step, then verify gamma = 1…maxGamma.
+        let D = drafts.count
+        var samples = [[Double]](repeating: [], count: D + maxGamma + 1)
         func time(_ session: InferenceSession, _ tokens: [Int]) throws -> Double {
             let t0 = DispatchTime.now().uptimeNanoseconds
             _ = try session.append(tokens)
@@ -79,18 +98,19 @@ public enum DraftCost {
             return Double(t1 - t0) * 1e-9
         }
         for r in 0...repetitions {
-            onEvent(.timing("repetition \(r) of \(repetitions): draft step, target step, verify gamma 1…\(maxGamma)"))
-            let row = [try time(draftSession, [next[0]]), try time(targetSession, [next[0]])]
+            onEvent(.timing("repetition \(r) of \(repetitions): \(D == 1 ? "draft step" : "\(D) draft steps"), target step, verify gamma 1…\(maxGamma)"))
+            let row = try draftSessions.map { try time($0, [next[0]]) } + [try time(targetSession, [next[0]])]
                 + (try (1...maxGamma).map { try time(targetSession, Array(next[0...$0])) })
             if r > 0 { for i in row.indices { samples[i].append(row[i]) } }
         }
         func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[s.count / 2] }
-        let d = median(samples[0]), t = median(samples[1])
-        let verify = samples[2...].map(median)
-        let m = DraftCostMeasurement(draftStepSeconds: d, targetStepSeconds: t, verifySeconds: verify,
-                                     draftOutputRows: draftSession.outputRows, context: n)
-        onEvent(.finished(m))
-        return m
+        let t = median(samples[D]), verify = samples[(D + 1)...].map(median)
+        let results = draftSessions.indices.map {
+            DraftCostMeasurement(draftStepSeconds: median(samples[$0]), targetStepSeconds: t, verifySeconds: verify,
+                                 draftOutputRows: draftSessions[$0].outputRows, context: n)
+        }
+        for m in results { onEvent(.finished(m)) }
+        return results
     }
 
     /// Expected tokens per target call, `(1 − alpha^(gamma+1)) / (1 − alpha)` (gamma + 1 at alpha = 1).

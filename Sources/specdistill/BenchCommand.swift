@@ -6,7 +6,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks with same-run baselines (build with -c release).",
-        subcommands: [BenchTensor.self, BenchModel.self, BenchDecode.self, BenchQuant.self, BenchDistill.self, BenchAllReduce.self]
+        subcommands: [BenchTensor.self, BenchModel.self, BenchDecode.self, BenchQuant.self, BenchDistill.self, BenchCosts.self, BenchAllReduce.self]
     )
 }
 

@@ -74,6 +74,9 @@ final class ArgumentValidationTests: XCTestCase {
         try refuse(["eval", "-m", f.target, "--data", f.pairs, "--lookup", "--chain-policy", "first,"], naming: ["--chain-policy"])
         try refuse(["train", "-m", f.target, "-md", "tiny", "--data", f.pairs, "--out", "r", "--method", "pcl", "--off-policy", "dataset,web"],
                    naming: ["--off-policy", "replay"])
+        try refuse(["bench", "costs", "-m", f.target], naming: ["--drafts"])
+        try refuse(["bench", "costs", "-m", f.target, "-md", "a=\(f.target)", "--alpha", "b=0.5"], naming: ["--alpha b", "names: a"])
+        try refuse(["bench", "costs", "-m", f.target, "-md", "a=\(f.target)", "--alpha", "a=1.5"], naming: ["--alpha a=1.5", "[0, 1]"])
         try refuse(["bench", "model", "--arch", "mamba"], naming: ["--arch", "gpt_neox"])
         try refuse(["bench", "model", "--config", "all"], naming: ["--config", "both"])
         try refuse(["cache", "build", "-m", f.target, "--data", f.pairs, "--out", "c", "--top-k", "0"], naming: ["--top-k"])

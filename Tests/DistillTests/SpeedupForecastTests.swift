@@ -51,6 +51,31 @@ final class SpeedupForecastTests: XCTestCase {
         try TinyPair.make(peakedTeacher: false)
     }
 
+    /// Several candidates timed in one loop: one measurement per draft, in order, with its own step
+    /// time and head rows and the target's times shared; one timing event per pass and one
+    /// `finished` per draft.
+    func testCandidatesAreTimedTogether() throws {
+        let (_, teacher, student, _) = try tinyPair()
+        var timing = 0, finished = 0
+        let costs = try DraftCost.measure(drafts: [(student, Array(0..<50)), (student, nil), (teacher, nil)], target: teacher,
+                                          context: 16, repetitions: 3, maxGamma: 4) {
+            switch $0 {
+            case .timing: timing += 1
+            case .finished: finished += 1
+            }
+        }
+        XCTAssertEqual(costs.count, 3)
+        XCTAssertEqual([timing, finished], [4, 3], "warm-up + 3 repetitions; one result per draft")
+        XCTAssertEqual(costs.map(\.draftOutputRows), [50, student.config.vocabSize, teacher.config.vocabSize])
+        for c in costs {
+            XCTAssertEqual(c.targetStepSeconds, costs[0].targetStepSeconds)
+            XCTAssertEqual(c.verifySeconds, costs[0].verifySeconds)
+            XCTAssertEqual(c.maxGamma, 4)
+            XCTAssertEqual(c.context, 16)
+            XCTAssertGreaterThan(c.draftStepSeconds, 0)
+        }
+    }
+
     /// Timing a tiny pair gives positive costs (with a trimmed head: its rows), and the evaluation's
     /// metrics carry the forecast keys with values consistent with its own acceptance.
     func testEvaluationMetricsIncludeTheForecast() throws {
