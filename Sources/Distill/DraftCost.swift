@@ -61,7 +61,8 @@ public enum DraftCost {
     }
 
     /// The costs of several candidate drafts against one target, timed in one interleaved loop:
-    /// every repetition times each draft's step, then the target's step and its appends of
+    /// every repetition times each draft's step (in an order rotated by one per repetition), then
+    /// the target's step and its appends of
     /// gamma + 1 = 2…maxGamma + 1 tokens, so a busy neighbour or a frequency change between
     /// repetitions affects every candidate alike and their c can be compared. (Timed in separate
     /// processes minutes apart, c of two shapes has differed by more than the shapes do on a noisy
@@ -99,8 +100,11 @@ public enum DraftCost {
         }
         for r in 0...repetitions {
             onEvent(.timing("repetition \(r) of \(repetitions): \(D == 1 ? "draft step" : "\(D) draft steps"), target step, verify gamma 1…\(maxGamma)"))
-            let row = try draftSessions.map { try time($0, [next[0]]) } + [try time(targetSession, [next[0]])]
-                + (try (1...maxGamma).map { try time(targetSession, Array(next[0...$0])) })
+            // The drafts in an order rotated by one each repetition: none is always the first after
+            // the target's longest append.
+            var row = [Double](repeating: 0, count: D)
+            for k in 0..<D { let i = (k + r) % D; row[i] = try time(draftSessions[i], [next[0]]) }
+            row += [try time(targetSession, [next[0]])] + (try (1...maxGamma).map { try time(targetSession, Array(next[0...$0])) })
             if r > 0 { for i in row.indices { samples[i].append(row[i]) } }
         }
         func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[s.count / 2] }
