@@ -19,12 +19,21 @@ extension SpeculativeDecoder {
         }
         return try q.withUnsafeMutableBufferPointer { buffer -> (token: Int, confidence: Double)? in
             let qi = buffer.baseAddress! + i * V
-            sampler.distribution(z, into: qi)
             var top = Double.nan
-            if needsConfidence {
-                top = Double(Softmax.maximum(qi, n: V))
-                if checkConfidence && top < settings.draftPMin { return nil }
+            if let ids = draftSubset {
+                // A trimmed head: the same distribution from its K logits (Softmax.temperedRowSubset).
+                let t = ids.withUnsafeBufferPointer { idb in
+                    subsetScratch.withUnsafeMutableBufferPointer { sb in
+                        Softmax.temperedRowSubset(out: qi, input: z, n: V, ids: idb, temperature: sampler.settings.temperature,
+                                                  scratch: sb.baseAddress!)
+                    }
+                }
+                if needsConfidence { top = Double(t) }
+            } else {
+                sampler.distribution(z, into: qi)
+                if needsConfidence { top = Double(Softmax.maximum(qi, n: V)) }
             }
+            if needsConfidence && checkConfidence && top < settings.draftPMin { return nil }
             return (try draw(qi, count: V, model: "draft"), top)
         }
     }

@@ -100,6 +100,10 @@ public final class SpeculativeDecoder {
     public let sampler: Sampler
     let greedy: Bool
     var q: [Float]          // (draftMax, V): the draft model's distributions of the current round
+    /// The draft's trimmed head ids (``DecodingModel/outputIDs``) when its sampling distribution can
+    /// be computed on them alone (no top-k / top-p), and K floats of scratch for it.
+    let draftSubset: [Int32]?
+    var subsetScratch: [Float]
     var p: [Float]          // (V)
     var residual: [Float]   // (V)
     private var drafts: [Int] = []
@@ -188,6 +192,10 @@ public final class SpeculativeDecoder {
         // The adaptive schedule could use them too, but measured no faster with them (README).
         needsPlainTimings = costSource == .measured && draft != nil && configuration.draft.costAwareStop
         q = [Float](repeating: 0, count: (greedy || draft == nil ? 1 : dMax) * V)
+        let sampling = configuration.sampling
+        let plainSoftmax = !(sampling.topK > 0 && sampling.topK < V) && !(sampling.topP < 1)
+        draftSubset = !greedy && plainSoftmax ? draft?.outputIDs.flatMap { ids in ids.allSatisfy { Int($0) < V } ? ids : nil } : nil
+        subsetScratch = [Float](repeating: 0, count: draftSubset?.count ?? 0)
         p = [Float](repeating: 0, count: V)
         residual = [Float](repeating: 0, count: V)
     }

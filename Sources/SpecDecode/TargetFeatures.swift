@@ -115,6 +115,7 @@ public final class FeatureDraftModel: DecodingModel {
         return session.weightBytesPerStep + 4 * c.hiddenSize * c.featureWidth
     }
     public var lastHiddenStates: Tensor? { session.lastHiddenStates }
+    public var outputIDs: [Int32]? { session.outputIDs }
 
     /// Fills the feature rows and staleness of `n` tokens at the session's next positions; false
     /// when none of them has a feature.

@@ -73,6 +73,45 @@ public enum Softmax {
         for j in 0..<n { out[j] *= inv }
     }
 
+    /// ``temperedRow(out:input:n:temperature:)`` of a row whose logits outside `ids` make no
+    /// probability (a trimmed draft head writes −10³⁰ there, whose exponential is exactly 0): the
+    /// same bits, for K = `ids.count` exponentials instead of n. `ids` ascending and unique, inside
+    /// `0..<n`; `out` (n floats) gets zeros outside `ids`; `scratch` holds at least K floats.
+    ///
+    /// Why the bits are the same: the maximum is exact in any order and every excluded logit is
+    /// below it; the exponential works lane by lane, so a value does not depend on its neighbours;
+    /// and the Double normaliser adds each index's value into partial sum `i mod 4` (index ≥
+    /// 4⌊n/4⌋: sum 0) in ascending order as ``RandomGenerator/sum(_:count:)`` does, where the
+    /// excluded zeros add nothing.
+    /// - Returns: the largest probability (the value at the maximum logit).
+    @discardableResult
+    public static func temperedRowSubset(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, n: Int,
+                                         ids: UnsafeBufferPointer<Int32>, temperature: Float,
+                                         scratch: UnsafeMutablePointer<Float>) -> Float {
+        let K = ids.count
+        precondition(K >= 1 && K <= n && temperature > 0, "Softmax.temperedRowSubset: need 1 ≤ K ≤ n and T > 0, got K \(K), n \(n), T \(temperature)")
+        var m = -Float.infinity
+        for k in 0..<K { let x = input[Int(ids[k])]; scratch[k] = x; m = x > m ? x : m }
+        let mv = SIMD8<Float>(repeating: m), sv = SIMD8<Float>(repeating: 1 / temperature)
+        var k = 0
+        while k + 8 <= K { VectorMath.store(VectorMath.exp((VectorMath.load(scratch + k) - mv) * sv), scratch + k); k += 8 }
+        if k < K {
+            let e = VectorMath.exp((VectorMath.loadPartial(scratch + k, K - k) - mv) * sv)
+            for j in 0..<(K - k) { scratch[k + j] = e[j] }
+        }
+        var lanes = SIMD4<Double>(repeating: 0)
+        let body = n / 4 * 4
+        for k in 0..<K {
+            let i = Int(ids[k])
+            lanes[i < body ? i & 3 : 0] += Double(scratch[k])
+        }
+        let inv = Float(1 / ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])))
+        out.update(repeating: 0, count: n)
+        var top: Float = 0
+        for k in 0..<K { let q = scratch[k] * inv; out[Int(ids[k])] = q; top = q > top ? q : top }
+        return top
+    }
+
     /// Accumulates the input gradient: `dInput[r, i] += y_i (dy_i - Σ_j dy_j y_j)`.
     /// - Parameters:
     ///   - dInput: `(rows, n)`, accumulated into (must not alias `dOut`).

@@ -33,6 +33,10 @@ public protocol DecodingModel: AnyObject {
     func extend(_ tokens: [Int]) throws
     /// The hidden states behind the last append's logits, (n, C), or nil (default: nil).
     var lastHiddenStates: Tensor? { get }
+    /// The ids a trimmed output layer scores, ascending, when every other logit is so low that its
+    /// probability is exactly 0 at any temperature; nil for a full output layer (default: nil).
+    /// Samplers may then work on these K entries instead of V.
+    var outputIDs: [Int32]? { get }
 }
 
 extension DecodingModel {
@@ -41,6 +45,8 @@ extension DecodingModel {
     /// The hidden states behind the last append's logits, (n, C); nil for a model without them
     /// (``InferenceSession/lastHiddenStates`` is the real one).
     public var lastHiddenStates: Tensor? { nil }
+    /// A full output layer.
+    public var outputIDs: [Int32]? { nil }
 }
 
 /// An ``InferenceSession`` is the model's ``DecodingModel``.
@@ -49,4 +55,5 @@ extension InferenceSession: DecodingModel {
     public var capacity: Int { maxT }
     public var batchInvariantRows: Int { InferenceSession.batchInvariantRows }
     public var weightBytesPerStep: Int { model.weightBytesPerStep(outputRows: outputRows) }
+    public var outputIDs: [Int32]? { sortedOutputIDs }
 }

@@ -46,6 +46,9 @@ public final class InferenceSession {
     /// head gathered into one (K, C) matrix, their ids, and the scores of the last append (n, K).
     private var headRows: Tensor?
     private(set) var headIDs: [Int32] = []
+    /// ``headIDs`` ascending when the excluded logit's probability is exactly 0 (≤ −10²⁰), else nil
+    /// (``DecodingModel/outputIDs``).
+    private(set) var sortedOutputIDs: [Int32]?
     private var headLogits = Tensor(zeros: [0])
     /// The trimmed head of a native model: the kept rows' bytes in their file type.
     private var headQuant: QuantizedMatrix?
@@ -74,7 +77,7 @@ public final class InferenceSession {
     /// the full head. The gathered rows are a copy (K × C floats).
     /// - Precondition: ids are unique and inside the vocabulary.
     public func restrictOutput(to ids: [Int]?, excludedLogit: Float = -1e30) {
-        guard let ids else { headRows = nil; headQuant = nil; headIDs = []; return }
+        guard let ids else { headRows = nil; headQuant = nil; headIDs = []; sortedOutputIDs = nil; return }
         let c = model.config, C = c.hiddenSize
         precondition(!ids.isEmpty && Set(ids).count == ids.count && ids.allSatisfy { $0 >= 0 && $0 < c.vocabSize },
                      "restrictOutput: ids must be unique and inside the vocabulary of \(c.vocabSize)")
@@ -91,7 +94,8 @@ public final class InferenceSession {
             for (i, id) in ids.enumerated() { (rows.pointer + i * C).update(from: model.weights.lmHead + id * C, count: C) }
             headRows = rows; headQuant = nil
         }
-         headIDs = ids.map(Int32.init); self.excludedLogit = excludedLogit
+        headIDs = ids.map(Int32.init); self.excludedLogit = excludedLogit
+        sortedOutputIDs = excludedLogit <= -1e20 ? headIDs.sorted() : nil
         headLogits = Tensor(zeros: [0])
     }
 

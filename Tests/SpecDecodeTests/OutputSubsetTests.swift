@@ -66,6 +66,30 @@ final class OutputSubsetTests: XCTestCase {
         }
     }
 
+    /// At temperature 1 the decoder computes a trimmed draft's distribution from its kept logits only
+    /// (``DecodingModel/outputIDs``, ``Softmax/temperedRowSubset``): the same q bit for bit, so the
+    /// same seed gives the same tokens and statistics as the full-width softmax (the draft wrapped
+    /// so that it hides its ids).
+    func testSubsetSamplingEqualsFullWidthSampling() throws {
+        let target = try load("llama"), draft = try load("llama_tied")
+        let prompt = [1, 40, 3, 95, 12]
+        for (gamma, seed) in [(1, UInt64(3)), (3, 4), (4, 5)] {
+            var outputs: [[Int]] = [], accepted: [Int] = []
+            for hide in [false, true] {
+                let session = SessionModel(model: draft, outputSubset: kept)
+                XCTAssertEqual(session.outputIDs, kept.ids.map(Int32.init))
+                let d: DecodingModel = hide ? HiddenIDs(session) : session
+                let dec = try makeDecoder(target: SessionModel(model: target), draft: d, sampling: SamplingSettings(temperature: 1),
+                                          draftSettings: DraftSettings(draftMax: gamma), seed: seed)
+                let out = try dec.decode(prompt: prompt, maxTokens: 60)
+                outputs.append(out.tokens); accepted.append(out.statistics.accepted)
+            }
+            XCTAssertEqual(outputs[0], outputs[1], "gamma \(gamma)")
+            XCTAssertEqual(accepted[0], accepted[1], "gamma \(gamma)")
+            XCTAssertGreaterThan(accepted[0], 0, "gamma \(gamma): some drafts must be accepted for the test to mean anything")
+        }
+    }
+
     /// Lossless with a draft that puts zero probability on most tokens: the emitted tokens follow
     /// the target (chi-square over the first two tokens; V = 5, the draft keeps only {0, 2}).
     func testRejectionSamplingStaysLosslessWithZeroDraftMass() throws {
@@ -88,4 +112,17 @@ final class OutputSubsetTests: XCTestCase {
         XCTAssertGreaterThan(accepted, 2_000, "the draft's kept tokens must be accepted often")
         ChiSquare(observed: counts, expected: expected).assertConsistent("trimmed draft")
     }
+}
+
+/// A draft that forwards everything but hides its trimmed head's ids (``DecodingModel/outputIDs`` nil).
+private final class HiddenIDs: DecodingModel {
+    let base: InferenceSession
+    init(_ base: InferenceSession) { self.base = base }
+    var logitWidth: Int { base.logitWidth }
+    var length: Int { base.length }
+    var capacity: Int { base.capacity }
+    var batchInvariantRows: Int { base.batchInvariantRows }
+    var weightBytesPerStep: Int { base.weightBytesPerStep }
+    func append(_ tokens: [Int]) throws -> Tensor { try base.append(tokens) }
+    func truncate(to n: Int) { base.truncate(to: n) }
 }

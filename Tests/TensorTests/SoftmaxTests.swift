@@ -40,6 +40,33 @@ final class SoftmaxTests: XCTestCase {
         }
     }
 
+    /// `temperedRowSubset` gives bit for bit `temperedRow` of the full row whose logits outside the
+    /// ids are −10³⁰ (a trimmed draft head's row), and its largest probability: rows whose length
+    /// is not a multiple of 4 or 8 (ids in the tail), subsets of 1, 7, 8, 9 and a quarter of the
+    /// row, ids at the start and the end, temperatures 0.7, 1 and 1.6, and a 49,152-token row.
+    func testSubsetRowEqualsTheFullRowBitwise() {
+        var rng = RandomGenerator(seed: 12)
+        for n in [1, 5, 13, 37, 64, 203, 49_152] {
+            var subsets: [[Int]] = [[0], [n - 1], Array(Set((0..<min(n, 7)).map { _ in Int(rng.next() % UInt64(n)) }))]
+            if n >= 9 { subsets += [Array(0..<8), Array((n - 9)..<n), Array(stride(from: 0, to: n, by: 4)) + [n - 1]] }
+            for raw in subsets {
+                let ids = Array(Set(raw)).sorted().map(Int32.init)
+                var x = [Float](repeating: -1e30, count: n)
+                for id in ids { x[Int(id)] = 3 * rng.normal() }
+                for T: Float in [0.7, 1, 1.6] {
+                    var full = [Float](repeating: .nan, count: n), sub = [Float](repeating: .nan, count: n)
+                    var scratch = [Float](repeating: .nan, count: ids.count)
+                    Softmax.temperedRow(out: &full, input: x, n: n, temperature: T)
+                    let top = ids.withUnsafeBufferPointer { idb in
+                        Softmax.temperedRowSubset(out: &sub, input: x, n: n, ids: idb, temperature: T, scratch: &scratch)
+                    }
+                    XCTAssertEqual(sub.map(\.bitPattern), full.map(\.bitPattern), "n \(n), \(ids.count) ids, T \(T)")
+                    XCTAssertEqual(top, full.max()!, "n \(n), \(ids.count) ids, T \(T)")
+                }
+            }
+        }
+    }
+
     func testForwardAndBackwardMatchReferences() {
         var rng = RandomGenerator(seed: 101)
         for (rows, n) in kernelShapes {
