@@ -123,21 +123,14 @@ final class HelpHeadTests: XCTestCase {
 }
 
 /// A ``TransitionModel`` that exposes one-hot hidden states of each appended token.
-final class OneHotHidden: DecodingModel {
-    let inner: TransitionModel
+final class OneHotHidden: ForwardingModel {
     private var hidden = Tensor(zeros: [0])
-    init(_ inner: TransitionModel) { self.inner = inner }
-    var logitWidth: Int { inner.logitWidth }
-    var length: Int { inner.length }
-    var capacity: Int { inner.capacity }
-    var batchInvariantRows: Int { inner.batchInvariantRows }
-    var weightBytesPerStep: Int { inner.weightBytesPerStep }
-    var lastHiddenStates: Tensor? { hidden.count > 0 ? hidden : nil }
-    func append(_ tokens: [Int]) throws -> Tensor {
+    init(_ inner: TransitionModel) { super.init(inner) }
+    override var lastHiddenStates: Tensor? { hidden.count > 0 ? hidden : nil }
+    override func append(_ tokens: [Int]) throws -> Tensor {
         let out = try inner.append(tokens)
         hidden = Tensor(zeros: [tokens.count, logitWidth])
         for (i, t) in tokens.enumerated() { hidden.pointer[i * logitWidth + t] = 1 }
         return out
     }
-    func truncate(to n: Int) { inner.truncate(to: n) }
 }

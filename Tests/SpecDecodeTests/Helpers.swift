@@ -1,5 +1,6 @@
 import Foundation
 import SpecDecode
+import Tensor
 import Transformer
 import XCTest
 
@@ -82,4 +83,20 @@ struct ChiSquare {
         XCTAssertLessThan(statistic, crit, "\(message): chi-square \(statistic) with \(degreesOfFreedom) df exceeds \(crit)",
                           file: file, line: line)
     }
+}
+
+/// A model that forwards every call to `inner` (``DecodingModel/extend(_:)`` is the protocol's
+/// append-and-drop, so it goes through ``append(_:)``); test doubles override what they change.
+class ForwardingModel: DecodingModel {
+    let inner: DecodingModel
+    init(_ inner: DecodingModel) { self.inner = inner }
+    var logitWidth: Int { inner.logitWidth }
+    var length: Int { inner.length }
+    var capacity: Int { inner.capacity }
+    var batchInvariantRows: Int { inner.batchInvariantRows }
+    var weightBytesPerStep: Int { inner.weightBytesPerStep }
+    var lastHiddenStates: Tensor? { inner.lastHiddenStates }
+    var outputIDs: [Int32]? { inner.outputIDs }
+    func append(_ tokens: [Int]) throws -> Tensor { try inner.append(tokens) }
+    func truncate(to n: Int) { inner.truncate(to: n) }
 }

@@ -115,14 +115,6 @@ final class OutputSubsetTests: XCTestCase {
 }
 
 /// A draft that forwards everything but hides its trimmed head's ids (``DecodingModel/outputIDs`` nil).
-private final class HiddenIDs: DecodingModel {
-    let base: InferenceSession
-    init(_ base: InferenceSession) { self.base = base }
-    var logitWidth: Int { base.logitWidth }
-    var length: Int { base.length }
-    var capacity: Int { base.capacity }
-    var batchInvariantRows: Int { base.batchInvariantRows }
-    var weightBytesPerStep: Int { base.weightBytesPerStep }
-    func append(_ tokens: [Int]) throws -> Tensor { try base.append(tokens) }
-    func truncate(to n: Int) { base.truncate(to: n) }
+private final class HiddenIDs: ForwardingModel {
+    override var outputIDs: [Int32]? { nil }
 }
