@@ -3,11 +3,14 @@ import Tensor
 import Tokenizers
 import Transformer
 
-/// Sequence-level distillation data: the target's own greedy responses to a prompt file
-/// (DistillSpec's "teacher-generated" fixed data; Kim & Rush's sequence-level KD). Trained on
+/// Sequence-level distillation data: the target's own responses to a prompt file, greedy or
+/// sampled (DistillSpec's "teacher-generated" fixed data; Kim & Rush's sequence-level KD). Trained on
 /// them, a draft learns the text the target writes at decoding time — its wording, its
 /// numbering, its length — rather than the style of human references, which is what acceptance
 /// is measured on. The teacher cache and every fixed-data objective then run on the file.
+/// Greedy responses are the text greedy speculative decoding verifies; for sampling at
+/// temperature T the draft meets contexts the target *samples*, so responses sampled at T are
+/// the matching data (DistillSpec samples its teacher data at the decoding temperature).
 ///
 /// Output lines are `{"prompt": p, "response": text, "source_index": i, "finished": b}` with the
 /// prompt as given: train with the same ``PromptTemplate`` the responses were generated with
@@ -41,10 +44,16 @@ public enum TargetResponses {
     /// written in prompt order, so the file is the same for every `parallel` when the model's rows
     /// are batch-invariant (native GGUF weights; float32 up to ``InferenceSession/batchInvariantRows``
     /// sequences).
+    ///
+    /// With a non-greedy `sampling`, each token is drawn from ``Sampler/distribution(_:into:)``
+    /// of its row with a generator of its own prompt, `RandomGenerator(seed: seed).fork(i)` for
+    /// prompt `i`: a response depends only on the seed and its prompt, not on `parallel`, the
+    /// other prompts or where an interrupted run resumed.
     /// - Parameter progress: called as prompts finish with (prompts done, total, tokens generated).
     public static func generate(model: TransformerModel, tokenizer: Tokenizer, prompts: [String],
                                 template: PromptTemplate, maxTokens: Int, stopTokens: Set<Int>,
                                 output: URL, keepUnfinished: Bool = false, parallel: Int = 1,
+                                sampling: SamplingSettings = .greedy, seed: UInt64 = 1,
                                 progress: (Int, Int, Int) -> Void = { _, _, _ in }) throws -> Summary {
         guard maxTokens > 0 else { throw DatasetError.data("--max-tokens must be positive") }
         guard parallel >= 1 else { throw DatasetError.data("--parallel must be at least 1, got \(parallel)") }
@@ -63,6 +72,8 @@ public enum TargetResponses {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let t0 = DispatchTime.now().uptimeNanoseconds
         let V = model.config.vocabSize
+        let sampler = Sampler(settings: sampling, vocabularySize: V)
+        var probs = [Float](repeating: 0, count: sampling.isGreedy ? 0 : V)
         var slots: [Slot] = []
         var finished: [Int: (tokens: [Int], endOfSequence: Bool)?] = [:]   // nil: the prompt did not fit
         var next = start, written = start, done = start
@@ -76,7 +87,8 @@ public enum TargetResponses {
                 } else {
                     let session = InferenceSession(model: model, maxT: maxT)
                     try DecodingLoop.prefillAllButLast(session, ids)
-                    slots.append(Slot(index: next, session: session, last: ids[ids.count - 1]))
+                    var root = RandomGenerator(seed: seed)
+                    slots.append(Slot(index: next, session: session, last: ids[ids.count - 1], rng: root.fork(next)))
                 }
                 next += 1
             }
@@ -99,7 +111,12 @@ public enum TargetResponses {
             if slots.isEmpty { break }
             let logits = try InferenceSession.append(slots.map { ($0.session, [$0.last]) })
             for b in slots.indices {
-                let token = Sampler.argmax(logits.pointer + b * V, count: V)
+                let row = logits.pointer + b * V
+                let token = sampling.isGreedy
+                    ? Sampler.argmax(row, count: V)
+                    : try probs.withUnsafeMutableBufferPointer { pb in
+                        try sampler.checkedSample(row, scratch: pb.baseAddress!, rng: &slots[b].rng)
+                    }
                 slots[b].tokens.append(token); slots[b].last = token
                 summary.generatedTokens += 1
             }
@@ -121,6 +138,7 @@ public enum TargetResponses {
         var index: Int
         var session: InferenceSession
         var last: Int
+        var rng: RandomGenerator
         var tokens: [Int] = []
     }
 

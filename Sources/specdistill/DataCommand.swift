@@ -14,12 +14,14 @@ extension PromptTemplate: ExpressibleByArgument {}
 struct DataGenerate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Replace a dataset's responses with the target's own greedy responses (sequence-level distillation data).",
+        abstract: "Replace a dataset's responses with the target's own responses, greedy or sampled (sequence-level distillation data).",
         discussion: """
         A draft is judged on the text the target writes, not on human references, so it should \
         learn from that text (DistillSpec's teacher-generated data). Renders each prompt with \
         --template (use the same template for train and eval: eval --chat renders chatml), \
-        decodes greedily up to --max-tokens, --parallel sequences at a time, and appends {"prompt", "response", "source_index", \
+        decodes greedily (or samples with --temperature, --top-k, --top-p: data for drafts that \
+        will decode at that temperature; each prompt's response depends only on --seed and the \
+        prompt) up to --max-tokens, --parallel sequences at a time, and appends {"prompt", "response", "source_index", \
         "finished"} lines to --out. Responses without a stop token are dropped unless \
         --keep-unfinished. Interrupted runs resume where they stopped (run the same command).
         """)
@@ -33,6 +35,7 @@ struct DataGenerate: ParsableCommand {
     @Option(name: [.customLong("parallel"), .customLong("np", withSingleDash: true)],
             help: "Sequences decoded together: each step reads a GGUF weight block once for up to 4 of them (beyond 4 it is read again); the output is the same for every value with GGUF weights.")
     var parallel = 4
+    @OptionGroup var sampling: SamplingOptions
     @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var weightOptions: WeightOptions
 
@@ -49,7 +52,8 @@ struct DataGenerate: ParsableCommand {
         var first = true
         let s = try TargetResponses.generate(
             model: bundle.model, tokenizer: tokenizer, prompts: all, template: template, maxTokens: maxTokens,
-            stopTokens: stopTokens(tokenizer, bundle), output: URL(fileURLWithPath: out), keepUnfinished: keepUnfinished, parallel: parallel
+            stopTokens: stopTokens(tokenizer, bundle), output: URL(fileURLWithPath: out), keepUnfinished: keepUnfinished, parallel: parallel,
+            sampling: sampling.settings, seed: sampling.seed
         ) { done, _, tokens in
             if first { bar.resume(at: done - 1); first = false }
             bar.update(done, String(format: "%d tokens, %.0f tok/s", tokens, Double(tokens) / max(Date().timeIntervalSince(started), 1e-9)))

@@ -105,4 +105,41 @@ final class TargetResponsesTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("--parallel must be at least 1"), "\(e)")
         }
     }
+
+    /// `--temperature`: each response is the oracle's sampled continuation — ``Generator`` drawing
+    /// from `RandomGenerator(seed: 7).fork(i)` for prompt `i` — so it depends only on the seed and
+    /// its prompt: the same bytes with 1 and 3 sequences at a time, other bytes with another seed
+    /// or greedily.
+    func testSampledResponsesDependOnlyOnTheSeedAndTheirPrompt() throws {
+        let (tok, teacher, _, data) = try TinyPair.make(peakedTeacher: false)
+        let prompts = data.examples.map(\.prompt)
+        let t1 = SamplingSettings(temperature: 1)
+        let files = ["s1", "s3", "seed8", "greedy"].map(tempFile)
+        defer { for f in files { try? FileManager.default.removeItem(at: f) } }
+        for f in files { try? FileManager.default.removeItem(at: f) }
+        func run(_ f: URL, parallel: Int, sampling: SamplingSettings, seed: UInt64) throws {
+            _ = try TargetResponses.generate(model: teacher, tokenizer: tok, prompts: prompts, template: .plain, maxTokens: 6,
+                                             stopTokens: [], output: f, keepUnfinished: true, parallel: parallel,
+                                             sampling: sampling, seed: seed)
+        }
+        try run(files[0], parallel: 1, sampling: t1, seed: 7)
+        try run(files[1], parallel: 3, sampling: t1, seed: 7)
+        try run(files[2], parallel: 1, sampling: t1, seed: 8)
+        try run(files[3], parallel: 1, sampling: .greedy, seed: 7)
+        let lines = try String(contentsOf: files[0], encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, prompts.count)
+        for (i, line) in lines.enumerated() {
+            let l = try JSONDecoder().decode(TargetResponses.Line.self, from: Data(line.utf8))
+            var root = RandomGenerator(seed: 7)
+            var rng = root.fork(i)
+            var ids: [Int] = []
+            try Generator(model: teacher, settings: t1, seed: 0)
+                .generate(prompt: tok.encode(prompts[i], addSpecialTokens: true), maxTokens: 6, rng: &rng) { ids.append($0) }
+            XCTAssertEqual(l.response, tok.decode(ids), "prompt \(i)")
+        }
+        let bytes = try Data(contentsOf: files[0])
+        XCTAssertEqual(try Data(contentsOf: files[1]), bytes, "the file does not depend on --parallel")
+        XCTAssertNotEqual(try Data(contentsOf: files[2]), bytes, "another seed draws other tokens")
+        XCTAssertNotEqual(try Data(contentsOf: files[3]), bytes, "sampling at T = 1 is not greedy decoding")
+    }
 }
