@@ -21,14 +21,17 @@ extension SpeculativeDecoder {
             let qi = buffer.baseAddress! + i * V
             var top = Double.nan
             if let ids = draftSubset {
-                // A trimmed head: the same distribution from its K logits (Softmax.temperedRowSubset).
-                let t = ids.withUnsafeBufferPointer { idb in
-                    subsetScratch.withUnsafeMutableBufferPointer { sb in
-                        Softmax.temperedRowSubset(out: qi, input: z, n: V, ids: idb, temperature: sampler.settings.temperature,
-                                                  scratch: sb.baseAddress!)
+                // A trimmed head: the same distribution from its K logits (Softmax.temperedRowSubset)
+                // and the same draw from its K probabilities (RandomGenerator.checkedCategorical(_:ids:count:)).
+                return try ids.withUnsafeBufferPointer { idb in
+                    try subsetScratch.withUnsafeMutableBufferPointer { sb -> (token: Int, confidence: Double)? in
+                        let t = Softmax.temperedRowSubset(out: qi, input: z, n: V, ids: idb, temperature: sampler.settings.temperature,
+                                                          scratch: sb.baseAddress!)
+                        if needsConfidence { top = Double(t) }
+                        if checkConfidence && top < settings.draftPMin { return nil }
+                        return (try drawSubset(sb.baseAddress!, ids: idb, count: V), top)
                     }
                 }
-                if needsConfidence { top = Double(t) }
             } else {
                 sampler.distribution(z, into: qi)
                 if needsConfidence { top = Double(Softmax.maximum(qi, n: V)) }
@@ -97,13 +100,21 @@ extension SpeculativeDecoder {
         }
     }
 
+    /// ``draw(_:count:model:)`` of the draft's row given as its K kept probabilities (a trimmed head):
+    /// the same token from the same random stream.
+    func drawSubset(_ values: UnsafePointer<Float>, ids: UnsafeBufferPointer<Int32>, count V: Int) throws -> Int {
+        do { return try rng.checkedCategorical(values, ids: ids, count: V) } catch { throw invalidLogits(error, model: "draft") }
+    }
+
     /// ``RandomGenerator/checkedCategorical(_:count:)``: NaN or +Inf logits (which make NaN
     /// probabilities) end decoding with an error naming the model instead of a trap; −Inf logits
     /// (masked tokens) are zero weights and fine.
     /// - Throws: ``SpecDecodeError/invalidLogits(_:)``.
     func draw(_ weights: UnsafePointer<Float>, count V: Int, model: String) throws -> Int {
-        do { return try rng.checkedCategorical(weights, count: V) } catch {
-            throw SpecDecodeError.invalidLogits("the \(model) model's logits are not a distribution (\(error)); its weights or activations hold NaN/Inf — check or re-create the \(model) model file")
-        }
+        do { return try rng.checkedCategorical(weights, count: V) } catch { throw invalidLogits(error, model: model) }
+    }
+
+    private func invalidLogits(_ error: Error, model: String) -> SpecDecodeError {
+        .invalidLogits("the \(model) model's logits are not a distribution (\(error)); its weights or activations hold NaN/Inf — check or re-create the \(model) model file")
     }
 }

@@ -76,7 +76,8 @@ public enum Softmax {
     /// ``temperedRow(out:input:n:temperature:)`` of a row whose logits outside `ids` make no
     /// probability (a trimmed draft head writes −10³⁰ there, whose exponential is exactly 0): the
     /// same bits, for K = `ids.count` exponentials instead of n. `ids` ascending and unique, inside
-    /// `0..<n`; `out` (n floats) gets zeros outside `ids`; `scratch` holds at least K floats.
+    /// `0..<n`; `out` (n floats) gets zeros outside `ids`; `scratch` holds at least K floats and
+    /// ends holding the K probabilities `out[ids[k]]` (for ``RandomGenerator/checkedCategorical(_:ids:count:)``).
     ///
     /// Why the bits are the same: the maximum is exact in any order and every excluded logit is
     /// below it; the exponential works lane by lane, so a value does not depend on its neighbours;
@@ -99,16 +100,10 @@ public enum Softmax {
             let e = VectorMath.exp((VectorMath.loadPartial(scratch + k, K - k) - mv) * sv)
             for j in 0..<(K - k) { scratch[k + j] = e[j] }
         }
-        var lanes = SIMD4<Double>(repeating: 0)
-        let body = n / 4 * 4
-        for k in 0..<K {
-            let i = Int(ids[k])
-            lanes[i < body ? i & 3 : 0] += Double(scratch[k])
-        }
-        let inv = Float(1 / ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])))
+        let inv = Float(1 / RandomGenerator.sum(scratch, ids: ids, count: n))
         out.update(repeating: 0, count: n)
         var top: Float = 0
-        for k in 0..<K { let q = scratch[k] * inv; out[Int(ids[k])] = q; top = q > top ? q : top }
+        for k in 0..<K { let q = scratch[k] * inv; scratch[k] = q; out[Int(ids[k])] = q; top = q > top ? q : top }
         return top
     }
 

@@ -43,8 +43,10 @@ final class SoftmaxTests: XCTestCase {
     /// `temperedRowSubset` gives bit for bit `temperedRow` of the full row whose logits outside the
     /// ids are −10³⁰ (a trimmed draft head's row), and its largest probability: rows whose length
     /// is not a multiple of 4 or 8 (ids in the tail), subsets of 1, 7, 8, 9 and a quarter of the
-    /// row, ids at the start and the end, temperatures 0.7, 1 and 1.6, and a 49,152-token row.
-    func testSubsetRowEqualsTheFullRowBitwise() {
+    /// row, ids at the start and the end, temperatures 0.7, 1 and 1.6, and a 49,152-token row; and
+    /// `RandomGenerator.checkedCategorical(_:ids:count:)` on the K probabilities it leaves in
+    /// scratch draws the full row's tokens (40 draws each, one stream state after them).
+    func testSubsetRowEqualsTheFullRowBitwise() throws {
         var rng = RandomGenerator(seed: 12)
         for n in [1, 5, 13, 37, 64, 203, 49_152] {
             var subsets: [[Int]] = [[0], [n - 1], Array(Set((0..<min(n, 7)).map { _ in Int(rng.next() % UInt64(n)) }))]
@@ -62,6 +64,15 @@ final class SoftmaxTests: XCTestCase {
                     }
                     XCTAssertEqual(sub.map(\.bitPattern), full.map(\.bitPattern), "n \(n), \(ids.count) ids, T \(T)")
                     XCTAssertEqual(top, full.max()!, "n \(n), \(ids.count) ids, T \(T)")
+                    // The compact probabilities left in scratch draw the full row's tokens from the same stream.
+                    XCTAssertEqual(scratch.map(\.bitPattern), ids.map { full[Int($0)].bitPattern })
+                    var a = RandomGenerator(seed: UInt64(n) &* 31 &+ UInt64(ids.count)), b = a
+                    for _ in 0..<40 {
+                        let x = try! a.checkedCategorical(full, count: n)
+                        let y = try! ids.withUnsafeBufferPointer { try b.checkedCategorical(scratch, ids: $0, count: n) }
+                        XCTAssertEqual(y, x, "n \(n), \(ids.count) ids, T \(T)")
+                    }
+                    XCTAssertEqual(a, b, "one uniform per draw, as the full-width draw")
                 }
             }
         }
