@@ -11,6 +11,18 @@ extension SpeculativeDecoder {
         let V = vocabularySize
         let checkConfidence = settings.draftPMin > 0 && i >= settings.draftMin
         let needsConfidence = checkConfidence || settings.costAwareStop
+        if greedy, let ids = draftSubset, let lanes = subsetLanes8 {
+            // A trimmed head: the argmax and the top probability of its K logits (lowest id on ties,
+            // as over the full row; Softmax.topProbability(_:lanes:count:maximum:scratch:) bitwise).
+            return subsetScratch.withUnsafeMutableBufferPointer { sb -> (token: Int, confidence: Double)? in
+                let c = sb.baseAddress!, K = ids.count
+                for k in 0..<K { c[k] = z[Int(ids[k])] }
+                let best = Sampler.argmax(c, count: K)
+                let top = needsConfidence ? Double(Softmax.topProbability(c, lanes: lanes, count: K, maximum: c[best], scratch: c)) : .nan
+                if checkConfidence && top < settings.draftPMin { return nil }
+                return (Int(ids[best]), top)
+            }
+        }
         if greedy {
             let x = Sampler.argmax(z, count: V)
             let top = needsConfidence ? Double(Softmax.topProbability(z, n: V, maximum: z[x])) : .nan
@@ -25,8 +37,10 @@ extension SpeculativeDecoder {
                 // and the same draw from its K probabilities (RandomGenerator.checkedCategorical(_:ids:count:)).
                 return try ids.withUnsafeBufferPointer { idb in
                     try subsetScratch.withUnsafeMutableBufferPointer { sb -> (token: Int, confidence: Double)? in
-                        let t = Softmax.temperedRowSubset(out: qi, input: z, n: V, ids: idb, temperature: sampler.settings.temperature,
-                                                          scratch: sb.baseAddress!)
+                        // q rows start at zero and only this path writes them, always at these ids.
+                        let t = Softmax.temperedRowSubset(out: qi, input: z, n: V, ids: idb, lanes: subsetLanes4!,
+                                                          temperature: sampler.settings.temperature, scratch: sb.baseAddress!,
+                                                          outsideIsZero: true)
                         if needsConfidence { top = Double(t) }
                         if checkConfidence && top < settings.draftPMin { return nil }
                         return (try drawSubset(sb.baseAddress!, ids: idb, count: V), top)
@@ -103,7 +117,7 @@ extension SpeculativeDecoder {
     /// ``draw(_:count:model:)`` of the draft's row given as its K kept probabilities (a trimmed head):
     /// the same token from the same random stream.
     func drawSubset(_ values: UnsafePointer<Float>, ids: UnsafeBufferPointer<Int32>, count V: Int) throws -> Int {
-        do { return try rng.checkedCategorical(values, ids: ids, count: V) } catch { throw invalidLogits(error, model: "draft") }
+        do { return try rng.checkedCategorical(values, ids: ids, lanes: subsetLanes4!, count: V) } catch { throw invalidLogits(error, model: "draft") }
     }
 
     /// ``RandomGenerator/checkedCategorical(_:count:)``: NaN or +Inf logits (which make NaN

@@ -100,9 +100,11 @@ public final class SpeculativeDecoder {
     public let sampler: Sampler
     let greedy: Bool
     var q: [Float]          // (draftMax, V): the draft model's distributions of the current round
-    /// The draft's trimmed head ids (``DecodingModel/outputIDs``) when its sampling distribution can
-    /// be computed on them alone (no top-k / top-p), and K floats of scratch for it.
+    /// The draft's trimmed head ids (``DecodingModel/outputIDs``) when its token and confidence can
+    /// be computed on them alone (greedy, or sampling without top-k / top-p), their lanes for the
+    /// 4-lane Double and 8-lane Float sums, and K floats of scratch.
     let draftSubset: [Int32]?
+    let subsetLanes4: SubsetLanes?, subsetLanes8: SubsetLanes?
     var subsetScratch: [Float]
     var p: [Float]          // (V)
     var residual: [Float]   // (V)
@@ -194,7 +196,9 @@ public final class SpeculativeDecoder {
         q = [Float](repeating: 0, count: (greedy || draft == nil ? 1 : dMax) * V)
         let sampling = configuration.sampling
         let plainSoftmax = !(sampling.topK > 0 && sampling.topK < V) && !(sampling.topP < 1)
-        draftSubset = !greedy && plainSoftmax ? draft?.outputIDs.flatMap { ids in ids.allSatisfy { Int($0) < V } ? ids : nil } : nil
+        draftSubset = greedy || plainSoftmax ? draft?.outputIDs.flatMap { ids in ids.allSatisfy { Int($0) < V } ? ids : nil } : nil
+        subsetLanes4 = draftSubset.map { SubsetLanes(ids: $0, n: V, width: 4) }
+        subsetLanes8 = draftSubset.map { SubsetLanes(ids: $0, n: V, width: 8) }
         subsetScratch = [Float](repeating: 0, count: draftSubset?.count ?? 0)
         p = [Float](repeating: 0, count: V)
         residual = [Float](repeating: 0, count: V)

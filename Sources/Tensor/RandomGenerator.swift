@@ -140,39 +140,35 @@ public struct RandomGenerator: RandomNumberGenerator, Codable, Equatable, Sendab
         return (s[0] + s[1]) + (s[2] + s[3])
     }
 
-    /// ``sum(_:count:)`` of an n-wide row that is zero outside `ids` (ascending, unique, in
-    /// `0..<n`), from its K values `values[k]` at index `ids[k]`: bitwise the full-width sum, for K
-    /// additions. Each value goes into partial sum `id mod 4` (ids ≥ 4⌊n/4⌋: partial sum 0) in
-    /// ascending order as there, and the zeros elsewhere add nothing.
-    public static func sum(_ values: UnsafePointer<Float>, ids: UnsafeBufferPointer<Int32>, count n: Int) -> Double {
-        var s = SIMD4<Double>(repeating: 0)
-        let body = n / 4 * 4
-        for k in 0..<ids.count {
-            let i = Int(ids[k])
-            s[i < body ? i & 3 : 0] += Double(values[k])
-        }
-        return (s[0] + s[1]) + (s[2] + s[3])
-    }
-
     /// ``checkedCategorical(_:count:)`` of an n-wide row that is zero outside `ids` (ascending,
-    /// unique, in `0..<n`), given as its K values `values[k]` at index `ids[k]`: the same index and
-    /// the same draw from this stream (one uniform), for K reads instead of n — the total is
-    /// ``sum(_:ids:count:)`` (bitwise the full row's) and the inverse-CDF scan meets the positive
-    /// weights in the same ascending order. Used for a trimmed draft head's distribution.
+    /// unique, in `0..<n`), given as its K values `values[k]` at index `ids[k]` and their
+    /// ``SubsetLanes`` (width 4): the same index and the same draw from this stream (one uniform),
+    /// for K reads instead of n — the total is ``sum(_:lanes:)`` (bitwise the full row's) and the
+    /// inverse-CDF scan meets the positive weights in the same ascending order. Used for a trimmed
+    /// draft head's distribution.
     /// - Throws: ``TensorError/invalidDistribution(_:)`` for a NaN, infinite or negative value or a
     ///   total of 0.
-    public mutating func checkedCategorical(_ values: UnsafePointer<Float>, ids: UnsafeBufferPointer<Int32>, count n: Int) throws -> Int {
-        for k in 0..<ids.count where !(values[k].isFinite && values[k] >= 0) {
+    public mutating func checkedCategorical(_ values: UnsafePointer<Float>, ids: UnsafeBufferPointer<Int32>,
+                                            lanes: SubsetLanes, count n: Int) throws -> Int {
+        let K = ids.count
+        var bad = false, k = 0
+        while k + 8 <= K {   // finite and non-negative, 8 lanes at a time (false for NaN)
+            let v = VectorMath.load(values + k)
+            bad = bad || !all((v .>= 0) .& (v .< .infinity))
+            k += 8
+        }
+        while k < K { bad = bad || !(values[k].isFinite && values[k] >= 0); k += 1 }
+        if bad, let k = (0..<K).first(where: { !(values[$0].isFinite && values[$0] >= 0) }) {
             throw TensorError.invalidDistribution("weight \(ids[k]) of \(n) is \(values[k]); sampling needs finite, non-negative weights (check the model's weights and logits for NaN/Inf)")
         }
-        let total = RandomGenerator.sum(values, ids: ids, count: n)
+        let total = RandomGenerator.sum(values, lanes: lanes)
         guard total > 0 else {
             throw TensorError.invalidDistribution("the \(n) weights sum to 0; sampling needs a positive finite total")
         }
         let r = uniformDouble() * total
         var acc: Double = 0
         var last = 0
-        for k in 0..<ids.count where values[k] > 0 {
+        for k in 0..<K where values[k] > 0 {
             acc += Double(values[k])
             last = Int(ids[k])
             if r < acc { return last }

@@ -76,8 +76,11 @@ public enum Softmax {
     /// ``temperedRow(out:input:n:temperature:)`` of a row whose logits outside `ids` make no
     /// probability (a trimmed draft head writes −10³⁰ there, whose exponential is exactly 0): the
     /// same bits, for K = `ids.count` exponentials instead of n. `ids` ascending and unique, inside
-    /// `0..<n`; `out` (n floats) gets zeros outside `ids`; `scratch` holds at least K floats and
-    /// ends holding the K probabilities `out[ids[k]]` (for ``RandomGenerator/checkedCategorical(_:ids:count:)``).
+    /// `0..<n`, `lanes` their ``SubsetLanes`` of width 4; `out` (n floats) gets zeros outside `ids`;
+    /// `scratch` holds at least K floats and ends holding the K probabilities `out[ids[k]]` (for
+    /// ``RandomGenerator/checkedCategorical(_:ids:lanes:count:)``). With `outsideIsZero` the
+    /// caller vouches that `out` already holds zeros outside `ids` (a row only this function
+    /// writes, for one id set), and the n-wide zero fill is skipped.
     ///
     /// Why the bits are the same: the maximum is exact in any order and every excluded logit is
     /// below it; the exponential works lane by lane, so a value does not depend on its neighbours;
@@ -87,8 +90,8 @@ public enum Softmax {
     /// - Returns: the largest probability (the value at the maximum logit).
     @discardableResult
     public static func temperedRowSubset(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, n: Int,
-                                         ids: UnsafeBufferPointer<Int32>, temperature: Float,
-                                         scratch: UnsafeMutablePointer<Float>) -> Float {
+                                         ids: UnsafeBufferPointer<Int32>, lanes: SubsetLanes, temperature: Float,
+                                         scratch: UnsafeMutablePointer<Float>, outsideIsZero: Bool = false) -> Float {
         let K = ids.count
         precondition(K >= 1 && K <= n && temperature > 0, "Softmax.temperedRowSubset: need 1 ≤ K ≤ n and T > 0, got K \(K), n \(n), T \(temperature)")
         var m = -Float.infinity
@@ -100,8 +103,8 @@ public enum Softmax {
             let e = VectorMath.exp((VectorMath.loadPartial(scratch + k, K - k) - mv) * sv)
             for j in 0..<(K - k) { scratch[k + j] = e[j] }
         }
-        let inv = Float(1 / RandomGenerator.sum(scratch, ids: ids, count: n))
-        out.update(repeating: 0, count: n)
+        let inv = Float(1 / RandomGenerator.sum(scratch, lanes: lanes))
+        if !outsideIsZero { out.update(repeating: 0, count: n) }
         var top: Float = 0
         for k in 0..<K { let q = scratch[k] * inv; scratch[k] = q; out[Int(ids[k])] = q; top = q > top ? q : top }
         return top

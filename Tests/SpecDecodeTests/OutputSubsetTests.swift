@@ -66,29 +66,43 @@ final class OutputSubsetTests: XCTestCase {
         }
     }
 
-    /// At temperature 1 the decoder computes a trimmed draft's distribution from its kept logits only
-    /// (``DecodingModel/outputIDs``, ``Softmax/temperedRowSubset``): the same q bit for bit, so the
-    /// same seed gives the same tokens and statistics as the full-width softmax (the draft wrapped
-    /// so that it hides its ids).
+    /// The decoder computes a trimmed draft's token and confidence from its kept logits only
+    /// (``DecodingModel/outputIDs``): at temperature 1 its distribution (``Softmax/temperedRowSubset``)
+    /// and draw (``RandomGenerator/checkedCategorical(_:ids:lanes:count:)``), greedily its argmax
+    /// and top probability (``Softmax/topProbability(_:lanes:count:maximum:scratch:)``) — bit for
+    /// bit the full-width values, so the same seed gives the same tokens and statistics as with the
+    /// ids hidden (the draft wrapped so that it hides them). The confidence stop (p-min 0.4) makes
+    /// the drafted counts depend on the top probability; greedily the target drafts for itself
+    /// (through its trimmed head), so drafts are accepted.
     func testSubsetSamplingEqualsFullWidthSampling() throws {
-        let target = try load("llama"), draft = try load("llama_tied")
+        let target = try load("llama")
         let prompt = [1, 40, 3, 95, 12]
-        for (gamma, seed) in [(1, UInt64(3)), (3, 4), (4, 5)] {
-            var outputs: [[Int]] = [], accepted: [Int] = []
-            for hide in [false, true] {
-                let session = SessionModel(model: draft, outputSubset: kept)
-                XCTAssertEqual(session.outputIDs, kept.ids.map(Int32.init))
-                let d: DecodingModel = hide ? HiddenIDs(session) : session
-                let dec = try makeDecoder(target: SessionModel(model: target), draft: d, sampling: SamplingSettings(temperature: 1),
-                                          draftSettings: DraftSettings(draftMax: gamma), seed: seed)
-                let out = try dec.decode(prompt: prompt, maxTokens: 60)
-                outputs.append(out.tokens); accepted.append(out.statistics.accepted)
+        for temperature: Float in [1, 0] {
+            // Greedily the other fixture's argmax never matches the target's: the target itself drafts.
+            let draft = temperature > 0 ? try load("llama_tied") : target
+            for (gamma, seed) in [(1, UInt64(3)), (3, 4), (4, 5)] {
+                var outputs: [[Int]] = [], accepted: [Int] = [], drafted: [Int] = [], rounds: [Int] = []
+                for hide in [false, true] {
+                    let session = SessionModel(model: draft, outputSubset: kept)
+                    XCTAssertEqual(session.outputIDs, kept.ids.map(Int32.init))
+                    let d: DecodingModel = hide ? HiddenIDs(session) : session
+                    let dec = try makeDecoder(target: SessionModel(model: target), draft: d,
+                                              sampling: SamplingSettings(temperature: temperature),
+                                              draftSettings: DraftSettings(draftMax: gamma, draftMin: 1, draftPMin: 0.4), seed: seed)
+                    let out = try dec.decode(prompt: prompt, maxTokens: 60)
+                    outputs.append(out.tokens); accepted.append(out.statistics.accepted); drafted.append(out.statistics.drafted)
+                    rounds.append(out.statistics.rounds)
+                }
+                let label = "T \(temperature), gamma \(gamma)"
+                XCTAssertEqual(outputs[0], outputs[1], label)
+                XCTAssertEqual(accepted[0], accepted[1], label)
+                XCTAssertEqual(drafted[0], drafted[1], label)
+                XCTAssertGreaterThan(accepted[0], 0, "\(label): some drafts must be accepted for the test to mean anything")
+                if gamma > 1 { XCTAssertLessThan(drafted[0], gamma * rounds[0], "\(label): the confidence stop must cut some drafts") }
             }
-            XCTAssertEqual(outputs[0], outputs[1], "gamma \(gamma)")
-            XCTAssertEqual(accepted[0], accepted[1], "gamma \(gamma)")
-            XCTAssertGreaterThan(accepted[0], 0, "gamma \(gamma): some drafts must be accepted for the test to mean anything")
         }
     }
+
 
     /// Lossless with a draft that puts zero probability on most tokens: the emitted tokens follow
     /// the target (chi-square over the first two tokens; V = 5, the draft keeps only {0, 2}).

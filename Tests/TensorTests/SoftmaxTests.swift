@@ -44,8 +44,10 @@ final class SoftmaxTests: XCTestCase {
     /// ids are −10³⁰ (a trimmed draft head's row), and its largest probability: rows whose length
     /// is not a multiple of 4 or 8 (ids in the tail), subsets of 1, 7, 8, 9 and a quarter of the
     /// row, ids at the start and the end, temperatures 0.7, 1 and 1.6, and a 49,152-token row; and
-    /// `RandomGenerator.checkedCategorical(_:ids:count:)` on the K probabilities it leaves in
-    /// scratch draws the full row's tokens (40 draws each, one stream state after them).
+    /// `RandomGenerator.checkedCategorical(_:ids:lanes:count:)` on the K probabilities it leaves in
+    /// scratch draws the full row's tokens (40 draws each, one stream state after them); and the
+    /// top probability from the K logits (`Softmax.topProbability(_:lanes:count:maximum:scratch:)`)
+    /// is the full row's, bit for bit.
     func testSubsetRowEqualsTheFullRowBitwise() throws {
         var rng = RandomGenerator(seed: 12)
         for n in [1, 5, 13, 37, 64, 203, 49_152] {
@@ -59,9 +61,17 @@ final class SoftmaxTests: XCTestCase {
                     var full = [Float](repeating: .nan, count: n), sub = [Float](repeating: .nan, count: n)
                     var scratch = [Float](repeating: .nan, count: ids.count)
                     Softmax.temperedRow(out: &full, input: x, n: n, temperature: T)
+                    let lanes4 = SubsetLanes(ids: ids, n: n, width: 4), lanes8 = SubsetLanes(ids: ids, n: n, width: 8)
                     let top = ids.withUnsafeBufferPointer { idb in
-                        Softmax.temperedRowSubset(out: &sub, input: x, n: n, ids: idb, temperature: T, scratch: &scratch)
+                        Softmax.temperedRowSubset(out: &sub, input: x, n: n, ids: idb, lanes: lanes4, temperature: T, scratch: &scratch)
                     }
+                    // The confidence of a greedy draft: the top probability from the K logits alone.
+                    var compact = ids.map { x[Int($0)] }
+                    let m = compact.max()!
+                    let p = compact.withUnsafeMutableBufferPointer {   // in place, as the decoder calls it
+                        Softmax.topProbability($0.baseAddress!, lanes: lanes8, count: ids.count, maximum: m, scratch: $0.baseAddress!)
+                    }
+                    XCTAssertEqual(p.bitPattern, Softmax.topProbability(x, n: n, maximum: m).bitPattern, "n \(n), \(ids.count) ids")
                     XCTAssertEqual(sub.map(\.bitPattern), full.map(\.bitPattern), "n \(n), \(ids.count) ids, T \(T)")
                     XCTAssertEqual(top, full.max()!, "n \(n), \(ids.count) ids, T \(T)")
                     // The compact probabilities left in scratch draw the full row's tokens from the same stream.
@@ -69,7 +79,7 @@ final class SoftmaxTests: XCTestCase {
                     var a = RandomGenerator(seed: UInt64(n) &* 31 &+ UInt64(ids.count)), b = a
                     for _ in 0..<40 {
                         let x = try! a.checkedCategorical(full, count: n)
-                        let y = try! ids.withUnsafeBufferPointer { try b.checkedCategorical(scratch, ids: $0, count: n) }
+                        let y = try! ids.withUnsafeBufferPointer { try b.checkedCategorical(scratch, ids: $0, lanes: lanes4, count: n) }
                         XCTAssertEqual(y, x, "n \(n), \(ids.count) ids, T \(T)")
                     }
                     XCTAssertEqual(a, b, "one uniform per draw, as the full-width draw")
