@@ -34,7 +34,7 @@ extension SpeculativeDecoder {
             var top = Double.nan
             if let ids = draftSubset {
                 // A trimmed head: the same distribution from its K logits (Softmax.temperedRowSubset)
-                // and the same draw from its K probabilities (RandomGenerator.checkedCategorical(_:ids:count:)).
+                // and the same draw from its K probabilities (RandomGenerator.checkedCategorical(_:ids:lanes:count:)).
                 return try ids.withUnsafeBufferPointer { idb in
                     try subsetScratch.withUnsafeMutableBufferPointer { sb -> (token: Int, confidence: Double)? in
                         // q rows start at zero and only this path writes them, always at these ids.

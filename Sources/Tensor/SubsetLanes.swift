@@ -4,10 +4,11 @@
 ///
 /// A strided sum with `width` lanes (``RandomGenerator/sum(_:count:)``: 4 Double lanes;
 /// ``Softmax/topProbability(_:n:maximum:)``: 8 Float lanes) adds entry i into lane `i mod width`
-/// for i below `body = width·⌊n/width⌋`, in ascending order, then combines the lanes by a fixed
-/// tree and adds the entries from `body` on (the tail) in ascending order. Zeros add nothing, so
-/// the same result follows from adding, per lane, only the kept entries of that lane in ascending
-/// order — each lane one dependent chain, all lanes independent. Built once per id set (a trimmed
+/// for i below `body = width·⌊n/width⌋`, in ascending order, and the entries from `body` on (the
+/// tail) in ascending order where that sum puts them (`sum`: into lane 0, before the lanes'
+/// fixed combining tree; `topProbability`: after it). Zeros add nothing, so the same result
+/// follows from adding, per lane, only the kept entries of that lane in ascending order — each
+/// lane one dependent chain, all lanes independent. Built once per id set (a trimmed
 /// draft head's ids), used for every drafted token.
 public struct SubsetLanes: Sendable {
     /// Lanes of the strided sum.
