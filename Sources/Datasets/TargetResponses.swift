@@ -12,7 +12,8 @@ import Transformer
 /// temperature T the draft meets contexts the target *samples*, so responses sampled at T are
 /// the matching data (DistillSpec samples its teacher data at the decoding temperature).
 ///
-/// Output lines are `{"prompt": p, "response": text, "source_index": i, "finished": b}` with the
+/// Output lines are `{"prompt": p, "response": text, "source_index": i, "finished": b}` (and
+/// `"sample": j` when several responses are sampled per prompt) with the
 /// prompt as given: train with the same ``PromptTemplate`` the responses were generated with
 /// (`eval --chat` renders `chatml` too). Responses that hit
 /// `maxTokens` before a stop token are dropped unless `keepUnfinished` (the loader appends EOS
@@ -34,6 +35,8 @@ public enum TargetResponses {
         public var response: String
         public var source_index: Int
         public var finished: Bool
+        /// Which of the prompt's sampled responses (absent with one response per prompt).
+        public var sample: Int?
     }
 
     /// Generates the responses for `prompts[i]` (rendered by `template`) in order, appending to `output`.
@@ -48,17 +51,24 @@ public enum TargetResponses {
     /// With a non-greedy `sampling`, each token is drawn from ``Sampler/distribution(_:into:)``
     /// of its row with a generator of its own prompt, `RandomGenerator(seed: seed).fork(i)` for
     /// prompt `i`: a response depends only on the seed and its prompt, not on `parallel`, the
-    /// other prompts or where an interrupted run resumed.
-    /// - Parameter progress: called as prompts finish with (prompts done, total, tokens generated).
+    /// other prompts or where an interrupted run resumed. With `samples` = N > 1 each prompt gets N
+    /// responses, response j of prompt i drawn with `fork(i·N + j)` and written as line i·N + j
+    /// with `"sample": j` (N = 1 writes the lines above, byte for byte).
+    /// - Parameter progress: called as responses finish with (responses done, total, tokens generated).
     public static func generate(model: TransformerModel, tokenizer: Tokenizer, prompts: [String],
                                 template: PromptTemplate, maxTokens: Int, stopTokens: Set<Int>,
                                 output: URL, keepUnfinished: Bool = false, parallel: Int = 1,
-                                sampling: SamplingSettings = .greedy, seed: UInt64 = 1,
+                                sampling: SamplingSettings = .greedy, seed: UInt64 = 1, samples: Int = 1,
                                 progress: (Int, Int, Int) -> Void = { _, _, _ in }) throws -> Summary {
         guard maxTokens > 0 else { throw DatasetError.data("--max-tokens must be positive") }
         guard parallel >= 1 else { throw DatasetError.data("--parallel must be at least 1, got \(parallel)") }
+        guard samples >= 1 else { throw DatasetError.data("--samples must be at least 1, got \(samples)") }
+        guard samples == 1 || !sampling.isGreedy else {
+            throw DatasetError.data("--samples \(samples) needs sampling: greedy responses to one prompt are all the same; add --temperature (e.g. 1)")
+        }
         var summary = Summary()
-        let start = try resumePoint(output)
+        let jobs = prompts.count * samples   // job f: response f % samples of prompt f / samples
+        let start = try resumePoint(output, samples: samples)
         summary.resumedAfter = start
         if !FileManager.default.fileExists(atPath: output.path) {
             guard FileManager.default.createFile(atPath: output.path, contents: nil) else {
@@ -78,8 +88,8 @@ public enum TargetResponses {
         var finished: [Int: (tokens: [Int], endOfSequence: Bool)?] = [:]   // nil: the prompt did not fit
         var next = start, written = start, done = start
         while true {
-            while slots.count < parallel && next < prompts.count {
-                let ids = tokenizer.encode(template.render(prompts[next]), addSpecialTokens: true)
+            while slots.count < parallel && next < jobs {
+                let ids = tokenizer.encode(template.render(prompts[next / samples]), addSpecialTokens: true)
                 let maxT = min(model.config.maxPositions, ids.count + maxTokens + 1)
                 if ids.count >= maxT {
                     finished[next] = .some(nil)
@@ -96,8 +106,9 @@ public enum TargetResponses {
             while let result = finished.removeValue(forKey: written) {
                 if let (tokens, endOfSequence) = result {
                     if endOfSequence || keepUnfinished {
-                        let line = Line(prompt: prompts[written], response: tokenizer.decode(endOfSequence ? tokens.dropLast() : tokens),
-                                        source_index: written, finished: endOfSequence)
+                        let line = Line(prompt: prompts[written / samples], response: tokenizer.decode(endOfSequence ? tokens.dropLast() : tokens),
+                                        source_index: written / samples, finished: endOfSequence,
+                                        sample: samples > 1 ? written % samples : nil)
                         var data = try encoder.encode(line)
                         data.append(0x0A)
                         try handle.write(contentsOf: data)
@@ -125,7 +136,7 @@ public enum TargetResponses {
                 guard eos || slot.tokens.count == maxTokens || slot.session.length + 1 > slot.session.maxT else { return false }
                 finished[slot.index] = .some((slot.tokens, eos))
                 done += 1
-                progress(done, prompts.count, summary.generatedTokens)
+                progress(done, jobs, summary.generatedTokens)
                 return true
             }
         }
@@ -142,9 +153,10 @@ public enum TargetResponses {
         var tokens: [Int] = []
     }
 
-    /// The first prompt index still to generate: one past the highest `source_index` of the
-    /// complete lines of `url` (0 when absent); a torn last line is cut off the file.
-    static func resumePoint(_ url: URL) throws -> Int {
+    /// The first job still to generate (prompt i's response j is job i·samples + j): one past the
+    /// highest job of the complete lines of `url` (0 when absent); a torn last line is cut off the
+    /// file. A file written with another number of samples per prompt is refused.
+    static func resumePoint(_ url: URL, samples: Int = 1) throws -> Int {
         guard let data = FileManager.default.contents(atPath: url.path), !data.isEmpty else { return 0 }
         var complete = data
         if data.last != 0x0A {
@@ -160,7 +172,11 @@ public enum TargetResponses {
             guard let l = try? decoder.decode(Line.self, from: Data(line)) else {
                 throw DatasetError.data("\(url.path):\(n + 1): not a line of target responses; remove the file or choose another --out")
             }
-            next = max(next, l.source_index + 1)
+            let j = l.sample ?? 0
+            guard (l.sample == nil) == (samples == 1) && j >= 0 && j < samples else {
+                throw DatasetError.data("\(url.path):\(n + 1): written with \(l.sample == nil ? "one response" : "several sampled responses") per prompt, not --samples \(samples); resume with the same --samples or choose another --out")
+            }
+            next = max(next, l.source_index * samples + j + 1)
         }
         return next
     }

@@ -31,6 +31,7 @@ struct DataGenerate: ParsableCommand {
     @Option(help: "Prompt template: plain, chatml, gsm8k or gsm8k-chat.") var template: PromptTemplate = .chatml
     @Option(name: [.customShort("n"), .customLong("max-tokens"), .customLong("n-predict")], help: "Maximum new tokens per response.") var maxTokens = 256
     @Option(help: "Use only the first N prompts (0: all).") var limit = 0
+    @Option(help: "Sampled responses per prompt (with --temperature > 0; lines get \"sample\": j).") var samples = 1
     @Flag(help: "Keep responses that reached --max-tokens without a stop token.") var keepUnfinished = false
     @Option(name: [.customLong("parallel"), .customLong("np", withSingleDash: true)],
             help: "Sequences decoded together: each step reads a GGUF weight block once for up to 4 of them (beyond 4 it is read again); the output is the same for every value with GGUF weights.")
@@ -47,19 +48,19 @@ struct DataGenerate: ParsableCommand {
         let tokenizer = try bundle.requireTokenizer()
         var all = try PromptDataset.load(URL(fileURLWithPath: prompts), template: template, requireResponses: false).examples.map(\.prompt)
         if limit > 0 { all = Array(all.prefix(limit)) }
-        let bar = ProgressBar(total: all.count, label: "target responses")
+        let bar = ProgressBar(total: all.count * max(1, samples), label: "target responses")
         let started = Date()
         var first = true
         let s = try TargetResponses.generate(
             model: bundle.model, tokenizer: tokenizer, prompts: all, template: template, maxTokens: maxTokens,
             stopTokens: stopTokens(tokenizer, bundle), output: URL(fileURLWithPath: out), keepUnfinished: keepUnfinished, parallel: parallel,
-            sampling: sampling.settings, seed: sampling.seed
+            sampling: sampling.settings, seed: sampling.seed, samples: samples
         ) { done, _, tokens in
             if first { bar.resume(at: done - 1); first = false }
             bar.update(done, String(format: "%d tokens, %.0f tok/s", tokens, Double(tokens) / max(Date().timeIntervalSince(started), 1e-9)))
         }
         bar.finish()
-        print("\(s.written) responses written to \(out) (\(s.droppedUnfinished) unfinished dropped\(s.resumedAfter > 0 ? ", resumed after prompt \(s.resumedAfter)" : "")); \(s.generatedTokens) tokens in \(String(format: "%.0f", s.seconds)) s")
+        print("\(s.written) responses written to \(out) (\(s.droppedUnfinished) unfinished dropped\(s.resumedAfter > 0 ? ", resumed after \(s.resumedAfter) responses" : "")); \(s.generatedTokens) tokens in \(String(format: "%.0f", s.seconds)) s")
     }
 }
 

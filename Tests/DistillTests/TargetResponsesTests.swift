@@ -142,4 +142,48 @@ final class TargetResponsesTests: XCTestCase {
         XCTAssertNotEqual(try Data(contentsOf: files[2]), bytes, "another seed draws other tokens")
         XCTAssertNotEqual(try Data(contentsOf: files[3]), bytes, "sampling at T = 1 is not greedy decoding")
     }
+
+    /// `--samples 3`: prompt i's response j is the oracle's draw from `fork(3i + j)`, written as line
+    /// 3i + j with `"sample": j`; an interrupted file resumes to the same bytes; the loader reads
+    /// it; a file of one response per prompt is not resumed with `--samples 3` (nor this one with 1),
+    /// and greedy decoding refuses several samples.
+    func testSeveralSamplesPerPromptResumeAndAreRefusedWhenInconsistent() throws {
+        let (tok, teacher, _, data) = try TinyPair.make(peakedTeacher: false)
+        let prompts = Array(data.examples.map(\.prompt).prefix(3))
+        let t1 = SamplingSettings(temperature: 1)
+        let full = tempFile("samples"), torn = tempFile("samples-torn"), single = tempFile("samples-single")
+        defer { for f in [full, torn, single] { try? FileManager.default.removeItem(at: f) } }
+        for f in [full, torn, single] { try? FileManager.default.removeItem(at: f) }
+        func run(_ f: URL, samples: Int, sampling: SamplingSettings = SamplingSettings(temperature: 1)) throws -> TargetResponses.Summary {
+            try TargetResponses.generate(model: teacher, tokenizer: tok, prompts: prompts, template: .plain, maxTokens: 5,
+                                         stopTokens: [], output: f, keepUnfinished: true, parallel: 2,
+                                         sampling: sampling, seed: 7, samples: samples)
+        }
+        XCTAssertEqual(try run(full, samples: 3).written, 9)
+        let lines = try String(contentsOf: full, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 9)
+        for (f, line) in lines.enumerated() {
+            let l = try JSONDecoder().decode(TargetResponses.Line.self, from: Data(line.utf8))
+            XCTAssertEqual(l.source_index, f / 3); XCTAssertEqual(l.sample, f % 3)
+            var root = RandomGenerator(seed: 7)
+            var rng = root.fork(f)
+            var ids: [Int] = []
+            try Generator(model: teacher, settings: t1, seed: 0)
+                .generate(prompt: tok.encode(prompts[f / 3], addSpecialTokens: true), maxTokens: 5, rng: &rng) { ids.append($0) }
+            XCTAssertEqual(l.response, tok.decode(ids), "line \(f)")
+        }
+        let responses = try lines.map { try JSONDecoder().decode(TargetResponses.Line.self, from: Data($0.utf8)).response }
+        XCTAssertTrue((0..<3).contains { i in Set(responses[(3 * i)..<(3 * i + 3)]).count > 1 }, "a prompt's samples differ")
+        let bytes = try Data(contentsOf: full)
+        try bytes.prefix(bytes.indices.filter { bytes[$0] == 0x0A }[3] + 1 + 9).write(to: torn)
+        XCTAssertEqual(try run(torn, samples: 3).resumedAfter, 4)
+        XCTAssertEqual(try Data(contentsOf: torn), bytes)
+        XCTAssertEqual(try PromptDataset.load(full, template: .plain, requireResponses: true).examples.count, 9)
+        XCTAssertThrowsError(try run(full, samples: 1)) { e in XCTAssertTrue("\(e)".contains("--samples"), "\(e)") }
+        _ = try run(single, samples: 1)
+        XCTAssertThrowsError(try run(single, samples: 3)) { e in XCTAssertTrue("\(e)".contains("not --samples 3"), "\(e)") }
+        XCTAssertThrowsError(try run(tempFile("greedy-samples"), samples: 2, sampling: .greedy)) { e in
+            XCTAssertTrue("\(e)".contains("needs sampling"), "\(e)")
+        }
+    }
 }
