@@ -62,13 +62,7 @@ public enum Softmax {
     /// underflow are stored as zeros without the exponential. `out` may alias `input`.
     public static func temperedRow(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, n: Int, temperature: Float) {
         precondition(n >= 1 && temperature > 0, "Softmax.temperedRow: need n ≥ 1 and T > 0, got n \(n), T \(temperature)")
-        let m = VectorMath.max(input, n), mv = SIMD8<Float>(repeating: m), sv = SIMD8<Float>(repeating: 1 / temperature)
-        var i = 0
-        while i + 8 <= n { VectorMath.store(VectorMath.expOrZero((VectorMath.load(input + i) - mv) * sv), out + i); i += 8 }
-        if i < n {
-            let e = VectorMath.exp((VectorMath.loadPartial(input + i, n - i) - mv) * sv)
-            for j in 0..<(n - i) { out[i + j] = e[j] }
-        }
+        VectorMath.expScaled(out: out, input: input, n: n, shift: VectorMath.max(input, n), scale: 1 / temperature)
         let inv = Float(1 / RandomGenerator.sum(out, count: n))
         for j in 0..<n { out[j] *= inv }
     }
@@ -96,13 +90,7 @@ public enum Softmax {
         precondition(K >= 1 && K <= n && temperature > 0, "Softmax.temperedRowSubset: need 1 ≤ K ≤ n and T > 0, got K \(K), n \(n), T \(temperature)")
         var m = -Float.infinity
         for k in 0..<K { let x = input[Int(ids[k])]; scratch[k] = x; m = x > m ? x : m }
-        let mv = SIMD8<Float>(repeating: m), sv = SIMD8<Float>(repeating: 1 / temperature)
-        var k = 0
-        while k + 8 <= K { VectorMath.store(VectorMath.exp((VectorMath.load(scratch + k) - mv) * sv), scratch + k); k += 8 }
-        if k < K {
-            let e = VectorMath.exp((VectorMath.loadPartial(scratch + k, K - k) - mv) * sv)
-            for j in 0..<(K - k) { scratch[k + j] = e[j] }
-        }
+        VectorMath.expScaled(out: scratch, input: scratch, n: K, shift: m, scale: 1 / temperature)
         let inv = Float(1 / RandomGenerator.sum(scratch, lanes: lanes))
         if !outsideIsZero { out.update(repeating: 0, count: n) }
         var top: Float = 0

@@ -76,10 +76,7 @@ extension Softmax {
     public static func topProbability(_ logits: UnsafeMutablePointer<Float>, lanes: SubsetLanes, count K: Int, maximum m: Float,
                                       scratch: UnsafeMutablePointer<Float>) -> Float {
         precondition(lanes.width == 8 && K >= 1, "Softmax.topProbability: the lanes of an 8-lane sum and K ≥ 1")
-        let mv = SIMD8<Float>(repeating: m)
-        var k = 0
-        while k + 8 <= K { VectorMath.store(VectorMath.exp(VectorMath.load(logits + k) - mv), scratch + k); k += 8 }
-        while k < K { scratch[k] = VectorMath.exp(logits[k] - m); k += 1 }
+        VectorMath.expScaled(out: scratch, input: logits, n: K, shift: m, scale: 1)   // (x − m)·1 is x − m exactly
         var total = lanes.laneSums(UnsafePointer(scratch), SIMD8<Float>(repeating: 0)) { $0 }.sum()
         for t in lanes.tail { total += scratch[Int(t)] }
         return 1 / total

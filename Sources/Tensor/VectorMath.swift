@@ -105,6 +105,20 @@ enum VectorMath {
         exp(V8(repeating: x))[0]
     }
 
+    /// `out[i] = e^((input[i] − shift)·scale)`, eight at a time (``expOrZero(_:)``: a chunk that
+    /// all underflows is stored as zeros), the tail through one partial vector: every element is
+    /// the lane-wise ``exp(_:)`` of its own argument, whatever its neighbours. `out` may alias `input`.
+    @inline(__always)
+    static func expScaled(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, n: Int, shift: Float, scale: Float) {
+        let mv = V8(repeating: shift), sv = V8(repeating: scale)
+        var i = 0
+        while i + 8 <= n { store(expOrZero((load(input + i) - mv) * sv), out + i); i += 8 }
+        if i < n {
+            let e = exp((loadPartial(input + i, n - i) - mv) * sv)
+            for j in 0..<(n - i) { out[i + j] = e[j] }
+        }
+    }
+
     /// `out[i] = e^(input[i] - shift)`; returns `Σ_i out[i]` (order as ``sum(_:_:)``).
     /// `out` may alias `input`.
     @inline(__always)
