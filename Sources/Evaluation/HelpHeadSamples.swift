@@ -55,6 +55,27 @@ extension HelpHeadFitter.Samples {
         }
     }
 
+    /// The same positions with the 5 position features of ``HelpHead/positionFeatures(position:horizon:statistics:into:)``
+    /// appended (horizon N; the last four columns must be the logit statistics).
+    public func withPositionFeatures(horizon N: Int) -> HelpHeadFitter.Samples {
+        let P = HelpHead.positionFeatureCount, L = HelpHead.logitFeatureCount
+        precondition(width >= L && N > 0, "withPositionFeatures: samples of width \(width), horizon \(N)")
+        var s = HelpHeadFitter.Samples(width: width + P)
+        s.features = [Double](repeating: 0, count: count * s.width)
+        let t = positions
+        features.withUnsafeBufferPointer { src in
+            s.features.withUnsafeMutableBufferPointer { dst in
+                for r in 0..<count {
+                    let from = src.baseAddress! + r * width, to = dst.baseAddress! + r * s.width
+                    to.update(from: from, count: width)
+                    HelpHead.positionFeatures(position: t[r], horizon: N, statistics: from + width - L, into: to + width)
+                }
+            }
+        }
+        s.gains = gains; s.prompt = prompt; s.agreements = agreements; s.binding = binding
+        return s
+    }
+
     /// The same positions with only the four logit statistics (dropping `hiddenSize` leading columns).
     public func logitStatisticsOnly(hiddenSize C: Int) -> HelpHeadFitter.Samples {
         precondition(width == C + HelpHead.logitFeatureCount, "samples of width \(width) do not hold \(C) hidden features")

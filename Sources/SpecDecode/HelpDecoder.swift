@@ -177,7 +177,7 @@ public final class HelpDecoder {
                 }
                 hidden = UnsafePointer(h.pointer + (h.shape[0] - 1) * head.hiddenSize)
             }
-            let g = head.gain(hidden: hidden, logits: z, vocabularySize: vocabularySize, scratch: &featureScratch)
+            let g = head.gain(hidden: hidden, logits: z, vocabularySize: vocabularySize, position: emitted, scratch: &featureScratch)
             onScore?(g)
             asks = allowHelp && g > lambda
         }

@@ -21,6 +21,12 @@ import Tensor
 /// (``multiplier(budget:)`` interpolates between them); nothing is hand-set at decoding time.
 /// The gain is myopic: it ignores that a wrong token also changes every later state (README,
 /// "a help head that learns when to ask", measures what that costs against the baselines).
+///
+/// **Position features** (``horizon`` set, `help-head --position`). A token that leaves the
+/// teacher's text early puts more of the answer at risk than one near the end. With horizon N the
+/// head also reads u = max(0, 1 − t/N) at response position t (0-based) and u times each of the
+/// four logit statistics, so a linear head can express "how unsure, times how much text is still
+/// to come" — the shape of the `at-stake` target (``HelpHeadFitter/Target/atStake``).
 public struct HelpHead: Codable, Equatable, Sendable {
     /// C of the student whose hidden states the head reads (0: logit statistics only).
     public var hiddenSize: Int
@@ -37,24 +43,32 @@ public struct HelpHead: Codable, Equatable, Sendable {
     public var multipliers: [Double]
     /// What the fit saw (for the record; not used to decide).
     public var fit: [String: Double]
+    /// N of the position features (nil: none; files without the key read as nil).
+    public var horizon: Int?
 
     /// Statistics of the next-token distribution in ``features(hidden:logits:vocabularySize:into:)``.
     public static let logitFeatureCount = 4
 
-    /// Features per position: C + 4.
-    public var featureCount: Int { hiddenSize + HelpHead.logitFeatureCount }
+    /// Position features when ``horizon`` is set: u and u times each logit statistic.
+    public static let positionFeatureCount = 1 + logitFeatureCount
+
+    /// Features per position: C + 4, plus 5 with position features.
+    public var featureCount: Int { hiddenSize + HelpHead.logitFeatureCount + (horizon == nil ? 0 : HelpHead.positionFeatureCount) }
 
     public init(hiddenSize: Int, vocabularySize: Int, mean: [Double], scale: [Double], weights: [Double], bias: Double,
-                budgets: [Double] = [], multipliers: [Double] = [], fit: [String: Double] = [:]) {
+                budgets: [Double] = [], multipliers: [Double] = [], fit: [String: Double] = [:], horizon: Int? = nil) {
+        precondition(horizon.map { $0 > 0 } ?? true, "HelpHead: the horizon must be positive")
         self.hiddenSize = hiddenSize; self.vocabularySize = vocabularySize; self.mean = mean; self.scale = scale
         self.weights = weights; self.bias = bias; self.budgets = budgets; self.multipliers = multipliers; self.fit = fit
+        self.horizon = horizon
     }
 
     /// Writes the raw (unstandardised) features of one position into `out` (``featureCount``
     /// values): h, then H(q), 1 − q_1, log q_1, log q_1 − log q_2 (q_1 ≥ q_2 the top two
-    /// probabilities of q = softmax(z) over the first V logits), in Double.
+    /// probabilities of q = softmax(z) over the first V logits), in Double; with ``horizon``, the
+    /// position features of ``positionFeatures(position:horizon:statistics:into:)`` at `position`.
     public func features(hidden: UnsafePointer<Float>?, logits z: UnsafePointer<Float>, vocabularySize V: Int,
-                         into out: UnsafeMutablePointer<Double>) {
+                         position: Int, into out: UnsafeMutablePointer<Double>) {
         if hiddenSize > 0 {
             precondition(hidden != nil, "HelpHead: this head reads hidden states and none were given")
             for i in 0..<hiddenSize { out[i] = Double(hidden![i]) }
@@ -75,6 +89,15 @@ public struct HelpHead: Codable, Equatable, Sendable {
         f[1] = 1 - Foundation.exp(logTop)
         f[2] = logTop
         f[3] = m2.isFinite ? m1 - m2 : 0                        // log q_1 − log q_2
+        if let horizon { HelpHead.positionFeatures(position: position, horizon: horizon, statistics: f, into: f + HelpHead.logitFeatureCount) }
+    }
+
+    /// u = max(0, 1 − t/N) and u·s_i for the four logit statistics s (5 values into `out`).
+    public static func positionFeatures(position t: Int, horizon N: Int, statistics s: UnsafePointer<Double>,
+                                        into out: UnsafeMutablePointer<Double>) {
+        let u = max(0, 1 - Double(t) / Double(N))
+        out[0] = u
+        for i in 0..<logitFeatureCount { out[1 + i] = u * s[i] }
     }
 
     /// G(s) from raw features (``featureCount`` values).
@@ -84,12 +107,13 @@ public struct HelpHead: Codable, Equatable, Sendable {
         return g
     }
 
-    /// G(s) of one position from the student's hidden state and logits.
-    public func gain(hidden: UnsafePointer<Float>?, logits: UnsafePointer<Float>, vocabularySize V: Int,
+    /// G(s) of one position (the response's `position`-th token, 0-based) from the student's
+    /// hidden state and logits.
+    public func gain(hidden: UnsafePointer<Float>?, logits: UnsafePointer<Float>, vocabularySize V: Int, position: Int,
                      scratch: inout [Double]) -> Double {
         if scratch.count < featureCount { scratch = [Double](repeating: 0, count: featureCount) }
         return scratch.withUnsafeMutableBufferPointer { s in
-            features(hidden: hidden, logits: logits, vocabularySize: V, into: s.baseAddress!)
+            features(hidden: hidden, logits: logits, vocabularySize: V, position: position, into: s.baseAddress!)
             return gain(rawFeatures: s.baseAddress!)
         }
     }

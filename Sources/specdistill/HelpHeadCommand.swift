@@ -30,8 +30,10 @@ struct HelpHeadCommand: ParsableCommand {
     @Option(help: "Budgets to calibrate, fractions in (0, 1], e.g. 0.1,0.2,0.3,0.5.") var budgets = "0.1,0.2,0.3,0.5"
     @Option(help: "hidden (the student's final hidden state and its distribution's statistics) or logits (the statistics only).")
     var features: Features = .hidden
-    @Option(name: .customLong("predict"), help: "What the head predicts: gain (log p_T of the teacher's token − of the student's) or disagreement (1 where they differ).")
+    @Option(name: .customLong("predict"), help: "What the head predicts: gain (log p_T of the teacher's token − of the student's), disagreement (1 where they differ) or at-stake (disagreement × the share of the answer still to come, 1 − t/n).")
     var prediction: HelpHeadFitter.Target = .gain
+    @Flag(help: "Give the head the response position: u = 1 − t/n and u times each logit statistic (5 more features).")
+    var position = false
     @Option(help: "Cache of the collected positions (binary, bound to the two model files, the prompts and -n): read when it exists, else written after collecting; refits skip the decoding.")
     var samples: String?
     @Option(name: [.customShort("n"), .customLong("max-tokens"), .customLong("n-predict")], help: "New tokens per prompt.") var maxTokens = 128
@@ -65,6 +67,7 @@ struct HelpHeadCommand: ParsableCommand {
         var fitter = HelpHeadFitter(student: studentBundle.model, teacher: targetBundle.model, vocabularySize: V, maxTokens: maxTokens,
                                     stopTokens: stopTokens(tokenizer, targetBundle), useHidden: features == .hidden)
         fitter.target = prediction
+        fitter.horizon = position ? maxTokens : nil
         let C = studentBundle.model.config.hiddenSize
         var collected: HelpHeadFitter.Samples
         let cache = samples.map { URL(fileURLWithPath: ($0 as NSString).expandingTildeInPath) }
@@ -90,16 +93,20 @@ struct HelpHeadCommand: ParsableCommand {
             if let cache { try collected.write(to: cache) }
         }
         if features == .logits { collected = collected.logitStatisticsOnly(hiddenSize: C) }
+        if position { collected = collected.withPositionFeatures(horizon: maxTokens) }
         var head = try fitter.fit(collected)
         let fit = head.fit
         printErr(String(format: "fitted on %d positions of %d prompts: student = teacher's greedy token at %.1f%%, mean gain %.3f nats, ρ %g",
                         collected.count, examples, (fit["agreement"] ?? 0) * 100, fit["mean_gain"] ?? 0, fit["rho"] ?? 0))
         for rho in fitter.ridgeGrid { if let r2 = fit["validation_r2_rho_\(rho)"] { printErr(String(format: "  ρ %-7g validation R² %.3f", rho, r2)) } }
+        let names = ["head", "entropy", "top1", "top1_stake", "oracle"]
         for b in [0.1, 0.2, 0.3, 0.5] {
-            let row = ["head", "entropy", "top1", "oracle"].map { name in fit["validation_captured_\(name)_\(b)"].map { String(format: "%@ %.3f", name, $0) } ?? "" }
+            let row = names.map { name in fit["validation_captured_\(name)_\(b)"].map { String(format: "%@ %.3f", name, $0) } ?? "" }
             printErr(String(format: "  held-out gain captured asking at %.0f%% of positions: ", b * 100) + row.joined(separator: ", "))
-            let caught = ["head", "entropy", "top1", "oracle"].map { name in fit["validation_caught_\(name)_\(b)"].map { String(format: "%@ %.3f", name, $0) } ?? "" }
+            let caught = names.map { name in fit["validation_caught_\(name)_\(b)"].map { String(format: "%@ %.3f", name, $0) } ?? "" }
             printErr(String(format: "  held-out disagreements caught asking at %.0f%% of positions: ", b * 100) + caught.joined(separator: ", "))
+            let stake = names.map { name in fit["validation_stake_\(name)_\(b)"].map { String(format: "%@ %.3f", name, $0) } ?? "" }
+            printErr(String(format: "  held-out at-stake mass caught asking at %.0f%% of positions: ", b * 100) + stake.joined(separator: ", "))
         }
         let measured = try fitter.calibrate(&head, budgets: bs, prompts: Array(encoded.dropFirst(examples)), initial: collected,
                                             rounds: rounds) { round, b, f in

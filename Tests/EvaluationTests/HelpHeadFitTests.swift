@@ -71,6 +71,50 @@ final class HelpHeadFitTests: XCTestCase {
                                                 useHidden: true).fit(HelpHeadFitter.Samples(width: 20)))
     }
 
+    /// Positions count up within each prompt's rows; the position features are u = 1 − t/N and
+    /// u times each of the last four columns; the at-stake target is disagreement × u, which a
+    /// head with position features fits exactly when the disagreement is linear in a statistic.
+    func testPositionFeaturesAndTheAtStakeTarget() throws {
+        var s = HelpHeadFitter.Samples(width: 5)
+        s.features = (0..<25).map(Double.init)
+        s.gains = [0, 2, 0, 1, 3]; s.prompt = [0, 0, 0, 4, 4]; s.agreements = 2
+        XCTAssertEqual(s.positions, [0, 1, 2, 0, 1])
+        let p = s.withPositionFeatures(horizon: 4)
+        XCTAssertEqual(p.width, 10)
+        // Row 2 (t = 2, u = 0.5): raw 10…14, statistics 11…14.
+        XCTAssertEqual(Array(p.features[20..<30]), [10, 11, 12, 13, 14, 0.5, 5.5, 6, 6.5, 7])
+        XCTAssertEqual(Array(p.features[30..<40]), [15, 16, 17, 18, 19, 1, 16, 17, 18, 19])   // row 3: t = 0, u = 1
+        XCTAssertEqual(Array(p.features[40..<50]), [20, 21, 22, 23, 24, 0.75, 15.75, 16.5, 17.25, 18])   // row 4: t = 1
+        XCTAssertEqual(p.gains, s.gains); XCTAssertEqual(p.prompt, s.prompt); XCTAssertEqual(p.agreements, 2)
+
+        // Disagreement = 1[statistic 1 > 0.5] on 40 prompts of 8 positions, N = 8: the at-stake
+        // target is 1[…]·(1 − t/8), a product the position features hold (u·s_1 and u).
+        let student = try model(seed: 3, scale: 1), teacher = try model(seed: 4, scale: 1)
+        var fitter = HelpHeadFitter(student: student, teacher: teacher, vocabularySize: 50, maxTokens: 8, stopTokens: [], useHidden: false)
+        fitter.target = .atStake
+        fitter.horizon = 8
+        var raw = HelpHeadFitter.Samples(width: 4)
+        var rng = RandomGenerator(seed: 5)
+        for r in 0..<320 {
+            let f = [rng.uniformDouble(), (rng.uniformDouble() < 0.3 ? 1 : 0), rng.uniformDouble(), rng.uniformDouble()]
+            raw.features += f
+            raw.gains.append(f[1] > 0.5 ? 0.7 : 0)
+            raw.prompt.append(r / 8)
+        }
+        let samples = raw.withPositionFeatures(horizon: 8)
+        let head = try fitter.fit(samples)
+        XCTAssertEqual(head.horizon, 8)
+        XCTAssertEqual(head.featureCount, 9)
+        let t = samples.positions
+        samples.features.withUnsafeBufferPointer { f in
+            for r in 0..<320 {
+                let expected = raw.gains[r] > 0 ? 1 - Double(t[r]) / 8 : 0
+                XCTAssertEqual(head.gain(rawFeatures: f.baseAddress! + r * 9), expected, accuracy: 0.02, "row \(r)")
+            }
+        }
+        XCTAssertEqual(head.fit["target_at_stake"], 1)
+    }
+
     func testMultiplierAsksAtTheFraction() {
         let scores = (0..<50).map { Double($0 % 10) / 7 }.shuffled()
         for (fraction, asks) in [(0.1, 5), (0.3, 15), (0.5, 25)] {

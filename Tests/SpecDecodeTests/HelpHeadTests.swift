@@ -21,12 +21,45 @@ final class HelpHeadTests: XCTestCase {
         let head = logitsHead(weights: [0, 0, 0, 0])
         let z: [Float] = [log(0.5), log(0.3), log(0.2)].map { Float($0) + 3 }
         var out = [Double](repeating: .nan, count: 4)
-        z.withUnsafeBufferPointer { zp in out.withUnsafeMutableBufferPointer { head.features(hidden: nil, logits: zp.baseAddress!, vocabularySize: 3, into: $0.baseAddress!) } }
+        z.withUnsafeBufferPointer { zp in out.withUnsafeMutableBufferPointer { head.features(hidden: nil, logits: zp.baseAddress!, vocabularySize: 3, position: 0, into: $0.baseAddress!) } }
         let H = -(0.5 * log(0.5) + 0.3 * log(0.3) + 0.2 * log(0.2))
         XCTAssertEqual(out[0], H, accuracy: 1e-6)
         XCTAssertEqual(out[1], 0.5, accuracy: 1e-6)
         XCTAssertEqual(out[2], log(0.5), accuracy: 1e-6)
         XCTAssertEqual(out[3], log(0.5 / 0.3), accuracy: 1e-6)
+    }
+
+    /// With a horizon, the features end with u = max(0, 1 − t/N) and u times each statistic; a
+    /// head file without the key reads as having none.
+    func testPositionFeaturesFollowTheResponsePosition() throws {
+        let head = HelpHead(hiddenSize: 0, vocabularySize: V, mean: [Double](repeating: 0, count: 9), scale: [Double](repeating: 1, count: 9),
+                            weights: [Double](repeating: 0, count: 9), bias: 0, horizon: 8)
+        XCTAssertEqual(head.featureCount, 9)
+        let z: [Float] = [log(0.5), log(0.3), log(0.2)].map { Float($0) }
+        for (t, u) in [(0, 1.0), (2, 0.75), (8, 0.0), (11, 0.0)] {
+            var out = [Double](repeating: .nan, count: 9)
+            z.withUnsafeBufferPointer { zp in out.withUnsafeMutableBufferPointer { head.features(hidden: nil, logits: zp.baseAddress!, vocabularySize: 3, position: t, into: $0.baseAddress!) } }
+            XCTAssertEqual(out[4], u, "t \(t)")
+            for i in 0..<4 { XCTAssertEqual(out[5 + i], u * out[i], accuracy: 1e-15, "t \(t) statistic \(i)") }
+        }
+        let old = try JSONEncoder().encode(logitsHead(weights: [1, 0, 0, 0]))
+        XCTAssertFalse(String(decoding: old, as: UTF8.self).contains("horizon"))
+        XCTAssertNil(try JSONDecoder().decode(HelpHead.self, from: old).horizon)
+    }
+
+    /// A head reading only u (weight 1) with multiplier 0.65 asks exactly while 1 − t/N > 0.65: at
+    /// the first 4 positions of N = 10, whatever the text.
+    func testDecoderPassesTheResponsePosition() throws {
+        var weights = [Double](repeating: 0, count: 9); weights[4] = 1
+        let head = HelpHead(hiddenSize: 0, vocabularySize: V, mean: [Double](repeating: 0, count: 9), scale: [Double](repeating: 1, count: 9),
+                            weights: weights, bias: 0, horizon: 10)
+        let student = TransitionModel.random(V: V, order: 2, seed: 9), teacher = TransitionModel.random(V: V, order: 2, seed: 41)
+        for prompt in prompts {
+            let d = try HelpDecoder(student: student.fresh(), teacher: teacher.fresh(), helpTokenID: nil,
+                                    configuration: HelpConfiguration(budget: 1, policy: .head(head, multiplier: 0.65)), vocabularySize: V)
+            let out = try d.decode(prompt: prompt, maxTokens: 10)
+            XCTAssertEqual(out.origins, (0..<out.tokens.count).map { $0 < 4 ? .target : .draft }, "prompt \(prompt)")
+        }
     }
 
     func testGainIsTheStandardisedLinearForm() {
