@@ -135,8 +135,13 @@ public struct HelpHead: Codable, Equatable, Sendable {
         return multipliers[k - 1] + t * (multipliers[k] - multipliers[k - 1])
     }
 
-    /// Checks that the head was fitted for a student of hidden size `C` over vocabulary `V`.
-    public func check(hiddenSize C: Int, vocabularySize V: Int) throws {
+    /// Checks that the head was fitted for a student of hidden size `C` over vocabulary `V`, and
+    /// (when given) that its position features were fitted for responses of `maxTokens` tokens:
+    /// u = 1 − t/N means something else under another N.
+    public func check(hiddenSize C: Int, vocabularySize V: Int, maxTokens: Int? = nil) throws {
+        if let horizon, let maxTokens, maxTokens != horizon {
+            throw SpecDecodeError.invalidSettings("the help head reads the response position against a horizon of \(horizon) tokens (help-head -n \(horizon)); decode with -n \(horizon), or fit a head with -n \(maxTokens)")
+        }
         guard hiddenSize == 0 || hiddenSize == C else {
             throw SpecDecodeError.invalidSettings("the help head reads hidden states of size \(hiddenSize) but the student's are \(C); fit a head for this student")
         }

@@ -29,7 +29,7 @@ extension DecodeCommand {
         let policy: HelpPolicy
         if helpPolicy == .head {
             let head = try HelpHead.read(from: URL(fileURLWithPath: (helpHead! as NSString).expandingTildeInPath))
-            try head.check(hiddenSize: studentBundle.model.config.hiddenSize, vocabularySize: V)
+            try head.check(hiddenSize: studentBundle.model.config.hiddenSize, vocabularySize: V, maxTokens: maxTokens)
             let lambda = try head.multiplier(budget: b)
             printErr(String(format: "help policy head: ask where the predicted gain exceeds λ = %.4f (budget %.0f%%)", lambda, b * 100))
             policy = .head(head, multiplier: lambda)

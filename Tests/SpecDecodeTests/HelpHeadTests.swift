@@ -42,6 +42,11 @@ final class HelpHeadTests: XCTestCase {
             XCTAssertEqual(out[4], u, "t \(t)")
             for i in 0..<4 { XCTAssertEqual(out[5 + i], u * out[i], accuracy: 1e-15, "t \(t) statistic \(i)") }
         }
+        XCTAssertNoThrow(try head.check(hiddenSize: 0, vocabularySize: V, maxTokens: 8))
+        XCTAssertThrowsError(try head.check(hiddenSize: 0, vocabularySize: V, maxTokens: 128)) {
+            XCTAssertTrue("\($0)".contains("horizon of 8") && "\($0)".contains("-n 8"), "\($0)")
+        }
+        XCTAssertNoThrow(try logitsHead(weights: [1, 0, 0, 0]).check(hiddenSize: 0, vocabularySize: V, maxTokens: 128))
         let old = try JSONEncoder().encode(logitsHead(weights: [1, 0, 0, 0]))
         XCTAssertFalse(String(decoding: old, as: UTF8.self).contains("horizon"))
         XCTAssertNil(try JSONDecoder().decode(HelpHead.self, from: old).horizon)
