@@ -169,6 +169,10 @@ public final class HelpDecoder {
             let score = measure.score(z, vocabularySize: vocabularySize)
             onScore?(score)
             asks = allowHelp && score >= threshold
+        case .positionWeighted(let measure, let threshold, let horizon):
+            let score = measure.score(z, vocabularySize: vocabularySize) * ResponsePosition.remainingShare(emitted, of: horizon)
+            onScore?(score)
+            asks = allowHelp && score >= threshold
         case .head(let head, let lambda):
             var hidden: UnsafePointer<Float>?
             if head.hiddenSize > 0 {

@@ -95,7 +95,7 @@ public struct HelpHead: Codable, Equatable, Sendable {
     /// u = max(0, 1 − t/N) and u·s_i for the four logit statistics s (5 values into `out`).
     public static func positionFeatures(position t: Int, horizon N: Int, statistics s: UnsafePointer<Double>,
                                         into out: UnsafeMutablePointer<Double>) {
-        let u = max(0, 1 - Double(t) / Double(N))
+        let u = ResponsePosition.remainingShare(t, of: N)
         out[0] = u
         for i in 0..<logitFeatureCount { out[1 + i] = u * s[i] }
     }

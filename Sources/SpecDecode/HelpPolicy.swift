@@ -14,6 +14,11 @@ public enum HelpPolicy: Codable, Equatable, Sendable {
     /// Ask when the student's uncertainty ``UncertaintyMeasure/score(_:vocabularySize:)`` is at
     /// least `threshold`.
     case uncertainty(UncertaintyMeasure, threshold: Double)
+    /// Ask when the uncertainty times the share of the answer still to come,
+    /// `score · ResponsePosition.remainingShare(t, of: horizon)` at response position t, is at
+    /// least `threshold`: a hand-set baseline that, like the help head's position features, spends
+    /// more of the budget early, where a miss leaves the teacher's text for longer.
+    case positionWeighted(UncertaintyMeasure, threshold: Double, horizon: Int)
     /// Ask when the learned ``HelpHead``'s predicted gain G(s) exceeds the budget's multiplier
     /// λ_b (``HelpHead/multiplier(budget:)``): the argmax rule with `<help>`'s logit
     /// `max_a z_a + G(s) − λ_b`. Needs a student that exposes its hidden states when the head reads them.
@@ -21,6 +26,13 @@ public enum HelpPolicy: Codable, Equatable, Sendable {
 
     /// Whether the policy uses the student's `<help>` action.
     public var usesHelpAction: Bool { self == .learned }
+}
+
+/// Where a position lies in the response.
+public enum ResponsePosition {
+    /// u = max(0, 1 − t/N): the share of an N-token answer after position t (0-based), what a
+    /// disagreement at t puts at risk if the texts do not meet again.
+    public static func remainingShare(_ t: Int, of N: Int) -> Double { max(0, 1 - Double(t) / Double(N)) }
 }
 
 /// How unsure the student is at one position, from its logits z over the vocabulary (temperature

@@ -62,6 +62,7 @@ extension DecodeCommand {
         case .json:
             var report: [String: Any] = ["mode": "help", "budget": b, "enforce_budget": enforceBudget, "policy": helpPolicy.rawValue]
             if case .uncertainty(_, let t) = policy { report["threshold"] = t }
+            if case .positionWeighted(_, let t, _) = policy { report["threshold"] = t }
             if case .head(_, let lambda) = policy { report["multiplier"] = lambda }
             for (k, v) in total.report { report[k] = v }
             let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
@@ -101,6 +102,8 @@ final class JSONLWriter {
 /// `--help-policy`: the learned `<help>` action or a baseline (``HelpPolicy``).
 enum HelpPolicyChoice: String, ExpressibleByArgument, CaseIterable {
     case learned, head, random, entropy, top1
+    /// The confidence baselines times the share of the answer still to come (``HelpPolicy/positionWeighted(_:threshold:horizon:)``, horizon -n).
+    case entropyPosition = "entropy-position", top1Position = "top1-position"
 
     /// The policy for budget b. A confidence baseline without `threshold` is calibrated: the
     /// student decodes `prompts` greedily on its own and the threshold is the score above which a
@@ -112,14 +115,21 @@ enum HelpPolicyChoice: String, ExpressibleByArgument, CaseIterable {
         case .learned: return .learned
         case .head: preconditionFailure("the head policy is read from --help-head")
         case .random: return .random(probability: b)
-        case .entropy: measure = .entropy
-        case .top1: measure = .lowTopProbability
+        case .entropy, .entropyPosition: measure = .entropy
+        case .top1, .top1Position: measure = .lowTopProbability
         }
-        if let threshold { return .uncertainty(measure, threshold: threshold) }
+        let weighted = self == .entropyPosition || self == .top1Position
+        let make = { (t: Double) -> HelpPolicy in
+            weighted ? .positionWeighted(measure, threshold: t, horizon: maxTokens) : .uncertainty(measure, threshold: t)
+        }
+        if let threshold { return make(threshold) }
         var scores: [Double] = []
         for p in prompts {
+            var position = 0
             try DecodingLoop.run(student, prompt: p, maxTokens: maxTokens, stopTokens: stopTokens, choose: { z in
-                scores.append(measure.score(z, vocabularySize: V))
+                let u = weighted ? ResponsePosition.remainingShare(position, of: maxTokens) : 1
+                scores.append(measure.score(z, vocabularySize: V) * u)
+                position += 1
                 let t = Sampler.argmax(z, count: V)
                 return (t, t)
             })
@@ -127,6 +137,6 @@ enum HelpPolicyChoice: String, ExpressibleByArgument, CaseIterable {
         let t = UncertaintyMeasure.threshold(scores: scores, fraction: b)
         printErr(String(format: "help policy %@: threshold %.4f, calibrated to ask at %.0f%% of %d positions of the student's own greedy decoding",
                         rawValue, t, b * 100, scores.count))
-        return .uncertainty(measure, threshold: t)
+        return make(t)
     }
 }

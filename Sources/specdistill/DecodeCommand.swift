@@ -24,7 +24,9 @@ struct DecodeCommand: ParsableCommand {
         baselines the learned policy must beat at equal teacher use (any student, no <help> needed, no budget \
         line in the prompt): ask with probability --budget, or where the student's entropy (nats) or \
         1 − top-1 probability is at least --help-threshold — by default the threshold that asks at a \
-        fraction --budget of the positions of the student's own greedy decoding of these prompts. \
+        fraction --budget of the positions of the student's own greedy decoding of these prompts; \
+        entropy-position and top1-position multiply the score by 1 − t/n at response position t (more \
+        asks early, where a miss leaves the teacher's text for longer). \
         --spec-type lookup drafts without a model (prompt lookup: the tokens that followed the latest earlier \
         match of the last n tokens, n = --lookup-ngram-max … --lookup-ngram-min, in prompt + output and \
         --lookup-corpus); --spec-type lookup,model chains it before the -md draft (--chain-policy).
@@ -68,7 +70,7 @@ struct DecodeCommand: ParsableCommand {
     @Flag(name: .customLong("enforce-budget"), help: "--mode help: mask <help> once the budget is spent.") var enforceBudget = false
     @Option(name: .customLong("help-threshold"), help: "--mode help: ask the teacher exactly when the student's p(<help>) ≥ this value (default: only when <help> is the sampled / argmax token).")
     var helpThreshold: Double?
-    @Option(name: .customLong("help-policy"), help: "--mode help: learned (the student's <help> action), head (a help head fitted by `specdistill help-head`, --help-head FILE), random, entropy or top1 (baselines).")
+    @Option(name: .customLong("help-policy"), help: "--mode help: learned (the student's <help> action), head (a help head fitted by `specdistill help-head`, --help-head FILE), random, entropy, top1, entropy-position or top1-position (baselines).")
     var helpPolicy: HelpPolicyChoice = .learned
     @Option(name: .customLong("help-head"), help: "--help-policy head: the head's JSON file (from `specdistill help-head`).")
     var helpHead: String?

@@ -102,6 +102,45 @@ final class HelpHeadTests: XCTestCase {
         }
     }
 
+    /// The position-weighted top-1 baseline at threshold t asks where a head reading only
+    /// u·(1 − q₁) with multiplier just below t asks (same text, same origins), and where
+    /// (1 − q₁)·(1 − t/N) ≥ t computed from the student's own logits says.
+    func testPositionWeightedBaselineAsksWhereItsScoreSays() throws {
+        let student = TransitionModel.random(V: V, order: 2, seed: 9), teacher = TransitionModel.random(V: V, order: 2, seed: 41)
+        var weights = [Double](repeating: 0, count: 9); weights[6] = 1
+        let head = HelpHead(hiddenSize: 0, vocabularySize: V, mean: [Double](repeating: 0, count: 9), scale: [Double](repeating: 1, count: 9),
+                            weights: weights, bias: 0, horizon: 30)
+        var asked = 0, kept = 0
+        for t in [0.15, 0.3] {
+            for prompt in prompts {
+                let baseline = try HelpDecoder(student: student.fresh(), teacher: teacher.fresh(), helpTokenID: nil,
+                                               configuration: HelpConfiguration(budget: 1, policy: .positionWeighted(.lowTopProbability, threshold: t, horizon: 30)),
+                                               vocabularySize: V)
+                var scores: [Double] = []
+                baseline.onScore = { scores.append($0) }
+                let viaHead = try HelpDecoder(student: student.fresh(), teacher: teacher.fresh(), helpTokenID: nil,
+                                              configuration: HelpConfiguration(budget: 1, policy: .head(head, multiplier: t.nextDown)), vocabularySize: V)
+                let a = try baseline.decode(prompt: prompt, maxTokens: 30), b = try viaHead.decode(prompt: prompt, maxTokens: 30)
+                XCTAssertEqual(a.tokens, b.tokens, "threshold \(t), prompt \(prompt)")
+                XCTAssertEqual(a.origins, b.origins, "threshold \(t), prompt \(prompt)")
+                // The oracle: the student's logits after the emitted prefix, scored by hand.
+                let replay = student.fresh()
+                var z = try replay.append(prompt)
+                for (i, token) in a.tokens.enumerated() {
+                    let row = Array(UnsafeBufferPointer(start: z.pointer + (z.shape[0] - 1) * V, count: V)).map(Double.init)
+                    let m = row.max()!, top = 1 / row.reduce(0) { $0 + Foundation.exp($1 - m) }
+                    let expected = (1 - top) * max(0, 1 - Double(i) / 30)
+                    XCTAssertEqual(scores[i], expected, accuracy: 1e-9, "position \(i)")
+                    XCTAssertEqual(a.origins[i] == .target, expected >= t, "position \(i)")
+                    asked += a.origins[i] == .target ? 1 : 0
+                    kept += a.origins[i] == .target ? 0 : 1
+                    z = try replay.append([token])
+                }
+            }
+        }
+        XCTAssertGreaterThan(asked, 0); XCTAssertGreaterThan(kept, 0)
+    }
+
     /// A student exposing one-hot hidden states of its last token: a head with weight 1 on token 4
     /// and multiplier 0.5 asks exactly after each 4 (and nowhere else); without hidden states the
     /// decoder refuses.
