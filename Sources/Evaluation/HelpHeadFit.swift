@@ -163,7 +163,7 @@ public struct HelpHeadFitter {
             switch target {
             case .gain: return g
             case .disagreement: return g > 0 ? 1 : 0
-            case .atStake: return g > 0 ? max(0, 1 - Double(positions[r]) / Double(maxTokens)) : 0
+            case .atStake: return g > 0 ? ResponsePosition.remainingShare(positions[r], of: maxTokens) : 0
             }
         }
         // Validation split by prompt: the last fifth of the prompts.
@@ -192,7 +192,7 @@ public struct HelpHeadFitter {
             // the confidence scores the baselines use (entropy, 1 − top-1), and by the oracle.
             let gains = validRows.map { samples.gains[$0] }
             let C = head.hiddenSize
-            let stake = validRows.map { max(0, 1 - Double(positions[$0]) / Double(maxTokens)) }
+            let stake = validRows.map { ResponsePosition.remainingShare(positions[$0], of: maxTokens) }
             let top1 = validRows.map { samples.features[$0 * F + C + 1] }
             let rankings = [("head", best.scores), ("entropy", validRows.map { samples.features[$0 * F + C] }),
                             ("top1", top1), ("top1_stake", zip(top1, stake).map { $0 * $1 })]

@@ -9,7 +9,7 @@ import Tensor
 /// a* the teacher's greedy token and a_s the student's — what the text gains, in the teacher's
 /// log-probability reward of §5.1, when the teacher's token replaces the student's (0 where they
 /// agree). The head is `G(s) = wᵀ φ(s) + β`, with φ the standardised features of
-/// ``features(hidden:logits:vocabularySize:into:)``: the student's final hidden state h (C values,
+/// ``features(hidden:logits:vocabularySize:position:into:)``: the student's final hidden state h (C values,
 /// when ``hiddenSize`` > 0) and four statistics of its next-token distribution q (entropy,
 /// 1 − max q, log max q, and the log-ratio of its top two probabilities).
 ///
@@ -46,7 +46,7 @@ public struct HelpHead: Codable, Equatable, Sendable {
     /// N of the position features (nil: none; files without the key read as nil).
     public var horizon: Int?
 
-    /// Statistics of the next-token distribution in ``features(hidden:logits:vocabularySize:into:)``.
+    /// Statistics of the next-token distribution in ``features(hidden:logits:vocabularySize:position:into:)``.
     public static let logitFeatureCount = 4
 
     /// Position features when ``horizon`` is set: u and u times each logit statistic.
