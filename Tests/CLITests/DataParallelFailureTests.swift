@@ -4,6 +4,10 @@ import XCTest
 /// A rank that dies or hangs ends an `mpirun` job with a message naming it, within the timeout,
 /// and the checkpoints already written stay loadable (the run resumes from them).
 final class DataParallelFailureTests: XCTestCase {
+    /// Micro-batches per step of the job and of its resume: enough compute per step that a rank
+    /// stopped at a random moment is rarely inside the gradient all-reduce.
+    static let microBatches = 16
+
     /// Starts a long 2-rank pretraining job, waits for its first checkpoint, sends `signal` to
     /// rank `victim`, and returns the job's exit status, output and seconds from the signal to
     /// its end.
@@ -16,7 +20,7 @@ final class DataParallelFailureTests: XCTestCase {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: mpirun)
         process.arguments = MPIJob.launcherFlags + ["-np", "2", binary]
-            + (try MPIJob.pretrain(out: "run", microBatches: 2, steps: 100_000, extra: ["--save-every", "20", "--eval-every", "0"]))
+            + (try MPIJob.pretrain(out: "run", microBatches: Self.microBatches, steps: 100_000, extra: ["--save-every", "20", "--eval-every", "0"]))
         process.currentDirectoryURL = dir
         var environment = ProcessInfo.processInfo.environment
         environment["SPECDISTILL_THREADS"] = "1"
@@ -34,6 +38,9 @@ final class DataParallelFailureTests: XCTestCase {
         let start = Date()
         while !FileManager.default.fileExists(atPath: state.path) && Date().timeIntervalSince(start) < 60 { usleep(20_000) }
         guard let pid = Self.rank(victim, marker: marker) else { throw CLIError("no process of rank \(victim) found") }
+        // Past the checkpoint write (while rank 0 writes, rank 1 waits in the next collective): a
+        // moment in steady training, where a step's compute dominates.
+        usleep(150_000)
         let signalled = Date()
         kill(pid, signal)
         defer { kill(pid, SIGKILL) }
@@ -68,7 +75,7 @@ final class DataParallelFailureTests: XCTestCase {
     /// attempts are made; the compute of a step is far longer than its all-reduce here.
     func testHungRankEndsTheJobWithinTheTimeoutNamingIt() throws {
         var outputs: [String] = []
-        for _ in 0..<3 {
+        for _ in 0..<5 {
             let r = try job(signal: SIGSTOP, victim: 1, timeout: "3")
             XCTAssertEqual(r.status, 75, r.output)
             XCTAssertLessThan(r.seconds, 2 * 3 + 5, "ends within twice the timeout plus slack")
@@ -83,7 +90,7 @@ final class DataParallelFailureTests: XCTestCase {
     func resumes(_ out: URL) throws {
         let state = try String(contentsOf: out.appendingPathComponent("checkpoint/trainer_state.json"), encoding: .utf8)
         XCTAssertTrue(state.contains("\"step\""), state)
-        let r = try CLI.run(try MPIJob.pretrain(out: out.path, microBatches: 2, steps: 100_000,
+        let r = try CLI.run(try MPIJob.pretrain(out: out.path, microBatches: Self.microBatches, steps: 100_000,
                                                   extra: ["--save-every", "20", "--eval-every", "0", "--resume", "--stop-at-step", "1"]),
                             in: out.deletingLastPathComponent())
         XCTAssertEqual(r.status, 0, r.transcript)
