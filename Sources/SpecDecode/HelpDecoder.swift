@@ -165,12 +165,10 @@ public final class HelpDecoder {
                 asks = HelpDecoder.helpProbability(z, vocabularySize: vocabularySize, helpTokenID: helpTokenID) >= threshold
             }
         case .random(let p): asks = rng.uniformDouble() < p && allowHelp
-        case .uncertainty(let measure, let threshold):
-            let score = measure.score(z, vocabularySize: vocabularySize)
-            onScore?(score)
-            asks = allowHelp && score >= threshold
-        case .positionWeighted(let measure, let threshold, let horizon):
-            let score = measure.score(z, vocabularySize: vocabularySize) * ResponsePosition.remainingShare(emitted, of: horizon)
+        case .uncertainty(let measure, let threshold), .positionWeighted(let measure, let threshold, _):
+            var horizon: Int?
+            if case .positionWeighted(_, _, let n) = c.policy { horizon = n }
+            let score = measure.score(z, vocabularySize: vocabularySize, position: emitted, horizon: horizon)
             onScore?(score)
             asks = allowHelp && score >= threshold
         case .head(let head, let lambda):

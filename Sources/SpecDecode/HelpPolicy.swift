@@ -60,6 +60,13 @@ public enum UncertaintyMeasure: String, Codable, CaseIterable, Sendable {
         }
     }
 
+    /// The score times ``ResponsePosition/remainingShare(_:of:)`` at response position `position`
+    /// when `horizon` is given (the position-weighted baselines), else the plain score.
+    public func score(_ z: UnsafePointer<Float>, vocabularySize V: Int, position: Int, horizon: Int?) -> Double {
+        let s = score(z, vocabularySize: V)
+        return horizon.map { s * ResponsePosition.remainingShare(position, of: $0) } ?? s
+    }
+
     /// The threshold t at which asking when `score ≥ t` asks at a fraction `fraction` of the
     /// positions whose scores are `scores`: the score of rank ⌈(1 − fraction)·n⌉ in ascending
     /// order (+∞ for fraction 0, never asking; the smallest score for fraction 1).

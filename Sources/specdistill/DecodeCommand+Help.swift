@@ -127,8 +127,7 @@ enum HelpPolicyChoice: String, ExpressibleByArgument, CaseIterable {
         for p in prompts {
             var position = 0
             try DecodingLoop.run(student, prompt: p, maxTokens: maxTokens, stopTokens: stopTokens, choose: { z in
-                let u = weighted ? ResponsePosition.remainingShare(position, of: maxTokens) : 1
-                scores.append(measure.score(z, vocabularySize: V) * u)
+                scores.append(measure.score(z, vocabularySize: V, position: position, horizon: weighted ? maxTokens : nil))
                 position += 1
                 let t = Sampler.argmax(z, count: V)
                 return (t, t)
