@@ -25,15 +25,21 @@
 // Σ over a sub-block (int32 lanes) times the rows' scales (int32 lanes).
 #define SD_X8_SCALED(x, sc32) _mm256_mullo_epi32((x), (sc32))
 #define SD_X8_Q6_FLUSH 4
-// K-quant rows per pass: four vectors per row (acc, isum, msum, s); 6 rows fit 32 registers.
+// K-quant rows per pass: up to four vectors per row (acc, isum, s, Q6_K's msum); 6 rows fit 32 registers.
 #define SD_X8_KQ_ROWS 6
+// The K-quants' sub-block loop: unrolled with AVX-512's 32 registers, rolled on AVX2 (see q4k_body).
+#define SD_X8_KQ_SUBBLOCKS _Pragma("clang loop unroll(full)")
+#define SD_X8_KQ_FENCE
 #else
 #define SD_X8_ACC(x, u, s) (x) = _mm256_add_epi16((x), _mm256_maddubs_epi16((u), (s)))
 #define SD_X8_SUM(x) _mm256_madd_epi16((x), _mm256_set1_epi16(1))
 #define SD_X8_SCALED(x, sc32) \
     _mm256_madd_epi16((x), _mm256_or_si256(_mm256_and_si256((sc32), _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32((sc32), 16)))
 #define SD_X8_Q6_FLUSH 2   // two 6-bit products per int16 lane at most
-#define SD_X8_KQ_ROWS 6    // 16 registers: accumulators may spill to L1 (still beats 2 passes)
+#define SD_X8_KQ_ROWS 6    // 16 registers: the chunk sums stay in registers, isum and acc may spill to L1
+#define SD_X8_KQ_SUBBLOCKS _Pragma("clang loop unroll(disable)")
+// Keeps the compiler from interleaving two sub-blocks' loads (and so their live registers).
+#define SD_X8_KQ_FENCE __asm__ volatile("" ::: "memory")
 #endif
 
 __attribute__((target(SD_X8_TARGET))) static inline __m256i SD_X8_NAME(bcast4)(const int8_t *p) {
@@ -119,8 +125,28 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
     }
 }
 
+// Σ_j m_j · bs_j over the 8 sub-blocks of one Q4_K block for each activation row: the mins as
+// pairs (m_2p, m_2p+1) in the int16 halves of each weight row's lane (mp[p], shared by the rows),
+// the row's sub-block sums bs_j = bsums[2j] + bsums[2j + 1] as int16 pairs, one `vpmaddwd` per
+// pair of sub-blocks. |bs_j| ≤ 32 · 127 fits int16; every sum is exact.
+__attribute__((target(SD_X8_TARGET), always_inline)) static inline __m256i SD_X8_NAME(q4k_msum)(
+    const __m256i *mp, const sd_qa256 *a) {
+    const __m256i bs = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a->bsums), _mm256_set1_epi16(1));
+    // int32 elements 0, 1 | 4, 5 of the packed vector: (bs0, bs1), (bs2, bs3) | (bs4, bs5), (bs6, bs7).
+    const __m256i bp = _mm256_packs_epi32(bs, bs);
+    const __m256i s01 = _mm256_add_epi32(_mm256_madd_epi16(mp[0], _mm256_permutevar8x32_epi32(bp, _mm256_set1_epi32(0))),
+                                         _mm256_madd_epi16(mp[1], _mm256_permutevar8x32_epi32(bp, _mm256_set1_epi32(1))));
+    const __m256i s23 = _mm256_add_epi32(_mm256_madd_epi16(mp[2], _mm256_permutevar8x32_epi32(bp, _mm256_set1_epi32(4))),
+                                         _mm256_madd_epi16(mp[3], _mm256_permutevar8x32_epi32(bp, _mm256_set1_epi32(5))));
+    return _mm256_add_epi32(s01, s23);
+}
+
 // Q4_K: per sub-block j, the 8 chunks of 4-bit weights into one sum per lane, times the rows'
-// 6-bit scales into an exact int32 sum; the mins against the activation's sub-block sums.
+// 6-bit scales into an exact int32 sum; the mins against the activation's sub-block sums once
+// per block (q4k_msum). The sub-block loop stays rolled on AVX2: unrolled, the compiler
+// interleaves the rows' work and spills the decoded weights of every chunk to the stack (two
+// loads per product instead of one); rolled, a pass of 6 rows keeps its 6 chunk sums, the
+// decoded chunk and the broadcast activation in 16 registers.
 __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NAME(q4k_body)(
     const int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc, int accumulate) {
     const __m256i low4 = _mm256_set1_epi8(0x0F);
@@ -131,35 +157,38 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
         for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
         for (int b = 0; b < nb; b++, w += bb) {
             SD_X8_NAME(prefetch)(w, bb);
-            __m256i isum[SD_X8_KQ_ROWS], msum[SD_X8_KQ_ROWS];
-            for (int r = 0; r < R; r++) { isum[r] = _mm256_setzero_si256(); msum[r] = _mm256_setzero_si256(); }
-            _Pragma("clang loop unroll(full)") for (int j = 0; j < 8; j++) {
-                const int c = j / 2, hi = j % 2;
-                __m256i s[SD_X8_KQ_ROWS];
-                for (int r = 0; r < R; r++) s[r] = _mm256_setzero_si256();
-                _Pragma("clang loop unroll(full)") for (int k = 0; k < 8; k++) {
-                    const __m256i raw = _mm256_loadu_si256((const __m256i *)(w + 160 + 256 * c + 32 * k));
-                    const __m256i q = hi ? _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4) : _mm256_and_si256(raw, low4);
-                    for (int r = 0; r < R; r++) {
-                        const sd_qa256 *a = (const sd_qa256 *)(QA + r * ldqa) + b;
-                        SD_X8_ACC(s[r], q, SD_X8_NAME(bcast4)(a->q + 64 * c + 32 * hi + 4 * k));
+            __m256i isum[SD_X8_KQ_ROWS];
+            for (int r = 0; r < R; r++) isum[r] = _mm256_setzero_si256();
+            SD_X8_KQ_SUBBLOCKS for (int c = 0; c < 4; c++) {
+                const uint8_t *wq = w + 160 + 256 * c;   // sub-block 2c: low nibbles, 2c + 1: high
+                _Pragma("clang loop unroll(full)") for (int hi = 0; hi < 2; hi++) {
+                    const int j = 2 * c + hi;
+                    __m256i s[SD_X8_KQ_ROWS];
+                    for (int r = 0; r < R; r++) s[r] = _mm256_setzero_si256();
+                    _Pragma("clang loop unroll(full)") for (int k = 0; k < 8; k++) {
+                        const __m256i raw = _mm256_loadu_si256((const __m256i *)(wq + 32 * k));
+                        const __m256i q = _mm256_and_si256(hi ? _mm256_srli_epi16(raw, 4) : raw, low4);
+                        for (int r = 0; r < R; r++) {
+                            const sd_qa256 *a = (const sd_qa256 *)(QA + r * ldqa) + b;
+                            SD_X8_ACC(s[r], q, SD_X8_NAME(bcast4)(a->q + 32 * j + 4 * k));
+                        }
                     }
+                    const __m256i sc = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(w + 32 + 8 * j)));
+                    for (int r = 0; r < R; r++) isum[r] = _mm256_add_epi32(isum[r], SD_X8_SCALED(s[r], sc));
+                    SD_X8_KQ_FENCE;
                 }
-                const __m256i sc = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(w + 32 + 8 * j)));
-                const __m256i mn = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(w + 96 + 8 * j)));
-                for (int r = 0; r < R; r++) {
-                    const sd_qa256 *a = (const sd_qa256 *)(QA + r * ldqa) + b;
-                    isum[r] = _mm256_add_epi32(isum[r], SD_X8_SCALED(s[r], sc));
-                    const int bs = a->bsums[2 * j] + a->bsums[2 * j + 1];   // |bs| ≤ 32 · 127: one int16
-                    msum[r] = _mm256_add_epi32(msum[r], _mm256_madd_epi16(mn, _mm256_set1_epi32(bs & 0xFFFF)));
-                }
+            }
+            __m256i mp[4];
+            for (int p = 0; p < 4; p++) {
+                const __m128i m16 = _mm_loadu_si128((const __m128i *)(w + 96 + 16 * p));   // sub-blocks 2p, 2p + 1
+                mp[p] = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m16, _mm_srli_si128(m16, 8)));
             }
             const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w));
             const __m256 dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 16)));
             for (int r = 0; r < R; r++) {
                 const sd_qa256 *a = (const sd_qa256 *)(QA + r * ldqa) + b;
                 const __m256 t = _mm256_mul_ps(dw, _mm256_cvtepi32_ps(isum[r]));
-                const __m256 u = _mm256_mul_ps(dm, _mm256_cvtepi32_ps(msum[r]));
+                const __m256 u = _mm256_mul_ps(dm, _mm256_cvtepi32_ps(SD_X8_NAME(q4k_msum)(mp, a)));
                 acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&a->d), _mm256_sub_ps(t, u), acc[r]);
             }
         }
@@ -169,7 +198,9 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
 
 // Q6_K (layout in QuantX8.c): the 6-bit values are assembled from the ql nibble and the qh bit
 // pair once per chunk for all rows; each 16-element group's sums are scaled by the rows' signed
-// group scale (every SD_X8_Q6_FLUSH chunks).
+// group scale (every SD_X8_Q6_FLUSH chunks). The −32 offset, 32 · Σ_g sc_g · bsums_g, once per
+// block: the scales of groups 2p and 2p + 1 as int16 pairs, the row's bsums as the matching
+// pairs, one `vpmaddwd` per pair of groups. The halves h stay rolled on AVX2 (see q4k_body).
 __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NAME(q6k_body)(
     const int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc, int accumulate) {
     const __m256i low4 = _mm256_set1_epi8(0x0F), bits45 = _mm256_set1_epi8(0x30);
@@ -181,20 +212,14 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
         for (int b = 0; b < nb; b++, w += bb) {
             SD_X8_NAME(prefetch)(w, bb);
             __m256i isum[SD_X8_KQ_ROWS], msum[SD_X8_KQ_ROWS];
-            for (int r = 0; r < R; r++) { isum[r] = _mm256_setzero_si256(); msum[r] = _mm256_setzero_si256(); }
-            _Pragma("clang loop unroll(full)") for (int h = 0; h < 2; h++) {
+            for (int r = 0; r < R; r++) isum[r] = _mm256_setzero_si256();
+            SD_X8_KQ_SUBBLOCKS for (int h = 0; h < 2; h++) {
                 _Pragma("clang loop unroll(full)") for (int j = 0; j < 4; j++) {
                     _Pragma("clang loop unroll(full)") for (int half = 0; half < 2; half++) {   // k 0…3, 4…7: one 16-group
                         const int grp = 8 * h + 2 * j + half;
                         const __m256i sc32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w + 16 + 8 * grp)));
-                        // The −32 offset: Σ_g sc_g · bsum_g, one madd (sc in both int16 halves, bsum in the low one).
-                        const __m256i sc = _mm256_or_si256(_mm256_and_si256(sc32, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(sc32, 16));
                         __m256i s[SD_X8_KQ_ROWS];
-                        for (int r = 0; r < R; r++) {
-                            const sd_qa256 *a = (const sd_qa256 *)(QA + r * ldqa) + b;
-                            msum[r] = _mm256_add_epi32(msum[r], _mm256_madd_epi16(sc, _mm256_set1_epi32(a->bsums[grp] & 0xFFFF)));
-                            s[r] = _mm256_setzero_si256();
-                        }
+                        for (int r = 0; r < R; r++) s[r] = _mm256_setzero_si256();
                         _Pragma("clang loop unroll(full)") for (int kk = 0; kk < 4; kk++) {
                             const int k = 4 * half + kk;
                             const __m256i lb = _mm256_loadu_si256((const __m256i *)(w + 144 + 512 * h + 256 * (j % 2) + 32 * k));
@@ -214,7 +239,19 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
                                 }
                             }
                         }
+                        SD_X8_KQ_FENCE;
                     }
+                }
+            }
+            for (int r = 0; r < R; r++) msum[r] = _mm256_setzero_si256();
+            _Pragma("clang loop unroll(full)") for (int p = 0; p < 8; p++) {
+                const __m128i s16 = _mm_loadu_si128((const __m128i *)(w + 16 + 16 * p));   // groups 2p, 2p + 1
+                const __m256i sp = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(s16, _mm_srli_si128(s16, 8)));
+                for (int r = 0; r < R; r++) {
+                    const sd_qa256 *a = (const sd_qa256 *)(QA + r * ldqa) + b;
+                    int pair;
+                    memcpy(&pair, a->bsums + 2 * p, 4);
+                    msum[r] = _mm256_add_epi32(msum[r], _mm256_madd_epi16(sp, _mm256_set1_epi32(pair)));
                 }
             }
             const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w));

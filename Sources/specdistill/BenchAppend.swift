@@ -32,9 +32,9 @@ enum AppendBenchmark {
         return (times.map { t in t.sorted()[t.count / 2] }, times.map { $0.min()! })
     }
 
-    /// Prints one line per model: append(k) milliseconds for k in `ks` and their ratio to k = 1.
+    /// Prints one line per model: append(k) milliseconds for k in `ks` and their ratio to the first k.
     static func printTable(_ rows: [(name: String, seconds: [Double])], ks: [Int], past: Int, statistic: String) {
-        print("append k tokens at cache length \(past), \(statistic) ms (ratio to k = 1):")
+        print("append k tokens at cache length \(past), \(statistic) ms (ratio to k = \(ks.first ?? 1)):")
         print(pad("model", 10) + ks.map { pad("k=\($0)", 16) }.joined())
         for row in rows {
             let base = row.seconds[0]

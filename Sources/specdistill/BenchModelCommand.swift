@@ -79,6 +79,9 @@ struct BenchDecode: ParsableCommand {
     @Option(name: .customLong("append-past"),
             help: "Cache length before each append of the append(k) table: attention grows with it (a GSM8K prompt and its answer: ~300).")
     var appendPast = 64
+    @Option(name: .customLong("append-k"),
+            help: "Comma-separated token counts of the append(k) table, each at most 64; ratios are to the first (e.g. 1,5 for speculative verification of 4 drafted tokens).")
+    var appendK = "1,2,3,4,5,6"
     @Option(name: .customLong("output-rows"),
             help: "Compute only the first K rows of the output layer, as a draft head trimmed by --draft-vocab K reads it (a draft's step cost; 0: all).")
     var outputRows = 0
@@ -92,6 +95,16 @@ struct BenchDecode: ParsableCommand {
         if draftLayers < 0 || appendReps < 0 || appendPast < 0 {
             throw ValidationError("--draft-layers, --append-reps and --append-past must be at least 0")
         }
+        _ = try appendCounts()
+    }
+
+    /// --append-k parsed: positive token counts, at most 64 each.
+    func appendCounts() throws -> [Int] {
+        let ks = appendK.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !ks.isEmpty, ks.allSatisfy({ $0 != nil && $0! >= 1 && $0! <= 64 }) else {
+            throw ValidationError("--append-k '\(appendK)' must be comma-separated token counts from 1 to 64, e.g. 1,2,4,5")
+        }
+        return ks.map { $0! }
     }
 
     struct Report: Codable {
@@ -101,9 +114,11 @@ struct BenchDecode: ParsableCommand {
         var decode: ModelBenchmark.DecodeResult
         /// The draft of --draft-layers layers, decoded like the model.
         var draftDecode: ModelBenchmark.DecodeResult?
-        /// Milliseconds of append(k) for k = 1...6, the model's and the draft's: medians under
-        /// "model" / "draftN", minima under "model.min" / "draftN.min".
+        /// Milliseconds of append(k) for each k of ``appendK``, the model's and the draft's:
+        /// medians under "model" / "draftN", minima under "model.min" / "draftN.min".
         var appendMilliseconds: [String: [Double]]
+        /// The token counts of that table (--append-k).
+        var appendK: [Int]
         /// The cache length before each append of that table (--append-past).
         var appendPast: Int
     }
@@ -147,7 +162,7 @@ struct BenchDecode: ParsableCommand {
         print("first tokens: \(r.tokens.prefix(16).map(String.init).joined(separator: " "))")
         var appendMs: [String: [Double]] = [:]
         if appendReps > 0 {
-            let ks = Array(1...6)
+            let ks = try appendCounts()
             var medians: [(name: String, seconds: [Double])] = [], minima: [(name: String, seconds: [Double])] = []
             var models = [("model", bundle.model)]
             if let draft { models.append(("draft\(draftLayers)", draft)) }
@@ -164,7 +179,7 @@ struct BenchDecode: ParsableCommand {
         print("load average at the end: \(loadAverage())")
         if let json {
             try writeBenchJSON(Report(model: model, loadSeconds: loadSeconds, residentBytesAfterLoad: rss, decode: r,
-                                      draftDecode: draftResult, appendMilliseconds: appendMs, appendPast: appendPast), to: json)
+                                      draftDecode: draftResult, appendMilliseconds: appendMs, appendK: try appendCounts(), appendPast: appendPast), to: json)
         }
     }
 }

@@ -78,6 +78,8 @@ final class ArgumentValidationTests: XCTestCase {
         try refuse(["bench", "costs", "-m", f.target, "-md", "a=\(f.target)", "--alpha", "b=0.5"], naming: ["--alpha b", "names: a"])
         try refuse(["bench", "costs", "-m", f.target, "-md", "a=\(f.target)", "--alpha", "a=1.5"], naming: ["--alpha a=1.5", "[0, 1]"])
         try refuse(["bench", "model", "--arch", "mamba"], naming: ["--arch", "gpt_neox"])
+        try refuse(["bench", "decode", "-m", f.target, "--append-k", "1,0"], naming: ["--append-k", "1 to 64"])
+        try refuse(["bench", "decode", "-m", f.target, "--append-k", "1,two"], naming: ["--append-k"])
         try refuse(["bench", "model", "--config", "all"], naming: ["--config", "both"])
         try refuse(["cache", "build", "-m", f.target, "--data", f.pairs, "--out", "c", "--top-k", "0"], naming: ["--top-k"])
         try refuse(["cache", "build", "-m", f.target, "--data", f.pairs, "--out", "c", "--template", "x"], naming: ["--template"])
