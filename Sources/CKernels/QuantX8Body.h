@@ -27,9 +27,10 @@
 #define SD_X8_Q6_FLUSH 4
 // K-quant rows per pass: up to four vectors per row (acc, isum, s, Q6_K's msum); 6 rows fit 32 registers.
 #define SD_X8_KQ_ROWS 6
-// The K-quants' sub-block loop: unrolled with AVX-512's 32 registers, rolled on AVX2 (see q4k_body).
-#define SD_X8_KQ_SUBBLOCKS _Pragma("clang loop unroll(full)")
-#define SD_X8_KQ_FENCE
+// Whether a K-quant pass of R rows runs its outer sub-block loop rolled (see q4k_body):
+// with AVX-512's 32 registers only Q6_K from 3 rows on (Q6_K, 1,536 × 1,536, one thread: 5 rows
+// 147 → 138 µs, 6 rows 177 → 160; fewer rows and Q4_K lose 5–30% rolled).
+#define SD_X8_ROLLED(type, R) ((type) == SD_Q6_K && (R) >= 3)
 #else
 #define SD_X8_ACC(x, u, s) (x) = _mm256_add_epi16((x), _mm256_maddubs_epi16((u), (s)))
 #define SD_X8_SUM(x) _mm256_madd_epi16((x), _mm256_set1_epi16(1))
@@ -37,10 +38,10 @@
     _mm256_madd_epi16((x), _mm256_or_si256(_mm256_and_si256((sc32), _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32((sc32), 16)))
 #define SD_X8_Q6_FLUSH 2   // two 6-bit products per int16 lane at most
 #define SD_X8_KQ_ROWS 6    // 16 registers: the chunk sums stay in registers, isum and acc may spill to L1
-#define SD_X8_KQ_SUBBLOCKS _Pragma("clang loop unroll(disable)")
-// Keeps the compiler from interleaving two sub-blocks' loads (and so their live registers).
-#define SD_X8_KQ_FENCE __asm__ volatile("" ::: "memory")
+#define SD_X8_ROLLED(type, R) 1   // 16 registers: always (see q4k_body)
 #endif
+// Keeps the compiler from interleaving two sub-blocks' loads (and so their live registers).
+#define SD_X8_FENCE __asm__ volatile("" ::: "memory")
 
 __attribute__((target(SD_X8_TARGET))) static inline __m256i SD_X8_NAME(bcast4)(const int8_t *p) {
     int v;
@@ -141,15 +142,37 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline __m256i SD_X8
     return _mm256_add_epi32(s01, s23);
 }
 
-// Q4_K: per sub-block j, the 8 chunks of 4-bit weights into one sum per lane, times the rows'
-// 6-bit scales into an exact int32 sum; the mins against the activation's sub-block sums once
-// per block (q4k_msum). The sub-block loop stays rolled on AVX2: unrolled, the compiler
-// interleaves the rows' work and spills the decoded weights of every chunk to the stack (two
-// loads per product instead of one); rolled, a pass of 6 rows keeps its 6 chunk sums, the
-// decoded chunk and the broadcast activation in 16 registers.
+// Sub-blocks 2c (low nibbles) and 2c + 1 (high) of one Q4_K block for R rows: each one's 8
+// chunks into one sum per lane, times the rows' 6-bit scales into isum (exact int32).
+__attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NAME(q4k_pair)(
+    const int R, const int c, const int fence, const uint8_t *w, const uint8_t *QA, size_t ldqa, int b, __m256i *isum) {
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    const uint8_t *wq = w + 160 + 256 * c;
+    _Pragma("clang loop unroll(full)") for (int hi = 0; hi < 2; hi++) {
+        const int j = 2 * c + hi;
+        __m256i s[SD_X8_KQ_ROWS];
+        for (int r = 0; r < R; r++) s[r] = _mm256_setzero_si256();
+        _Pragma("clang loop unroll(full)") for (int k = 0; k < 8; k++) {
+            const __m256i raw = _mm256_loadu_si256((const __m256i *)(wq + 32 * k));
+            const __m256i q = _mm256_and_si256(hi ? _mm256_srli_epi16(raw, 4) : raw, low4);
+            for (int r = 0; r < R; r++) {
+                const sd_qa256 *a = (const sd_qa256 *)(QA + r * ldqa) + b;
+                SD_X8_ACC(s[r], q, SD_X8_NAME(bcast4)(a->q + 32 * j + 4 * k));
+            }
+        }
+        const __m256i sc = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(w + 32 + 8 * j)));
+        for (int r = 0; r < R; r++) isum[r] = _mm256_add_epi32(isum[r], SD_X8_SCALED(s[r], sc));
+        if (fence) SD_X8_FENCE;
+    }
+}
+
+// Q4_K: q4k_pair for c = 0…3; the mins against the activation's sub-block sums once per block
+// (q4k_msum). On AVX2 the loop over c stays rolled: unrolled, the compiler interleaves the rows'
+// work and spills the decoded weights of every chunk to the stack (two loads per product instead
+// of one); rolled, and fenced between sub-blocks, a pass of 6 rows keeps its 6 chunk sums, the
+// decoded chunk and the broadcast activation in 16 registers (SD_X8_ROLLED).
 __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NAME(q4k_body)(
     const int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc, int accumulate) {
-    const __m256i low4 = _mm256_set1_epi8(0x0F);
     const int bb = 1184;
     for (int g = 0; g < G; g++) {
         const uint8_t *w = W + (size_t)g * nb * bb;
@@ -159,24 +182,10 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
             SD_X8_NAME(prefetch)(w, bb);
             __m256i isum[SD_X8_KQ_ROWS];
             for (int r = 0; r < R; r++) isum[r] = _mm256_setzero_si256();
-            SD_X8_KQ_SUBBLOCKS for (int c = 0; c < 4; c++) {
-                const uint8_t *wq = w + 160 + 256 * c;   // sub-block 2c: low nibbles, 2c + 1: high
-                _Pragma("clang loop unroll(full)") for (int hi = 0; hi < 2; hi++) {
-                    const int j = 2 * c + hi;
-                    __m256i s[SD_X8_KQ_ROWS];
-                    for (int r = 0; r < R; r++) s[r] = _mm256_setzero_si256();
-                    _Pragma("clang loop unroll(full)") for (int k = 0; k < 8; k++) {
-                        const __m256i raw = _mm256_loadu_si256((const __m256i *)(wq + 32 * k));
-                        const __m256i q = _mm256_and_si256(hi ? _mm256_srli_epi16(raw, 4) : raw, low4);
-                        for (int r = 0; r < R; r++) {
-                            const sd_qa256 *a = (const sd_qa256 *)(QA + r * ldqa) + b;
-                            SD_X8_ACC(s[r], q, SD_X8_NAME(bcast4)(a->q + 32 * j + 4 * k));
-                        }
-                    }
-                    const __m256i sc = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(w + 32 + 8 * j)));
-                    for (int r = 0; r < R; r++) isum[r] = _mm256_add_epi32(isum[r], SD_X8_SCALED(s[r], sc));
-                    SD_X8_KQ_FENCE;
-                }
+            if (SD_X8_ROLLED(SD_Q4_K, R)) {
+                _Pragma("clang loop unroll(disable)") for (int c = 0; c < 4; c++) SD_X8_NAME(q4k_pair)(R, c, 1, w, QA, ldqa, b, isum);
+            } else {
+                _Pragma("clang loop unroll(full)") for (int c = 0; c < 4; c++) SD_X8_NAME(q4k_pair)(R, c, 0, w, QA, ldqa, b, isum);
             }
             __m256i mp[4];
             for (int p = 0; p < 4; p++) {
@@ -196,14 +205,47 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
     }
 }
 
-// Q6_K (layout in QuantX8.c): the 6-bit values are assembled from the ql nibble and the qh bit
-// pair once per chunk for all rows; each 16-element group's sums are scaled by the rows' signed
-// group scale (every SD_X8_Q6_FLUSH chunks). The −32 offset, 32 · Σ_g sc_g · bsums_g, once per
-// block: the scales of groups 2p and 2p + 1 as int16 pairs, the row's bsums as the matching
-// pairs, one `vpmaddwd` per pair of groups. The halves h stay rolled on AVX2 (see q4k_body).
+// Half h of one Q6_K block (elements 128h … 128h + 127) for R rows: the 6-bit values are
+// assembled from the ql nibble and the qh bit pair once per chunk for all rows; each 16-element
+// group's sums are scaled by the rows' signed group scale (every SD_X8_Q6_FLUSH chunks) into isum.
+__attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NAME(q6k_half)(
+    const int R, const int h, const int fence, const uint8_t *w, const uint8_t *QA, size_t ldqa, int b, __m256i *isum) {
+    const __m256i low4 = _mm256_set1_epi8(0x0F), bits45 = _mm256_set1_epi8(0x30);
+    _Pragma("clang loop unroll(full)") for (int j = 0; j < 4; j++) {
+        _Pragma("clang loop unroll(full)") for (int half = 0; half < 2; half++) {   // k 0…3, 4…7: one 16-group
+            const int grp = 8 * h + 2 * j + half;
+            const __m256i sc32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w + 16 + 8 * grp)));
+            __m256i s[SD_X8_KQ_ROWS];
+            for (int r = 0; r < R; r++) s[r] = _mm256_setzero_si256();
+            _Pragma("clang loop unroll(full)") for (int kk = 0; kk < 4; kk++) {
+                const int k = 4 * half + kk;
+                const __m256i lb = _mm256_loadu_si256((const __m256i *)(w + 144 + 512 * h + 256 * (j % 2) + 32 * k));
+                const __m256i hb = _mm256_loadu_si256((const __m256i *)(w + 1168 + 256 * h + 32 * k));
+                const __m256i lo = j < 2 ? _mm256_and_si256(lb, low4) : _mm256_and_si256(_mm256_srli_epi16(lb, 4), low4);
+                // qh bits 2j…2j+1 moved straight to bits 4…5 (16-bit shifts: the bits
+                // crossing a byte boundary are masked off).
+                const __m256i up = _mm256_and_si256(j == 0 ? _mm256_slli_epi16(hb, 4) : j == 1 ? _mm256_slli_epi16(hb, 2)
+                                                    : j == 2 ? hb : _mm256_srli_epi16(hb, 2), bits45);
+                const __m256i q = _mm256_or_si256(lo, up);
+                for (int r = 0; r < R; r++) {
+                    const sd_qa256 *a = (const sd_qa256 *)(QA + r * ldqa) + b;
+                    SD_X8_ACC(s[r], q, SD_X8_NAME(bcast4)(a->q + 128 * h + 32 * j + 4 * k));
+                    if (kk % SD_X8_Q6_FLUSH == SD_X8_Q6_FLUSH - 1) {
+                        isum[r] = _mm256_add_epi32(isum[r], SD_X8_SCALED(s[r], sc32));
+                        s[r] = _mm256_setzero_si256();
+                    }
+                }
+            }
+            if (fence) SD_X8_FENCE;
+        }
+    }
+}
+
+// Q6_K (layout in QuantX8.c): q6k_half for h = 0, 1 (rolled where SD_X8_ROLLED says); the −32
+// offset, 32 · Σ_g sc_g · bsums_g, once per block: the scales of groups 2p and 2p + 1 as int16
+// pairs, the row's bsums as the matching pairs, one `vpmaddwd` per pair of groups.
 __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NAME(q6k_body)(
     const int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc, int accumulate) {
-    const __m256i low4 = _mm256_set1_epi8(0x0F), bits45 = _mm256_set1_epi8(0x30);
     const int bb = 1680;
     for (int g = 0; g < G; g++) {
         const uint8_t *w = W + (size_t)g * nb * bb;
@@ -213,35 +255,10 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
             SD_X8_NAME(prefetch)(w, bb);
             __m256i isum[SD_X8_KQ_ROWS], msum[SD_X8_KQ_ROWS];
             for (int r = 0; r < R; r++) isum[r] = _mm256_setzero_si256();
-            SD_X8_KQ_SUBBLOCKS for (int h = 0; h < 2; h++) {
-                _Pragma("clang loop unroll(full)") for (int j = 0; j < 4; j++) {
-                    _Pragma("clang loop unroll(full)") for (int half = 0; half < 2; half++) {   // k 0…3, 4…7: one 16-group
-                        const int grp = 8 * h + 2 * j + half;
-                        const __m256i sc32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w + 16 + 8 * grp)));
-                        __m256i s[SD_X8_KQ_ROWS];
-                        for (int r = 0; r < R; r++) s[r] = _mm256_setzero_si256();
-                        _Pragma("clang loop unroll(full)") for (int kk = 0; kk < 4; kk++) {
-                            const int k = 4 * half + kk;
-                            const __m256i lb = _mm256_loadu_si256((const __m256i *)(w + 144 + 512 * h + 256 * (j % 2) + 32 * k));
-                            const __m256i hb = _mm256_loadu_si256((const __m256i *)(w + 1168 + 256 * h + 32 * k));
-                            const __m256i lo = j < 2 ? _mm256_and_si256(lb, low4) : _mm256_and_si256(_mm256_srli_epi16(lb, 4), low4);
-                            // qh bits 2j…2j+1 moved straight to bits 4…5 (16-bit shifts: the bits
-                            // crossing a byte boundary are masked off).
-                            const __m256i up = _mm256_and_si256(j == 0 ? _mm256_slli_epi16(hb, 4) : j == 1 ? _mm256_slli_epi16(hb, 2)
-                                                                : j == 2 ? hb : _mm256_srli_epi16(hb, 2), bits45);
-                            const __m256i q = _mm256_or_si256(lo, up);
-                            for (int r = 0; r < R; r++) {
-                                const sd_qa256 *a = (const sd_qa256 *)(QA + r * ldqa) + b;
-                                SD_X8_ACC(s[r], q, SD_X8_NAME(bcast4)(a->q + 128 * h + 32 * j + 4 * k));
-                                if (kk % SD_X8_Q6_FLUSH == SD_X8_Q6_FLUSH - 1) {
-                                    isum[r] = _mm256_add_epi32(isum[r], SD_X8_SCALED(s[r], sc32));
-                                    s[r] = _mm256_setzero_si256();
-                                }
-                            }
-                        }
-                        SD_X8_KQ_FENCE;
-                    }
-                }
+            if (SD_X8_ROLLED(SD_Q6_K, R)) {
+                _Pragma("clang loop unroll(disable)") for (int h = 0; h < 2; h++) SD_X8_NAME(q6k_half)(R, h, 1, w, QA, ldqa, b, isum);
+            } else {
+                _Pragma("clang loop unroll(full)") for (int h = 0; h < 2; h++) SD_X8_NAME(q6k_half)(R, h, 0, w, QA, ldqa, b, isum);
             }
             for (int r = 0; r < R; r++) msum[r] = _mm256_setzero_si256();
             _Pragma("clang loop unroll(full)") for (int p = 0; p < 8; p++) {
