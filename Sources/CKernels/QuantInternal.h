@@ -69,8 +69,9 @@ void sd_half_avx2_group(int type, int R, int N, int nb, const float *A, int lda,
                         float *C, int ldc, int accumulate);
 void sd_half_portable(int type, int M, int N, int nb, const float *A, int lda, const uint8_t *W, size_t ldw,
                       float *C, int ldc, int accumulate);
-/// One block of 32 activations on AVX2, bit for bit as the portable sd_quant_block; returns max|a|.
-float sd_quant_block32_avx2(const float *a, int8_t *q, int *sum);
+/// One block of n activations (a multiple of 32) on AVX2, bit for bit as the portable
+/// sd_quant_block, with the sums of each 16 quantised values in sum16[n / 16]; returns max|a|.
+float sd_quant_block_avx2(const float *a, int n, int8_t *q, int *sum16);
 /// AVX2 kernel of the interleaved layout (QuantX8AVX2.c): activation rows [0, R), R ≤ sd_x8_pass_rows(1, type), G groups.
 void sd_x8_avx2(int type, int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc,
                 int accumulate);

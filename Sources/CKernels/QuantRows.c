@@ -44,6 +44,14 @@ void sd_quant_act_with(int isa, int type, int M, int K, const float *A, int lda,
         } else if (sd_is_k(type)) {
             sd_qa256 *blk = (sd_qa256 *)row;
             for (int b = 0; b < K / 256; b++) {
+#if defined(__x86_64__)
+                if (avx2) {
+                    int s16[16];
+                    blk[b].d = sd_quant_block_avx2(a + 256 * b, 256, blk[b].q, s16) / 127.0f;
+                    for (int g = 0; g < 16; g++) blk[b].bsums[g] = (int16_t)s16[g];
+                    continue;
+                }
+#endif
                 blk[b].d = sd_quant_block(a + 256 * b, 256, blk[b].q);
                 for (int g = 0; g < 16; g++) {
                     int s = 0;
@@ -56,9 +64,9 @@ void sd_quant_act_with(int isa, int type, int M, int K, const float *A, int lda,
             for (int b = 0; b < K / 32; b++) {
 #if defined(__x86_64__)
                 if (avx2) {
-                    int s;
-                    blk[b].d = sd_quant_block32_avx2(a + 32 * b, blk[b].q, &s) / 127.0f;
-                    blk[b].s = blk[b].d * (float)s;
+                    int s16[2];
+                    blk[b].d = sd_quant_block_avx2(a + 32 * b, 32, blk[b].q, s16) / 127.0f;
+                    blk[b].s = blk[b].d * (float)(s16[0] + s16[1]);
                     continue;
                 }
 #endif

@@ -168,33 +168,34 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void sd_k_
     }
 }
 
-// One block of 32 activations quantised exactly as sd_quant_block in QuantRows.c: amax by
-// max (NaN ignored, as fmaxf), q = nearbyint(a · id) with NaN → 0 and clamping to ±127, Σ q exact.
-__attribute__((target("avx2,fma,f16c"))) float sd_quant_block32_avx2(const float *a, int8_t *q, int *sum) {
+// One block of n activations (n a multiple of 32: 32 for the legacy types, 256 for the K-quants)
+// quantised exactly as sd_quant_block in QuantRows.c: amax by max (NaN ignored, as fmaxf),
+// q = nearbyint(a · id) with NaN → 0 and clamping to ±127; sum16[g] = Σ q over elements
+// 16g … 16g + 15, exact. Returns max|a|.
+__attribute__((target("avx2,fma,f16c"))) float sd_quant_block_avx2(const float *a, int n, int8_t *q, int *sum16) {
     const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-    __m256 x[4], m = _mm256_setzero_ps();
-    for (int i = 0; i < 4; i++) {
-        x[i] = _mm256_loadu_ps(a + 8 * i);
-        m = _mm256_max_ps(_mm256_and_ps(x[i], absmask), m);   // NaN lanes keep m
-    }
+    __m256 m = _mm256_setzero_ps();
+    for (int i = 0; i < n; i += 8) m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(a + i), absmask), m);   // NaN lanes keep m
     __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
     h = _mm_max_ps(h, _mm_movehl_ps(h, h));
     h = _mm_max_ss(h, _mm_movehdup_ps(h));
     const float amax = _mm_cvtss_f32(h), id = amax > 0 ? 127.0f / amax : 0.0f;
     const __m256 vid = _mm256_set1_ps(id), hi = _mm256_set1_ps(127.0f), lo = _mm256_set1_ps(-127.0f);
-    __m256i qi[4], total = _mm256_setzero_si256();
-    for (int i = 0; i < 4; i++) {
-        __m256 r = _mm256_round_ps(_mm256_mul_ps(x[i], vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        r = _mm256_and_ps(r, _mm256_cmp_ps(r, r, _CMP_ORD_Q));   // NaN → 0
-        r = _mm256_min_ps(_mm256_max_ps(r, lo), hi);
-        qi[i] = _mm256_cvtps_epi32(r);
-        total = _mm256_add_epi32(total, qi[i]);
+    for (int c = 0; c < n; c += 32) {
+        __m256i qi[4];
+        for (int i = 0; i < 4; i++) {
+            __m256 r = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(a + c + 8 * i), vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            r = _mm256_and_ps(r, _mm256_cmp_ps(r, r, _CMP_ORD_Q));   // NaN → 0
+            r = _mm256_min_ps(_mm256_max_ps(r, lo), hi);
+            qi[i] = _mm256_cvtps_epi32(r);
+        }
+        sum16[c / 16] = sd_q_hsum_i32(_mm256_add_epi32(qi[0], qi[1]));
+        sum16[c / 16 + 1] = sd_q_hsum_i32(_mm256_add_epi32(qi[2], qi[3]));
+        // int32 → int8 (values fit): packs interleave 128-bit lanes; the permute restores the order.
+        const __m256i p16a = _mm256_packs_epi32(qi[0], qi[1]), p16b = _mm256_packs_epi32(qi[2], qi[3]);
+        const __m256i p8 = _mm256_packs_epi16(p16a, p16b);
+        _mm256_storeu_si256((__m256i *)(q + c), _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
     }
-    // int32 → int8 (values fit): packs interleave 128-bit lanes; the permute restores the order.
-    const __m256i p16a = _mm256_packs_epi32(qi[0], qi[1]), p16b = _mm256_packs_epi32(qi[2], qi[3]);
-    const __m256i p8 = _mm256_packs_epi16(p16a, p16b);
-    _mm256_storeu_si256((__m256i *)q, _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
-    *sum = sd_q_hsum_i32(total);
     return amax;
 }
 

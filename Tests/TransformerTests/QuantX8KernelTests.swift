@@ -156,24 +156,31 @@ final class QuantX8KernelTests: XCTestCase {
         }
     }
 
-    /// The AVX2 activation quantisation gives the portable bytes, including rounding ties
-    /// (values whose a · 127/max|a| lands on k + ½), NaN (→ 0, ignored by max|a|), ±∞ and zeros.
+    /// The AVX2 activation quantisation gives the portable bytes — blocks of 32 (legacy types:
+    /// d, s, q) and of 256 (K-quants: d, the 16 group sums, q) — including rounding ties (values
+    /// whose a · 127/max|a| lands on k + ½), NaN (→ 0, ignored by max|a|), ±∞ and zeros.
     func testActivationQuantisationPathsGiveTheSameBytes() throws {
         guard sd_quant_isa() >= 1 else { throw XCTSkip("no AVX2 on this CPU") }
         var rng = RandomGenerator(seed: 24)
-        let K = 256, M = 6
+        let K = 512, M = 6
         var a = (0..<(M * K)).map { _ in rng.normal() * (rng.uniform() < 0.1 ? 8 : 1) }
         for k in 0..<32 { a[k] = Float(k) - 15.5 }          // block of ties: max 15.5, 127/15.5 · (k − 15.5)
         a[40] = .nan; a[70] = .infinity; a[100] = -.infinity
-        for k in 128..<160 { a[k] = 0 }                      // an all-zero block
+        for k in 128..<160 { a[k] = 0 }                      // an all-zero block of 32
+        for k in 256..<512 { a[k] = 0 }                      // an all-zero block of 256
         a[K + 5] = 127 * 2.5 / 127                           // a tie on another row
-        var qa0 = [UInt8](repeating: 0, count: M * sd_quant_act_row_bytes(3, Int32(K))), qa1 = qa0
-        a.withUnsafeBufferPointer { ap in
-            qa0.withUnsafeMutableBytes { sd_quant_act_with(0, 3, Int32(M), Int32(K), ap.baseAddress!, Int32(K), $0.baseAddress!) }
-            qa1.withUnsafeMutableBytes { sd_quant_act_with(1, 3, Int32(M), Int32(K), ap.baseAddress!, Int32(K), $0.baseAddress!) }
+        for k in 0..<256 { a[2 * K + k] = Float(k % 32) - 15.5 }   // a whole block of 256 in ties
+        for type: Int32 in [3, 12] {
+            var qa0 = [UInt8](repeating: 0, count: M * sd_quant_act_row_bytes(type, Int32(K))), qa1 = qa0
+            a.withUnsafeBufferPointer { ap in
+                qa0.withUnsafeMutableBytes { sd_quant_act_with(0, type, Int32(M), Int32(K), ap.baseAddress!, Int32(K), $0.baseAddress!) }
+                qa1.withUnsafeMutableBytes { sd_quant_act_with(1, type, Int32(M), Int32(K), ap.baseAddress!, Int32(K), $0.baseAddress!) }
+            }
+            if let i = qa0.indices.first(where: { qa0[$0] != qa1[$0] }) {
+                XCTFail("type \(type): byte \(i) of the quantised rows is \(qa1[i]) on AVX2, \(qa0[i]) portable")
+            }
+            XCTAssertNotEqual(qa0, [UInt8](repeating: 0, count: qa0.count), "type \(type): the quantised rows are not all zero")
         }
-        XCTAssertEqual(qa0, qa1)
-        XCTAssertNotEqual(qa0, [UInt8](repeating: 0, count: qa0.count), "the quantised rows are not all zero")
     }
 
     /// A NaN or infinite f16 scale (d, or Q4_1's min / Q4_K's dmin) in any row is refused by the
