@@ -17,8 +17,9 @@ static inline int sd_is_half(int type) { return type == SD_F16 || type == SD_BF1
 
 /// Activations for the legacy types: one block of 32 quantised values; s = d · Σ q.
 typedef struct { float d, s; int8_t q[32]; } sd_qa32;
-/// Activations for the K-quants: one super-block of 256; bsums[g] = Σ q over elements 16g…16g+15.
-typedef struct { float d; int16_t bsums[16]; int8_t q[256]; } sd_qa256;
+/// Activations for the K-quants: one super-block of 256; bsums[g] = Σ q over elements 16g…16g+15,
+/// ssums[j] = bsums[2j] + bsums[2j + 1] (the 32-element sub-blocks of Q4_K / Q5_K; |ssums| ≤ 32 · 127).
+typedef struct { float d; int16_t bsums[16]; int8_t q[256]; int16_t ssums[8]; } sd_qa256;
 
 static inline float sd_f16(const uint8_t *p) {
     uint32_t h = (uint32_t)p[0] | (uint32_t)p[1] << 8;

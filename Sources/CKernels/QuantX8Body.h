@@ -128,17 +128,14 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
 
 // Σ_j m_j · bs_j over the 8 sub-blocks of one Q4_K block for each activation row: the mins as
 // pairs (m_2p, m_2p+1) in the int16 halves of each weight row's lane (mp[p], shared by the rows),
-// the row's sub-block sums bs_j = bsums[2j] + bsums[2j + 1] as int16 pairs, one `vpmaddwd` per
-// pair of sub-blocks. |bs_j| ≤ 32 · 127 fits int16; every sum is exact.
+// the row's sub-block sums bs_j (a->ssums, int16) as the matching pairs, one `vpmaddwd` per pair
+// of sub-blocks. Every sum is exact.
 __attribute__((target(SD_X8_TARGET), always_inline)) static inline __m256i SD_X8_NAME(q4k_msum)(
     const __m256i *mp, const sd_qa256 *a) {
-    const __m256i bs = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a->bsums), _mm256_set1_epi16(1));
-    // int32 elements 0, 1 | 4, 5 of the packed vector: (bs0, bs1), (bs2, bs3) | (bs4, bs5), (bs6, bs7).
-    const __m256i bp = _mm256_packs_epi32(bs, bs);
-    const __m256i s01 = _mm256_add_epi32(_mm256_madd_epi16(mp[0], _mm256_permutevar8x32_epi32(bp, _mm256_set1_epi32(0))),
-                                         _mm256_madd_epi16(mp[1], _mm256_permutevar8x32_epi32(bp, _mm256_set1_epi32(1))));
-    const __m256i s23 = _mm256_add_epi32(_mm256_madd_epi16(mp[2], _mm256_permutevar8x32_epi32(bp, _mm256_set1_epi32(4))),
-                                         _mm256_madd_epi16(mp[3], _mm256_permutevar8x32_epi32(bp, _mm256_set1_epi32(5))));
+    int pair[4];
+    memcpy(pair, a->ssums, 16);
+    const __m256i s01 = _mm256_add_epi32(_mm256_madd_epi16(mp[0], _mm256_set1_epi32(pair[0])), _mm256_madd_epi16(mp[1], _mm256_set1_epi32(pair[1])));
+    const __m256i s23 = _mm256_add_epi32(_mm256_madd_epi16(mp[2], _mm256_set1_epi32(pair[2])), _mm256_madd_epi16(mp[3], _mm256_set1_epi32(pair[3])));
     return _mm256_add_epi32(s01, s23);
 }
 
