@@ -44,22 +44,20 @@ void sd_quant_act_with(int isa, int type, int M, int K, const float *A, int lda,
         } else if (sd_is_k(type)) {
             sd_qa256 *blk = (sd_qa256 *)row;
             for (int b = 0; b < K / 256; b++) {
+                int s16[16];
 #if defined(__x86_64__)
-                if (avx2) {
-                    int s16[16];
-                    blk[b].d = sd_quant_block_avx2(a + 256 * b, 256, blk[b].q, s16) / 127.0f;
-                    for (int g = 0; g < 16; g++) blk[b].bsums[g] = (int16_t)s16[g];
-                    for (int j = 0; j < 8; j++) blk[b].ssums[j] = (int16_t)(s16[2 * j] + s16[2 * j + 1]);
-                    continue;
-                }
+                if (avx2) blk[b].d = sd_quant_block_avx2(a + 256 * b, 256, blk[b].q, s16) / 127.0f;
+                else
 #endif
-                blk[b].d = sd_quant_block(a + 256 * b, 256, blk[b].q);
-                for (int g = 0; g < 16; g++) {
-                    int s = 0;
-                    for (int i = 0; i < 16; i++) s += blk[b].q[16 * g + i];
-                    blk[b].bsums[g] = (int16_t)s;
+                {
+                    blk[b].d = sd_quant_block(a + 256 * b, 256, blk[b].q);
+                    for (int g = 0; g < 16; g++) {
+                        s16[g] = 0;
+                        for (int i = 0; i < 16; i++) s16[g] += blk[b].q[16 * g + i];
+                    }
                 }
-                for (int j = 0; j < 8; j++) blk[b].ssums[j] = (int16_t)(blk[b].bsums[2 * j] + blk[b].bsums[2 * j + 1]);
+                for (int g = 0; g < 16; g++) blk[b].bsums[g] = (int16_t)s16[g];
+                for (int j = 0; j < 8; j++) blk[b].ssums[j] = (int16_t)(s16[2 * j] + s16[2 * j + 1]);
             }
         } else {
             sd_qa32 *blk = (sd_qa32 *)row;
