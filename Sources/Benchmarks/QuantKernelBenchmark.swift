@@ -21,10 +21,13 @@ public enum QuantKernelBenchmark {
 
     /// Paths by their `sd_quant_isa` level: 0 portable, 1 AVX2, 2 AVX-512 VNNI (512-bit pairs of
     /// groups for the legacy types from 2 rows where ``sd_x8_pairs_preferred()``), 3 the same plus
-    /// AMX tiles above 8 rows; with `SD_X8_PAIRS_ON` / `SD_X8_PAIRS_OFF` or'ed in, the pairs forced.
+    /// AMX tiles above 8 rows; with `SD_X8_PAIRS_ON` / `SD_X8_PAIRS_OFF` or'ed in, the pairs forced;
+    /// with `SD_X8_AVXVNNI_ON` / `SD_X8_AVXVNNI_OFF`, AVX2's AVX-VNNI kernels forced.
     public static func pathName(_ isa: Int) -> String {
         let level = isa & 15
         let name = ["portable", "AVX2", "AVX-512 VNNI", "AMX (> 8 rows)"][min(max(level, 0), 3)]
+        if isa & Int(SD_X8_AVXVNNI_ON) != 0 { return name + " + AVX-VNNI" }
+        if isa & Int(SD_X8_AVXVNNI_OFF) != 0 { return name + " (no VNNI)" }
         return isa & Int(SD_X8_PAIRS_ON) != 0 ? name + " pairs" : isa & Int(SD_X8_PAIRS_OFF) != 0 ? name + " 256" : name
     }
 
@@ -71,8 +74,10 @@ public enum QuantKernelBenchmark {
             // AMX serves the legacy types only; the K-quants run their VNNI kernel at that level.
             // At AVX-512 VNNI the legacy types with the 512-bit pairs forced on and off.
             let top = Int(sd_quant_isa())
-            let paths = (top >= 2 && t.blockSize == 32 ? [1, 2 | Int(SD_X8_PAIRS_OFF), 2 | Int(SD_X8_PAIRS_ON)] + (top >= 3 ? [3] : [])
-                                                        : Array(1...max(1, min(top, 2))))
+            // At AVX2 on a CPU with AVX-VNNI, both kernels (forced).
+            let avx2 = sd_x8_avx_vnni_preferred() != 0 ? [1 | Int(SD_X8_AVXVNNI_OFF), 1 | Int(SD_X8_AVXVNNI_ON)] : [1]
+            let paths = avx2 + (top >= 2 && t.blockSize == 32 ? [2 | Int(SD_X8_PAIRS_OFF), 2 | Int(SD_X8_PAIRS_ON)] + (top >= 3 ? [3] : [])
+                                                               : top >= 2 ? [2] : [])
             var best = [[Double]](repeating: [Double](repeating: .infinity, count: rowCounts.count), count: paths.count)
             withExtendedLifetime(x8) { qa.withUnsafeBytes { q in c.withUnsafeMutableBufferPointer { cp in
                 for _ in 0...repetitions {   // interleaved: every (path, M) sees the same machine state

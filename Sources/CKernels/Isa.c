@@ -64,3 +64,18 @@ int sd_x8_pairs_preferred(void) {
     }
     return pref;
 }
+
+int sd_x8_avx_vnni_preferred(void) {
+    static int pref = -1;
+    if (pref < 0) {
+        pref = 0;
+#if defined(__x86_64__)
+        unsigned a, b, c, d;
+        if (sd_cpu_has_avx2_fma() && __get_cpuid_count(7, 1, &a, &b, &c, &d)) pref = (a >> 4) & 1;
+#endif
+        const char *v = getenv("SPECDISTILL_AVXVNNI");
+        if (v && !strcmp(v, "0")) pref = 0;
+        else if (v && *v && strcmp(v, "1")) fprintf(stderr, "specdistill: SPECDISTILL_AVXVNNI=%s is not 0 or 1; ignored\n", v);
+    }
+    return pref;
+}

@@ -76,6 +76,10 @@ float sd_quant_block_avx2(const float *a, int n, int8_t *q, int *sum16);
 /// AVX2 kernel of the interleaved layout (QuantX8AVX2.c): activation rows [0, R), R ≤ sd_x8_pass_rows(1, type), G groups.
 void sd_x8_avx2(int type, int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc,
                 int accumulate);
+/// AVX-VNNI kernel of the interleaved layout (QuantX8AVXVNNI.c): as sd_x8_avx2 (same rows per
+/// pass), the integer sums with the VEX-encoded `vpdpbusd`; only where sd_x8_avx_vnni_preferred().
+void sd_x8_avxvnni(int type, int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc,
+                   int accumulate);
 /// AVX-512 VNNI kernel of the interleaved layout (QuantX8VNNI.c): activation rows [0, R),
 /// R ≤ sd_x8_pass_rows(2, type), G groups.
 void sd_x8_vnni(int type, int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc,

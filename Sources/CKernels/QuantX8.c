@@ -249,7 +249,8 @@ void sd_x8_rows_times_wt_q(int isa, int type, int M, int G, int K, const void *Q
     const int nb = K / sd_block_elems(type);
     const uint8_t *qa = (const uint8_t *)QA, *w = (const uint8_t *)W;
     const int pairs = isa & SD_X8_PAIRS_ON ? 1 : isa & SD_X8_PAIRS_OFF ? 0 : sd_x8_pairs_preferred();
-    isa &= ~(SD_X8_PAIRS_ON | SD_X8_PAIRS_OFF);
+    const int vex = isa & SD_X8_AVXVNNI_ON ? 1 : isa & SD_X8_AVXVNNI_OFF ? 0 : sd_x8_avx_vnni_preferred();
+    isa &= ~(SD_X8_PAIRS_ON | SD_X8_PAIRS_OFF | SD_X8_AVXVNNI_ON | SD_X8_AVXVNNI_OFF);
     if (isa > sd_quant_isa()) isa = sd_quant_isa();
     if (isa >= 1) {
         // Passes of ≤ rowsMax activation rows (their accumulators stay in registers, or one AMX
@@ -273,7 +274,7 @@ void sd_x8_rows_times_wt_q(int isa, int type, int M, int G, int K, const void *Q
                     sd_x16_vnni(type, r, gt / 2, nb, qr, ldqa, wg, c, ldc, accumulate);
                     if (gt & 1) sd_x8_vnni(type, r, 1, nb, qr, ldqa, wg + (gt - 1) * gb, c + 8 * (gt - 1), ldc, accumulate);
                 } else
-                    (isa >= 2 ? sd_x8_vnni : sd_x8_avx2)(type, r, gt, nb, qr, ldqa, wg, c, ldc, accumulate);
+                    (isa >= 2 ? sd_x8_vnni : vex ? sd_x8_avxvnni : sd_x8_avx2)(type, r, gt, nb, qr, ldqa, wg, c, ldc, accumulate);
                 m += r;
             }
         }

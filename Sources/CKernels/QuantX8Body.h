@@ -1,5 +1,6 @@
-// The interleaved ("x8") kernel bodies, written once and compiled twice: by QuantX8AVX2.c
-// (SD_X8_VNNI 0) and QuantX8VNNI.c (SD_X8_VNNI 1, AVX-512 VNNI on 256-bit registers). Layout
+// The interleaved ("x8") kernel bodies, written once and compiled three times: by QuantX8AVX2.c
+// (SD_X8_VNNI 0), QuantX8VNNI.c (SD_X8_VNNI 1, AVX-512 VNNI on 256-bit registers) and
+// QuantX8AVXVNNI.c (SD_X8_VNNI 2, AVX-VNNI: the same instruction VEX-encoded, 16 registers). Layout
 // and math in QuantKernels.h. The includer defines SD_X8_TARGET (the target attribute),
 // SD_X8_VNNI and SD_X8_NAME(x) (a name prefix); this header defines SD_X8_NAME(run), the entry.
 //
@@ -20,7 +21,11 @@
 
 #if SD_X8_VNNI
 // u8 · s8 products added into the int32 lanes of x; x is already the int32 sum.
+#if SD_X8_VNNI == 2
+#define SD_X8_ACC(x, u, s) (x) = _mm256_dpbusd_avx_epi32((x), (u), (s))
+#else
 #define SD_X8_ACC(x, u, s) (x) = _mm256_dpbusd_epi32((x), (u), (s))
+#endif
 #define SD_X8_SUM(x) (x)
 // Σ over a sub-block (int32 lanes) times the rows' scales (int32 lanes).
 #define SD_X8_SCALED(x, sc32) _mm256_mullo_epi32((x), (sc32))
@@ -30,7 +35,11 @@
 // Whether a K-quant pass of R rows runs its outer sub-block loop rolled (see q4k_body):
 // with AVX-512's 32 registers only Q6_K from 3 rows on (Q6_K, 1,536 × 1,536, one thread: 5 rows
 // 147 → 138 µs, 6 rows 177 → 160; fewer rows and Q4_K lose 5–30% rolled).
+#if SD_X8_VNNI == 2
+#define SD_X8_ROLLED(type, R) ((type) == SD_Q4_K)   // Q6_K unrolled: 5 rows 76 → 57 µs (bench quant, 576 × 1536)
+#else
 #define SD_X8_ROLLED(type, R) ((type) == SD_Q6_K && (R) >= 3)
+#endif
 #else
 #define SD_X8_ACC(x, u, s) (x) = _mm256_add_epi16((x), _mm256_maddubs_epi16((u), (s)))
 #define SD_X8_SUM(x) _mm256_madd_epi16((x), _mm256_set1_epi16(1))
@@ -59,6 +68,21 @@ __attribute__((target(SD_X8_TARGET))) static inline __m256i SD_X8_NAME(bcast4)(c
 __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NAME(prefetch)(const uint8_t *w, const int bb) {
     const uint8_t *p = w + (SD_X8_PF + bb - 1) / bb * bb;
     for (int l = 0; l < bb; l += 64) _mm_prefetch((const char *)p + l, _MM_HINT_T0);
+}
+
+// Part `part` of `parts` of the lines that prefetch(w, bb) covers. The K-quant passes issue one
+// part per sub-block (Q4_K: 8 of 1,184 bytes, Q6_K: 16 of 1,680) instead of all 19–27 lines at
+// the block's start: a burst fills the core's few line-fill buffers and the rest of the block's
+// computation then runs with no request in flight, so memory time and compute time add up; spread
+// out, the stream keeps going while the rows are computed. Qwen2.5-Coder-1.5B Q4_K_M, appending 5
+// tokens at cache length 300, two threads (Xeon, minimum of 15, three alternating runs): AVX-512
+// 59.7–60.0 → 53.6–55.0 ms (1.43 → 1.30 of one token), AVX2 path 66.3–67.5 → 62.5–64.0 ms; one
+// token unchanged. The distance matters little once spread (2, 4 or 8 KB within the noise).
+__attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NAME(prefetch_part)(
+    const uint8_t *w, const int bb, const int part, const int parts) {
+    const uint8_t *p = w + (SD_X8_PF + bb - 1) / bb * bb;
+    const int n = ((bb + 63) / 64 + parts - 1) / parts;   // lines per part: a fixed count, no branch
+    for (int i = 0; i < n; i++) _mm_prefetch((const char *)p + 64 * (part * n + i), _MM_HINT_T0);
 }
 
 // C[r, 0…7] (+)= acc[r] for the R rows of one group.
@@ -147,6 +171,7 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
     const uint8_t *wq = w + 160 + 256 * c;
     _Pragma("clang loop unroll(full)") for (int hi = 0; hi < 2; hi++) {
         const int j = 2 * c + hi;
+        SD_X8_NAME(prefetch_part)(w, 1184, j, 8);
         __m256i s[SD_X8_KQ_ROWS];
         for (int r = 0; r < R; r++) s[r] = _mm256_setzero_si256();
         _Pragma("clang loop unroll(full)") for (int k = 0; k < 8; k++) {
@@ -176,7 +201,6 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
         __m256 acc[SD_X8_KQ_ROWS];
         for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
         for (int b = 0; b < nb; b++, w += bb) {
-            SD_X8_NAME(prefetch)(w, bb);
             __m256i isum[SD_X8_KQ_ROWS];
             for (int r = 0; r < R; r++) isum[r] = _mm256_setzero_si256();
             if (SD_X8_ROLLED(SD_Q4_K, R)) {
@@ -211,6 +235,7 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
     _Pragma("clang loop unroll(full)") for (int j = 0; j < 4; j++) {
         _Pragma("clang loop unroll(full)") for (int half = 0; half < 2; half++) {   // k 0…3, 4…7: one 16-group
             const int grp = 8 * h + 2 * j + half;
+            SD_X8_NAME(prefetch_part)(w, 1680, grp, 16);
             const __m256i sc32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w + 16 + 8 * grp)));
             __m256i s[SD_X8_KQ_ROWS];
             for (int r = 0; r < R; r++) s[r] = _mm256_setzero_si256();
@@ -249,7 +274,6 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
         __m256 acc[SD_X8_KQ_ROWS];
         for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
         for (int b = 0; b < nb; b++, w += bb) {
-            SD_X8_NAME(prefetch)(w, bb);
             __m256i isum[SD_X8_KQ_ROWS], msum[SD_X8_KQ_ROWS];
             for (int r = 0; r < R; r++) isum[r] = _mm256_setzero_si256();
             if (SD_X8_ROLLED(SD_Q6_K, R)) {

@@ -148,14 +148,15 @@ extension Matmul {
     }
 
     /// The instruction set of the quantised (GGUF-typed) kernels on this CPU: "AMX + AVX-512 VNNI",
-    /// "AVX-512 VNNI", "AVX2" or "portable" (after the SPECDISTILL_ISA cap), and whether the
-    /// 512-bit pairs of groups are off (``sd_x8_pairs_preferred()``, AMD Zen 4).
+    /// "AVX-512 VNNI", "AVX2 + AVX-VNNI" (``sd_x8_avx_vnni_preferred()``), "AVX2" or "portable"
+    /// (after the SPECDISTILL_ISA cap), and whether the 512-bit pairs of groups are off
+    /// (``sd_x8_pairs_preferred()``, AMD Zen 4).
     public static var quantKernelPath: String {
         let pairs = sd_x8_pairs_preferred() != 0 ? "" : " (256-bit: no 512-bit pairs on this CPU)"
         switch sd_quant_isa() {
         case 3: return "AMX + AVX-512 VNNI" + pairs
         case 2: return "AVX-512 VNNI" + pairs
-        case 1: return "AVX2"
+        case 1: return sd_x8_avx_vnni_preferred() != 0 ? "AVX2 + AVX-VNNI" : "AVX2"
         default: return "portable"
         }
     }

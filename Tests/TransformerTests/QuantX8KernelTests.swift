@@ -11,10 +11,12 @@ import XCTest
 final class QuantX8KernelTests: XCTestCase {
     static let types: [GGMLType] = [.q4_0, .q4_1, .q8_0, .q4_K, .q6_K]
     /// Every path this CPU runs; at AVX-512 VNNI and above, with and without the 512-bit pairs of
-    /// groups (forced, whatever ``sd_x8_pairs_preferred()`` chooses here).
+    /// groups (forced, whatever ``sd_x8_pairs_preferred()`` chooses here); at AVX2 on a CPU with
+    /// AVX-VNNI, with and without it (forced).
     var paths: [Int32] {
         let top = sd_quant_isa()
         return Array(0...top) + (top >= 2 ? [2 | Int32(SD_X8_PAIRS_ON), 2 | Int32(SD_X8_PAIRS_OFF)] : [])
+            + (top >= 1 && sd_x8_avx_vnni_preferred() != 0 ? [1 | Int32(SD_X8_AVXVNNI_ON), 1 | Int32(SD_X8_AVXVNNI_OFF)] : [])
     }
 
     func matrix(_ t: GGMLType, _ w: [UInt8], rows: Int, cols: Int) -> QuantizedMatrix {

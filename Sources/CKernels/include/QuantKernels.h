@@ -130,4 +130,16 @@ void sd_x8_rows_times_wt_q(int isa, int type, int M, int G, int K, const void *Q
 /// SPECDISTILL_X16=0|1 overrides.
 int sd_x8_pairs_preferred(void);
 
+/// Or'ed into the isa of sd_x8_rows_times_wt_q at level 1 (AVX2): the AVX-VNNI kernels (the
+/// VEX-encoded 256-bit `vpdpbusd` of Intel's client cores since Alder Lake, Sierra Forest and AMD
+/// Zen 5, on CPUs without AVX-512) forced on or off, whatever sd_x8_avx_vnni_preferred() says.
+#define SD_X8_AVXVNNI_ON 64
+#define SD_X8_AVXVNNI_OFF 128
+
+/// 1 when the CPU has AVX-VNNI (CPUID leaf 7, subleaf 1, EAX bit 4) and the OS saves the AVX
+/// state. At level 1 the interleaved kernels then form their integer sums with `vpdpbusd` (four
+/// products into an int32 lane in one instruction) instead of `vpmaddubsw` + `vpaddw` +
+/// `vpmaddwd`: the same bits. SPECDISTILL_AVXVNNI=0 turns it off (a plain AVX2 CPU's path).
+int sd_x8_avx_vnni_preferred(void);
+
 #endif
