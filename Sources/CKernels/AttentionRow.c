@@ -14,7 +14,7 @@
 // Every operation on key j depends only on j, the row and `visible`, so a row gets the same bits
 // whatever other rows or heads are computed with it (batch invariance), and whatever the thread.
 // sd_attn_row2 runs two queries over the same cache with those same bits, sharing the loads; the
-// AVX2 form is in AttentionRowAVX2.c.
+// AVX2 forms of both are in AttentionRowAVX2.c.
 #include "CKernels.h"
 #include "SimdInternal.h"
 #include <math.h>
@@ -236,17 +236,36 @@ int sd_attn_row_available_with(int isa, int HS) {
 
 int sd_attn_row_available(int HS) { return sd_attn_row_available_with(sd_rows_times_wt_isa(), HS); }
 
-int sd_attn_row2_available(int HS) { return sd_rows_times_wt_isa() >= 2 && HS > 0 && HS % 16 == 0 && HS <= 64; }
-
-int sd_attn_row2(int HS, const float *qa, const float *qb, const float *K, const float *V, int ld, int va, int vb,
-                 float scale, float *sa, float *sb, float *outa, float *outb) {
-    if (va <= 0 || vb < va || !sd_attn_row2_available(HS)) return 0;
 #if defined(__x86_64__)
-    return sd_attn_row2_avx512(HS, qa, qb, K, V, ld, va, vb, scale, sa, sb, outa, outb);
+int sd_attn_row2_avx2(int HS, const float *qa, const float *qb, const float *K, const float *V, int ld, int va, int vb,
+                      float scale, float *sa, float *sb, float *outa, float *outb);
+#endif
+
+// The pair takes the single row's path (AVX-512 where HS is a multiple of 16, else AVX2), so that
+// it can give that path's bits: on AVX-512 up to HS 64 (with 32 registers two 128-wide queries and
+// sixteen partial scores do not fit; measured no faster), on AVX2 up to 128.
+int sd_attn_row2_available_with(int isa, int HS) {
+    if (!sd_attn_row_available_with(isa, HS)) return 0;
+    return isa >= 2 && HS % 16 == 0 ? HS <= 64 : 1;
+}
+
+int sd_attn_row2_available(int HS) { return sd_attn_row2_available_with(sd_rows_times_wt_isa(), HS); }
+
+int sd_attn_row2_with(int isa, int HS, const float *qa, const float *qb, const float *K, const float *V, int ld, int va,
+                      int vb, float scale, float *sa, float *sb, float *outa, float *outb) {
+    if (va <= 0 || vb < va || !sd_attn_row2_available_with(isa, HS)) return 0;
+#if defined(__x86_64__)
+    if (isa >= 2 && HS % 16 == 0) return sd_attn_row2_avx512(HS, qa, qb, K, V, ld, va, vb, scale, sa, sb, outa, outb);
+    return sd_attn_row2_avx2(HS, qa, qb, K, V, ld, va, vb, scale, sa, sb, outa, outb);
 #else
     (void)qa; (void)qb; (void)K; (void)V; (void)ld; (void)scale; (void)sa; (void)sb; (void)outa; (void)outb;
     return 0;
 #endif
+}
+
+int sd_attn_row2(int HS, const float *qa, const float *qb, const float *K, const float *V, int ld, int va, int vb,
+                 float scale, float *sa, float *sb, float *outa, float *outb) {
+    return sd_attn_row2_with(sd_rows_times_wt_isa(), HS, qa, qb, K, V, ld, va, vb, scale, sa, sb, outa, outb);
 }
 
 int sd_attn_row_with(int isa, int HS, const float *q, const float *K, const float *V, int ld, int visible, float scale,

@@ -50,20 +50,22 @@ __attribute__((target(SD_AR2_TARGET), always_inline)) static inline __m256i sd_a
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-// H = HS / 8 chunks (1…16), one instantiation each.
-__attribute__((target(SD_AR2_TARGET), always_inline)) static inline void sd_ar8_body(
-    const int H, const float *q, const float *K, const float *V, int ld, int visible, float scale, float *s, float *out) {
+// q · K_j over the H chunks: acc = q_0 ⊙ k_0, then FMAs (the query chunk loaded beside the key's).
+__attribute__((target(SD_AR2_TARGET), always_inline)) static inline __m256 sd_ar8_dot(const int H, const float *q, const float *k) {
+    __m256 a = _mm256_mul_ps(_mm256_loadu_ps(q), _mm256_loadu_ps(k));
+    for (int c = 1; c < H; c++) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * c), _mm256_loadu_ps(k + 8 * c), a);
+    return a;
+}
+
+// s[j] = scale · q · K_j for j < visible, eight keys per reduction; returns max_j s[j].
+__attribute__((target(SD_AR2_TARGET), always_inline)) static inline float sd_ar8_scores1(
+    const int H, const float *q, const float *K, int ld, int visible, float scale, float *s) {
     const __m256 ninf = _mm256_set1_ps(-INFINITY);
     __m256 top = ninf;
     for (int j0 = 0; j0 < visible; j0 += 8) {
         const int nk = visible - j0;
         __m256 acc[8];
-        for (int u = 0; u < 8; u++) {
-            const float *k = K + (size_t)(j0 + (u < nk ? u : 0)) * ld;   // past the end: a valid row, unused
-            __m256 a = _mm256_mul_ps(_mm256_loadu_ps(q), _mm256_loadu_ps(k));
-            for (int c = 1; c < H; c++) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * c), _mm256_loadu_ps(k + 8 * c), a);
-            acc[u] = a;
-        }
+        for (int u = 0; u < 8; u++) acc[u] = sd_ar8_dot(H, q, K + (size_t)(j0 + (u < nk ? u : 0)) * ld);   // past the end: a valid row, unused
         const __m256i m = sd_ar8_mask(nk);
         const __m256 x = _mm256_mul_ps(sd_ar8_reduce(acc), _mm256_set1_ps(scale));
         top = _mm256_max_ps(top, _mm256_blendv_ps(ninf, x, _mm256_castsi256_ps(m)));
@@ -71,7 +73,44 @@ __attribute__((target(SD_AR2_TARGET), always_inline)) static inline void sd_ar8_
     }
     __m128 t4 = _mm_max_ps(_mm256_castps256_ps128(top), _mm256_extractf128_ps(top, 1));
     t4 = _mm_max_ps(t4, _mm_movehl_ps(t4, t4));
-    const __m256 mx = _mm256_set1_ps(_mm_cvtss_f32(_mm_max_ss(t4, _mm_movehdup_ps(t4))));
+    return _mm_cvtss_f32(_mm_max_ss(t4, _mm_movehdup_ps(t4)));
+}
+
+// Two queries over the same keys (visible va ≤ vb), four keys per reduction: slots 0–3 query a's,
+// 4–7 query b's. sd_ar8_reduce sums every slot by the same tree, so each score has the bits of
+// sd_ar8_scores1; each key chunk is loaded once for both queries.
+__attribute__((target(SD_AR2_TARGET), always_inline)) static inline void sd_ar8_scores2(
+    const int H, const float *qa, const float *qb, const float *K, int ld, int va, int vb, float scale, float *sa, float *sb,
+    float *topa, float *topb) {
+    float ta = -INFINITY, tb = -INFINITY, x8[8];
+    for (int j0 = 0; j0 < vb; j0 += 4) {
+        const int nk = vb - j0;
+        __m256 acc[8];
+        const float *k[4];
+        for (int u = 0; u < 4; u++) k[u] = K + (size_t)(j0 + (u < nk ? u : 0)) * ld;
+        for (int u = 0; u < 4; u++) {
+            const __m256 kc = _mm256_loadu_ps(k[u]);
+            acc[u] = _mm256_mul_ps(_mm256_loadu_ps(qa), kc);
+            acc[4 + u] = _mm256_mul_ps(_mm256_loadu_ps(qb), kc);
+        }
+        for (int c = 1; c < H; c++) {
+            const __m256 a = _mm256_loadu_ps(qa + 8 * c), b = _mm256_loadu_ps(qb + 8 * c);
+            for (int u = 0; u < 4; u++) {
+                const __m256 kc = _mm256_loadu_ps(k[u] + 8 * c);
+                acc[u] = _mm256_fmadd_ps(a, kc, acc[u]);
+                acc[4 + u] = _mm256_fmadd_ps(b, kc, acc[4 + u]);
+            }
+        }
+        _mm256_storeu_ps(x8, _mm256_mul_ps(sd_ar8_reduce(acc), _mm256_set1_ps(scale)));
+        for (int u = 0; u < 4 && j0 + u < va; u++) sa[j0 + u] = x8[u], ta = x8[u] > ta ? x8[u] : ta;
+        for (int u = 0; u < 4 && j0 + u < vb; u++) sb[j0 + u] = x8[4 + u], tb = x8[4 + u] > tb ? x8[4 + u] : tb;
+    }
+    *topa = ta, *topb = tb;
+}
+
+// In place s[j] = e^(s[j] − top) for j < visible; returns Σ_j s[j] (eight lanes, then sd_hsum8).
+__attribute__((target(SD_AR2_TARGET), always_inline)) static inline float sd_ar8_softmax(float *s, int visible, float top) {
+    const __m256 mx = _mm256_set1_ps(top);
     __m256 sum = _mm256_setzero_ps();
     for (int j0 = 0; j0 < visible; j0 += 8) {
         const __m256i m = sd_ar8_mask(visible - j0);
@@ -79,7 +118,13 @@ __attribute__((target(SD_AR2_TARGET), always_inline)) static inline void sd_ar8_
         sum = _mm256_add_ps(sum, e);
         _mm256_maskstore_ps(s + j0, m, e);
     }
-    const __m256 inv = _mm256_set1_ps(1.0f / sd_hsum8(sum));
+    return sd_hsum8(sum);
+}
+
+// H = HS / 8 chunks (1…16), one instantiation each.
+__attribute__((target(SD_AR2_TARGET), always_inline)) static inline void sd_ar8_body(
+    const int H, const float *q, const float *K, const float *V, int ld, int visible, float scale, float *s, float *out) {
+    const __m256 inv = _mm256_set1_ps(1.0f / sd_ar8_softmax(s, visible, sd_ar8_scores1(H, q, K, ld, visible, scale, s)));
     // At most eight output chunks per sweep over the values (sixteen registers).
     for (int c0 = 0; c0 < H; c0 += 8) {
         const int nc = H - c0 < 8 ? H - c0 : 8;
@@ -91,6 +136,55 @@ __attribute__((target(SD_AR2_TARGET), always_inline)) static inline void sd_ar8_
             for (int c = 0; c < nc; c++) o[c] = _mm256_fmadd_ps(e, _mm256_loadu_ps(v + 8 * c), o[c]);
         }
         for (int c = 0; c < nc; c++) _mm256_storeu_ps(out + 8 * (c0 + c), _mm256_mul_ps(o[c], inv));
+    }
+}
+
+// Two queries (va ≤ vb): the bits of two sd_ar8_body calls (every accumulator sums its own terms
+// in the same order), each key and value chunk loaded once where both queries see it.
+__attribute__((target(SD_AR2_TARGET), always_inline)) static inline void sd_ar8_body2(
+    const int H, const float *qa, const float *qb, const float *K, const float *V, int ld, int va, int vb, float scale,
+    float *sa, float *sb, float *outa, float *outb) {
+    float topa, topb;
+    sd_ar8_scores2(H, qa, qb, K, ld, va, vb, scale, sa, sb, &topa, &topb);
+    const __m256 inva = _mm256_set1_ps(1.0f / sd_ar8_softmax(sa, va, topa)), invb = _mm256_set1_ps(1.0f / sd_ar8_softmax(sb, vb, topb));
+    // Four output chunks of each query per sweep over the values.
+    for (int c0 = 0; c0 < H; c0 += 4) {
+        const int nc = H - c0 < 4 ? H - c0 : 4;
+        __m256 a[4], b[4];
+        for (int c = 0; c < nc; c++) a[c] = b[c] = _mm256_setzero_ps();
+        int j = 0;
+        for (; j < va; j++) {
+            const __m256 ea = _mm256_set1_ps(sa[j]), eb = _mm256_set1_ps(sb[j]);
+            const float *v = V + (size_t)j * ld + 8 * c0;
+            for (int c = 0; c < nc; c++) {
+                const __m256 x = _mm256_loadu_ps(v + 8 * c);
+                a[c] = _mm256_fmadd_ps(ea, x, a[c]);
+                b[c] = _mm256_fmadd_ps(eb, x, b[c]);
+            }
+        }
+        for (; j < vb; j++) {
+            const __m256 eb = _mm256_set1_ps(sb[j]);
+            const float *v = V + (size_t)j * ld + 8 * c0;
+            for (int c = 0; c < nc; c++) b[c] = _mm256_fmadd_ps(eb, _mm256_loadu_ps(v + 8 * c), b[c]);
+        }
+        for (int c = 0; c < nc; c++) {
+            _mm256_storeu_ps(outa + 8 * (c0 + c), _mm256_mul_ps(a[c], inva));
+            _mm256_storeu_ps(outb + 8 * (c0 + c), _mm256_mul_ps(b[c], invb));
+        }
+    }
+}
+
+#define SD_AR8_CASE2(h) \
+    case h: sd_ar8_body2(h, qa, qb, K, V, ld, va, vb, scale, sa, sb, outa, outb); return 1;
+
+__attribute__((target(SD_AR2_TARGET))) int sd_attn_row2_avx2(int HS, const float *qa, const float *qb, const float *K,
+                                                             const float *V, int ld, int va, int vb, float scale,
+                                                             float *sa, float *sb, float *outa, float *outb) {
+    switch (HS / 8) {
+        SD_AR8_CASE2(1) SD_AR8_CASE2(2) SD_AR8_CASE2(3) SD_AR8_CASE2(4) SD_AR8_CASE2(5) SD_AR8_CASE2(6) SD_AR8_CASE2(7)
+        SD_AR8_CASE2(8) SD_AR8_CASE2(9) SD_AR8_CASE2(10) SD_AR8_CASE2(11) SD_AR8_CASE2(12) SD_AR8_CASE2(13)
+        SD_AR8_CASE2(14) SD_AR8_CASE2(15) SD_AR8_CASE2(16)
+    default: return 0;
     }
 }
 

@@ -79,8 +79,8 @@ final class AttentionCachedTests: XCTestCase {
     /// The one-pass row kernel (``sd_attn_row``) on every path this CPU has (AVX2, AVX-512) against
     /// the Double reference for every length of the last block of keys, strided caches, and peaked
     /// softmaxes (scale 1.5: scores with standard deviations of 3–17, most weights tiny or exactly
-    /// 0); and ``sd_attn_row2`` (two queries, equal or unequal lengths) bitwise against two single
-    /// calls. Skipped without AVX2 (or with SPECDISTILL_ISA=portable); under CI=true a failure
+    /// 0); and ``sd_attn_row2`` (two queries, equal or unequal lengths) on every path it has bitwise
+    /// against two single calls of that path. Skipped without AVX2 (or with SPECDISTILL_ISA=portable); under CI=true a failure
     /// where an AVX2 or AVX-512 path is in use but the kernel is not.
     func testRowKernelAtEveryTailLength() throws {
         let top = Int(sd_rows_times_wt_isa())
@@ -106,17 +106,18 @@ final class AttentionCachedTests: XCTestCase {
                                                          NKV: 1, HS: HS, scale: scale)
                         assertClose(out, ref, rtol: cachedRtol, atol: cachedAtol, "isa \(isa) HS \(HS) visible \(visible) scale \(scale)")
                         // Two queries at once (the second seeing 0, 1 or 5 more keys): bitwise two single calls.
-                        guard isa == top, sd_attn_row2_available(Int32(HS)) != 0 else { continue }
+                        guard sd_attn_row2_available_with(Int32(isa), Int32(HS)) != 0 else { continue }
                         let q2 = rng.normalTensor([HS])
                         for extra in [0, 1, 5] where visible + extra <= T {
                             let vb = visible + extra
                             let outA = Tensor(zeros: [HS]), outB = Tensor(zeros: [HS]), oneB = Tensor(zeros: [HS])
                             let sa = Tensor(zeros: [visible]), sb = Tensor(zeros: [vb])
-                            XCTAssertEqual(sd_attn_row2(Int32(HS), q.pointer, q2.pointer, k.pointer, v.pointer, Int32(ld), Int32(visible),
-                                                        Int32(vb), scale, sa.pointer, sb.pointer, outA.pointer, outB.pointer), 1)
-                            _ = sd_attn_row(Int32(HS), q2.pointer, k.pointer, v.pointer, Int32(ld), Int32(vb), scale, sb.pointer, oneB.pointer)
-                            XCTAssertEqual(outA.array.map(\.bitPattern), out.array.map(\.bitPattern), "HS \(HS) visible \(visible)+\(extra): first of two")
-                            XCTAssertEqual(outB.array.map(\.bitPattern), oneB.array.map(\.bitPattern), "HS \(HS) visible \(visible)+\(extra): second of two")
+                            XCTAssertEqual(sd_attn_row2_with(Int32(isa), Int32(HS), q.pointer, q2.pointer, k.pointer, v.pointer, Int32(ld),
+                                                             Int32(visible), Int32(vb), scale, sa.pointer, sb.pointer, outA.pointer, outB.pointer), 1)
+                            _ = sd_attn_row_with(Int32(isa), Int32(HS), q2.pointer, k.pointer, v.pointer, Int32(ld), Int32(vb), scale,
+                                                 sb.pointer, oneB.pointer)
+                            XCTAssertEqual(outA.array.map(\.bitPattern), out.array.map(\.bitPattern), "isa \(isa) HS \(HS) visible \(visible)+\(extra): first of two")
+                            XCTAssertEqual(outB.array.map(\.bitPattern), oneB.array.map(\.bitPattern), "isa \(isa) HS \(HS) visible \(visible)+\(extra): second of two")
                         }
                     }
                 }

@@ -61,8 +61,14 @@ int sd_attn_row(int HS, const float *q, const float *K, const float *V, int ld, 
 int sd_attn_row_with(int isa, int HS, const float *q, const float *K, const float *V, int ld, int visible, float scale,
                      float *s, float *out);
 
-/// 1 when sd_attn_row2 computes head size HS on this CPU (AVX-512, HS a multiple of 16 up to 64).
+/// 1 when sd_attn_row2 computes head size HS on this CPU: where sd_attn_row does, except HS 80…128
+/// on AVX-512 (multiples of 16 up to 64 there; on AVX2 multiples of 8 up to 128).
 int sd_attn_row2_available(int HS);
+/// sd_attn_row2_available on path `isa` (as sd_attn_row_with).
+int sd_attn_row2_available_with(int isa, int HS);
+/// sd_attn_row2 on path `isa`: bitwise two sd_attn_row_with(isa, …) calls.
+int sd_attn_row2_with(int isa, int HS, const float *qa, const float *qb, const float *K, const float *V, int ld, int va,
+                      int vb, float scale, float *sa, float *sb, float *outa, float *outb);
 
 /// sd_attn_row for two queries over the same cache (visible va ≤ vb), bitwise equal to two
 /// sd_attn_row calls, loading each key and value row once for both. Returns 0 without writing
