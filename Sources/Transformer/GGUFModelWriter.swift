@@ -34,15 +34,20 @@ public enum GGUFModelWriter {
     ///   - tokenizerSource: a GGUF file whose `tokenizer.*` keys (vocabulary, merges, special ids,
     ///     chat template) are copied; nil writes no tokenizer (llama.cpp then refuses the file for text).
     ///   - name: `general.name`.
+    ///   - outputType, embeddingType: the output layer's and the token embedding's type (llama.cpp's
+    ///     `--output-tensor-type` / `--token-embedding-type`); nil: `type`, or Q8_0 under the 4-bit
+    ///     types. A draft's output layer is most of what its step reads (Qwen2.5-Coder-0.5B: 145 of
+    ///     392 MB at Q8_0), so a 4-bit head makes it markedly cheaper, at some acceptance.
     /// - Returns: notes on tensors stored in another type than `type`.
     /// - Throws: ``ModelError`` for an architecture the writer does not handle, a tokenizer source
     ///   whose vocabulary size differs from the model's, or a write error naming the file.
     @discardableResult
     public static func write(_ model: TransformerModel, to url: URL, type: GGMLType, tokenizerSource: GGUFFile?,
-                             name: String = "specdistill draft", extraMetadata: [(String, GGUFValue)] = []) throws -> [String] {
+                             name: String = "specdistill draft", extraMetadata: [(String, GGUFValue)] = [],
+                             outputType: GGMLType? = nil, embeddingType: GGMLType? = nil) throws -> [String] {
         let c = model.config
-        guard GGMLType.quantizable.contains(type) else {
-            throw ModelError.invalidConfig("GGUF type \(type) cannot be written; choose one of \(GGMLType.quantizable.map(\.description).sorted().joined(separator: ", "))")
+        for t in [type] + [outputType, embeddingType].compactMap({ $0 }) where !GGMLType.quantizable.contains(t) {
+            throw ModelError.invalidConfig("GGUF type \(t) cannot be written; choose one of \(GGMLType.quantizable.map(\.description).sorted().joined(separator: ", "))")
         }
         let arch: String
         switch c.architecture {
@@ -95,9 +100,11 @@ public enum GGUFModelWriter {
                 let matrix = info.shape.count == 2
                 var t: GGMLType = matrix ? type : .f32
                 // The output layer (or the tied embedding that serves as it) is the most sensitive
-                // matrix; under 4-bit types it stays Q8_0, as llama.cpp keeps it at 6-8 bits.
-                if matrix && (type == .q4_0 || type == .q4_K) && (src.name == "output.weight" || src.name == "token_embd.weight") {
-                    t = .q8_0
+                // matrix; under 4-bit types it stays Q8_0, as llama.cpp keeps it at 6-8 bits, unless
+                // the caller chose its type.
+                if matrix && (src.name == "output.weight" || src.name == "token_embd.weight") {
+                    if type == .q4_0 || type == .q4_K { t = .q8_0 }
+                    if let chosen = src.name == "output.weight" ? outputType : embeddingType { t = chosen }
                 }
                 if matrix && cols % t.blockSize != 0 {
                     // llama.cpp's own fallback for K-quant rows that are not whole super-blocks: a

@@ -81,6 +81,8 @@ final class ArgumentValidationTests: XCTestCase {
         try refuse(["bench", "decode", "-m", f.target, "--append-k", "1,0"], naming: ["--append-k", "1 to 64"])
         try refuse(["bench", "decode", "-m", f.target, "--append-k", "1,two"], naming: ["--append-k"])
         try refuse(["bench", "model", "--config", "all"], naming: ["--config", "both"])
+        try refuse(["quantize", f.target, "out.gguf", "--output-tensor-type", "q3_k"], naming: ["--output-tensor-type", "q4_0"])
+        try refuse(["quantize", f.target, "out.gguf", "--token-embedding-type", "int8"], naming: ["--token-embedding-type", "q8_0"])
         try refuse(["cache", "build", "-m", f.target, "--data", f.pairs, "--out", "c", "--top-k", "0"], naming: ["--top-k"])
         try refuse(["cache", "build", "-m", f.target, "--data", f.pairs, "--out", "c", "--template", "x"], naming: ["--template"])
         try refuse(["pretrain", "--data", f.pairs, "--model-config", "tiny", "--out", "p"], naming: ["--tokenizer", "--train-tokenizer"])

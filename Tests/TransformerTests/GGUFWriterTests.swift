@@ -58,6 +58,43 @@ final class GGUFWriterTests: XCTestCase {
         try assertSameTensors(try GGUFFile(url: out), reference, "llama_tied q8_0")
     }
 
+    /// `quantize --output-tensor-type / --token-embedding-type`: under Q4_0 the output layer and the
+    /// token embedding stay Q8_0 unless chosen; chosen, exactly those two tensors change type (every
+    /// other tensor byte for byte the default file's), and the chosen output layer dequantises
+    /// within Q4_0's bound (GGMLQuantize.swift: amax/8 of each block of 32, f16 rounding of d) of the
+    /// model's float weights.
+    func testOutputAndEmbeddingTypesAreTheChosenOnes() throws {
+        let reference = try GGUFFile(url: GGUFFixtures.url("llama.gguf"))
+        let model = try GGUFModelLoader.load(reference.url).0
+        XCTAssertNotNil(reference.tensorInfos.first { $0.name == "output.weight" }, "the untied fixture has an output layer")
+        let plain = tempFile("llama-q4_0.gguf"), chosen = tempFile("llama-q4_0-head.gguf")
+        defer { for u in [plain, chosen] { try? FileManager.default.removeItem(at: u) } }
+        try GGUFModelWriter.write(model, to: plain, type: .q4_0, tokenizerSource: nil)
+        try GGUFModelWriter.write(model, to: chosen, type: .q4_0, tokenizerSource: nil, outputType: .q4_0, embeddingType: .f16)
+        let a = try GGUFFile(url: plain), b = try GGUFFile(url: chosen)
+        XCTAssertEqual(try a.tensorInfo("output.weight").type, .q8_0)
+        XCTAssertEqual(try a.tensorInfo("token_embd.weight").type, .q8_0)
+        XCTAssertEqual(try b.tensorInfo("output.weight").type, .q4_0)
+        XCTAssertEqual(try b.tensorInfo("token_embd.weight").type, .f16)
+        for info in a.tensorInfos where info.name != "output.weight" && info.name != "token_embd.weight" {
+            XCTAssertEqual(try b.tensorInfo(info.name).type, info.type, info.name)
+            XCTAssertEqual(try b.withRawBytes(info.name) { Array($0) }, try a.withRawBytes(info.name) { Array($0) }, info.name)
+        }
+        let back = try GGUFModelLoader.load(chosen).0
+        let w = model.weights.lmHead, v = back.weights.lmHead, C = model.config.hiddenSize
+        var worst = 0.0
+        for r in 0..<model.config.vocabSize {
+            for b in stride(from: 0, to: C, by: 32) {
+                var amax: Float = 0
+                for j in b..<(b + 32) { amax = max(amax, abs(w[r * C + j])) }
+                let bound = Double(max(amax, 1e-30) / 8 * (1 + 8.0 / 2048))
+                for j in b..<(b + 32) { worst = max(worst, Double(abs(v[r * C + j] - w[r * C + j])) / bound) }
+            }
+        }
+        XCTAssertLessThanOrEqual(worst, 1.0, "the Q4_0 output layer is off by more than Q4_0's bound")
+        XCTAssertGreaterThan(worst, 0.05, "the output layer did not change: not quantised to Q4_0")
+    }
+
     /// `nativeCopy` (how `train` times a draft as it ships): the Q8_0 copy holds Q8_0 matrices,
     /// leaves no file behind, and its first logits equal those of the written file loaded natively.
     func testNativeCopyEqualsTheWrittenFileLoadedNatively() throws {
