@@ -9,10 +9,30 @@
 
 int sd_x8_supported(int type, int K) {
     if (type == SD_Q4_K || type == SD_Q6_K) return K > 0 && K % 256 == 0;
-    return (type == SD_Q4_0 || type == SD_Q4_1 || type == SD_Q8_0) && K > 0 && K % 32 == 0;
+    return (type == SD_Q4_0 || type == SD_Q4_1 || type == SD_Q5_0 || type == SD_Q8_0) && K > 0 && K % 32 == 0;
 }
 
-// Bytes of 8 rows' blocks: Q4_0 144, Q4_1 160, Q8_0 272, Q6_K 1680 (8 plain blocks reordered);
+// Q5_0's high bits for the x8 layout: byte e (0…3) of row i holds, at bit k, the fifth bit of
+// element 4k + e (the low nibble of qs chunk k) and at bit 4 + k that of element 16 + 4k + e (its
+// high nibble), so a kernel moves chunk k's bits to bit 4 with one 16-bit shift and a mask.
+static void sd_x8_pack_q5_bits(const uint8_t *qh4, uint8_t *o) {
+    uint32_t qh;
+    memcpy(&qh, qh4, 4);   // little-endian: bit j is element j's fifth bit
+    for (int e = 0; e < 4; e++) {
+        uint8_t v = 0;
+        for (int k = 0; k < 4; k++) v |= (uint8_t)(((qh >> (4 * k + e)) & 1) << k | ((qh >> (16 + 4 * k + e)) & 1) << (4 + k));
+        o[e] = v;
+    }
+}
+
+static void sd_x8_unpack_q5_bits(const uint8_t *o, uint8_t *qh4) {
+    uint32_t qh = 0;
+    for (int e = 0; e < 4; e++)
+        for (int k = 0; k < 4; k++) qh |= (uint32_t)((o[e] >> k) & 1) << (4 * k + e) | (uint32_t)((o[e] >> (4 + k)) & 1) << (16 + 4 * k + e);
+    memcpy(qh4, &qh, 4);
+}
+
+// Bytes of 8 rows' blocks: Q4_0 144, Q4_1 160, Q5_0 176, Q8_0 272, Q6_K 1680 (8 plain blocks reordered);
 // Q4_K 1184 (8 × 144 plus the scales and mins decoded to bytes).
 static int sd_x8_block_bytes(int type) { return type == SD_Q4_K ? 1184 : 8 * sd_block_bytes(type); }
 
@@ -118,9 +138,10 @@ int sd_x8_pack(int type, int K, const void *W, size_t ldw, void *dst) {
                 for (int j = 0; j < 8; j++) memcpy(o + 16 + 32 * j + 4 * i, p + 2 + 4 * j, 4);
                 continue;
             }
-            const int q1 = type == SD_Q4_1, qs0 = q1 ? 32 : 16;
+            const int q1 = type == SD_Q4_1, q5 = type == SD_Q5_0, qs0 = q1 ? 32 : q5 ? 48 : 16;
             if (q1) memcpy(o + 16 + 2 * i, p + 2, 2);
-            for (int k = 0; k < 4; k++) memcpy(o + qs0 + 32 * k + 4 * i, p + (q1 ? 4 : 2) + 4 * k, 4);
+            if (q5) sd_x8_pack_q5_bits(p + 2, o + 16 + 4 * i);
+            for (int k = 0; k < 4; k++) memcpy(o + qs0 + 32 * k + 4 * i, p + (q1 ? 4 : q5 ? 6 : 2) + 4 * k, 4);
         }
         if (!bad) bad = sd_x8_check_scales(type, o, b);   // the block's scales are in L1 now
     }
@@ -139,9 +160,10 @@ void sd_x8_unpack_row(int type, int K, const void *group, int i, void *dst) {
             for (int j = 0; j < 8; j++) memcpy(p + 2 + 4 * j, g + 16 + 32 * j + 4 * i, 4);
             continue;
         }
-        const int q1 = type == SD_Q4_1, qs0 = q1 ? 32 : 16;
+        const int q1 = type == SD_Q4_1, q5 = type == SD_Q5_0, qs0 = q1 ? 32 : q5 ? 48 : 16;
         if (q1) memcpy(p + 2, g + 16 + 2 * i, 2);
-        for (int k = 0; k < 4; k++) memcpy(p + (q1 ? 4 : 2) + 4 * k, g + qs0 + 32 * k + 4 * i, 4);
+        if (q5) sd_x8_unpack_q5_bits(g + 16 + 4 * i, p + 2);
+        for (int k = 0; k < 4; k++) memcpy(p + (q1 ? 4 : q5 ? 6 : 2) + 4 * k, g + qs0 + 32 * k + 4 * i, 4);
     }
 }
 
@@ -225,14 +247,16 @@ static void sd_x8_portable(int type, int M, int G, int K, const uint8_t *QA, siz
                             for (int e = 0; e < 4; e++) s += (int8_t)blk[16 + 32 * j + 4 * i + e] * a[b].q[4 * j + e];
                         acc = fmaf((float)s, dw * a[b].d, acc);
                     } else {
-                        const int q1 = type == SD_Q4_1, qs0 = q1 ? 32 : 16;
+                        // Q5_0: q = nibble | fifth bit << 4, value d·(q − 16) = d·q + m with m = −16d.
+                        const int q1 = type == SD_Q4_1, q5 = type == SD_Q5_0, qs0 = q1 ? 32 : q5 ? 48 : 16;
                         for (int k = 0; k < 4; k++)
                             for (int e = 0; e < 4; e++) {
-                                const uint8_t byte = blk[qs0 + 32 * k + 4 * i + e];
-                                s += (byte & 0x0F) * a[b].q[4 * k + e] + (byte >> 4) * a[b].q[16 + 4 * k + e];
+                                const uint8_t byte = blk[qs0 + 32 * k + 4 * i + e], hb = q5 ? blk[16 + 4 * i + e] : 0;
+                                const int lo = (byte & 0x0F) | ((hb >> k) & 1) << 4, hi = (byte >> 4) | ((hb >> (4 + k)) & 1) << 4;
+                                s += lo * a[b].q[4 * k + e] + hi * a[b].q[16 + 4 * k + e];
                             }
                         acc = fmaf((float)s, dw * a[b].d, acc);
-                        acc = fmaf(q1 ? sd_f16(blk + 16 + 2 * i) : -8.0f * dw, a[b].s, acc);
+                        acc = fmaf(q1 ? sd_f16(blk + 16 + 2 * i) : (q5 ? -16.0f : -8.0f) * dw, a[b].s, acc);
                     }
                 }
                 float *c = C + (size_t)m * ldc + 8 * g + i;
@@ -256,7 +280,9 @@ void sd_x8_rows_times_wt_q(int isa, int type, int M, int G, int K, const void *Q
         // Passes of ≤ rowsMax activation rows (their accumulators stay in registers, or one AMX
         // tile); with several passes, weight groups in tiles of ~24 KB (an even number, for the
         // 512-bit pairs) so later passes re-read them from L1/L2.
-        const int legacy = !sd_is_k(type), amx = isa >= 3 && legacy && M > 8, wide = pairs && isa >= 2 && legacy && M >= 2;
+        // Q5_0 has no AMX or 512-bit pair kernel: its 256-bit passes.
+        const int legacy = !sd_is_k(type), amx = isa >= 3 && legacy && type != SD_Q5_0 && M > 8,
+                  wide = pairs && isa >= 2 && legacy && type != SD_Q5_0 && M >= 2;
         const int rowsMax = amx ? 16 : sd_x8_pass_rows(isa, type);
         int tile = M <= rowsMax ? G : (int)(24576 / gb) & ~1;
         if (tile < 2) tile = 2;

@@ -30,6 +30,7 @@
 // Σ over a sub-block (int32 lanes) times the rows' scales (int32 lanes).
 #define SD_X8_SCALED(x, sc32) _mm256_mullo_epi32((x), (sc32))
 #define SD_X8_Q6_FLUSH 4
+#define SD_X8_Q5_FLUSH 4
 // K-quant rows per pass: up to four vectors per row (acc, isum, s, Q6_K's msum); 6 rows fit 32 registers.
 #define SD_X8_KQ_ROWS 6
 // Whether a K-quant pass of R rows runs its outer sub-block loop rolled (see q4k_body):
@@ -46,6 +47,7 @@
 #define SD_X8_SCALED(x, sc32) \
     _mm256_madd_epi16((x), _mm256_or_si256(_mm256_and_si256((sc32), _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32((sc32), 16)))
 #define SD_X8_Q6_FLUSH 2   // two 6-bit products per int16 lane at most
+#define SD_X8_Q5_FLUSH 2   // four 5-bit pair products (two chunks, low and high) per int16 lane at most
 #define SD_X8_KQ_ROWS 6    // 16 registers: the chunk sums stay in registers, isum and acc may spill to L1
 #define SD_X8_ROLLED(type, R) 1   // 16 registers: always (see q4k_body)
 #endif
@@ -94,12 +96,13 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
     }
 }
 
-// Q4_0, Q4_1, Q8_0.
+// Q4_0, Q4_1, Q5_0, Q8_0.
 __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NAME(body)(
     const int type, const int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc,
     int accumulate) {
-    const __m256i low4 = _mm256_set1_epi8(0x0F);
-    const int q8 = type == SD_Q8_0, q1 = type == SD_Q4_1, bb = 8 * sd_block_bytes(type), qs0 = q1 ? 32 : 16;
+    const __m256i low4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
+    const int q8 = type == SD_Q8_0, q1 = type == SD_Q4_1, q5 = type == SD_Q5_0, bb = 8 * sd_block_bytes(type);
+    const int qs0 = q1 ? 32 : q5 ? 48 : 16;
     for (int g = 0; g < G; g++) {
         const uint8_t *w = W + (size_t)g * nb * bb;
         __m256 acc[8];
@@ -123,6 +126,29 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
 #endif
                     }
                 }
+            } else if (q5) {
+                // The fifth bits of chunk k moved to bit 4 (QuantX8.c's layout: bit k of the low
+                // nibble's, bit 4 + k of the high nibble's; 16-bit shifts, the bits crossing a
+                // byte land outside the mask). On AVX2 four products of ≤ 2·31·127 fill an int16
+                // lane (31,496), so the sums go to int32 every two chunks.
+                const __m256i h = _mm256_loadu_si256((const __m256i *)(w + 16));
+                __m256i part[8];
+                for (int r = 0; r < R; r++) part[r] = _mm256_setzero_si256();
+                _Pragma("clang loop unroll(full)") for (int k = 0; k < 4; k++) {
+                    const __m256i raw = _mm256_loadu_si256((const __m256i *)(w + qs0 + 32 * k));
+                    const __m256i lo = _mm256_or_si256(_mm256_and_si256(raw, low4), _mm256_and_si256(_mm256_slli_epi16(h, 4 - k), bit4));
+                    const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(raw, 4), low4),
+                                                       _mm256_and_si256(k ? _mm256_srli_epi16(h, k) : h, bit4));
+                    for (int r = 0; r < R; r++) {
+                        const sd_qa32 *a = (const sd_qa32 *)(QA + r * ldqa) + b;
+                        SD_X8_ACC(part[r], lo, SD_X8_NAME(bcast4)(a->q + 4 * k));
+                        SD_X8_ACC(part[r], hi, SD_X8_NAME(bcast4)(a->q + 16 + 4 * k));
+                        if (k % SD_X8_Q5_FLUSH == SD_X8_Q5_FLUSH - 1) {
+                            isum[r] = _mm256_add_epi32(isum[r], SD_X8_SUM(part[r]));
+                            part[r] = _mm256_setzero_si256();
+                        }
+                    }
+                }
             } else {
                 _Pragma("clang loop unroll(full)") for (int k = 0; k < 4; k++) {
                     const __m256i raw = _mm256_loadu_si256((const __m256i *)(w + qs0 + 32 * k));
@@ -136,9 +162,9 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
                 }
                 for (int r = 0; r < R; r++) isum[r] = SD_X8_SUM(isum[r]);
             }
-            // Q4_0: value = d·(q − 8) = d·q + m with m = −8d (exact in float).
+            // Q4_0: value = d·(q − 8) = d·q + m with m = −8d (exact in float); Q5_0: m = −16d.
             const __m256 mw = q1 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 16)))
-                                 : _mm256_mul_ps(dw, _mm256_set1_ps(-8.0f));
+                                 : _mm256_mul_ps(dw, _mm256_set1_ps(q5 ? -16.0f : -8.0f));
             for (int r = 0; r < R; r++) {
                 const sd_qa32 *a = (const sd_qa32 *)(QA + r * ldqa) + b;
                 const __m256 scale = _mm256_mul_ps(dw, _mm256_broadcast_ss(&a->d));
@@ -326,6 +352,7 @@ typedef void (*SD_X8_NAME(fn))(int, int, const uint8_t *, size_t, const uint8_t 
         SD_X8_NAME(T##_3), SD_X8_NAME(T##_4), SD_X8_NAME(T##_5), SD_X8_NAME(T##_6)};
 SD_X8_LEGACY_TYPE(2)
 SD_X8_LEGACY_TYPE(3)
+SD_X8_LEGACY_TYPE(6)
 SD_X8_LEGACY_TYPE(8)
 SD_X8_KQ_TYPE(12, SD_X8_NAME(q4k_body))
 SD_X8_KQ_TYPE(14, SD_X8_NAME(q6k_body))
@@ -336,6 +363,6 @@ static void SD_X8_NAME(run)(int type, int R, int G, int nb, const uint8_t *QA, s
     if (R < 1 || R > (sd_is_k(type) ? SD_X8_KQ_ROWS : 8)) return;
     const SD_X8_NAME(fn) *t = type == SD_Q8_0 ? SD_X8_NAME(table_8) : type == SD_Q4_1 ? SD_X8_NAME(table_3)
                             : type == SD_Q4_K ? SD_X8_NAME(table_12) : type == SD_Q6_K ? SD_X8_NAME(table_14)
-                            : SD_X8_NAME(table_2);
+                            : type == SD_Q5_0 ? SD_X8_NAME(table_6) : SD_X8_NAME(table_2);
     t[R](G, nb, QA, ldqa, W, C, ldc, accumulate);
 }

@@ -9,7 +9,7 @@ import XCTest
 /// activation-quantisation bound as the plain kernels), AVX2 equal to the portable loop bit for
 /// bit, and batch, thread-split and lane invariance.
 final class QuantX8KernelTests: XCTestCase {
-    static let types: [GGMLType] = [.q4_0, .q4_1, .q8_0, .q4_K, .q6_K]
+    static let types: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q8_0, .q4_K, .q6_K]
     /// Every path this CPU runs; at AVX-512 VNNI and above, with and without the 512-bit pairs of
     /// groups (forced, whatever ``sd_x8_pairs_preferred()`` chooses here); at AVX2 on a CPU with
     /// AVX-VNNI, with and without it (forced).
@@ -120,9 +120,16 @@ final class QuantX8KernelTests: XCTestCase {
         var rng = RandomGenerator(seed: 25)
         for t in Self.types {
             let K = t.blockSize == 256 ? 512 : 128, G = 3, Mmax = 20
-            let w = randomQuantRows(t, rows: 8 * G, cols: K, rng: &rng)
+            var w = randomQuantRows(t, rows: 8 * G, cols: K, rng: &rng)
+            // Weight row 1 at its largest magnitudes against an all-positive activation row 0:
+            // every product at its bound, where a sum kept in int16 too long wraps (Q5_0: 8 · 2 · 31 · 127).
+            let bb = t.blockBytes, qs: [GGMLType: Range<Int>] = [.q4_0: 2..<18, .q4_1: 4..<20, .q5_0: 2..<22, .q8_0: 2..<34]
+            if let range = qs[t] {
+                for b in 0..<(K / t.blockSize) { for j in range { w[(K / t.blockSize + b) * bb + j] = t == .q8_0 ? 0x7F : 0xFF } }
+            }
             let x8 = try matrix(t, w, rows: 8 * G, cols: K).interleaved()
-            let a = (0..<(Mmax * K)).map { _ in rng.uniform() < 0.5 ? rng.normal() : (rng.uniform() < 0.5 ? -1 : 1) * 3 }
+            var a = (0..<(Mmax * K)).map { _ in rng.uniform() < 0.5 ? rng.normal() : (rng.uniform() < 0.5 ? -1 : 1) * 3 }
+            for k in 0..<K { a[k] = 3 }
             let rb = sd_quant_act_row_bytes(Int32(t.rawValue), Int32(K))
             var qa = [UInt8](repeating: 0, count: Mmax * rb)
             a.withUnsafeBufferPointer { ap in qa.withUnsafeMutableBytes { sd_quant_act(Int32(t.rawValue), Int32(Mmax), Int32(K), ap.baseAddress!, Int32(K), $0.baseAddress!) } }
