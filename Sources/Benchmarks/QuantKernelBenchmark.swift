@@ -44,7 +44,7 @@ public enum QuantKernelBenchmark {
             let p = b * bb, d = 0.002 + 0.018 * rng.uniform()
             switch type {
             case .q6_K: put(d, p + 208)
-            case .q4_1, .q4_K: put(d, p); put(0.01 * d, p + 2)
+            case .q4_1, .q5_1, .q4_K: put(d, p); put(0.01 * d, p + 2)
             default: put(d, p)
             }
         }
@@ -71,12 +71,12 @@ public enum QuantKernelBenchmark {
             var qa = [UInt8](repeating: 0, count: maxM * rb)
             a.withUnsafeBufferPointer { ap in qa.withUnsafeMutableBytes { sd_quant_act(tc, Int32(maxM), Int32(K), ap.baseAddress!, Int32(K), $0.baseAddress!) } }
             var c = [Float](repeating: 0, count: maxM * N)
-            // AMX serves the legacy types but Q5_0 only; the others run their VNNI kernel at that level.
+            // AMX serves the legacy types except Q5_0 / Q5_1; the others run their VNNI kernel at that level.
             // At AVX-512 VNNI the legacy types with the 512-bit pairs forced on and off.
             let top = Int(sd_quant_isa())
             // At AVX2 on a CPU with AVX-VNNI, both kernels (forced).
             let avx2 = sd_x8_avx_vnni_preferred() != 0 ? [1 | Int(SD_X8_AVXVNNI_OFF), 1 | Int(SD_X8_AVXVNNI_ON)] : [1]
-            let pairs = t.blockSize == 32 && t != .q5_0   // Q5_0 has 256-bit passes only
+            let pairs = t.blockSize == 32 && t != .q5_0 && t != .q5_1   // Q5_0 / Q5_1: 256-bit passes only
             let paths = avx2 + (top >= 2 && pairs ? [2 | Int(SD_X8_PAIRS_OFF), 2 | Int(SD_X8_PAIRS_ON)] + (top >= 3 ? [3] : [])
                                                                : top >= 2 ? [2] : [])
             var best = [[Double]](repeating: [Double](repeating: .infinity, count: rowCounts.count), count: paths.count)

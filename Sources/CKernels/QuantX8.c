@@ -9,10 +9,10 @@
 
 int sd_x8_supported(int type, int K) {
     if (type == SD_Q4_K || type == SD_Q6_K) return K > 0 && K % 256 == 0;
-    return (type == SD_Q4_0 || type == SD_Q4_1 || type == SD_Q5_0 || type == SD_Q8_0) && K > 0 && K % 32 == 0;
+    return (type == SD_Q4_0 || type == SD_Q4_1 || type == SD_Q5_0 || type == SD_Q5_1 || type == SD_Q8_0) && K > 0 && K % 32 == 0;
 }
 
-// Q5_0's high bits for the x8 layout: byte e (0…3) of row i holds, at bit k, the fifth bit of
+// Q5_0's and Q5_1's high bits for the x8 layout: byte e (0…3) of row i holds, at bit k, the fifth bit of
 // element 4k + e (the low nibble of qs chunk k) and at bit 4 + k that of element 16 + 4k + e (its
 // high nibble), so a kernel moves chunk k's bits to bit 4 with one 16-bit shift and a mask.
 static void sd_x8_pack_q5_bits(const uint8_t *qh4, uint8_t *o) {
@@ -32,7 +32,7 @@ static void sd_x8_unpack_q5_bits(const uint8_t *o, uint8_t *qh4) {
     memcpy(qh4, &qh, 4);
 }
 
-// Bytes of 8 rows' blocks: Q4_0 144, Q4_1 160, Q5_0 176, Q8_0 272, Q6_K 1680 (8 plain blocks reordered);
+// Bytes of 8 rows' blocks: Q4_0 144, Q4_1 160, Q5_0 176, Q5_1 192, Q8_0 272, Q6_K 1680 (8 plain blocks reordered);
 // Q4_K 1184 (8 × 144 plus the scales and mins decoded to bytes).
 static int sd_x8_block_bytes(int type) { return type == SD_Q4_K ? 1184 : 8 * sd_block_bytes(type); }
 
@@ -117,7 +117,7 @@ static int sd_f16_nonfinite(const uint8_t *p) {
 /// -1 - (8·b + i) for the first of the 8 rows whose f16 scales in the packed block o are not
 /// finite (d at 2i; the second scale at 16 + 2i for Q4_1 and Q4_K), else 0.
 static int sd_x8_check_scales(int type, const uint8_t *o, int b) {
-    const int second = type == SD_Q4_1 || type == SD_Q4_K;
+    const int second = type == SD_Q4_1 || type == SD_Q5_1 || type == SD_Q4_K;
     for (int i = 0; i < 8; i++)
         if (sd_f16_nonfinite(o + 2 * i) || (second && sd_f16_nonfinite(o + 16 + 2 * i))) return -1 - (8 * b + i);
     return 0;
@@ -138,10 +138,11 @@ int sd_x8_pack(int type, int K, const void *W, size_t ldw, void *dst) {
                 for (int j = 0; j < 8; j++) memcpy(o + 16 + 32 * j + 4 * i, p + 2 + 4 * j, 4);
                 continue;
             }
-            const int q1 = type == SD_Q4_1, q5 = type == SD_Q5_0, qs0 = q1 ? 32 : q5 ? 48 : 16;
+            const int q1 = type == SD_Q4_1 || type == SD_Q5_1, q5 = type == SD_Q5_0 || type == SD_Q5_1;
+            const int qs0 = 16 + 16 * q1 + 32 * q5, src_qs = 2 + 2 * q1 + 4 * q5;
             if (q1) memcpy(o + 16 + 2 * i, p + 2, 2);
-            if (q5) sd_x8_pack_q5_bits(p + 2, o + 16 + 4 * i);
-            for (int k = 0; k < 4; k++) memcpy(o + qs0 + 32 * k + 4 * i, p + (q1 ? 4 : q5 ? 6 : 2) + 4 * k, 4);
+            if (q5) sd_x8_pack_q5_bits(p + 2 + 2 * q1, o + 16 + 16 * q1 + 4 * i);
+            for (int k = 0; k < 4; k++) memcpy(o + qs0 + 32 * k + 4 * i, p + src_qs + 4 * k, 4);
         }
         if (!bad) bad = sd_x8_check_scales(type, o, b);   // the block's scales are in L1 now
     }
@@ -160,10 +161,11 @@ void sd_x8_unpack_row(int type, int K, const void *group, int i, void *dst) {
             for (int j = 0; j < 8; j++) memcpy(p + 2 + 4 * j, g + 16 + 32 * j + 4 * i, 4);
             continue;
         }
-        const int q1 = type == SD_Q4_1, q5 = type == SD_Q5_0, qs0 = q1 ? 32 : q5 ? 48 : 16;
+        const int q1 = type == SD_Q4_1 || type == SD_Q5_1, q5 = type == SD_Q5_0 || type == SD_Q5_1;
+        const int qs0 = 16 + 16 * q1 + 32 * q5, src_qs = 2 + 2 * q1 + 4 * q5;
         if (q1) memcpy(p + 2, g + 16 + 2 * i, 2);
-        if (q5) sd_x8_unpack_q5_bits(g + 16 + 4 * i, p + 2);
-        for (int k = 0; k < 4; k++) memcpy(p + (q1 ? 4 : q5 ? 6 : 2) + 4 * k, g + qs0 + 32 * k + 4 * i, 4);
+        if (q5) sd_x8_unpack_q5_bits(g + 16 + 16 * q1 + 4 * i, p + 2 + 2 * q1);
+        for (int k = 0; k < 4; k++) memcpy(p + src_qs + 4 * k, g + qs0 + 32 * k + 4 * i, 4);
     }
 }
 
@@ -247,11 +249,12 @@ static void sd_x8_portable(int type, int M, int G, int K, const uint8_t *QA, siz
                             for (int e = 0; e < 4; e++) s += (int8_t)blk[16 + 32 * j + 4 * i + e] * a[b].q[4 * j + e];
                         acc = fmaf((float)s, dw * a[b].d, acc);
                     } else {
-                        // Q5_0: q = nibble | fifth bit << 4, value d·(q − 16) = d·q + m with m = −16d.
-                        const int q1 = type == SD_Q4_1, q5 = type == SD_Q5_0, qs0 = q1 ? 32 : q5 ? 48 : 16;
+                        // Q5_0 / Q5_1: q = nibble | fifth bit << 4; Q5_0's value d·(q − 16) = d·q + m with m = −16d.
+                        const int q1 = type == SD_Q4_1 || type == SD_Q5_1, q5 = type == SD_Q5_0 || type == SD_Q5_1;
+                        const int qs0 = 16 + 16 * q1 + 32 * q5;
                         for (int k = 0; k < 4; k++)
                             for (int e = 0; e < 4; e++) {
-                                const uint8_t byte = blk[qs0 + 32 * k + 4 * i + e], hb = q5 ? blk[16 + 4 * i + e] : 0;
+                                const uint8_t byte = blk[qs0 + 32 * k + 4 * i + e], hb = q5 ? blk[16 + 16 * q1 + 4 * i + e] : 0;
                                 const int lo = (byte & 0x0F) | ((hb >> k) & 1) << 4, hi = (byte >> 4) | ((hb >> (4 + k)) & 1) << 4;
                                 s += lo * a[b].q[4 * k + e] + hi * a[b].q[16 + 4 * k + e];
                             }
@@ -280,9 +283,9 @@ void sd_x8_rows_times_wt_q(int isa, int type, int M, int G, int K, const void *Q
         // Passes of ≤ rowsMax activation rows (their accumulators stay in registers, or one AMX
         // tile); with several passes, weight groups in tiles of ~24 KB (an even number, for the
         // 512-bit pairs) so later passes re-read them from L1/L2.
-        // Q5_0 has no AMX or 512-bit pair kernel: its 256-bit passes.
-        const int legacy = !sd_is_k(type), amx = isa >= 3 && legacy && type != SD_Q5_0 && M > 8,
-                  wide = pairs && isa >= 2 && legacy && type != SD_Q5_0 && M >= 2;
+        // Q5_0 and Q5_1 have no AMX or 512-bit pair kernels: their 256-bit passes.
+        const int five = type == SD_Q5_0 || type == SD_Q5_1, legacy = !sd_is_k(type), amx = isa >= 3 && legacy && !five && M > 8,
+                  wide = pairs && isa >= 2 && legacy && !five && M >= 2;
         const int rowsMax = amx ? 16 : sd_x8_pass_rows(isa, type);
         int tile = M <= rowsMax ? G : (int)(24576 / gb) & ~1;
         if (tile < 2) tile = 2;

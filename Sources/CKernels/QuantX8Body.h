@@ -96,13 +96,13 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
     }
 }
 
-// Q4_0, Q4_1, Q5_0, Q8_0.
+// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0.
 __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NAME(body)(
     const int type, const int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc,
     int accumulate) {
     const __m256i low4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
-    const int q8 = type == SD_Q8_0, q1 = type == SD_Q4_1, q5 = type == SD_Q5_0, bb = 8 * sd_block_bytes(type);
-    const int qs0 = q1 ? 32 : q5 ? 48 : 16;
+    const int q8 = type == SD_Q8_0, q1 = type == SD_Q4_1 || type == SD_Q5_1, q5 = type == SD_Q5_0 || type == SD_Q5_1;
+    const int bb = 8 * sd_block_bytes(type), qs0 = 16 + 16 * q1 + 32 * q5;
     for (int g = 0; g < G; g++) {
         const uint8_t *w = W + (size_t)g * nb * bb;
         __m256 acc[8];
@@ -131,7 +131,7 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
                 // nibble's, bit 4 + k of the high nibble's; 16-bit shifts, the bits crossing a
                 // byte land outside the mask). On AVX2 four products of ≤ 2·31·127 fill an int16
                 // lane (31,496), so the sums go to int32 every two chunks.
-                const __m256i h = _mm256_loadu_si256((const __m256i *)(w + 16));
+                const __m256i h = _mm256_loadu_si256((const __m256i *)(w + 16 + 16 * q1));
                 __m256i part[8];
                 for (int r = 0; r < R; r++) part[r] = _mm256_setzero_si256();
                 _Pragma("clang loop unroll(full)") for (int k = 0; k < 4; k++) {
@@ -353,6 +353,7 @@ typedef void (*SD_X8_NAME(fn))(int, int, const uint8_t *, size_t, const uint8_t 
 SD_X8_LEGACY_TYPE(2)
 SD_X8_LEGACY_TYPE(3)
 SD_X8_LEGACY_TYPE(6)
+SD_X8_LEGACY_TYPE(7)
 SD_X8_LEGACY_TYPE(8)
 SD_X8_KQ_TYPE(12, SD_X8_NAME(q4k_body))
 SD_X8_KQ_TYPE(14, SD_X8_NAME(q6k_body))
@@ -363,6 +364,6 @@ static void SD_X8_NAME(run)(int type, int R, int G, int nb, const uint8_t *QA, s
     if (R < 1 || R > (sd_is_k(type) ? SD_X8_KQ_ROWS : 8)) return;
     const SD_X8_NAME(fn) *t = type == SD_Q8_0 ? SD_X8_NAME(table_8) : type == SD_Q4_1 ? SD_X8_NAME(table_3)
                             : type == SD_Q4_K ? SD_X8_NAME(table_12) : type == SD_Q6_K ? SD_X8_NAME(table_14)
-                            : type == SD_Q5_0 ? SD_X8_NAME(table_6) : SD_X8_NAME(table_2);
+                            : type == SD_Q5_0 ? SD_X8_NAME(table_6) : type == SD_Q5_1 ? SD_X8_NAME(table_7) : SD_X8_NAME(table_2);
     t[R](G, nb, QA, ldqa, W, C, ldc, accumulate);
 }

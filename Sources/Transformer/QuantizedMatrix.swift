@@ -84,7 +84,7 @@ public struct QuantizedMatrix: @unchecked Sendable {
     /// Source bytes repacked between two calls of ``interleaved(release:)``'s `release`.
     public static let releaseChunkBytes = 8 << 20
 
-    /// The same matrix with every segment that allows it (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K) repacked into
+    /// The same matrix with every segment that allows it (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K) repacked into
     /// interleaved groups of 8 rows in owned buffers (a last partial group padded with zero
     /// rows). Every output is then computed by ``sd_x8_rows_times_wt_q``: the same value for a
     /// row whichever group or lane holds it, alone or batched, on any number of threads.

@@ -17,7 +17,7 @@ struct BenchQuant: ParsableCommand {
     @Option(help: "Weight rows N (a multiple of 8).") var rows = 576
     @Option(help: "Elements per weight row K (a multiple of 256 for the K-quants).") var cols = 1536
     @Option(help: "Comma-separated activation-row counts.") var m = "1,2,3,4,5,8,12,16"
-    @Option(help: "GGML types, comma-separated.") var types = "q4_0,q4_1,q5_0,q8_0,q4_k,q6_k"
+    @Option(help: "GGML types, comma-separated.") var types = "q4_0,q4_1,q5_0,q5_1,q8_0,q4_k,q6_k"
     @Option(help: "Timed repetitions (minimum reported).") var repetitions = 200
     @Option(help: "Write the results as JSON to this file.") var json: String?
 
@@ -30,7 +30,7 @@ struct BenchQuant: ParsableCommand {
         let ts = try types.split(separator: ",").map { name -> GGMLType in
             let n = name.trimmingCharacters(in: .whitespaces).lowercased()
             guard let t = GGMLType.allCases.first(where: { $0.description.lowercased() == n }) else {
-                throw ValidationError("--types: unknown type \(n) (the interleaved kernels: q4_0, q4_1, q5_0, q8_0, q4_k, q6_k)")
+                throw ValidationError("--types: unknown type \(n) (the interleaved kernels: q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q6_k)")
             }
             return t
         }

@@ -9,7 +9,7 @@ import XCTest
 /// activation-quantisation bound as the plain kernels), AVX2 equal to the portable loop bit for
 /// bit, and batch, thread-split and lane invariance.
 final class QuantX8KernelTests: XCTestCase {
-    static let types: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q8_0, .q4_K, .q6_K]
+    static let types: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q6_K]
     /// Every path this CPU runs; at AVX-512 VNNI and above, with and without the 512-bit pairs of
     /// groups (forced, whatever ``sd_x8_pairs_preferred()`` chooses here); at AVX2 on a CPU with
     /// AVX-VNNI, with and without it (forced).
@@ -123,7 +123,7 @@ final class QuantX8KernelTests: XCTestCase {
             var w = randomQuantRows(t, rows: 8 * G, cols: K, rng: &rng)
             // Weight row 1 at its largest magnitudes against an all-positive activation row 0:
             // every product at its bound, where a sum kept in int16 too long wraps (Q5_0: 8 · 2 · 31 · 127).
-            let bb = t.blockBytes, qs: [GGMLType: Range<Int>] = [.q4_0: 2..<18, .q4_1: 4..<20, .q5_0: 2..<22, .q8_0: 2..<34]
+            let bb = t.blockBytes, qs: [GGMLType: Range<Int>] = [.q4_0: 2..<18, .q4_1: 4..<20, .q5_0: 2..<22, .q5_1: 4..<24, .q8_0: 2..<34]
             if let range = qs[t] {
                 for b in 0..<(K / t.blockSize) { for j in range { w[(K / t.blockSize + b) * bb + j] = t == .q8_0 ? 0x7F : 0xFF } }
             }
@@ -200,7 +200,7 @@ final class QuantX8KernelTests: XCTestCase {
             let K = t.blockSize == 256 ? 512 : 96, N = 13, rb = K / t.blockSize * t.blockBytes
             let w = randomQuantRows(t, rows: N, cols: K, rng: &rng)
             XCTAssertNoThrow(try matrix(t, w, rows: N, cols: K).interleaved(), "\(t)")
-            let scaleOffsets = t == .q6_K ? [208] : (t == .q4_1 || t == .q4_K ? [0, 2] : [0])
+            let scaleOffsets = t == .q6_K ? [208] : (t == .q4_1 || t == .q5_1 || t == .q4_K ? [0, 2] : [0])
             for offset in scaleOffsets {
                 for bits: UInt16 in [0x7E00, 0x7C00, 0xFC00] {   // NaN, +Inf, -Inf
                     var bad = w

@@ -84,7 +84,8 @@ int sd_quant_isa(void);
 ///     element j, high element j + 16); value = d·q + m with q ∈ 0…15 (Q4_0: m = −8d, exact).
 ///   Q5_0 (176 bytes): d[8] f16 · hb[8][4] · qs[4][8][4] as Q4_0; byte e of row i's hb holds at
 ///     bit k the fifth bit of element 4k + e and at bit 4 + k that of element 16 + 4k + e, so
-///     q ∈ 0…31, m = −16d (exact); no AMX or 512-bit pair kernels.
+///     q ∈ 0…31, m = −16d (exact); Q5_1 (192 bytes): d[8] · m[8] f16 · hb[8][4] · qs[4][8][4], the
+///     same with Q4_1's m. Neither has AMX or 512-bit pair kernels.
 ///   Q8_0 (272 bytes): d[8] f16 · q[8][8][4]: chunk j holds elements 4j…4j+3 of each row.
 ///   Q4_K (per super-block of 256, 1184 bytes): d[8] · dmin[8] f16 · sc[8][8] · m[8][8] (the
 ///     6-bit scales and mins of sub-block j for the 8 rows, as bytes) · qs[4][8][8][4] (chunk c of
@@ -94,10 +95,10 @@ int sd_quant_isa(void);
 ///     QuantX8.c); acc = fma(d·d_a, (float)(Σ_g sc_g Σ q_w q_a − 32·Σ_g sc_g Σ q_a), acc).
 /// Math per output (row n, activation row m), the same on every path, bit for bit:
 ///     acc = 0;  for b: acc = fma((float)Σ q_w·q_a, d_w·d_a, acc) [; acc = fma(m_w, s_a, acc)]
-/// (the integer sum is exact; the bracket for Q4_0/Q4_1/Q5_0), so results are batch- and
+/// (the integer sum is exact; the bracket for Q4_0/Q4_1/Q5_0/Q5_1), so results are batch- and
 /// thread-invariant and the AVX2 and AVX-512 VNNI paths equal the portable loop exactly.
 
-/// 1 when `type` can be interleaved for rows of K elements (Q4_0, Q4_1, Q5_0, Q8_0 with K % 32 == 0;
+/// 1 when `type` can be interleaved for rows of K elements (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 with K % 32 == 0;
 /// Q4_K, Q6_K with K % 256 == 0).
 int sd_x8_supported(int type, int K);
 
