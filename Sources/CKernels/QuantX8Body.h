@@ -162,7 +162,8 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
                 }
                 for (int r = 0; r < R; r++) isum[r] = SD_X8_SUM(isum[r]);
             }
-            // Q4_0: value = d·(q − 8) = d·q + m with m = −8d (exact in float); Q5_0: m = −16d.
+            // Q4_0: value = d·(q − 8) = d·q + m with m = −8d (exact in float); Q5_0: m = −16d; Q4_1 and
+            // Q5_1 store m.
             const __m256 mw = q1 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 16)))
                                  : _mm256_mul_ps(dw, _mm256_set1_ps(q5 ? -16.0f : -8.0f));
             for (int r = 0; r < R; r++) {
