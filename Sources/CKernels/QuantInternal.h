@@ -73,6 +73,14 @@ void sd_half_portable(int type, int M, int N, int nb, const float *A, int lda, c
 /// One block of n activations (a multiple of 32) on AVX2, bit for bit as the portable
 /// sd_quant_block, with the sums of each 16 quantised values in sum16[n / 16]; returns max|a|.
 float sd_quant_block_avx2(const float *a, int n, int8_t *q, int *sum16);
+/// Where a legacy type's parts sit in an interleaved group block (QuantKernels.h) and in the plain
+/// block: m1 — a stored min (Q4_1, Q5_1: the 8 f16 at byte 16); five — fifth bits (Q5_0, Q5_1, the
+/// 32 bytes at hb); qs — the nibble chunks; src_qs — the nibbles in a plain block.
+typedef struct { int m1, five, hb, qs, src_qs; } sd_x8_legacy_layout;
+static inline sd_x8_legacy_layout sd_x8_legacy(int type) {
+    const int m1 = type == SD_Q4_1 || type == SD_Q5_1, five = type == SD_Q5_0 || type == SD_Q5_1;
+    return (sd_x8_legacy_layout){m1, five, 16 + 16 * m1, 16 + 16 * m1 + 32 * five, 2 + 2 * m1 + 4 * five};
+}
 /// AVX2 kernel of the interleaved layout (QuantX8AVX2.c): activation rows [0, R), R ≤ sd_x8_pass_rows(1, type), G groups.
 void sd_x8_avx2(int type, int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc,
                 int accumulate);

@@ -115,9 +115,9 @@ static int sd_f16_nonfinite(const uint8_t *p) {
 }
 
 /// -1 - (8·b + i) for the first of the 8 rows whose f16 scales in the packed block o are not
-/// finite (d at 2i; the second scale at 16 + 2i for Q4_1 and Q4_K), else 0.
+/// finite (d at 2i; the second scale at 16 + 2i for Q4_1, Q5_1 and Q4_K), else 0.
 static int sd_x8_check_scales(int type, const uint8_t *o, int b) {
-    const int second = type == SD_Q4_1 || type == SD_Q5_1 || type == SD_Q4_K;
+    const int second = sd_x8_legacy(type).m1 || type == SD_Q4_K;
     for (int i = 0; i < 8; i++)
         if (sd_f16_nonfinite(o + 2 * i) || (second && sd_f16_nonfinite(o + 16 + 2 * i))) return -1 - (8 * b + i);
     return 0;
@@ -138,11 +138,10 @@ int sd_x8_pack(int type, int K, const void *W, size_t ldw, void *dst) {
                 for (int j = 0; j < 8; j++) memcpy(o + 16 + 32 * j + 4 * i, p + 2 + 4 * j, 4);
                 continue;
             }
-            const int q1 = type == SD_Q4_1 || type == SD_Q5_1, q5 = type == SD_Q5_0 || type == SD_Q5_1;
-            const int qs0 = 16 + 16 * q1 + 32 * q5, src_qs = 2 + 2 * q1 + 4 * q5;
-            if (q1) memcpy(o + 16 + 2 * i, p + 2, 2);
-            if (q5) sd_x8_pack_q5_bits(p + 2 + 2 * q1, o + 16 + 16 * q1 + 4 * i);
-            for (int k = 0; k < 4; k++) memcpy(o + qs0 + 32 * k + 4 * i, p + src_qs + 4 * k, 4);
+            const sd_x8_legacy_layout L = sd_x8_legacy(type);
+            if (L.m1) memcpy(o + 16 + 2 * i, p + 2, 2);
+            if (L.five) sd_x8_pack_q5_bits(p + 2 + 2 * L.m1, o + L.hb + 4 * i);
+            for (int k = 0; k < 4; k++) memcpy(o + L.qs + 32 * k + 4 * i, p + L.src_qs + 4 * k, 4);
         }
         if (!bad) bad = sd_x8_check_scales(type, o, b);   // the block's scales are in L1 now
     }
@@ -161,11 +160,10 @@ void sd_x8_unpack_row(int type, int K, const void *group, int i, void *dst) {
             for (int j = 0; j < 8; j++) memcpy(p + 2 + 4 * j, g + 16 + 32 * j + 4 * i, 4);
             continue;
         }
-        const int q1 = type == SD_Q4_1 || type == SD_Q5_1, q5 = type == SD_Q5_0 || type == SD_Q5_1;
-        const int qs0 = 16 + 16 * q1 + 32 * q5, src_qs = 2 + 2 * q1 + 4 * q5;
-        if (q1) memcpy(p + 2, g + 16 + 2 * i, 2);
-        if (q5) sd_x8_unpack_q5_bits(g + 16 + 16 * q1 + 4 * i, p + 2 + 2 * q1);
-        for (int k = 0; k < 4; k++) memcpy(p + src_qs + 4 * k, g + qs0 + 32 * k + 4 * i, 4);
+        const sd_x8_legacy_layout L = sd_x8_legacy(type);
+        if (L.m1) memcpy(p + 2, g + 16 + 2 * i, 2);
+        if (L.five) sd_x8_unpack_q5_bits(g + L.hb + 4 * i, p + 2 + 2 * L.m1);
+        for (int k = 0; k < 4; k++) memcpy(p + L.src_qs + 4 * k, g + L.qs + 32 * k + 4 * i, 4);
     }
 }
 
@@ -250,16 +248,15 @@ static void sd_x8_portable(int type, int M, int G, int K, const uint8_t *QA, siz
                         acc = fmaf((float)s, dw * a[b].d, acc);
                     } else {
                         // Q5_0 / Q5_1: q = nibble | fifth bit << 4; Q5_0's value d·(q − 16) = d·q + m with m = −16d.
-                        const int q1 = type == SD_Q4_1 || type == SD_Q5_1, q5 = type == SD_Q5_0 || type == SD_Q5_1;
-                        const int qs0 = 16 + 16 * q1 + 32 * q5;
+                        const sd_x8_legacy_layout L = sd_x8_legacy(type);
                         for (int k = 0; k < 4; k++)
                             for (int e = 0; e < 4; e++) {
-                                const uint8_t byte = blk[qs0 + 32 * k + 4 * i + e], hb = q5 ? blk[16 + 16 * q1 + 4 * i + e] : 0;
+                                const uint8_t byte = blk[L.qs + 32 * k + 4 * i + e], hb = L.five ? blk[L.hb + 4 * i + e] : 0;
                                 const int lo = (byte & 0x0F) | ((hb >> k) & 1) << 4, hi = (byte >> 4) | ((hb >> (4 + k)) & 1) << 4;
                                 s += lo * a[b].q[4 * k + e] + hi * a[b].q[16 + 4 * k + e];
                             }
                         acc = fmaf((float)s, dw * a[b].d, acc);
-                        acc = fmaf(q1 ? sd_f16(blk + 16 + 2 * i) : (q5 ? -16.0f : -8.0f) * dw, a[b].s, acc);
+                        acc = fmaf(L.m1 ? sd_f16(blk + 16 + 2 * i) : (L.five ? -16.0f : -8.0f) * dw, a[b].s, acc);
                     }
                 }
                 float *c = C + (size_t)m * ldc + 8 * g + i;

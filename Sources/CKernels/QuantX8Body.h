@@ -101,8 +101,8 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
     const int type, const int R, int G, int nb, const uint8_t *QA, size_t ldqa, const uint8_t *W, float *C, int ldc,
     int accumulate) {
     const __m256i low4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
-    const int q8 = type == SD_Q8_0, q1 = type == SD_Q4_1 || type == SD_Q5_1, q5 = type == SD_Q5_0 || type == SD_Q5_1;
-    const int bb = 8 * sd_block_bytes(type), qs0 = 16 + 16 * q1 + 32 * q5;
+    const sd_x8_legacy_layout L = sd_x8_legacy(type);
+    const int q8 = type == SD_Q8_0, q1 = L.m1, q5 = L.five, bb = 8 * sd_block_bytes(type), qs0 = L.qs;
     for (int g = 0; g < G; g++) {
         const uint8_t *w = W + (size_t)g * nb * bb;
         __m256 acc[8];
@@ -131,7 +131,7 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
                 // nibble's, bit 4 + k of the high nibble's; 16-bit shifts, the bits crossing a
                 // byte land outside the mask). On AVX2 four products of ≤ 2·31·127 fill an int16
                 // lane (31,496), so the sums go to int32 every two chunks.
-                const __m256i h = _mm256_loadu_si256((const __m256i *)(w + 16 + 16 * q1));
+                const __m256i h = _mm256_loadu_si256((const __m256i *)(w + L.hb));
                 __m256i part[8];
                 for (int r = 0; r < R; r++) part[r] = _mm256_setzero_si256();
                 _Pragma("clang loop unroll(full)") for (int k = 0; k < 4; k++) {
