@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "CKernels.h"
 #include "QuantKernels.h"
 #if defined(__x86_64__)
@@ -78,4 +79,37 @@ int sd_x8_avx_vnni_preferred(void) {
         else if (v && *v && strcmp(v, "1")) fprintf(stderr, "specdistill: SPECDISTILL_AVXVNNI=%s is not 0 or 1; ignored\n", v);
     }
     return pref;
+}
+
+// Read by the kernels' prefetches (QuantInternal.h); -1 until the override is read.
+int sd_x8_pf_l2 = 0;
+static int sd_x8_pf_forced = -1;
+
+static void sd_x8_read_prefetch_override(void) {
+    if (sd_x8_pf_forced != -1) return;
+    const char *v = getenv("SPECDISTILL_PREFETCH");
+    sd_x8_pf_forced = -2;
+    if (v && !strcmp(v, "l1")) sd_x8_pf_forced = 0;
+    else if (v && !strcmp(v, "l2")) sd_x8_pf_forced = 1;
+    else if (v && *v) fprintf(stderr, "specdistill: SPECDISTILL_PREFETCH=%s is not l1 or l2; ignored\n", v);
+    if (sd_x8_pf_forced >= 0) sd_x8_pf_l2 = sd_x8_pf_forced;
+}
+
+void sd_x8_set_prefetch_l2(int on) {
+    sd_x8_read_prefetch_override();
+    sd_x8_pf_l2 = sd_x8_pf_forced >= 0 ? sd_x8_pf_forced : on != 0;
+}
+
+int sd_x8_prefetch_l2(void) {
+    sd_x8_read_prefetch_override();
+    return sd_x8_pf_l2;
+}
+
+long sd_llc_bytes(void) {
+    long n = -1;
+#if defined(_SC_LEVEL3_CACHE_SIZE)
+    n = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (n <= 0) n = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+    return n > 0 ? n : 32L << 20;
 }

@@ -110,4 +110,8 @@ int sd_amx_available(void);
 /// tile of 16 rows; the dispatch uses them for more than 8 rows of the legacy types.)
 static inline int sd_x8_pass_rows(int isa, int type) { return isa >= 2 ? (sd_is_k(type) ? 6 : 8) : 6; }
 
+/// 1: the interleaved kernels prefetch weight blocks into L2 only, 0: into L1 (Isa.c; set by
+/// sd_x8_set_prefetch_l2). Read once per block by the prefetches.
+extern int sd_x8_pf_l2;
+
 #endif

@@ -64,12 +64,15 @@ __attribute__((target(SD_X8_TARGET))) static inline __m256i SD_X8_NAME(bcast4)(c
 // SD_X8_PF bytes ahead (rounded up to whole blocks), far enough to cover DRAM latency on one
 // core. Measured on a Zen 3 host out of cache, one thread, medians of 5: Q6_K 5.5 → 11.8 GB/s,
 // Q4_K 13.5 → 16.0, Q4_1 15.9 → 20.1, Q8_0 unchanged (prefetching every line of a block is what matters).
+// Into L1, or only into L2 when the weights stream from memory (sd_x8_pf_l2, see
+// sd_x8_set_prefetch_l2).
 #ifndef SD_X8_PF
 #define SD_X8_PF 4096
 #endif
 __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NAME(prefetch)(const uint8_t *w, const int bb) {
     const uint8_t *p = w + (SD_X8_PF + bb - 1) / bb * bb;
-    for (int l = 0; l < bb; l += 64) _mm_prefetch((const char *)p + l, _MM_HINT_T0);
+    if (sd_x8_pf_l2) for (int l = 0; l < bb; l += 64) _mm_prefetch((const char *)p + l, _MM_HINT_T1);
+    else for (int l = 0; l < bb; l += 64) _mm_prefetch((const char *)p + l, _MM_HINT_T0);
 }
 
 // Part `part` of `parts` of the lines that prefetch(w, bb) covers. The K-quant passes issue one
@@ -84,7 +87,8 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
     const uint8_t *w, const int bb, const int part, const int parts) {
     const uint8_t *p = w + (SD_X8_PF + bb - 1) / bb * bb;
     const int n = ((bb + 63) / 64 + parts - 1) / parts;   // lines per part: a fixed count, no branch
-    for (int i = 0; i < n; i++) _mm_prefetch((const char *)p + 64 * (part * n + i), _MM_HINT_T0);
+    if (sd_x8_pf_l2) for (int i = 0; i < n; i++) _mm_prefetch((const char *)p + 64 * (part * n + i), _MM_HINT_T1);
+    else for (int i = 0; i < n; i++) _mm_prefetch((const char *)p + 64 * (part * n + i), _MM_HINT_T0);
 }
 
 // C[r, 0…7] (+)= acc[r] for the R rows of one group.

@@ -52,6 +52,28 @@ final class NativeWeightsModelTests: XCTestCase {
         }
     }
 
+    /// The prefetch target follows the native weights held against the last-level cache: a load
+    /// adds its streamed bytes (the tied embedding counted once), freeing it removes them, and
+    /// more than the cache turns the L2 prefetches on. (The SPECDISTILL_PREFETCH override, read
+    /// from the environment, would pin the choice; the test then checks only the accounting.)
+    func testPrefetchTargetFollowsTheResidentWeightsAgainstTheCache() throws {
+        let path = try modelPath(), llc = NativeWeights.lastLevelCacheBytes
+        let pinned = ProcessInfo.processInfo.environment["SPECDISTILL_PREFETCH"] != nil
+        let before = NativeWeights.residentBytes
+        XCTAssertGreaterThan(llc, 1 << 20)
+        do {
+            let native = try XCTUnwrap(try ModelBundle.load(path, weights: .native).model.native)
+            XCTAssertEqual(native.streamedBytes, native.byteCount, "SmolLM2's head is its embedding: counted once")
+            XCTAssertEqual(NativeWeights.residentBytes, before + native.streamedBytes)
+            if !pinned { XCTAssertEqual(NativeWeights.prefetchesIntoL2, before + native.streamedBytes > llc) }
+        }
+        XCTAssertEqual(NativeWeights.residentBytes, before, "freeing the model removes its bytes")
+        NativeWeights.registerResident(llc + 1)
+        if !pinned { XCTAssertTrue(NativeWeights.prefetchesIntoL2, "more than the last-level cache: into L2") }
+        NativeWeights.registerResident(-(llc + 1))
+        if !pinned { XCTAssertEqual(NativeWeights.prefetchesIntoL2, before > llc) }
+    }
+
     func testNativeLogitsMatchFloatLogits() throws {
         let (n, f) = try bundles()
         let tok = try n.requireTokenizer()

@@ -142,12 +142,15 @@ final class QuantX8KernelTests: XCTestCase {
             }
             let reference = run(0, Mmax)
             XCTAssertTrue(reference.contains { $0 != 0 }, "\(t): the outputs are not all zero")
-            for isa in paths { for M in 1...Mmax {
+            // Both prefetch targets (L1, L2: sd_x8_set_prefetch_l2) run every pass.
+            let prefetch = sd_x8_prefetch_l2()
+            defer { sd_x8_set_prefetch_l2(prefetch) }
+            for l2: Int32 in [0, 1] { sd_x8_set_prefetch_l2(l2); for isa in paths { for M in 1...Mmax {
                 let got = run(isa, M)
                 if let i = got.indices.first(where: { got[$0] != reference[$0] }) {
-                    XCTFail("\(t) isa \(isa), \(M) rows: output \(i) is \(Float(bitPattern: got[i])), portable \(Float(bitPattern: reference[i]))")
+                    XCTFail("\(t) isa \(isa), \(M) rows, prefetch into L\(l2 + 1): output \(i) is \(Float(bitPattern: got[i])), portable \(Float(bitPattern: reference[i]))")
                 }
-            } }
+            } } }
         }
     }
 
