@@ -62,16 +62,10 @@ __attribute__((target(SD_X16_TARGET), always_inline)) static inline void sd_x16_
         __m512 acc[8];
         for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
         for (int b = 0; b < nb; b++, w += bb) {
-            if (sd_x8_pf_l2)
-                for (int l = 0; l < bb; l += 64) {   // the same block pf ahead in both groups
-                    _mm_prefetch((const char *)w + pf + l, _MM_HINT_T1);
-                    _mm_prefetch((const char *)w + gb + pf + l, _MM_HINT_T1);
-                }
-            else
-                for (int l = 0; l < bb; l += 64) {
-                    _mm_prefetch((const char *)w + pf + l, _MM_HINT_T0);
-                    _mm_prefetch((const char *)w + gb + pf + l, _MM_HINT_T0);
-                }
+            for (int l = 0; l < bb; l += 64) {   // the same block pf ahead in both groups
+                _mm_prefetch((const char *)w + pf + l, _MM_HINT_T0);
+                _mm_prefetch((const char *)w + gb + pf + l, _MM_HINT_T0);
+            }
             const __m512 dw = sd_x16_halves(w, gb);
             __m512i isum[8];
             for (int r = 0; r < R; r++) isum[r] = zero;

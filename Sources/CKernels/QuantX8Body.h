@@ -64,14 +64,17 @@ __attribute__((target(SD_X8_TARGET))) static inline __m256i SD_X8_NAME(bcast4)(c
 // SD_X8_PF bytes ahead (rounded up to whole blocks), far enough to cover DRAM latency on one
 // core. Measured on a Zen 3 host out of cache, one thread, medians of 5: Q6_K 5.5 → 11.8 GB/s,
 // Q4_K 13.5 → 16.0, Q4_1 15.9 → 20.1, Q8_0 unchanged (prefetching every line of a block is what matters).
-// Into L1, or only into L2 when the weights stream from memory (sd_x8_pf_l2, see
-// sd_x8_set_prefetch_l2).
+// Into L1, or, for a pass of one row while the weights stream from memory (sd_x8_pf_l2, see
+// sd_x8_set_prefetch_l2), only into L2: a one-row pass waits on memory and L2 prefetches keep more
+// of the stream in flight; passes of several rows compute long enough on each block to want it
+// in L1 (appending 5 tokens to Qwen2.5-Coder-1.5B measured equal or up to 4% slower with L2
+// prefetches, the single token 5–9% faster).
 #ifndef SD_X8_PF
 #define SD_X8_PF 4096
 #endif
-__attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NAME(prefetch)(const uint8_t *w, const int bb) {
+__attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NAME(prefetch)(const uint8_t *w, const int bb, const int R) {
     const uint8_t *p = w + (SD_X8_PF + bb - 1) / bb * bb;
-    if (sd_x8_pf_l2) for (int l = 0; l < bb; l += 64) _mm_prefetch((const char *)p + l, _MM_HINT_T1);
+    if (sd_x8_pf_l2 && R == 1) for (int l = 0; l < bb; l += 64) _mm_prefetch((const char *)p + l, _MM_HINT_T1);
     else for (int l = 0; l < bb; l += 64) _mm_prefetch((const char *)p + l, _MM_HINT_T0);
 }
 
@@ -84,10 +87,10 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
 // 59.7–60.0 → 53.6–55.0 ms (1.43 → 1.30 of one token), AVX2 path 66.3–67.5 → 62.5–64.0 ms; one
 // token unchanged. The distance matters little once spread (2, 4 or 8 KB within the noise).
 __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NAME(prefetch_part)(
-    const uint8_t *w, const int bb, const int part, const int parts) {
+    const uint8_t *w, const int bb, const int part, const int parts, const int R) {
     const uint8_t *p = w + (SD_X8_PF + bb - 1) / bb * bb;
     const int n = ((bb + 63) / 64 + parts - 1) / parts;   // lines per part: a fixed count, no branch
-    if (sd_x8_pf_l2) for (int i = 0; i < n; i++) _mm_prefetch((const char *)p + 64 * (part * n + i), _MM_HINT_T1);
+    if (sd_x8_pf_l2 && R == 1) for (int i = 0; i < n; i++) _mm_prefetch((const char *)p + 64 * (part * n + i), _MM_HINT_T1);
     else for (int i = 0; i < n; i++) _mm_prefetch((const char *)p + 64 * (part * n + i), _MM_HINT_T0);
 }
 
@@ -112,7 +115,7 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
         __m256 acc[8];
         for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
         for (int b = 0; b < nb; b++, w += bb) {
-            SD_X8_NAME(prefetch)(w, bb);
+            SD_X8_NAME(prefetch)(w, bb, R);
             const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w));
             __m256i isum[8];
             for (int r = 0; r < R; r++) isum[r] = _mm256_setzero_si256();
@@ -202,7 +205,7 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
     const uint8_t *wq = w + 160 + 256 * c;
     _Pragma("clang loop unroll(full)") for (int hi = 0; hi < 2; hi++) {
         const int j = 2 * c + hi;
-        SD_X8_NAME(prefetch_part)(w, 1184, j, 8);
+        SD_X8_NAME(prefetch_part)(w, 1184, j, 8, R);
         __m256i s[SD_X8_KQ_ROWS];
         for (int r = 0; r < R; r++) s[r] = _mm256_setzero_si256();
         _Pragma("clang loop unroll(full)") for (int k = 0; k < 8; k++) {
@@ -266,7 +269,7 @@ __attribute__((target(SD_X8_TARGET), always_inline)) static inline void SD_X8_NA
     _Pragma("clang loop unroll(full)") for (int j = 0; j < 4; j++) {
         _Pragma("clang loop unroll(full)") for (int half = 0; half < 2; half++) {   // k 0…3, 4…7: one 16-group
             const int grp = 8 * h + 2 * j + half;
-            SD_X8_NAME(prefetch_part)(w, 1680, grp, 16);
+            SD_X8_NAME(prefetch_part)(w, 1680, grp, 16, R);
             const __m256i sc32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w + 16 + 8 * grp)));
             __m256i s[SD_X8_KQ_ROWS];
             for (int r = 0; r < R; r++) s[r] = _mm256_setzero_si256();

@@ -162,11 +162,11 @@ extension Matmul {
     }
 
     /// One line for benchmark headers: both kernel families' instruction sets and the cap, and
-    /// where the quantised kernels prefetch (``sd_x8_prefetch_l2()``: into L2 once the loaded
-    /// native weights exceed the last-level cache).
+    /// where the quantised kernels' one-row passes prefetch (``sd_x8_prefetch_l2()``: into L2 once
+    /// the loaded native weights exceed the last-level cache).
     public static var kernelPaths: String {
         let cap = ProcessInfo.processInfo.environment["SPECDISTILL_ISA"].map { " (SPECDISTILL_ISA=\($0))" } ?? ""
-        let prefetch = String(format: "prefetch into %@ (last-level cache %.0f MB)", sd_x8_prefetch_l2() != 0 ? "L2" : "L1",
+        let prefetch = String(format: "one-row prefetch into %@ (last-level cache %.0f MB)", sd_x8_prefetch_l2() != 0 ? "L2" : "L1",
                               Double(sd_llc_bytes()) / 1e6)
         return "OpenBLAS \(BLASCore.current), row kernel \(smallRowKernelPath), quantised kernel \(quantKernelPath)\(cap), \(prefetch)"
     }

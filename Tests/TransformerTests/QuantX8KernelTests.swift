@@ -142,7 +142,7 @@ final class QuantX8KernelTests: XCTestCase {
             }
             let reference = run(0, Mmax)
             XCTAssertTrue(reference.contains { $0 != 0 }, "\(t): the outputs are not all zero")
-            // Both prefetch targets (L1, L2: sd_x8_set_prefetch_l2) run every pass.
+            // Both prefetch targets of the one-row passes (L1, L2: sd_x8_set_prefetch_l2) on every path.
             let prefetch = sd_x8_prefetch_l2()
             defer { sd_x8_set_prefetch_l2(prefetch) }
             for l2: Int32 in [0, 1] { sd_x8_set_prefetch_l2(l2); for isa in paths { for M in 1...Mmax {

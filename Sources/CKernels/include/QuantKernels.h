@@ -146,13 +146,14 @@ int sd_x8_pairs_preferred(void);
 /// `vpmaddwd`: the same bits. SPECDISTILL_AVXVNNI=0 turns it off (a plain AVX2 CPU's path).
 int sd_x8_avx_vnni_preferred(void);
 
-/// Where the interleaved kernels prefetch the weight blocks ahead of use: into L1 (0, the
-/// default) or only into L2 (1). Weights that come from memory on every token (a model larger
-/// than the last-level cache) stream faster into L2 — Qwen2.5-Coder-1.5B Q4_K_M decodes 23.2 →
-/// 25.3 tok/s on the AVX2 path of a 2-core Xeon (five alternating runs), the 0.5B (Q5_0) 65.8 →
-/// 71.5 with AVX-512 — while a model that stays in the last-level cache is faster fetched into
-/// L1 (SmolLM2-135M Q4_1, 98 MB in a 260 MB cache: 428 → 402 tok/s into L2). The runtime sets
-/// it from the native weights it holds against sd_llc_bytes() (NativeWeights);
+/// Where the interleaved kernels' one-row passes (decoding a token) prefetch the weight blocks
+/// ahead of use: into L1 (0, the default) or only into L2 (1); passes of several rows always
+/// prefetch into L1. Weights that come from memory on every token (a model larger than the
+/// last-level cache) stream faster into L2 — on a 2-core Xeon (five alternating runs),
+/// Qwen2.5-Coder-1.5B Q4_K_M decodes 23.2 → 25.3 tok/s on the AVX2 path and 24.3 → 26.7 with
+/// AVX-512, the 0.5B (Q5_0) 65.8 → 71.5 — while a model that stays in the last-level cache is
+/// faster fetched into L1 (SmolLM2-135M Q4_1, 98 MB in a 260 MB cache: 428 → 402 tok/s into L2).
+/// The runtime sets it from the native weights it holds against sd_llc_bytes() (NativeWeights);
 /// SPECDISTILL_PREFETCH=l1|l2 overrides every setting.
 void sd_x8_set_prefetch_l2(int on);
 /// The current choice of sd_x8_set_prefetch_l2 (after the SPECDISTILL_PREFETCH override).
