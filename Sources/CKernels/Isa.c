@@ -81,8 +81,9 @@ int sd_x8_avx_vnni_preferred(void) {
     return pref;
 }
 
-// Read by the kernels' prefetches (QuantInternal.h); -1 until the override is read.
+// Read by the kernels' prefetches (QuantInternal.h).
 int sd_x8_pf_l2 = 0;
+// SPECDISTILL_PREFETCH: -1 not read yet, -2 unset (or not l1/l2), 0 l1, 1 l2.
 static int sd_x8_pf_forced = -1;
 
 static void sd_x8_read_prefetch_override(void) {

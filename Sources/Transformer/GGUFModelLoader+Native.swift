@@ -26,6 +26,8 @@ public final class NativeWeights: @unchecked Sendable {
     public let layers: [Layer]
     /// Every native matrix with the runtime parameter name it stands for.
     public let matrices: [(name: String, matrix: QuantizedMatrix)]
+    /// Bytes of all native matrices.
+    public let byteCount: Int
     /// Bytes read per decoded token: every native matrix but an untied embedding (one row each).
     public let streamedBytes: Int
     private let lock = NSLock()
@@ -41,14 +43,13 @@ public final class NativeWeights: @unchecked Sendable {
             return Layer(qkv: matrices[p + "qkv.weight"], attnOut: matrices[p + "attn_out.weight"],
                          mlpUp: matrices[p + "mlp_up.weight"], mlpDown: matrices[p + "mlp_down.weight"])
         }
-        streamedBytes = self.matrices.reduce(0) { $0 + $1.matrix.byteCount } - (c.tieWordEmbeddings ? 0 : embed?.byteCount ?? 0)
+        byteCount = self.matrices.reduce(0) { $0 + $1.matrix.byteCount }
+        streamedBytes = byteCount - (c.tieWordEmbeddings ? 0 : embed?.byteCount ?? 0)
         Self.registerResident(streamedBytes)
     }
 
     deinit { Self.registerResident(-streamedBytes) }
 
-    /// Bytes of all native matrices.
-    public var byteCount: Int { matrices.reduce(0) { $0 + $1.matrix.byteCount } }
 
     /// Dequantises the native matrices named in `names` (all when nil) into `model`'s float32
     /// parameters, each once.

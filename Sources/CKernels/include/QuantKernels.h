@@ -149,10 +149,11 @@ int sd_x8_avx_vnni_preferred(void);
 /// Where the interleaved kernels' one-row passes (decoding a token) prefetch the weight blocks
 /// ahead of use: into L1 (0, the default) or only into L2 (1); passes of several rows always
 /// prefetch into L1. Weights that come from memory on every token (a model larger than the
-/// last-level cache) stream faster into L2 — on a 2-core Xeon (five alternating runs),
-/// Qwen2.5-Coder-1.5B Q4_K_M decodes 23.2 → 25.3 tok/s on the AVX2 path and 24.3 → 26.7 with
-/// AVX-512, the 0.5B (Q5_0) 65.8 → 71.5 — while a model that stays in the last-level cache is
-/// faster fetched into L1 (SmolLM2-135M Q4_1, 98 MB in a 260 MB cache: 428 → 402 tok/s into L2).
+/// last-level cache) stream faster into L2 — on a 2-core Xeon (4–5 alternating runs, median
+/// tok/s), Qwen2.5-Coder-1.5B Q4_K_M decodes 24.6 → 26.9 with AVX-512, 23.1 → 24.1 with AVX2 +
+/// AVX-VNNI, 23.0 → 23.5 on plain AVX2, the 0.5B (Q5_0) 65.8 → 71.5 — while a model that stays
+/// in the last-level cache is faster fetched into L1 (SmolLM2-135M Q4_1, 98 MB in a 260 MB
+/// cache: 428 → 402 tok/s into L2).
 /// The runtime sets it from the native weights it holds against sd_llc_bytes() (NativeWeights);
 /// SPECDISTILL_PREFETCH=l1|l2 overrides every setting.
 void sd_x8_set_prefetch_l2(int on);
