@@ -47,3 +47,39 @@ def rouge_l(a, b):
 
 def agreement(path, reference_outputs):
     return sum(rouge_l(o, t) for o, t in zip(outputs(path), reference_outputs)) / len(reference_outputs)
+
+
+def at_fraction(curve, fraction):
+    """Quality read off a policy's curve at a teacher fraction: linear between its measured
+    (fraction, quality) points sorted by fraction; None outside them."""
+    pts = sorted(curve)
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+        if x0 <= fraction <= x1:
+            return y0 if x1 == x0 else y0 + (y1 - y0) * (fraction - x0) / (x1 - x0)
+    return None
+
+
+def equal_fraction_table(points, key="rouge_l_vs_teacher"):
+    """Markdown lines comparing each learned policy (a name starting with "head") with every other
+    help policy at the learned policy's measured teacher fractions: each other policy's curve runs
+    through (0, plain student), its own points and (1, plain teacher) and is read at that fraction."""
+    ends = {p["policy"]: p[key] for p in points if p.get("policy") in ("plain student", "plain teacher")}
+    policies = []
+    for p in points:
+        if "budget" in p and p["policy"] not in policies:
+            policies.append(p["policy"])
+    curves = {q: [(0.0, ends["plain student"]), (1.0, ends["plain teacher"])]
+                 + [(p["teacher_fraction"], p[key]) for p in points if p.get("policy") == q and "budget" in p]
+              for q in policies}
+    lines = ["| learned policy, budget | its teacher fraction | its " + key + " | "
+             + " | ".join(f"{q} at that fraction" for q in policies) + " |",
+             "| --- | --- | --- | " + " | ".join("---" for _ in policies) + " |"]
+    for p in points:
+        if "budget" not in p or not p["policy"].startswith("head"):
+            continue
+        cells = []
+        for q in policies:
+            v = at_fraction(curves[q], p["teacher_fraction"])
+            cells.append("-" if v is None else f"{v:.3f}")
+        lines.append(f"| {p['policy']}, {p['budget']:g} | {p['teacher_fraction']:.3f} | {p[key]:.3f} | " + " | ".join(cells) + " |")
+    return lines

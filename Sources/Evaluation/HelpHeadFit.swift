@@ -10,7 +10,9 @@ import Transformer
 ///    `g = max_j u_j − u[a_s]` (u the teacher's logits, a_s the student's greedy token — the
 ///    log-softmax normaliser cancels, so this is `log p_T(a*) − log p_T(a_s)`).
 /// 2. ``fit(_:)``: features standardised, ridge regression (``Ridge``, LAPACKE) with ρ chosen from
-///    a grid by the squared error on the last fifth of the prompts, then refitted on all.
+///    a grid by the squared error on the last fifth of the prompts, then refitted on all; for the
+///    product form (``Target/expectedStake``) ridge-penalised logistic regression (``LogisticRidge``)
+///    with ρ chosen by the held-out log-loss.
 /// 3. ``calibrate(_:budgets:prompts:rounds:onRound:)``: the multipliers λ_b by fixed-point
 ///    iteration on the states the policy itself visits — decode with λ_b, set λ_b to the gain above
 ///    which a fraction b of the visited positions lie, repeat — so the teacher fraction on these
@@ -44,6 +46,10 @@ public struct HelpHeadFitter {
         /// agreement with the teacher's text on most of what follows; the one-step targets weigh
         /// every position alike.
         case atStake = "at-stake"
+        /// The product form (``HelpHead/stakeHorizon``): a logistic model of disagreement
+        /// (``LogisticRidge``), times u = max(0, 1 − t/N) at decoding — the conditional expectation
+        /// of the at-stake target, learning only its unknown factor.
+        case expectedStake = "expected-stake"
     }
 
     public init(student: TransformerModel, teacher: TransformerModel, vocabularySize: Int, maxTokens: Int,
@@ -84,7 +90,8 @@ public struct HelpHeadFitter {
             + (horizon == nil ? 0 : HelpHead.positionFeatureCount)
         return HelpHead(hiddenSize: useHidden ? student.config.hiddenSize : 0, vocabularySize: vocabularySize,
                         mean: [Double](repeating: 0, count: F), scale: [Double](repeating: 1, count: F),
-                        weights: [Double](repeating: 0, count: F), bias: 0, horizon: horizon)
+                        weights: [Double](repeating: 0, count: F), bias: 0, horizon: horizon,
+                        stakeHorizon: target == .expectedStake ? maxTokens : nil)
     }
 
     /// Stage 1 (see the type's documentation). `onPrompt(done, total)` after each prompt. The
@@ -162,7 +169,7 @@ public struct HelpHeadFitter {
             let g = samples.gains[r]
             switch target {
             case .gain: return g
-            case .disagreement: return g > 0 ? 1 : 0
+            case .disagreement, .expectedStake: return g > 0 ? 1 : 0
             case .atStake: return g > 0 ? ResponsePosition.remainingShare(positions[r], of: maxTokens) : 0
             }
         }
@@ -176,16 +183,24 @@ public struct HelpHeadFitter {
             let xt = trainRows.flatMap { x[($0 * p)..<($0 * p + p)] }, yt = trainRows.map { y[$0] }
             let yMean = validRows.reduce(0.0) { $0 + y[$1] } / Double(validRows.count)
             let total = validRows.reduce(0.0) { $0 + pow(y[$1] - yMean, 2) }
+            // The product form is scored by log-loss against the constant model's (McFadden's
+            // pseudo-R²), the linear heads by squared error against the mean's.
+            let nullLoss = validRows.reduce(0.0) { $0 + HelpHeadFitter.logLoss(probability: yMean, target: y[$1]) }
             for rho in ridgeGrid {
-                let w = try Ridge.solve(x: xt, y: yt, rows: trainRows.count, columns: p, rho: rho)
+                let w = try solve(x: xt, y: yt, rows: trainRows.count, columns: p, rho: rho)
                 var error = 0.0, scores: [Double] = []
                 for r in validRows {
                     var g = 0.0
                     for f in 0..<p { g += w[f] * x[r * p + f] }
-                    error += pow(g - y[r], 2)
-                    scores.append(g)
+                    if target == .expectedStake {
+                        error += HelpHeadFitter.logLoss(probability: LogisticRidge.sigmoid(g), target: y[r])
+                        scores.append(LogisticRidge.sigmoid(g) * ResponsePosition.remainingShare(positions[r], of: maxTokens))
+                    } else {
+                        error += pow(g - y[r], 2)
+                        scores.append(g)
+                    }
                 }
-                record["validation_r2_rho_\(rho)"] = 1 - error / max(total, 1e-12)
+                record["validation_r2_rho_\(rho)"] = 1 - error / max(target == .expectedStake ? nullLoss : total, 1e-12)
                 if error < best.error { best = (rho, error, scores) }
             }
             // Offline: the share of the held-out gain collected at each fraction by the head and by
@@ -215,7 +230,7 @@ public struct HelpHeadFitter {
                 }
             }
         }
-        let w = try Ridge.solve(x: x, y: y, rows: n, columns: p, rho: best.rho)
+        let w = try solve(x: x, y: y, rows: n, columns: p, rho: best.rho)
         head.weights = Array(w[0..<F]); head.bias = w[F]
         record["positions"] = Double(n)
         record["prompts"] = Double(prompts)
@@ -224,6 +239,7 @@ public struct HelpHeadFitter {
         record["rho"] = best.rho
         record["target_disagreement"] = target == .disagreement ? 1 : 0
         record["target_at_stake"] = target == .atStake ? 1 : 0
+        record["target_expected_stake"] = target == .expectedStake ? 1 : 0
         head.fit = record
         return head
     }
@@ -242,7 +258,8 @@ public struct HelpHeadFitter {
         }
         var scores: [Double] = []
         initial.features.withUnsafeBufferPointer { f in
-            for r in 0..<initial.count { scores.append(head.gain(rawFeatures: f.baseAddress! + r * initial.width)) }
+            let positions = initial.positions
+            for r in 0..<initial.count { scores.append(head.gain(rawFeatures: f.baseAddress! + r * initial.width, position: positions[r])) }
         }
         head.budgets = bs
         head.multipliers = bs.map { HelpHeadFitter.multiplier(scores: scores, fraction: $0) }
@@ -267,6 +284,18 @@ public struct HelpHeadFitter {
             measured.append(fractions)
         }
         return measured
+    }
+
+    /// The fit of ``fit(_:)``: logistic for the product form, least squares otherwise.
+    private func solve(x: [Double], y: [Double], rows: Int, columns: Int, rho: Double) throws -> [Double] {
+        target == .expectedStake ? try LogisticRidge.solve(x: x, y: y, rows: rows, columns: columns, rho: rho)
+                                 : try Ridge.solve(x: x, y: y, rows: rows, columns: columns, rho: rho)
+    }
+
+    /// −[y log p + (1 − y) log(1 − p)], p clamped away from 0 and 1.
+    static func logLoss(probability: Double, target y: Double) -> Double {
+        let q = min(max(probability, 1e-12), 1 - 1e-12)
+        return -(y * Foundation.log(q) + (1 - y) * Foundation.log(1 - q))
     }
 
     /// The λ at which `gain > λ` holds for a fraction `fraction` of `scores` (just below the

@@ -27,6 +27,16 @@ import Tensor
 /// head also reads u = max(0, 1 − t/N) at response position t (0-based) and u times each of the
 /// four logit statistics, so a linear head can express "how unsure, times how much text is still
 /// to come" — the shape of the `at-stake` target (``HelpHeadFitter/Target/atStake``).
+///
+/// **Product form** (``stakeHorizon`` set, `help-head --predict expected-stake`). The at-stake
+/// target 1[a_s ≠ a*] · u factorises, and its second factor is known at decoding time, so its
+/// conditional expectation is exactly `P(a_s ≠ a* | s) · u`. The product head learns only the
+/// unknown factor, a logistic model of disagreement, and multiplies:
+///
+///     G(s) = σ(wᵀφ(s) + β) · max(0, 1 − t/N),   N = ``stakeHorizon``.
+///
+/// The hand-set `top1-position` baseline is this form with 1 − max q in place of the fitted
+/// probability.
 public struct HelpHead: Codable, Equatable, Sendable {
     /// C of the student whose hidden states the head reads (0: logit statistics only).
     public var hiddenSize: Int
@@ -45,6 +55,8 @@ public struct HelpHead: Codable, Equatable, Sendable {
     public var fit: [String: Double]
     /// N of the position features (nil: none; files without the key read as nil).
     public var horizon: Int?
+    /// N of the product form (nil: the linear head G = wᵀφ + β; files without the key read as nil).
+    public var stakeHorizon: Int?
 
     /// Statistics of the next-token distribution in ``features(hidden:logits:vocabularySize:position:into:)``.
     public static let logitFeatureCount = 4
@@ -56,11 +68,13 @@ public struct HelpHead: Codable, Equatable, Sendable {
     public var featureCount: Int { hiddenSize + HelpHead.logitFeatureCount + (horizon == nil ? 0 : HelpHead.positionFeatureCount) }
 
     public init(hiddenSize: Int, vocabularySize: Int, mean: [Double], scale: [Double], weights: [Double], bias: Double,
-                budgets: [Double] = [], multipliers: [Double] = [], fit: [String: Double] = [:], horizon: Int? = nil) {
+                budgets: [Double] = [], multipliers: [Double] = [], fit: [String: Double] = [:], horizon: Int? = nil,
+                stakeHorizon: Int? = nil) {
         precondition(horizon.map { $0 > 0 } ?? true, "HelpHead: the horizon must be positive")
+        precondition(stakeHorizon.map { $0 > 0 } ?? true, "HelpHead: the stake horizon must be positive")
         self.hiddenSize = hiddenSize; self.vocabularySize = vocabularySize; self.mean = mean; self.scale = scale
         self.weights = weights; self.bias = bias; self.budgets = budgets; self.multipliers = multipliers; self.fit = fit
-        self.horizon = horizon
+        self.horizon = horizon; self.stakeHorizon = stakeHorizon
     }
 
     /// Writes the raw (unstandardised) features of one position into `out` (``featureCount``
@@ -100,11 +114,20 @@ public struct HelpHead: Codable, Equatable, Sendable {
         for i in 0..<logitFeatureCount { out[1 + i] = u * s[i] }
     }
 
-    /// G(s) from raw features (``featureCount`` values).
-    public func gain(rawFeatures x: UnsafePointer<Double>) -> Double {
+    /// wᵀφ + β from raw features (``featureCount`` values): G(s) itself for the linear head, the
+    /// logit of the disagreement probability for the product form.
+    public func linearScore(rawFeatures x: UnsafePointer<Double>) -> Double {
         var g = bias
         for i in 0..<featureCount { g += weights[i] * (x[i] - mean[i]) / scale[i] }
         return g
+    }
+
+    /// G(s) from raw features (``featureCount`` values) at response position `position` (0-based;
+    /// read only by the product form).
+    public func gain(rawFeatures x: UnsafePointer<Double>, position: Int) -> Double {
+        let score = linearScore(rawFeatures: x)
+        guard let N = stakeHorizon else { return score }
+        return LogisticRidge.sigmoid(score) * ResponsePosition.remainingShare(position, of: N)
     }
 
     /// G(s) of one position (the response's `position`-th token, 0-based) from the student's
@@ -114,7 +137,7 @@ public struct HelpHead: Codable, Equatable, Sendable {
         if scratch.count < featureCount { scratch = [Double](repeating: 0, count: featureCount) }
         return scratch.withUnsafeMutableBufferPointer { s in
             features(hidden: hidden, logits: logits, vocabularySize: V, position: position, into: s.baseAddress!)
-            return gain(rawFeatures: s.baseAddress!)
+            return gain(rawFeatures: s.baseAddress!, position: position)
         }
     }
 
@@ -139,8 +162,11 @@ public struct HelpHead: Codable, Equatable, Sendable {
     /// (when given) that its position features were fitted for responses of `maxTokens` tokens:
     /// u = 1 − t/N means something else under another N.
     public func check(hiddenSize C: Int, vocabularySize V: Int, maxTokens: Int? = nil) throws {
-        if let horizon, let maxTokens, maxTokens != horizon {
-            throw SpecDecodeError.invalidSettings("the help head reads the response position against a horizon of \(horizon) tokens (help-head -n \(horizon)); decode with -n \(horizon), or fit a head with -n \(maxTokens)")
+        if let N = horizon ?? stakeHorizon, let maxTokens, maxTokens != N {
+            throw SpecDecodeError.invalidSettings("the help head reads the response position against a horizon of \(N) tokens (help-head -n \(N)); decode with -n \(N), or fit a head with -n \(maxTokens)")
+        }
+        if let horizon, let stakeHorizon, horizon != stakeHorizon {
+            throw SpecDecodeError.invalidSettings("the help head's position features (horizon \(horizon)) and product form (horizon \(stakeHorizon)) disagree; the file is damaged, fit it again")
         }
         guard hiddenSize == 0 || hiddenSize == C else {
             throw SpecDecodeError.invalidSettings("the help head reads hidden states of size \(hiddenSize) but the student's are \(C); fit a head for this student")

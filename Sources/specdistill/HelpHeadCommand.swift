@@ -30,7 +30,7 @@ struct HelpHeadCommand: ParsableCommand {
     @Option(help: "Budgets to calibrate, fractions in (0, 1], e.g. 0.1,0.2,0.3,0.5.") var budgets = "0.1,0.2,0.3,0.5"
     @Option(help: "hidden (the student's final hidden state and its distribution's statistics) or logits (the statistics only).")
     var features: Features = .hidden
-    @Option(name: .customLong("predict"), help: "What the head predicts: gain (log p_T of the teacher's token − of the student's), disagreement (1 where they differ) or at-stake (disagreement × the share of the answer still to come, 1 − t/n).")
+    @Option(name: .customLong("predict"), help: "What the head predicts: gain (log p_T of the teacher's token − of the student's), disagreement (1 where they differ), at-stake (disagreement × the share of the answer still to come, 1 − t/n), or expected-stake (the product form: a logistic model of disagreement, times 1 − t/n at decoding).")
     var prediction: HelpHeadFitter.Target = .gain
     @Flag(help: "Give the head the response position: u = 1 − t/n and u times each logit statistic (5 more features).")
     var position = false

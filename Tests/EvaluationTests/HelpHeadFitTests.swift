@@ -65,7 +65,7 @@ final class HelpHeadFitTests: XCTestCase {
         let head = try fitter.fit(samples)
         XCTAssertEqual(head.fit["rho"], 0.1, "the smallest ridge fits an exact linear target best")
         samples.features.withUnsafeBufferPointer { f in
-            for r in 0..<400 { XCTAssertEqual(head.gain(rawFeatures: f.baseAddress! + r * 4), samples.gains[r], accuracy: 0.02) }
+            for r in 0..<400 { XCTAssertEqual(head.gain(rawFeatures: f.baseAddress! + r * 4, position: 0), samples.gains[r], accuracy: 0.02) }
         }
         XCTAssertThrowsError(try HelpHeadFitter(student: student, teacher: teacher, vocabularySize: 50, maxTokens: 4, stopTokens: [],
                                                 useHidden: true).fit(HelpHeadFitter.Samples(width: 20)))
@@ -109,10 +109,41 @@ final class HelpHeadFitTests: XCTestCase {
         samples.features.withUnsafeBufferPointer { f in
             for r in 0..<320 {
                 let expected = raw.gains[r] > 0 ? 1 - Double(t[r]) / 8 : 0
-                XCTAssertEqual(head.gain(rawFeatures: f.baseAddress! + r * 9), expected, accuracy: 0.02, "row \(r)")
+                XCTAssertEqual(head.gain(rawFeatures: f.baseAddress! + r * 9, position: t[r]), expected, accuracy: 0.02, "row \(r)")
             }
         }
         XCTAssertEqual(head.fit["target_at_stake"], 1)
+    }
+
+    /// The product form on samples whose disagreement is drawn with probability σ(3·f₀ − 1): the
+    /// logistic fit recovers that probability (a linear probability model misses it by up to 0.3)
+    /// and the head's gain at position t is it times 1 − t/N.
+    func testExpectedStakeFitsTheDisagreementProbabilityTimesTheRemainingShare() throws {
+        let student = try model(seed: 3, scale: 1), teacher = try model(seed: 4, scale: 1)
+        var fitter = HelpHeadFitter(student: student, teacher: teacher, vocabularySize: 50, maxTokens: 8, stopTokens: [], useHidden: false)
+        fitter.target = .expectedStake
+        var samples = HelpHeadFitter.Samples(width: 4)
+        var rng = RandomGenerator(seed: 21)
+        let truth = { (f: [Double]) in 1 / (1 + exp(-(3 * f[0] - 1))) }
+        for r in 0..<8000 {
+            let f = [rng.uniformDouble() * 2 - 1, rng.uniformDouble(), rng.uniformDouble(), rng.uniformDouble()]
+            samples.features += f
+            samples.gains.append(rng.uniformDouble() < truth(f) ? 0.5 : 0)
+            samples.prompt.append(r / 8)
+        }
+        let head = try fitter.fit(samples)
+        XCTAssertEqual(head.stakeHorizon, 8)
+        XCTAssertNil(head.horizon)
+        XCTAssertEqual(head.fit["target_expected_stake"], 1)
+        XCTAssertGreaterThan(head.fit["validation_r2_rho_\(head.fit["rho"]!)"]!, 0.1, "log-loss well below the constant model's")
+        let t = samples.positions
+        samples.features.withUnsafeBufferPointer { f in
+            for r in stride(from: 0, to: 8000, by: 97) {
+                let x = Array(f[(r * 4)..<(r * 4 + 4)])
+                XCTAssertEqual(head.gain(rawFeatures: f.baseAddress! + r * 4, position: t[r]), truth(x) * (1 - Double(t[r]) / 8),
+                               accuracy: 0.04, "row \(r)")
+            }
+        }
     }
 
     func testMultiplierAsksAtTheFraction() {

@@ -72,7 +72,28 @@ final class HelpHeadTests: XCTestCase {
         head.mean = [1, 0, -1, 2]; head.scale = [2, 1, 4, 0.5]
         let x = [3.0, 0.5, 1.0, 2.5]
         // 1·(3−1)/2 − 2·0.5 + 0.5·(1+1)/4 + 3·(2.5−2)/0.5 + 0.25
-        XCTAssertEqual(x.withUnsafeBufferPointer { head.gain(rawFeatures: $0.baseAddress!) }, 1 - 1 + 0.25 + 3 + 0.25, accuracy: 1e-12)
+        XCTAssertEqual(x.withUnsafeBufferPointer { head.gain(rawFeatures: $0.baseAddress!, position: 7) }, 1 - 1 + 0.25 + 3 + 0.25, accuracy: 1e-12)
+    }
+
+    /// The product form: G = σ(wᵀφ + β) · max(0, 1 − t/N), the linear score untouched; a file
+    /// without the key reads as the linear head; a decode at another -n is refused.
+    func testProductFormIsTheProbabilityTimesTheRemainingShare() throws {
+        var head = logitsHead(weights: [1, -2, 0.5, 3], bias: 0.25)
+        head.mean = [1, 0, -1, 2]; head.scale = [2, 1, 4, 0.5]; head.stakeHorizon = 8
+        let x = [3.0, 0.5, 1.0, 2.5], z = 1 - 1 + 0.25 + 3 + 0.25
+        x.withUnsafeBufferPointer { p in
+            XCTAssertEqual(head.linearScore(rawFeatures: p.baseAddress!), z, accuracy: 1e-12)
+            for (t, u) in [(0, 1.0), (2, 0.75), (6, 0.25), (8, 0.0), (11, 0.0)] {
+                XCTAssertEqual(head.gain(rawFeatures: p.baseAddress!, position: t), u / (1 + exp(-z)), accuracy: 1e-12, "t \(t)")
+            }
+        }
+        let data = try JSONEncoder().encode(head)
+        XCTAssertEqual(try JSONDecoder().decode(HelpHead.self, from: data), head)
+        var object = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        object["stakeHorizon"] = nil
+        XCTAssertNil(try JSONDecoder().decode(HelpHead.self, from: JSONSerialization.data(withJSONObject: object)).stakeHorizon)
+        XCTAssertNoThrow(try head.check(hiddenSize: 7, vocabularySize: V, maxTokens: 8))
+        XCTAssertThrowsError(try head.check(hiddenSize: 7, vocabularySize: V, maxTokens: 16)) { XCTAssertTrue("\($0)".contains("-n 8"), "\($0)") }
     }
 
     /// A head whose gain is 1 − q₁ and whose multiplier sits just below t asks at exactly the
