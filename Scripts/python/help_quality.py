@@ -83,3 +83,13 @@ def equal_fraction_table(points, key="rouge_l_vs_teacher"):
             cells.append("-" if v is None else f"{v:.3f}")
         lines.append(f"| {p['policy']}, {p['budget']:g} | {p['teacher_fraction']:.3f} | {p[key]:.3f} | " + " | ".join(cells) + " |")
     return lines
+
+
+def speculative_costs(path):
+    """From `decode --compare --stats json` (its last line, saved at path): the plain target's and
+    speculative decoding's (latency per decoded token, target calls per token), prefill excluded."""
+    st = json.load(open(path))["statistics"]
+    base = st["baseline"]
+    plain = (base["decodeSeconds"] / base["emitted"], base["targetCalls"] / base["emitted"])
+    spec = ((st["draftSeconds"] + st["verifySeconds"] + st["otherSeconds"]) / st["emitted"], st["targetCalls"] / st["emitted"])
+    return plain, spec
