@@ -1,5 +1,6 @@
 """Quality of help-mode outputs (Scripts/experiment-help, Scripts/experiment-help-baselines):
-GSM8K exact match (the last number of the output equals the reference's final answer) and
+GSM8K exact match (the output's final answer equals the reference's: the last number inside the
+last \\boxed{...} when the output has one, as Qwen's math evaluation reads it, else the last number) and
 ROUGE-L F1 over whitespace tokens against another output (the plain teacher's)."""
 import json
 import re
@@ -15,6 +16,12 @@ def last_number(text):
     return nums[-1].replace(",", "").rstrip(".") if nums else None
 
 
+def final_answer(text):
+    """The output's final answer: the last number of its last \\boxed{...}, else its last number."""
+    boxed = re.findall(r"\\boxed\{([^{}]*)\}", text)
+    return (last_number(boxed[-1]) if boxed else None) or last_number(text)
+
+
 def same_number(a, b):
     try:
         return a is not None and b is not None and float(a) == float(b)
@@ -28,7 +35,7 @@ def outputs(path):
 
 def exact_match(path, answers):
     outs = outputs(path)
-    return sum(same_number(last_number(o), reference_answer(a)) for o, a in zip(outs, answers)) / len(outs)
+    return sum(same_number(final_answer(o), reference_answer(a)) for o, a in zip(outs, answers)) / len(outs)
 
 
 def rouge_l(a, b):
@@ -93,3 +100,58 @@ def speculative_costs(path):
     plain = (base["decodeSeconds"] / base["emitted"], base["targetCalls"] / base["emitted"])
     spec = ((st["draftSeconds"] + st["verifySeconds"] + st["otherSeconds"]) / st["emitted"], st["targetCalls"] / st["emitted"])
     return plain, spec
+
+
+def per_prompt(path, references):
+    """ROUGE-L of each output of the decode file at path against its reference (the same order)."""
+    return [rouge_l(o, r) for o, r in zip(outputs(path), references)]
+
+
+def bootstrap_interval(differences, draws=4000, seed=17):
+    """95% percentile interval of the mean of per-prompt differences, resampling prompts with
+    replacement (seeded, so a table regenerates bit for bit)."""
+    import random
+    rng, n = random.Random(seed), len(differences)
+    means = sorted(sum(differences[rng.randrange(n)] for _ in range(n)) / n for _ in range(draws))
+    return means[int(0.025 * draws)], means[int(0.975 * draws) - 1]
+
+
+def equal_fraction_intervals(points, scores):
+    """Markdown lines: each learned policy (name starting with "head") minus every other help policy
+    at the learned policy's measured teacher fraction, per prompt, with a paired bootstrap 95%
+    interval over prompts. `scores` maps a point's "name" (its decode file) to its per-prompt
+    qualities; the other policy's per-prompt value is interpolated between its two points around
+    that fraction with the weights the aggregate fractions give (so the mean equals
+    ``equal_fraction_table``'s reading), through the plain student at 0 and the teacher at 1."""
+    ends = {p["policy"]: scores[p["name"]] for p in points if p.get("policy") in ("plain student", "plain teacher")}
+    policies = []
+    for p in points:
+        if "budget" in p and p["policy"] not in policies:
+            policies.append(p["policy"])
+    curves = {q: sorted([(0.0, ends["plain student"]), (1.0, ends["plain teacher"])]
+                        + [(p["teacher_fraction"], scores[p["name"]]) for p in points if p.get("policy") == q and "budget" in p],
+                        key=lambda c: c[0])
+              for q in policies}
+    def read(curve, f):
+        for (x0, y0), (x1, y1) in zip(curve, curve[1:]):
+            if x0 <= f <= x1:
+                w = 0.0 if x1 == x0 else (f - x0) / (x1 - x0)
+                return [(1 - w) * a + w * b for a, b in zip(y0, y1)]
+        return None
+    others = [q for q in policies if not q.startswith("head")]
+    lines = ["| learned policy, budget | its teacher fraction | " + " | ".join(f"minus {q} [95% interval]" for q in others) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in others) + " |"]
+    for p in points:
+        if "budget" not in p or not p["policy"].startswith("head"):
+            continue
+        mine, cells = scores[p["name"]], []
+        for q in others:
+            theirs = read(curves[q], p["teacher_fraction"])
+            if theirs is None:
+                cells.append("-")
+                continue
+            d = [a - b for a, b in zip(mine, theirs)]
+            lo, hi = bootstrap_interval(d)
+            cells.append(f"{sum(d) / len(d):+.3f} [{lo:+.3f}, {hi:+.3f}]")
+        lines.append(f"| {p['policy']}, {p['budget']:g} | {p['teacher_fraction']:.3f} | " + " | ".join(cells) + " |")
+    return lines

@@ -28,6 +28,12 @@ public struct HelpHeadFitter {
     public var useHidden: Bool
     /// The ridge grid of ``fit(_:)``, for standardised features.
     public var ridgeGrid: [Double] = [0.1, 1, 10, 100, 1000, 10000]
+    /// ρ's multiplier (``Ridge/solve(x:y:rows:columns:rho:penalty:)``'s m_i) on the columns the
+    /// fit leaves nearly free: the intercept always, and the logit statistics and position features
+    /// of a head that also reads the hidden state. The C hidden-state weights get 1, so the largest
+    /// ρ of the grid tends to the statistics-only fit instead of to a constant model (with one
+    /// penalty for all, ρ = 10⁴ scored a held-out pseudo-R² of −0.96 on GSM8K, below the constant).
+    public var lightPenalty = 1e-4
     /// What the head regresses on (`help-head --predict`): the one-step gain (the default), or the
     /// indicator that the student's greedy token is not the teacher's (a linear probability model of
     /// disagreement: what agreement with the teacher's text counts), or that indicator times the
@@ -158,8 +164,11 @@ public struct HelpHeadFitter {
             let sd = (v / Double(n)).squareRoot()
             head.mean[f] = mean; head.scale[f] = sd > 1e-12 ? sd : 1
         }
-        // Design matrix with an intercept column (not penalised much: it is one of p).
+        // Design matrix with an intercept column; the penalty shrinks the hidden state's weights (and
+        // the statistics' when there is no hidden state), not the intercept.
         let p = F + 1
+        let C0 = head.hiddenSize
+        let penalty = (0..<p).map { f -> Double in f < C0 || (C0 == 0 && f < F) ? 1 : lightPenalty }
         var x = [Double](repeating: 0, count: n * p)
         for r in 0..<n {
             for f in 0..<F { x[r * p + f] = (samples.features[r * F + f] - head.mean[f]) / head.scale[f] }
@@ -187,7 +196,7 @@ public struct HelpHeadFitter {
             // pseudo-R²), the linear heads by squared error against the mean's.
             let nullLoss = validRows.reduce(0.0) { $0 + HelpHeadFitter.logLoss(probability: yMean, target: y[$1]) }
             for rho in ridgeGrid {
-                let w = try solve(x: xt, y: yt, rows: trainRows.count, columns: p, rho: rho)
+                let w = try solve(x: xt, y: yt, rows: trainRows.count, columns: p, rho: rho, penalty: penalty)
                 var error = 0.0, scores: [Double] = []
                 for r in validRows {
                     var g = 0.0
@@ -230,7 +239,7 @@ public struct HelpHeadFitter {
                 }
             }
         }
-        let w = try solve(x: x, y: y, rows: n, columns: p, rho: best.rho)
+        let w = try solve(x: x, y: y, rows: n, columns: p, rho: best.rho, penalty: penalty)
         head.weights = Array(w[0..<F]); head.bias = w[F]
         record["positions"] = Double(n)
         record["prompts"] = Double(prompts)
@@ -287,9 +296,9 @@ public struct HelpHeadFitter {
     }
 
     /// The fit of ``fit(_:)``: logistic for the product form, least squares otherwise.
-    private func solve(x: [Double], y: [Double], rows: Int, columns: Int, rho: Double) throws -> [Double] {
-        target == .expectedStake ? try LogisticRidge.solve(x: x, y: y, rows: rows, columns: columns, rho: rho)
-                                 : try Ridge.solve(x: x, y: y, rows: rows, columns: columns, rho: rho)
+    private func solve(x: [Double], y: [Double], rows: Int, columns: Int, rho: Double, penalty: [Double]) throws -> [Double] {
+        target == .expectedStake ? try LogisticRidge.solve(x: x, y: y, rows: rows, columns: columns, rho: rho, penalty: penalty)
+                                 : try Ridge.solve(x: x, y: y, rows: rows, columns: columns, rho: rho, penalty: penalty)
     }
 
     /// −[y log p + (1 − y) log(1 − p)], p clamped away from 0 and 1.

@@ -147,7 +147,7 @@ public struct HelpHead: Codable, Equatable, Sendable {
     public func multiplier(budget b: Double) throws -> Double {
         if b == 0 { return .infinity }
         guard let lo = budgets.first, let hi = budgets.last, budgets.count == multipliers.count else {
-            throw SpecDecodeError.invalidSettings("the help head has no fitted budgets; fit it with `specdistill help-head --budgets ...`")
+            throw SpecDecodeError.invalidSettings("the help head has no fitted budgets (fitted with --calibration 0?); fit it with `specdistill help-head --budgets ... --calibration N`")
         }
         guard b >= lo - 1e-9 && b <= hi + 1e-9 else {
             throw SpecDecodeError.invalidSettings("budget \(b) is outside the help head's fitted budgets \(lo)…\(hi); refit it with `--budgets` covering \(b)")

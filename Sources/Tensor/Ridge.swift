@@ -1,20 +1,25 @@
 import CBLAS
 
-/// Ridge regression in Double: the w minimising `‖X w − y‖² + ρ ‖w‖²`, i.e. the solution of the
-/// normal equations `(XᵀX + ρ I) w = Xᵀ y` (symmetric positive definite for ρ > 0).
+/// Ridge regression in Double: the w minimising `‖X w − y‖² + ρ Σ_i m_i w_i²`, i.e. the solution of
+/// the normal equations `(XᵀX + ρ M) w = Xᵀ y`, M = diag(m) (symmetric positive definite for ρ > 0
+/// and every m_i > 0). The per-column multipliers m (`penalty`, default all 1: the plain ridge
+/// `ρ ‖w‖²`) let one block of columns be shrunk while another (an intercept, a few strong
+/// features) is left nearly free, so a large ρ tends to the fit on that block alone.
 ///
-/// ``solve(x:y:rows:columns:rho:)`` forms XᵀX with `cblas_dsyrk` and Xᵀy with `cblas_dgemv`, then
-/// factors by Cholesky (`LAPACKE_dposv`); ``reference(x:y:rows:columns:rho:)`` is the plain-loop
+/// ``solve(x:y:rows:columns:rho:penalty:)`` forms XᵀX with `cblas_dsyrk` and Xᵀy with `cblas_dgemv`, then
+/// factors by Cholesky (`LAPACKE_dposv`); ``reference(x:y:rows:columns:rho:penalty:)`` is the plain-loop
 /// version (the same sums, Gaussian elimination with partial pivoting) it is tested against.
 public enum Ridge {
     /// - Parameters:
     ///   - x: (rows, columns) row-major.
     ///   - y: (rows).
     ///   - rho: ρ > 0.
+    ///   - penalty: m, one multiplier ≥ 0 per column (nil: all 1).
     /// - Throws: ``TensorError/lapack(_:)`` when the system is not positive definite (ρ ≤ 0 with
     ///   collinear columns) and ``TensorError/shapeMismatch(_:)`` for inconsistent sizes.
-    public static func solve(x: [Double], y: [Double], rows n: Int, columns p: Int, rho: Double) throws -> [Double] {
-        try check(x: x, y: y, rows: n, columns: p, rho: rho)
+    public static func solve(x: [Double], y: [Double], rows n: Int, columns p: Int, rho: Double,
+                             penalty: [Double]? = nil) throws -> [Double] {
+        try check(x: x, y: y, rows: n, columns: p, rho: rho, penalty: penalty)
         var a = [Double](repeating: 0, count: p * p), b = [Double](repeating: 0, count: p)
         x.withUnsafeBufferPointer { xp in
             // Upper triangle of XᵀX (row-major), then mirror it; b = Xᵀ y.
@@ -24,7 +29,7 @@ public enum Ridge {
             }
         }
         for i in 0..<p {
-            a[i * p + i] += rho
+            a[i * p + i] += rho * (penalty?[i] ?? 1)
             for j in 0..<i { a[i * p + j] = a[j * p + i] }
         }
         let info = LAPACKE_dposv(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(p), 1, &a, Int32(p), &b, 1)
@@ -34,16 +39,17 @@ public enum Ridge {
         return b
     }
 
-    /// The plain-loop reference of ``solve(x:y:rows:columns:rho:)``.
-    public static func reference(x: [Double], y: [Double], rows n: Int, columns p: Int, rho: Double) throws -> [Double] {
-        try check(x: x, y: y, rows: n, columns: p, rho: rho)
-        // Augmented matrix [XᵀX + ρI | Xᵀy], p × (p + 1).
+    /// The plain-loop reference of ``solve(x:y:rows:columns:rho:penalty:)``.
+    public static func reference(x: [Double], y: [Double], rows n: Int, columns p: Int, rho: Double,
+                                 penalty: [Double]? = nil) throws -> [Double] {
+        try check(x: x, y: y, rows: n, columns: p, rho: rho, penalty: penalty)
+        // Augmented matrix [XᵀX + ρM | Xᵀy], p × (p + 1).
         var m = [[Double]](repeating: [Double](repeating: 0, count: p + 1), count: p)
         for i in 0..<p {
             for j in 0..<p {
                 var s = 0.0
                 for r in 0..<n { s += x[r * p + i] * x[r * p + j] }
-                m[i][j] = s + (i == j ? rho : 0)
+                m[i][j] = s + (i == j ? rho * (penalty?[i] ?? 1) : 0)
             }
             var s = 0.0
             for r in 0..<n { s += x[r * p + i] * y[r] }
@@ -67,10 +73,15 @@ public enum Ridge {
         return w
     }
 
-    private static func check(x: [Double], y: [Double], rows n: Int, columns p: Int, rho: Double) throws {
+    private static func check(x: [Double], y: [Double], rows n: Int, columns p: Int, rho: Double, penalty: [Double]?) throws {
         guard n > 0, p > 0, x.count == n * p, y.count == n else {
             throw TensorError.shapeMismatch("ridge: x has \(x.count) values and y \(y.count) for \(n) rows × \(p) columns")
         }
         guard rho >= 0, rho.isFinite else { throw TensorError.shapeMismatch("ridge: ρ must be a finite value ≥ 0, got \(rho)") }
+        if let penalty {
+            guard penalty.count == p, penalty.allSatisfy({ $0 >= 0 && $0.isFinite }) else {
+                throw TensorError.shapeMismatch("ridge: the penalty needs \(p) finite multipliers ≥ 0 (one per column), got \(penalty.count)")
+            }
+        }
     }
 }

@@ -11,7 +11,10 @@ struct HelpHeadCommand: ParsableCommand {
         discussion: """
         The student decodes the first --examples prompts greedily; the teacher scores every position, and a \
         ridge regression (LAPACKE) on the student's final hidden state and four statistics of its next-token \
-        distribution learns the one-step gain of asking, log p_T(teacher's token) − log p_T(student's token). \
+        distribution learns the one-step gain of asking, log p_T(teacher's token) − log p_T(student's token) \
+        (--predict chooses the target; expected-stake fits a logistic model). The penalty, chosen on held-out \
+        prompts, shrinks the hidden state's weights only (at the grid's largest ρ the fit tends to the \
+        statistics-only one). \
         Then, for each budget b, the multiplier λ_b is calibrated on the next --calibration prompts by \
         decoding with the teacher and moving λ_b to the gain above which a fraction b of the visited \
         positions lie (--rounds times). `decode --mode help --help-policy head` asks exactly where the \
@@ -25,7 +28,7 @@ struct HelpHeadCommand: ParsableCommand {
     @Option(help: "A JSONL file of {\"prompt\": ...} lines (training prompts, disjoint from the evaluation's).") var prompts: String
     @Flag(help: "Wrap each prompt in the ChatML chat template, as `decode --chat`.") var chat = false
     @Option(help: "Prompts whose positions fit the head (the first ones of the file).") var examples = 48
-    @Option(help: "Prompts after those that calibrate the multipliers.") var calibration = 16
+    @Option(help: "Prompts after those that calibrate the multipliers (0: fit and report the held-out statistics only; the file then has no multipliers and decodes nothing).") var calibration = 16
     @Option(help: "Calibration rounds (each decodes the calibration prompts once per budget).") var rounds = 2
     @Option(help: "Budgets to calibrate, fractions in (0, 1], e.g. 0.1,0.2,0.3,0.5.") var budgets = "0.1,0.2,0.3,0.5"
     @Option(help: "hidden (the student's final hidden state and its distribution's statistics) or logits (the statistics only).")
@@ -45,7 +48,7 @@ struct HelpHeadCommand: ParsableCommand {
 
     func validate() throws {
         if examples < 2 { throw ValidationError("--examples must be ≥ 2, got \(examples)") }
-        if calibration < 1 { throw ValidationError("--calibration must be ≥ 1, got \(calibration)") }
+        if calibration < 0 { throw ValidationError("--calibration must be ≥ 0, got \(calibration)") }
         if rounds < 1 { throw ValidationError("--rounds must be ≥ 1, got \(rounds)") }
         if maxTokens < 1 { throw ValidationError("--max-tokens must be ≥ 1, got \(maxTokens)") }
     }
@@ -107,6 +110,11 @@ struct HelpHeadCommand: ParsableCommand {
             printErr(String(format: "  held-out disagreements caught asking at %.0f%% of positions: ", b * 100) + caught.joined(separator: ", "))
             let stake = names.map { name in fit["validation_stake_\(name)_\(b)"].map { String(format: "%@ %.3f", name, $0) } ?? "" }
             printErr(String(format: "  held-out at-stake mass caught asking at %.0f%% of positions: ", b * 100) + stake.joined(separator: ", "))
+        }
+        if calibration == 0 {
+            try head.write(to: URL(fileURLWithPath: (out as NSString).expandingTildeInPath))
+            printErr("wrote \(out) without multipliers (--calibration 0): fit again with --calibration N to decode with it")
+            return
         }
         let measured = try fitter.calibrate(&head, budgets: bs, prompts: Array(encoded.dropFirst(examples)), initial: collected,
                                             rounds: rounds) { round, b, f in

@@ -146,6 +146,36 @@ final class HelpHeadFitTests: XCTestCase {
         }
     }
 
+    /// A head that reads the hidden state as well: the penalty falls on the C hidden-state weights
+    /// only, so at a very large ρ the fit is the statistics-only fit (hidden columns pure noise
+    /// here). With one penalty for every column the statistics' weights and the intercept would be
+    /// shrunk too (a model near the constant: the failure the light penalty exists for).
+    func testHiddenStateWeightsAloneAreShrunk() throws {
+        let student = try model(seed: 3, scale: 1), teacher = try model(seed: 4, scale: 1)
+        let C = student.config.hiddenSize, F = C + 4
+        var samples = HelpHeadFitter.Samples(width: F)
+        var rng = RandomGenerator(seed: 41)
+        for r in 0..<8000 {
+            let hidden = (0..<C).map { _ in rng.uniformDouble() * 2 - 1 }
+            let stats = [rng.uniformDouble() * 2 - 1, rng.uniformDouble(), rng.uniformDouble(), rng.uniformDouble()]
+            samples.features += hidden + stats
+            samples.gains.append(rng.uniformDouble() < 1 / (1 + exp(-(3 * stats[0] - 1))) ? 0.5 : 0)
+            samples.prompt.append(r / 8)
+        }
+        var withHidden = HelpHeadFitter(student: student, teacher: teacher, vocabularySize: 50, maxTokens: 8, stopTokens: [], useHidden: true)
+        withHidden.target = .expectedStake
+        withHidden.ridgeGrid = [1e4]
+        var statsOnly = withHidden
+        statsOnly.useHidden = false
+        statsOnly.ridgeGrid = [1e-3]
+        let big = try withHidden.fit(samples), small = try statsOnly.fit(samples.logitStatisticsOnly(hiddenSize: C))
+        XCTAssertEqual(big.hiddenSize, C)
+        for i in 0..<C { XCTAssertEqual(big.weights[i], 0, accuracy: 0.01, "hidden w[\(i)]") }
+        for i in 0..<4 { XCTAssertEqual(big.weights[C + i], small.weights[i], accuracy: 0.01, "statistic w[\(i)]") }
+        XCTAssertEqual(big.bias, small.bias, accuracy: 0.01)
+        XCTAssertGreaterThan(abs(small.weights[0]), 1, "the informative statistic carries weight")
+    }
+
     func testMultiplierAsksAtTheFraction() {
         let scores = (0..<50).map { Double($0 % 10) / 7 }.shuffled()
         for (fraction, asks) in [(0.1, 5), (0.3, 15), (0.5, 25)] {

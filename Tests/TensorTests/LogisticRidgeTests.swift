@@ -33,6 +33,25 @@ final class LogisticRidgeTests: XCTestCase {
         }
     }
 
+    /// With per-column multipliers the answer zeroes `Xᵀ(μ − y) + ρ m ⊙ w`; a free intercept (tiny
+    /// multiplier) makes the mean predicted probability the observed rate, Σ μ_r = Σ y_r, which the
+    /// same ρ on every column breaks (it pulls the intercept towards probability 1/2).
+    func testPerColumnPenaltiesLeaveTheLightColumnsFree() throws {
+        let n = 400, p = 4, rho = 200.0, m = [1, 1, 1, 1e-6]
+        let x = design(n, p, seed: 31)
+        var rng = RandomGenerator(seed: 32)
+        let y = (0..<n).map { r in rng.uniformDouble() < LogisticRidge.sigmoid(1.5 * x[r * p] - 1.2) ? 1.0 : 0.0 }
+        let excess = { (w: [Double]) -> Double in
+            (0..<n).reduce(0.0) { s, r in s + LogisticRidge.sigmoid((0..<p).reduce(0.0) { $0 + x[r * p + $1] * w[$1] }) - y[r] }
+        }
+        let w = try LogisticRidge.solve(x: x, y: y, rows: n, columns: p, rho: rho, penalty: m)
+        let g = LogisticRidge.gradient(x: x, y: y, rows: n, columns: p, rho: rho, penalty: m, weights: w)
+        for i in 0..<p { XCTAssertEqual(g[i], 0, accuracy: 1e-8, "∂w[\(i)]") }
+        XCTAssertEqual(excess(w), 0, accuracy: 1e-3)
+        let uniform = try LogisticRidge.solve(x: x, y: y, rows: n, columns: p, rho: rho)
+        XCTAssertGreaterThan(excess(uniform), 10, "one ρ for all lifts the predicted rate above the observed one")
+    }
+
     func testRecoversTheCoefficientsOfALogisticModel() throws {
         let n = 40_000, p = 3, truth = [2.0, -1.0, 0.5]
         let x = design(n, p, seed: 9)

@@ -20,6 +20,27 @@ final class RidgeTests: XCTestCase {
         }
     }
 
+    /// Per-column penalties: the LAPACKE path against the reference, the normal equations
+    /// `Xᵀ(Xw − y) + ρ m ⊙ w = 0` computed independently, and a multiplier of 1 everywhere equal to none.
+    func testPerColumnPenaltiesSolveTheirNormalEquations() throws {
+        let n = 60, p = 6, rho = 30.0, m = [1, 1, 0, 1e-4, 2, 1]
+        let x = randomDesign(n, p, seed: 11)
+        var rng = RandomGenerator(seed: 12)
+        let y = (0..<n).map { _ in rng.uniformDouble() * 4 - 2 }
+        let fast = try Ridge.solve(x: x, y: y, rows: n, columns: p, rho: rho, penalty: m)
+        let slow = try Ridge.reference(x: x, y: y, rows: n, columns: p, rho: rho, penalty: m)
+        for i in 0..<p {
+            XCTAssertEqual(fast[i], slow[i], accuracy: 1e-9 * max(1, abs(slow[i])))
+            var g = rho * m[i] * fast[i]
+            for r in 0..<n { g += x[r * p + i] * ((0..<p).reduce(0.0) { $0 + x[r * p + $1] * fast[$1] } - y[r]) }
+            XCTAssertEqual(g, 0, accuracy: 1e-9, "∂w[\(i)]")
+        }
+        XCTAssertEqual(try Ridge.solve(x: x, y: y, rows: n, columns: p, rho: rho, penalty: [Double](repeating: 1, count: p)),
+                       try Ridge.solve(x: x, y: y, rows: n, columns: p, rho: rho))
+        XCTAssertThrowsError(try Ridge.solve(x: x, y: y, rows: n, columns: p, rho: rho, penalty: [1, 1])) { XCTAssertTrue("\($0)".contains("penalty"), "\($0)") }
+        XCTAssertThrowsError(try Ridge.solve(x: x, y: y, rows: n, columns: p, rho: rho, penalty: [1, 1, 1, 1, 1, -1]))
+    }
+
     func testRecoversAnExactLinearModel() throws {
         let n = 60, p = 5, w = [1.5, -2.0, 0.25, 3.0, -0.75]
         let x = randomDesign(n, p, seed: 7)
