@@ -56,28 +56,41 @@ def agreement(path, reference_outputs):
     return sum(rouge_l(o, t) for o, t in zip(outputs(path), reference_outputs)) / len(reference_outputs)
 
 
+def segment(curve, fraction):
+    """The two points of a curve [(fraction, value)] around `fraction` (sorted by fraction) and the
+    weight w of the upper one, or None outside them: value = (1 − w)·y0 + w·y1."""
+    pts = sorted(curve, key=lambda c: c[0])
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+        if x0 <= fraction <= x1:
+            return y0, y1, (0.0 if x1 == x0 else (fraction - x0) / (x1 - x0))
+    return None
+
+
 def at_fraction(curve, fraction):
     """Quality read off a policy's curve at a teacher fraction: linear between its measured
     (fraction, quality) points sorted by fraction; None outside them."""
-    pts = sorted(curve)
-    for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
-        if x0 <= fraction <= x1:
-            return y0 if x1 == x0 else y0 + (y1 - y0) * (fraction - x0) / (x1 - x0)
-    return None
+    seg = segment(curve, fraction)
+    return None if seg is None else seg[0] + (seg[1] - seg[0]) * seg[2]
+
+
+def policy_curves(points, value):
+    """The help policies of `points` (in order) and each one's curve [(teacher fraction, value(p))]
+    through the plain student at 0, its own points and the plain teacher at 1."""
+    ends = {p["policy"]: value(p) for p in points if p.get("policy") in ("plain student", "plain teacher")}
+    policies = []
+    for p in points:
+        if "budget" in p and p["policy"] not in policies:
+            policies.append(p["policy"])
+    return policies, {q: [(0.0, ends["plain student"]), (1.0, ends["plain teacher"])]
+                         + [(p["teacher_fraction"], value(p)) for p in points if p.get("policy") == q and "budget" in p]
+                      for q in policies}
 
 
 def equal_fraction_table(points, key="rouge_l_vs_teacher"):
     """Markdown lines comparing each learned policy (a name starting with "head") with every other
     help policy at the learned policy's measured teacher fractions: each other policy's curve runs
     through (0, plain student), its own points and (1, plain teacher) and is read at that fraction."""
-    ends = {p["policy"]: p[key] for p in points if p.get("policy") in ("plain student", "plain teacher")}
-    policies = []
-    for p in points:
-        if "budget" in p and p["policy"] not in policies:
-            policies.append(p["policy"])
-    curves = {q: [(0.0, ends["plain student"]), (1.0, ends["plain teacher"])]
-                 + [(p["teacher_fraction"], p[key]) for p in points if p.get("policy") == q and "budget" in p]
-              for q in policies}
+    policies, curves = policy_curves(points, lambda p: p[key])
     lines = ["| learned policy, budget | its teacher fraction | its " + key + " | "
              + " | ".join(f"{q} at that fraction" for q in policies) + " |",
              "| --- | --- | --- | " + " | ".join("---" for _ in policies) + " |"]
@@ -123,21 +136,10 @@ def equal_fraction_intervals(points, scores):
     qualities; the other policy's per-prompt value is interpolated between its two points around
     that fraction with the weights the aggregate fractions give (so the mean equals
     ``equal_fraction_table``'s reading), through the plain student at 0 and the teacher at 1."""
-    ends = {p["policy"]: scores[p["name"]] for p in points if p.get("policy") in ("plain student", "plain teacher")}
-    policies = []
-    for p in points:
-        if "budget" in p and p["policy"] not in policies:
-            policies.append(p["policy"])
-    curves = {q: sorted([(0.0, ends["plain student"]), (1.0, ends["plain teacher"])]
-                        + [(p["teacher_fraction"], scores[p["name"]]) for p in points if p.get("policy") == q and "budget" in p],
-                        key=lambda c: c[0])
-              for q in policies}
+    policies, curves = policy_curves(points, lambda p: scores[p["name"]])
     def read(curve, f):
-        for (x0, y0), (x1, y1) in zip(curve, curve[1:]):
-            if x0 <= f <= x1:
-                w = 0.0 if x1 == x0 else (f - x0) / (x1 - x0)
-                return [(1 - w) * a + w * b for a, b in zip(y0, y1)]
-        return None
+        seg = segment(curve, f)
+        return None if seg is None else [(1 - seg[2]) * a + seg[2] * b for a, b in zip(seg[0], seg[1])]
     others = [q for q in policies if not q.startswith("head")]
     lines = ["| learned policy, budget | its teacher fraction | " + " | ".join(f"minus {q} [95% interval]" for q in others) + " |",
              "| --- | --- | " + " | ".join("---" for _ in others) + " |"]
