@@ -33,9 +33,14 @@ def outputs(path):
     return [json.loads(l)["output"] for l in open(path)]
 
 
+def exact_matches(path, answers):
+    """Per output, 1 when its final answer equals the reference's, else 0 (the same order)."""
+    return [int(same_number(final_answer(o), reference_answer(a))) for o, a in zip(outputs(path), answers)]
+
+
 def exact_match(path, answers):
-    outs = outputs(path)
-    return sum(same_number(final_answer(o), reference_answer(a)) for o, a in zip(outs, answers)) / len(outs)
+    m = exact_matches(path, answers)
+    return sum(m) / len(m)
 
 
 def rouge_l(a, b):
@@ -156,4 +161,25 @@ def equal_fraction_intervals(points, scores):
             lo, hi = bootstrap_interval(d)
             cells.append(f"{sum(d) / len(d):+.3f} [{lo:+.3f}, {hi:+.3f}]")
         lines.append(f"| {p['policy']}, {p['budget']:g} | {p['teacher_fraction']:.3f} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def budget_steps(points, scores, label="exact match"):
+    """Markdown lines: along each help policy's budgets (plain student first, plain teacher last), the
+    per-prompt mean of `scores` (a point's "name" → per-prompt values) at each step and the change from
+    the step before, with a paired bootstrap 95% interval over prompts: whether the prompts resolve a
+    rise (or a fall) between consecutive budgets."""
+    policies, _ = policy_curves(points, lambda p: 0.0)
+    ends = {p["policy"]: p for p in points if p.get("policy") in ("plain student", "plain teacher")}
+    lines = [f"| policy | from → to | {label} from → to | change [95% interval] |", "| --- | --- | --- | --- |"]
+    for q in policies:
+        steps = ([ends["plain student"]] + sorted((p for p in points if p.get("policy") == q and "budget" in p),
+                                                  key=lambda p: p["budget"]) + [ends["plain teacher"]])
+        for a, b in zip(steps, steps[1:]):
+            x, y = scores[a["name"]], scores[b["name"]]
+            d = [v - u for u, v in zip(x, y)]
+            lo, hi = bootstrap_interval(d)
+            name = lambda p: f"budget {p['budget']:g}" if "budget" in p else p["policy"]
+            lines.append(f"| {q} | {name(a)} → {name(b)} | {sum(x) / len(x):.3f} → {sum(y) / len(y):.3f} | "
+                         f"{sum(d) / len(d):+.3f} [{lo:+.3f}, {hi:+.3f}] |")
     return lines
