@@ -171,6 +171,7 @@ def budget_steps(points, scores, label="exact match"):
     rise (or a fall) between consecutive budgets."""
     policies, _ = policy_curves(points, lambda p: 0.0)
     ends = {p["policy"]: p for p in points if p.get("policy") in ("plain student", "plain teacher")}
+    name = lambda p: f"budget {p['budget']:g}" if "budget" in p else p["policy"]
     lines = [f"| policy | from → to | {label} from → to | change [95% interval] |", "| --- | --- | --- | --- |"]
     for q in policies:
         steps = ([ends["plain student"]] + sorted((p for p in points if p.get("policy") == q and "budget" in p),
@@ -179,7 +180,6 @@ def budget_steps(points, scores, label="exact match"):
             x, y = scores[a["name"]], scores[b["name"]]
             d = [v - u for u, v in zip(x, y)]
             lo, hi = bootstrap_interval(d)
-            name = lambda p: f"budget {p['budget']:g}" if "budget" in p else p["policy"]
             lines.append(f"| {q} | {name(a)} → {name(b)} | {sum(x) / len(x):.3f} → {sum(y) / len(y):.3f} | "
                          f"{sum(d) / len(d):+.3f} [{lo:+.3f}, {hi:+.3f}] |")
     return lines
