@@ -125,13 +125,27 @@ def per_prompt(path, references):
     return [rouge_l(o, r) for o, r in zip(outputs(path), references)]
 
 
-def bootstrap_interval(differences, draws=4000, seed=17):
-    """95% percentile interval of the mean of per-prompt differences, resampling prompts with
+def bootstrap(statistic, n, draws=4000, seed=17):
+    """95% percentile interval of `statistic(indices)` over `draws` resamples of the n prompts with
     replacement (seeded, so a table regenerates bit for bit)."""
     import random
-    rng, n = random.Random(seed), len(differences)
-    means = sorted(sum(differences[rng.randrange(n)] for _ in range(n)) / n for _ in range(draws))
-    return means[int(0.025 * draws)], means[int(0.975 * draws) - 1]
+    rng = random.Random(seed)
+    values = sorted(statistic([rng.randrange(n) for _ in range(n)]) for _ in range(draws))
+    return values[int(0.025 * draws)], values[int(0.975 * draws) - 1]
+
+
+def bootstrap_interval(differences, draws=4000, seed=17):
+    """95% percentile interval of the mean of per-prompt differences, resampling prompts."""
+    return bootstrap(lambda s: sum(differences[i] for i in s) / len(s), len(differences), draws, seed)
+
+
+def fraction_interval(path, draws=4000, seed=17):
+    """95% interval of a help decode's teacher-token fraction Σ teacher tokens / Σ tokens (the
+    pooled ratio the statistics report), resampling prompts: how closely its prompts pin the
+    fraction a policy asks at."""
+    rows = [json.loads(l) for l in open(path)]
+    asked, tokens = [r.get("teacher_tokens", 0) for r in rows], [r["tokens"] for r in rows]
+    return bootstrap(lambda s: sum(asked[i] for i in s) / max(1, sum(tokens[i] for i in s)), len(rows), draws, seed)
 
 
 def equal_fraction_intervals(points, scores):
