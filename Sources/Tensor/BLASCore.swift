@@ -34,6 +34,23 @@ public enum BLASCore {
         return nil
     }
 
+    /// When the user's `OPENBLAS_CORETYPE` holds OpenBLAS on weaker kernels than this CPU allows
+    /// (an environment that exports `OPENBLAS_CORETYPE=Haswell` on an AVX-512 machine, say): one
+    /// line saying so and how to get the faster ones. The setting is kept (the user may want it);
+    /// nil when the variable is unset or OpenBLAS already runs the kernels the CPU allows.
+    public static var weakerKernelsNote: String? {
+        guard let setting = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"],
+              let better = recommendedCoreType else { return nil }
+        return weakerKernelsNote(setting: setting, current: current, better: better)
+    }
+
+    /// The line of ``weakerKernelsNote`` for the user's `setting`, the kernels OpenBLAS runs and
+    /// the ones this CPU allows.
+    public static func weakerKernelsNote(setting: String, current: String, better: String) -> String {
+        "note: OPENBLAS_CORETYPE=\(setting) keeps OpenBLAS on its \(current) kernels; this CPU allows "
+            + "\(better) (faster sgemm): unset OPENBLAS_CORETYPE or set it to \(better)"
+    }
+
     /// When OpenBLAS fell back to weaker kernels than this CPU allows and the user did not set
     /// `OPENBLAS_CORETYPE`: the environment assignment to restart the process with. Nil otherwise
     /// (including in the restarted process, which has the variable set).

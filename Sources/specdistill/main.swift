@@ -13,6 +13,8 @@ import SpecDistill
 if let (name, value) = BLASCore.restartArgumentsForBestKernels() {
     setenv(name, value, 1)
     execv("/proc/self/exe", CommandLine.unsafeArgv)   // returns only if the restart failed: go on as we are
+} else if let note = BLASCore.weakerKernelsNote {
+    FileHandle.standardError.write(Data((note + "\n").utf8))   // the user's setting wins; say what it costs
 }
 
 // SpecDistillCommand.main(), with the data-parallel job ended cleanly: MPI_Finalize after success,
