@@ -106,11 +106,54 @@ int sd_x8_prefetch_l2(void) {
     return sd_x8_pf_l2;
 }
 
+long sd_cache_size_parse(const char *text) {
+    char *end = 0;
+    const long n = strtol(text, &end, 10);
+    if (end == text || n <= 0) return -1;
+    while (*end == ' ') end++;
+    long unit = 1;
+    if (*end == 'K' || *end == 'k') unit = 1L << 10, end++;
+    else if (*end == 'M' || *end == 'm') unit = 1L << 20, end++;
+    else if (*end == 'G' || *end == 'g') unit = 1L << 30, end++;
+    while (*end == ' ' || *end == '\n') end++;
+    return *end ? -1 : n * unit;
+}
+
+// The first line of DIR/NAME into buf (newline kept); 0 when the file cannot be read.
+static int sd_read_line(const char *dir, const char *name, char *buf, int size) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    const int ok = fgets(buf, size, f) != 0;
+    fclose(f);
+    return ok;
+}
+
+long sd_llc_bytes_in(const char *cache_dir) {
+    long best = -1;
+    int best_level = 0;
+    for (int i = 0; i < 16; i++) {
+        char dir[400], level[32], type[32], size[64];
+        snprintf(dir, sizeof dir, "%s/index%d", cache_dir, i);
+        if (!sd_read_line(dir, "level", level, sizeof level) || !sd_read_line(dir, "type", type, sizeof type) ||
+            !sd_read_line(dir, "size", size, sizeof size)) continue;
+        if (strncmp(type, "Data", 4) && strncmp(type, "Unified", 7)) continue;   // not Instruction
+        const int l = atoi(level);
+        const long n = sd_cache_size_parse(size);
+        if (n > 0 && (l > best_level || (l == best_level && n > best))) best = n, best_level = l;
+    }
+    return best;
+}
+
 long sd_llc_bytes(void) {
-    long n = -1;
+    static long cached = 0;
+    if (cached) return cached;
+    long n = sd_llc_bytes_in("/sys/devices/system/cpu/cpu0/cache");
 #if defined(_SC_LEVEL3_CACHE_SIZE)
-    n = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (n <= 0) n = sysconf(_SC_LEVEL3_CACHE_SIZE);
     if (n <= 0) n = sysconf(_SC_LEVEL2_CACHE_SIZE);
 #endif
-    return n > 0 ? n : 32L << 20;
+    cached = n > 0 ? n : 32L << 20;
+    return cached;
 }

@@ -26,7 +26,7 @@ extension NativeWeights {
         sd_x8_set_prefetch_l2(resident > lastLevelCacheBytes ? 1 : 0)
     }
 
-    /// The last-level cache's size as the C library reports it (``sd_llc_bytes``).
+    /// The last-level cache's size as Linux describes it (``sd_llc_bytes``: sysfs, else the C library).
     public static var lastLevelCacheBytes: Int { Int(sd_llc_bytes()) }
 
     /// Whether the quantised kernels' one-row passes prefetch into L2 only (see ``registerResident(_:)``;

@@ -159,8 +159,16 @@ int sd_x8_avx_vnni_preferred(void);
 void sd_x8_set_prefetch_l2(int on);
 /// The current choice of sd_x8_set_prefetch_l2 (after the SPECDISTILL_PREFETCH override).
 int sd_x8_prefetch_l2(void);
-/// The last-level cache's size in bytes (the L3's, else the L2's, as the C library reports it;
-/// 32 MiB when it reports neither).
+/// The last-level cache's size in bytes: the highest-level data or unified cache Linux describes
+/// under /sys/devices/system/cpu/cpu0/cache (what lscpu prints), else the L3's or L2's size as the
+/// C library reports it, else 32 MiB. glibc's sysconf was seen 8–12× too large on AMD EPYC VMs
+/// (268 MB and 403 MB for a 32 MiB L3), which put a 131 MB model "in cache" and flipped the
+/// one-row prefetch choice above. Read once.
 long sd_llc_bytes(void);
+/// sd_llc_bytes's reading of one cache directory (index0 … index15, each with level, type and
+/// size files); -1 when it describes no data or unified cache.
+long sd_llc_bytes_in(const char *cache_dir);
+/// A sysfs cache size ("32768K", "2M", "512") in bytes; -1 when it is not one.
+long sd_cache_size_parse(const char *text);
 
 #endif
