@@ -79,6 +79,9 @@ public struct PlainResult: Codable, Equatable, Sendable {
     /// Per example: the output text and its score.
     public var outputs: [String]
     public var scores: [Double?]
+    /// Outputs that stopped at `maxTokens` before a stop token: the task metric scores them as
+    /// cut (GSM8K's final number may not be reached). Nil in results written before it was kept.
+    public var reachedMaxTokens: Int?
 }
 
 /// One draft on one task.

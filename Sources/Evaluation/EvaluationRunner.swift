@@ -136,7 +136,7 @@ public final class EvaluationRunner {
             return try SpeculativeDecoder(target: pair.target, draft: pair.draft, configuration: configuration,
                                           vocabularySize: vocabularySize, lookupCorpus: d.lookupCorpus)
         }
-        var plainResult = PlainResult(statistics: PlainStatistics(), metric: nil, outputs: [], scores: [])
+        var plainResult = PlainResult(statistics: PlainStatistics(), metric: nil, outputs: [], scores: [], reachedMaxTokens: 0)
         var draftResults = drafts.enumerated().map { d, draft in
             DraftTaskResult(name: draft.name, teacherForced: teacherForced[d], statistics: SpeculativeStatistics(),
                             derived: SpeculativeStatistics().derived, metric: nil,
@@ -151,6 +151,7 @@ public final class EvaluationRunner {
             let baseScore = try scorer.score(example, output: baseText)
             plainResult.statistics.add(base.statistics)
             plainResult.outputs.append(baseText); plainResult.scores.append(baseScore)
+            if base.stopReason == .maxTokens { plainResult.reachedMaxTokens? += 1 }
             done += 1
             onEvent(.progress(done: done, detail: "target alone, prompt \(i + 1)"))
             for (d, decoder) in decoders.enumerated() {

@@ -96,7 +96,7 @@ public enum ResultsTables {
         s += summary(r).text
         for t in r.tasks {
             s += "\n\(t.name) (\(t.examples) prompts, \(t.source)); TF = teacher-forced on the reference responses, "
-                + "c = draft step / plain target step\n"
+                + "c = draft step / plain target step\(cutNote(t, r.settings))\n"
             s += details(t).text
         }
         s += mismatchText(r)
@@ -109,11 +109,20 @@ public enum ResultsTables {
         s += summary(r).markdown
         for t in r.tasks {
             s += "\n**\(t.name)** (\(t.examples) prompts). TF = teacher-forced on the reference responses; "
-                + "c = draft step / plain target step; S = speedup over plain decoding.\n\n"
+                + "c = draft step / plain target step; S = speedup over plain decoding\(cutNote(t, r.settings)).\n\n"
             s += details(t).markdown
         }
         s += mismatchText(r)
         return s
+    }
+
+    /// "; N of M plain outputs stopped at --max-tokens K before ending (…)" when any did: the
+    /// metric column then scores cut answers (exact match reads 0 for an answer whose final line
+    /// was never written), and a longer --max-tokens measures the task.
+    static func cutNote(_ t: TaskResult, _ s: EvaluationSettings) -> String {
+        guard let cut = t.plain.reachedMaxTokens, cut > 0 else { return "" }
+        return "; \(cut) of \(t.examples) plain outputs stopped at --max-tokens \(s.maxTokens) before ending "
+            + "(the \(t.metric.rawValue) column scores them as cut)"
     }
 
     static func mismatchText(_ r: EvaluationResults) -> String {

@@ -73,6 +73,12 @@ final class RunnerTests: XCTestCase {
         }
         XCTAssertEqual(t.plain.statistics.prompts, 5)
         XCTAssertEqual(t.plain.statistics.emitted, 60)
+        XCTAssertEqual(t.plain.reachedMaxTokens, 5, "no stop tokens: every output runs to --max-tokens")
+        XCTAssertTrue(ResultsTables.text(r).contains("5 of 5 plain outputs stopped at --max-tokens 12 before ending"))
+        XCTAssertTrue(ResultsTables.markdown(r).contains("(the exact_match column scores them as cut)"))
+        var ended = r
+        ended.tasks[0].plain.reachedMaxTokens = 0
+        XCTAssertFalse(ResultsTables.text(ended).contains("stopped at"), "no note when every output ended")
 
         // The draft that is the target: every draft accepted, teacher-forced acceptance 1.
         let copy = try XCTUnwrap(t.draft("copy"))
