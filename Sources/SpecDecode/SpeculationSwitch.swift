@@ -60,7 +60,8 @@ public struct AutoOffSettings: Codable, Equatable, Sendable {
 /// **Rule.** The predicted speedup is `S* = max_gamma tau(alpha, gamma) / (gamma·c + v(gamma))`
 /// over the schedule's range.
 /// - Drafting → plain: after at least ``AutoOffSettings/minRounds`` drafted rounds since
-///   speculation (re)started, when `S* < threshold` after a round.
+///   speculation (re)started, when S* < threshold after a round even at the optimistic alpha
+///   ``optimisticAlpha`` (one standard error above the estimate).
 /// - Plain → drafting: alpha receives no evidence while not drafting, so every n plain steps one
 ///   **probe** round drafts `draftMax` tokens (the draft first catches up on the tokens it missed
 ///   in one batched append, which is why its cache is not kept in step: that would cost a draft
@@ -105,6 +106,21 @@ public struct SpeculationSwitch: Sendable {
     /// The current estimate of alpha.
     public var alphaEstimate: Double { acceptedWeight / (acceptedWeight + rejectedWeight) }
 
+    /// Standard errors added to alpha before the switch-off test (see ``optimisticAlpha``).
+    public static let offConfidence = 1.0
+
+    /// alpha as high as the evidence still allows: `â + z·sqrt(â(1 − â)/n)` with â
+    /// ``alphaEstimate``, n the decayed count of judged drafts behind it (the prior's two
+    /// included, ≈ 12 at most) and z ``offConfidence``. Speculation switches off only when even
+    /// this predicts less than the threshold: off, alpha receives no evidence but a probe's, so a
+    /// false switch-off costs a draft that pays most of the answer, and with ≈ 12 judged drafts of
+    /// memory a dip of a few rejections is within the noise of a draft at alpha ≈ 0.5. It switches
+    /// back on at the estimate itself (hysteresis between the two).
+    public var optimisticAlpha: Double {
+        let n = acceptedWeight + rejectedWeight, a = alphaEstimate
+        return min(1, a + SpeculationSwitch.offConfidence * (a * (1 - a) / n).squareRoot())
+    }
+
     /// c = draft step / plain target step (nil until both are timed).
     public var costRatioEstimate: Double? {
         if let c = settings.fixedCostRatio { return c }
@@ -119,9 +135,14 @@ public struct SpeculationSwitch: Sendable {
     }
 
     /// The best gamma and its predicted speedup S* (nil while a cost is unknown).
-    public var prediction: (gamma: Int, speedup: Double)? {
+    public var prediction: (gamma: Int, speedup: Double)? { prediction(alpha: alphaEstimate) }
+
+    /// S* at ``optimisticAlpha``: what the switch-off test reads.
+    public var optimisticPrediction: (gamma: Int, speedup: Double)? { prediction(alpha: optimisticAlpha) }
+
+    private func prediction(alpha: Double) -> (gamma: Int, speedup: Double)? {
         guard let c = costRatioEstimate, verifyCostEstimate(gamma: 1) != nil else { return nil }
-        return SpeedupModel.best(alpha: alphaEstimate, costRatio: c, verifyCost: { verifyCostEstimate(gamma: $0)! }, in: gammaRange)
+        return SpeedupModel.best(alpha: alpha, costRatio: c, verifyCost: { verifyCostEstimate(gamma: $0)! }, in: gammaRange)
     }
 
     /// What the next step should be.
@@ -162,18 +183,18 @@ public struct SpeculationSwitch: Sendable {
         let d = SpeculationSwitch.costDecay
         if calls > 0 { draftTime = d * draftTime + draftSeconds; draftCalls = d * draftCalls + Double(calls) }
         verification.record(rows: drafted + 1, seconds: verifySeconds)
-        let pays = prediction.map { $0.speedup >= settings.threshold } ?? true
         if drafting {
             roundsSinceOn += 1
-            if roundsSinceOn >= settings.minRounds && !pays {
+            let mayPay = optimisticPrediction.map { $0.speedup >= settings.threshold } ?? true
+            if roundsSinceOn >= settings.minRounds && !mayPay {
                 drafting = false; plainSinceProbe = 0; interval = settings.probeInterval
                 return false
             }
             return nil
         }
-        // A probe round.
+        // A probe round: back on when the estimate itself pays.
         plainSinceProbe = 0
-        if pays {
+        if prediction.map({ $0.speedup >= settings.threshold }) ?? true {
             drafting = true; roundsSinceOn = 0
             return true
         }

@@ -84,13 +84,15 @@ final class AutoOffTests: XCTestCase {
     }
 
     /// The number of all-rejected rounds after which S* < 1, computed from the closed forms
-    /// (counts decayed by SpeculationSwitch.decay per judged draft from the (1, 1) prior; tau = (1 − a^(g+1)) / (1 − a); S = tau / (g c + v)).
+    /// (counts decayed by SpeculationSwitch.decay per judged draft from the (1, 1) prior, alpha one
+    /// standard error above their estimate; tau = (1 − a^(g+1)) / (1 − a); S = tau / (g c + v)).
     func roundsUntilUnprofitable(gammaMax: Int) -> Int {
         var A = 1.0, R = 1.0
         for k in 1...1000 {
             let d = SpeculationSwitch.decay
             A *= d; R = d * R + 1   // one judged draft (a rejection) per round
-            let a = A / (A + R)
+            let n = A + R, m = A / n
+            let a = m + SpeculationSwitch.offConfidence * (m * (1 - m) / n).squareRoot()   // off only when even this loses
             let best = (1...gammaMax).map { g in (1 - Foundation.pow(a, Double(g + 1))) / (1 - a) / (Double(g) * AutoOffTests.costs.c + AutoOffTests.costs.v) }.max()!
             if best < 1 { return k }
         }
@@ -218,6 +220,40 @@ final class AutoOffTests: XCTestCase {
         XCTAssertGreaterThan(total.switchesOff, runs / 50, label)
         XCTAssertGreaterThan(total.rejections, runs / 20, label)
         ChiSquare(observed: counts, expected: expected).assertConsistent(label)
+    }
+
+    /// A dip is not enough to switch off: with c = 0.1 and v = 1.3 (gamma 1: break-even at alpha
+    /// 0.4), rounds of one draft accepted, rejected, rejected (the estimate falls to 0.31–0.37
+    /// after each pair of rejections, below break-even) keep speculation on, because alpha one
+    /// standard error higher still pays (0.46–0.61 here, the counts decayed by 0.9 per judged draft
+    /// from the (1, 1) prior); the old rule (the estimate alone) would have switched off at round
+    /// 3. Pure rejections then switch it off, and a probe switches back on only at an estimate that pays.
+    func testSwitchOffNeedsMoreThanADip() {
+        var sw = SpeculationSwitch(settings: AutoOffSettings(minRounds: 1, probeInterval: 1, maxProbeInterval: 1,
+                                                             fixedCostRatio: 0.1, fixedVerifyCost: 1.3), gammaRange: 1...1)
+        func round(_ accepted: Bool) -> Bool? {
+            sw.recordRound(drafted: 1, accepted: accepted ? 1 : 0, rejected: !accepted, draftSeconds: 0, draftCalls: 1, verifySeconds: 0)
+        }
+        var belowOnEstimate = 0
+        for r in 0..<18 {
+            XCTAssertNil(round(r % 3 == 0), "round \(r): no switch")
+            XCTAssertTrue(sw.drafting)
+            if sw.prediction!.speedup < 1 { belowOnEstimate += 1 }
+            XCTAssertGreaterThanOrEqual(sw.optimisticPrediction!.speedup, 1, "round \(r)")
+        }
+        XCTAssertGreaterThanOrEqual(belowOnEstimate, 10, "the estimate alone said it does not pay in most rounds")
+        var offAfter = 0
+        while sw.drafting { offAfter += 1; _ = round(false) }
+        XCTAssertLessThanOrEqual(offAfter, 4, "rejections switch it off within a few rounds")
+        XCTAssertLessThan(sw.optimisticPrediction!.speedup, 1)
+        // A probe with one acceptance: the estimate rises but stays below break-even: still off.
+        XCTAssertEqual(sw.next, .plain)
+        sw.recordPlain(seconds: 0.001)
+        XCTAssertEqual(sw.next, .probe)
+        XCTAssertNil(round(true))
+        XCTAssertFalse(sw.drafting)
+        XCTAssertLessThan(sw.prediction!.speedup, 1)
+        XCTAssertGreaterThan(sw.optimisticPrediction!.speedup, 1, "in the band: on only at an estimate that pays")
     }
 
     /// The closed forms of the full cost model, computed here independently.
