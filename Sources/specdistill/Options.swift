@@ -88,7 +88,7 @@ func chatPrompt(_ user: String, system: String? = nil, template: ChatTemplate = 
 /// Speculation that turns itself off (decode, eval): ``SpeculationSwitch``.
 struct AutoOffOptions: ParsableArguments {
     @Flag(name: .customLong("auto-off"), inversion: .prefixedNo,
-          help: "Fall back to plain target steps while the running estimates of alpha, c and v predict a speedup below 1× for every draft length, probing the draft now and then to switch back on (default on; --no-auto-off always drafts).")
+          help: "Fall back to plain target steps while the running estimates of alpha, c and v predict a speedup below 1× for every draft length, even with alpha one standard error higher, probing the draft now and then to switch back on when the estimates pay (default on; --no-auto-off always drafts).")
     var autoOff = true
     @Option(name: .customLong("auto-off-probe"),
             help: "Plain steps before the first probe round after speculation turns off; doubled after each probe that does not switch it back on, up to 16×.")
