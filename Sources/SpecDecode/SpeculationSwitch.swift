@@ -111,9 +111,9 @@ public struct SpeculationSwitch: Sendable {
 
     /// alpha as high as the evidence still allows: `â + z·sqrt(â(1 − â)/n)` with â
     /// ``alphaEstimate``, n the decayed count of judged drafts behind it (the prior's two
-    /// included, ≈ 12 at most) and z ``offConfidence``. Speculation switches off only when even
+    /// included; it tends to 1 / (1 − decay) = 10) and z ``offConfidence``. Speculation switches off only when even
     /// this predicts less than the threshold: off, alpha receives no evidence but a probe's, so a
-    /// false switch-off costs a draft that pays most of the answer, and with ≈ 12 judged drafts of
+    /// false switch-off costs a draft that pays most of the answer, and with ≈ 10 judged drafts of
     /// memory a dip of a few rejections is within the noise of a draft at alpha ≈ 0.5. It switches
     /// back on at the estimate itself (hysteresis between the two).
     public var optimisticAlpha: Double {
